@@ -1,0 +1,58 @@
+/**
+ * kiln's error catalogue. Every error a user can cause carries a stable code, says what was wrong and
+ * where, and what to do. The CLI maps `exitCode` to the process exit status (2 = bad input,
+ * 1 = the operation failed) and prints `message` without a stack trace unless --verbose.
+ */
+
+export const ErrorCodes = {
+  /** A file does not exist or cannot be read. */
+  FILE_NOT_FOUND: { exitCode: 2, summary: 'a file named on the command line or in a model does not exist' },
+  /** The bytes are not an ONNX model (not protobuf, truncated, or not a ModelProto). */
+  NOT_ONNX: { exitCode: 2, summary: 'the file is not a valid ONNX model' },
+  /** A tensor's external data file is missing or too short. */
+  EXTERNAL_DATA: { exitCode: 2, summary: 'external tensor data is missing or does not match the model' },
+  /** A data type code that kiln does not know. */
+  UNKNOWN_DTYPE: { exitCode: 2, summary: 'a tensor uses a data type kiln does not know' },
+  /** The model imports an opset newer than kiln supports. */
+  OPSET_UNSUPPORTED: { exitCode: 2, summary: 'the model needs an opset or IR version newer than kiln supports' },
+  /** onnxruntime refused to load the model. */
+  RUNTIME_LOAD: { exitCode: 2, summary: 'onnxruntime could not load the model' },
+  /** A command-line flag or option has a bad value. */
+  BAD_OPTION: { exitCode: 2, summary: 'a flag or option has an invalid value' },
+  /** A shape is needed (dynamic dimension) or does not fit the model. */
+  BAD_SHAPE: { exitCode: 2, summary: 'an input shape is missing or does not fit the model' },
+  /** A model in the zoo catalog is unknown, missing or has the wrong hash. */
+  ZOO: { exitCode: 2, summary: 'a zoo model could not be resolved' },
+  /** A TF.js model cannot be converted. */
+  CONVERT: { exitCode: 2, summary: 'a TensorFlow.js model could not be converted to ONNX' },
+  /** The graph is malformed (cycle, dangling input, duplicate output). */
+  BAD_GRAPH: { exitCode: 2, summary: 'the graph is malformed' },
+  /** Something failed that is not the input's fault. */
+  INTERNAL: { exitCode: 1, summary: 'kiln failed; please report it with --verbose output' },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface KilnErrorOptions {
+  /** What to do about it, appended to the message. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class KilnError extends Error {
+  override name = 'KilnError';
+  readonly code: ErrorCode;
+  readonly hint?: string;
+
+  constructor(code: ErrorCode, message: string, options: KilnErrorOptions = {}) {
+    super(options.hint ? `${message} — ${options.hint}` : message, { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  get exitCode(): number {
+    return ErrorCodes[this.code].exitCode;
+  }
+}
+
+export const isKilnError = (err: unknown): err is KilnError => err instanceof KilnError;

@@ -25,8 +25,12 @@ export const ErrorCodes = {
   ZOO: { exitCode: 2, summary: 'a zoo model could not be resolved' },
   /** A TF.js model cannot be converted. */
   CONVERT: { exitCode: 2, summary: 'a TensorFlow.js model could not be converted to ONNX' },
+  /** Calibration or evaluation data cannot be read or does not fit the model's inputs. */
+  CALIBRATION_DATA: { exitCode: 2, summary: 'calibration or evaluation data cannot be read or does not fit the model' },
   /** The graph is malformed (cycle, dangling input, duplicate output). */
   BAD_GRAPH: { exitCode: 2, summary: 'the graph is malformed' },
+  /** An artifact is malformed, unsigned, tampered with or signed by an untrusted key. */
+  BAD_ARTIFACT: { exitCode: 2, summary: 'the artifact is malformed, tampered with or not trusted' },
   /** Something failed that is not the input's fault. */
   INTERNAL: { exitCode: 1, summary: 'kiln failed; please report it with --verbose output' },
 } as const;

@@ -115,8 +115,41 @@ export function float16ToNumber(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+const f64v = new DataView(new ArrayBuffer(8));
+
+/**
+ * Round a finite |value| (a double) to a binary float with `mantBits` fraction bits and exponent
+ * `bias`, to nearest even, in one step. Returns (exponent field << mantBits) | fraction; a result at
+ * or beyond the all-ones exponent field means overflow. Used for doubles that float32 cannot hold
+ * exactly, where going through float32 first would round twice.
+ */
+function roundDoubleToBinary(abs: number, mantBits: number, bias: number): number {
+  const roundHalfEven = (q: number): number => {
+    const f = Math.floor(q);
+    const d = q - f;
+    return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+  };
+  const minNormalExp = 1 - bias;
+  if (abs < 2 ** minNormalExp) return roundHalfEven(abs * 2 ** (mantBits - minNormalExp)); // subnormal (may round up to the smallest normal)
+  f64v.setFloat64(0, abs);
+  const e = ((f64v.getUint32(0) >>> 20) & 0x7ff) - 1023;
+  let r = roundHalfEven(abs * 2 ** (mantBits - e)); // in [2^mantBits, 2^(mantBits+1)]
+  let exp = e;
+  if (r === 2 ** (mantBits + 1)) {
+    r /= 2;
+    exp++;
+  }
+  return (exp + bias) * 2 ** mantBits + (r - 2 ** mantBits);
+}
+
+
 /** number → IEEE binary16 bits, round to nearest even. */
 export function numberToFloat16(value: number): number {
+  if (Number.isFinite(value) && Math.fround(value) !== value) {
+    const sign = value < 0 ? 0x8000 : 0;
+    const bits = roundDoubleToBinary(Math.abs(value), 10, 15);
+    return sign | (bits >= 0x7c00 ? 0x7c00 : bits);
+  }
   f32[0] = value;
   const x = u32[0];
   const sign = (x >>> 16) & 0x8000;
@@ -154,6 +187,11 @@ export function bfloat16ToNumber(b: number): number {
 }
 
 export function numberToBfloat16(value: number): number {
+  if (Number.isFinite(value) && Math.fround(value) !== value) {
+    const sign = value < 0 ? 0x8000 : 0;
+    const bits = roundDoubleToBinary(Math.abs(value), 7, 127);
+    return sign | (bits >= 0x7f80 ? 0x7f80 : bits);
+  }
   f32[0] = value;
   const x = u32[0];
   if (Number.isNaN(value)) return 0x7fc0;

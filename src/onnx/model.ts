@@ -66,7 +66,7 @@ export function parseModel(bytes: Uint8Array, options: ParseOptions = {}): Model
   } catch (err) {
     const detail = err instanceof ProtoDecodeError ? err.message : String(err);
     const truncated = /index out of range|invalid wire type|premature/i.test(detail);
-    throw new KilnError('NOT_ONNX', `${source}: ${truncated ? 'truncated or corrupt' : 'not'} an ONNX model (protobuf: ${detail})`, {
+    throw new KilnError('NOT_ONNX', `${source}: ${truncated ? 'a truncated or corrupt ONNX model' : 'not an ONNX model'} (protobuf: ${detail})`, {
       hint: 'pass a .onnx file exported by an ONNX exporter, and check it was copied whole',
       cause: err,
     });

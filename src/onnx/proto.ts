@@ -10,6 +10,9 @@ import type { ModelProto, TensorProto, GraphProto } from './proto-types.js';
 
 const schemaText = readFileSync(new URL('./onnx.proto', import.meta.url), 'utf8');
 const root = protobuf.parse(schemaText).root;
+// Resolve every field's type now: toMessage walks `resolvedType`, which protobufjs otherwise fills in
+// lazily on a type's first decode/encode, so an encode before any decode lost nested int64 values.
+root.resolveAll();
 const ModelType = root.lookupType('onnx.ModelProto');
 const TensorType = root.lookupType('onnx.TensorProto');
 const GraphType = root.lookupType('onnx.GraphProto');
@@ -71,7 +74,8 @@ function fromMessage(msg: Record<string, unknown>, type: protobuf.Type): Record<
     } else if (isLong) {
       out[name] = convert(value ?? 0);
     } else if (field.type === 'bytes') {
-      out[name] = value ?? new Uint8Array(0);
+      // An absent bytes field reads as protobufjs's shared default ([]), not a Uint8Array.
+      out[name] = own && value instanceof Uint8Array ? value : new Uint8Array(0);
     } else {
       out[name] = value;
     }

@@ -1,0 +1,19 @@
+/**
+ * Every command of `kiln`, in the order `kiln --help` lists them. Command modules import only the
+ * framework at load time (their libraries are imported when they run), so startup stays fast.
+ */
+import type { Command, GroupSpec } from '../framework.js';
+import { inspect } from './inspect.js';
+import { modelsList, modelsPath } from './models.js';
+import { importTfjs } from './import-tfjs.js';
+import { compile } from './compile.js';
+import { targetsList, targetsShow } from './targets.js';
+import { verifyArtifact } from './verify-artifact.js';
+
+export const commands: readonly Command[] = [compile, inspect, verifyArtifact, targetsList, targetsShow, modelsList, modelsPath, importTfjs];
+
+export const groups: readonly GroupSpec[] = [
+  { name: 'models', summary: 'the model zoo: list models, locate their files', description: 'Pretrained models that kiln knows, from models/catalog.json. Use them anywhere a model file is expected as zoo:NAME.' },
+  { name: 'import', summary: 'convert models from other formats to ONNX' },
+  { name: 'targets', summary: 'hardware target profiles: list them, show one', description: 'One JSON profile per target in targets/. Pass a path to your own profile wherever a target name is expected.' },
+];

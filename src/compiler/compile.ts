@@ -1,0 +1,441 @@
+/**
+ * `kiln compile`: load → check → optimize → quantize → verify on the target runtime → package.
+ * The orchestration lives here; each step is its own module.
+ */
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { KilnError } from '../errors.js';
+import { Graph } from '../onnx/graph.js';
+import { loadModel, parseModel, serializeModel } from '../onnx/model.js';
+import type { ModelProto } from '../onnx/proto-types.js';
+import { createOrtNodeSession, ort } from '../runtime/ort-node.js';
+import { MANIFEST_SCHEMA_VERSION, type ArtifactManifest } from '../protocol/manifest.js';
+import { canonicalJson, sha256Hex, writeArtifact, MANIFEST_FILE, type WrittenArtifact } from './artifact.js';
+import { inputSpecs, outputSpecs, randomSource, subsetSource, type DataSource } from './io-spec.js';
+import { nameNodes, runPasses, type PassResult } from './passes/cleanup.js';
+import { resolveQuantPlan, type QuantPlan, type UserQuantOptions } from './quant-plan.js';
+import { calibrate, withIntermediateOutputs } from './quantize/calibrate.js';
+import { quantizeDynamic } from './quantize/dynamic.js';
+import { quantizeQdq } from './quantize/qdq.js';
+import { measureNodes } from './quantize/measure.js';
+import { defaultSigningKey, kilnConfigDir, loadSigningKey } from './signing.js';
+import { loadTarget, type TargetProfile } from './targets.js';
+import { budgetMargin, compareModels, ortNodeRunner, runnerForTarget, type Budget, type ModelRunner, type VerifyResult } from './verify.js';
+import { cosineSimilarity } from './metrics.js';
+import { KILN_VERSION } from '../version.js';
+
+export interface CompileOptions extends UserQuantOptions {
+  /** Built-in target name or path to a profile JSON. */
+  target: string | TargetProfile;
+  /** Artifact directory (default `out/<model>-<target>`). */
+  outDir?: string;
+  /** Samples for calibration (and, held out, verification). */
+  calibrationData?: DataSource;
+  /** Samples for verification when no calibration data is given (e.g. the zoo's). */
+  evaluationData?: DataSource;
+  /** Concrete sizes for dynamic input dims. */
+  shapes?: Record<string, number[]>;
+  /** Most calibration samples used (default 64). */
+  maxCalibrationSamples?: number;
+  /** Share of calibration data held out for verification (default 0.2). */
+  holdOut?: number;
+  /** Override the profile's accuracy budget. */
+  minCosine?: number;
+  maxTop1Drop?: number;
+  /** Time limit in seconds for the accuracy search (default 180). */
+  searchSeconds?: number;
+  modelName?: string;
+  modelVersion?: string;
+  /** PEM ed25519 key; default: kiln's own key in its config dir. */
+  signKey?: string;
+  /** Reuse an earlier identical compile (default true). */
+  cache?: boolean;
+  cacheDir?: string;
+  onEvent?: (event: CompileEvent) => void;
+}
+
+export type CompileEvent =
+  | { kind: 'step'; step: string; detail?: string }
+  | { kind: 'progress'; step: string; done: number; total: number }
+  | { kind: 'warning'; message: string };
+
+export type CompileResult =
+  | { state: 'compiled'; artifact: WrittenArtifact; manifest: ArtifactManifest; withinBudget: boolean; seconds: number }
+  | { state: 'cached'; artifact: WrittenArtifact; manifest: ArtifactManifest; withinBudget: boolean; seconds: number };
+
+const DEFAULT_CALIBRATION_SAMPLES = 64;
+
+const cleanOpsets = (model: ModelProto): ModelProto => {
+  const used = new Set(model.graph!.node.map((n) => n.domain || ''));
+  return { ...model, opsetImport: model.opsetImport.filter((o) => o.domain === '' || o.domain === 'ai.onnx' || used.has(o.domain)) };
+};
+
+/** onnxruntime's own offline optimization at 'basic': standard ONNX ops only, loadable by every runtime. */
+async function ortBasicOptimize(bytes: Uint8Array, source: ModelProto): Promise<ModelProto> {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-opt-'));
+  try {
+    const path = join(dir, 'optimized.onnx');
+    const session = await createOrtNodeSession(bytes, { optimization: 'basic', optimizedModelFilePath: path, source: 'model' });
+    await session.release();
+    const optimized = cleanOpsets(loadModel(path, { checkVersions: false }));
+    // Keep the source's IR version: basic optimization uses nothing newer.
+    return { ...optimized, irVersion: source.irVersion, producerName: source.producerName, producerVersion: source.producerVersion };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function opHistogram(model: ModelProto): Record<string, number> {
+  const ops: Record<string, number> = {};
+  for (const n of model.graph!.node) if (!n.domain || n.domain === 'ai.onnx') ops[n.opType] = (ops[n.opType] ?? 0) + 1;
+  return ops;
+}
+
+/** Nodes the target cannot run, one line each. Portable targets take standard ONNX domains only. */
+export function unsupportedNodes(model: ModelProto, profile: TargetProfile): string[] {
+  if (profile.runtime.operators !== 'portable') return [];
+  return model.graph!.node
+    .filter((n) => n.domain && n.domain !== 'ai.onnx' && n.domain !== 'ai.onnx.ml')
+    .map((n) => `${n.name || n.output[0]} (${n.domain}:${n.opType}) is not a standard ONNX operator; ${profile.name} runs portable operators only`);
+}
+
+function cacheKeyOf(sourceSha: string, profile: TargetProfile, options: CompileOptions, dataLabel: string): string {
+  const relevant = {
+    kiln: KILN_VERSION,
+    source: sourceSha,
+    profile,
+    quantize: options.quantize,
+    calibration: options.calibration,
+    includeOps: options.includeOps,
+    excludeOps: options.excludeOps,
+    includeNodes: options.includeNodes,
+    excludeNodes: options.excludeNodes,
+    measurePerNode: options.measurePerNode,
+    shapes: options.shapes,
+    data: dataLabel,
+    maxCalibrationSamples: options.maxCalibrationSamples,
+    holdOut: options.holdOut,
+    minCosine: options.minCosine,
+    maxTop1Drop: options.maxTop1Drop,
+    modelName: options.modelName,
+    modelVersion: options.modelVersion,
+  };
+  return createHash('sha256').update(canonicalJson(relevant)).digest('hex');
+}
+
+interface Candidate {
+  model: ModelProto;
+  bytes: Uint8Array;
+  verify: VerifyResult;
+  margin: number;
+  plan: QuantPlan;
+  quantizedNodes: number;
+  excluded: { name: string; opType: string; reason: string }[];
+}
+
+/** Compile one ONNX model for one target. */
+export async function compileModel(sourcePath: string, options: CompileOptions): Promise<CompileResult> {
+  const started = performance.now();
+  const emit = options.onEvent ?? (() => {});
+  const warn = (message: string) => emit({ kind: 'warning', message });
+  const profile = typeof options.target === 'string' ? loadTarget(options.target) : options.target;
+
+  emit({ kind: 'step', step: 'load', detail: sourcePath });
+  const source = loadModel(sourcePath);
+  const sourceBytes = readFileSync(sourcePath);
+  const sourceSha = sha256Hex(sourceBytes);
+  const modelName = options.modelName ?? basename(sourcePath).replace(/\.onnx$/i, '');
+  const outDir = resolve(options.outDir ?? join('out', `${modelName}-${profile.name}`));
+  const budget: Budget = { minCosine: options.minCosine ?? profile.compile.minCosine, maxTop1Drop: options.maxTop1Drop ?? profile.compile.maxTop1Drop };
+
+  // Data: calibration (held-out part verifies), else evaluation data, else random inputs.
+  const specs = inputSpecs(source);
+  const holdOut = options.holdOut ?? 0.2;
+  const cal = options.calibrationData;
+  const maxCal = options.maxCalibrationSamples ?? DEFAULT_CALIBRATION_SAMPLES;
+  let calibrationSet: DataSource | undefined;
+  let evaluationSet: DataSource;
+  if (cal && cal.count >= 2) {
+    const every = Math.max(2, Math.round(1 / holdOut));
+    evaluationSet = subsetSource(cal, `${cal.label} (held out)`, (i) => i % every === every - 1);
+    const calIndices = new Set<number>();
+    for (let i = 0; i < cal.count && calIndices.size < maxCal; i++) if (i % every !== every - 1) calIndices.add(i);
+    calibrationSet = subsetSource(cal, cal.label, (i) => calIndices.has(i));
+  } else if (cal && cal.count === 1) {
+    calibrationSet = cal;
+    evaluationSet = options.evaluationData ?? cal;
+  } else {
+    evaluationSet = options.evaluationData ?? randomSource(specs, options.shapes ?? {}, 8);
+  }
+
+  const cacheKey = cacheKeyOf(sourceSha, profile, options, `${cal?.label ?? ''}:${cal?.count ?? 0}:${evaluationSet.label}`);
+  const cacheDir = options.cacheDir ?? join(kilnConfigDir(), 'cache', 'compile');
+  const cached = join(cacheDir, cacheKey);
+  if (options.cache !== false && existsSync(join(cached, MANIFEST_FILE))) {
+    emit({ kind: 'step', step: 'cache', detail: `reusing ${cacheKey.slice(0, 12)}` });
+    const manifest = JSON.parse(readFileSync(join(cached, MANIFEST_FILE), 'utf8')) as ArtifactManifest;
+    rmSync(outDir, { recursive: true, force: true });
+    cpSync(cached, outDir, { recursive: true });
+    if (existsSync(`${cached}.tgz`)) cpSync(`${cached}.tgz`, `${outDir}.tgz`);
+    return {
+      state: 'cached',
+      artifact: { dir: outDir, archive: `${outDir}.tgz`, manifest },
+      manifest,
+      withinBudget: manifest.verification.passed,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  emit({ kind: 'step', step: 'check', detail: profile.name });
+  const unsupported = unsupportedNodes(source, profile);
+  if (unsupported.length) {
+    throw new KilnError('BAD_OPTION', `${sourcePath}: ${unsupported.length} node(s) cannot run on target ${profile.name}:\n  • ${unsupported.slice(0, 20).join('\n  • ')}`, {
+      hint: 'pick another target, or re-export the model with standard operators',
+    });
+  }
+  const check = await createOrtNodeSession(sourceBytes, { source: sourcePath });
+  await check.release();
+
+  emit({ kind: 'step', step: 'optimize' });
+  const graph = Graph.fromModel(source);
+  const passes: PassResult[] = runPasses(graph);
+  const cleaned = graph.toModel();
+  let optimized = await ortBasicOptimize(serializeModel(cleaned), source);
+  passes.push({ name: 'onnxruntime-basic', changed: cleaned.graph!.node.length - optimized.graph!.node.length });
+  {
+    // onnxruntime names the nodes it creates; name any it left unnamed.
+    const g = Graph.fromModel(optimized);
+    nameNodes(g);
+    optimized = g.toModel();
+  }
+  const optimizedBytes = serializeModel(optimized);
+
+  const plan = resolveQuantPlan(profile, options, { ops: opHistogram(optimized), hasCalibrationData: !!calibrationSet }, warn);
+  emit({ kind: 'step', step: 'quantize', detail: `${plan.mode}: ${plan.reason}` });
+
+  const runner: ModelRunner = runnerForTarget(profile);
+  if (!runner.native && runner.note) warn(runner.note);
+  const referenceRunner = ortNodeRunner({ optimization: 'all' });
+  const reference = await referenceRunner.load(sourceBytes);
+
+  const evaluate = async (bytes: Uint8Array): Promise<VerifyResult> => {
+    const candidate = await runner.load(bytes);
+    try {
+      return await compareModels(reference, candidate, evaluationSet, (done) => emit({ kind: 'progress', step: 'verify', done, total: evaluationSet.count }));
+    } finally {
+      await candidate.release();
+    }
+  };
+
+  let ranges: Awaited<ReturnType<typeof calibrate>> | undefined;
+  let warnedPerTensor = false;
+  const sets = (xs?: string[]) => (xs ? new Set(xs) : undefined);
+  const build = (extraExcluded: readonly string[]): { model: ModelProto; quantizedNodes: number; excluded: Candidate['excluded']; observe?: Map<string, { reference: string; quantized: string }> } => {
+    const fresh = parseModel(optimizedBytes, { checkVersions: false });
+    const g = Graph.fromModel(fresh);
+    const excludeNodes = new Set([...(plan.excludeNodes ?? []), ...extraExcluded]);
+    if (plan.mode === 'int8') {
+      const rep = quantizeQdq(g, {
+        activations: plan.activations,
+        reduceRange: plan.reduceRange,
+        perChannel: plan.perChannel,
+        ranges: ranges!.ranges,
+        includeOps: sets(plan.includeOps),
+        excludeOps: sets(plan.excludeOps),
+        includeNodes: sets(plan.includeNodes),
+        excludeNodes,
+      });
+      if (rep.perTensorFallback && !warnedPerTensor) {
+        warnedPerTensor = true;
+        warn(`opset ${g.opsetVersion('')} < 13: weights quantized per tensor (per-channel needs opset 13)`);
+      }
+      return { model: g.toModel(), quantizedNodes: rep.quantized.length, excluded: rep.excluded, observe: rep.observe };
+    }
+    if (plan.mode === 'int8-dynamic') {
+      const rep = quantizeDynamic(g, { perChannel: plan.perChannel, reduceRange: plan.reduceRange, includeOps: sets(plan.includeOps), excludeOps: sets(plan.excludeOps), includeNodes: sets(plan.includeNodes), excludeNodes });
+      return { model: g.toModel(), quantizedNodes: rep.quantized.length, excluded: rep.excluded };
+    }
+    if (plan.mode === 'fp16') {
+      throw new KilnError('BAD_OPTION', 'fp16 conversion is not available in this build yet', { hint: 'use --quantize none or int8' });
+    }
+    return { model: g.toModel(), quantizedNodes: 0, excluded: [] };
+  };
+
+  if (plan.mode === 'int8') {
+    emit({ kind: 'step', step: 'calibrate', detail: `${plan.calibration}, ${calibrationSet!.count} samples` });
+    ranges = await calibrate(optimized, () => calibrationSet!.stream(), {
+      method: plan.calibration,
+      onProgress: (done, pass, passesTotal) => emit({ kind: 'progress', step: `calibrate ${pass}/${passesTotal}`, done, total: calibrationSet!.count }),
+    });
+  }
+
+  // Per-node speed check: nodes where int8 is not faster on the target's runtime stay in float.
+  const slowInInt8: Candidate['excluded'] = [];
+  if (plan.mode === 'int8' && plan.measurePerNode) {
+    emit({ kind: 'step', step: 'measure', detail: `int8 vs float per node on ${runner.label}` });
+    const timings = await measureNodes(optimized, ranges!.shapes, ranges!.ranges, runner, { activations: plan.activations, reduceRange: plan.reduceRange, perChannel: plan.perChannel }, (done, total) =>
+      emit({ kind: 'progress', step: 'measure', done, total }),
+    );
+    for (const t of timings) {
+      if (t.int8Ms >= t.floatMs) slowInInt8.push({ name: t.name, opType: t.opType, reason: `int8 not faster on ${runner.label}: ${t.int8Ms.toFixed(3)} ms vs ${t.floatMs.toFixed(3)} ms float` });
+    }
+  }
+  const withSlow = (r: ReturnType<typeof build>) => ({ ...r, excluded: [...r.excluded.filter((e) => !slowInInt8.some((x) => x.name === e.name)), ...slowInInt8] });
+
+  emit({ kind: 'step', step: 'verify', detail: runner.label });
+  const first = withSlow(build(slowInInt8.map((x) => x.name)));
+  let bytes = serializeModel(first.model);
+  let verify = await evaluate(bytes);
+  let best: Candidate = { model: first.model, bytes, verify, margin: budgetMargin(verify.outputs, budget), plan, quantizedNodes: first.quantizedNodes, excluded: first.excluded };
+
+  // Accuracy search: keep the most error-prone nodes in float until within budget or out of time.
+  if (best.margin < 0 && plan.mode !== 'none' && first.quantizedNodes > 0) {
+    const deadline = performance.now() + (options.searchSeconds ?? 180) * 1000;
+    // Rank the weighted nodes (where quantization error is made; glue ops follow their producers).
+    const ranking = (await rankSensitivity(optimized, first, evaluationSet)).filter((r) => ['Conv', 'MatMul', 'Gemm'].includes(r.opType));
+    // Past half of the quantized nodes in float, quantization has lost its point: report the miss instead.
+    const maxFloat = Math.max(1, Math.floor(ranking.length / 2));
+    let k = 1;
+    while (best.margin < 0 && performance.now() < deadline && k <= maxFloat) {
+      const keep = ranking.slice(0, k);
+      emit({ kind: 'step', step: 'search', detail: `keeping ${k} most sensitive node(s) in float` });
+      const attempt = withSlow(build([...slowInInt8.map((x) => x.name), ...keep.map((r) => r.name)]));
+      bytes = serializeModel(attempt.model);
+      verify = await evaluate(bytes);
+      const margin = budgetMargin(verify.outputs, budget);
+      if (margin > best.margin) {
+        best = {
+          model: attempt.model,
+          bytes,
+          verify,
+          margin,
+          plan,
+          quantizedNodes: attempt.quantizedNodes,
+          excluded: [...attempt.excluded.filter((e) => !keep.some((r) => r.name === e.name)), ...keep.map((r) => ({ name: r.name, opType: r.opType, reason: `kept in float: output cosine ${r.cosine.toFixed(4)} (accuracy search)` }))],
+        };
+      }
+      k = k < maxFloat && k * 2 > maxFloat ? maxFloat : k * 2;
+    }
+    if (best.margin < 0) warn(`the artifact misses the accuracy budget (worst margin ${best.margin.toFixed(4)}); the best model found is saved, see the manifest`);
+  }
+  await reference.release();
+
+  emit({ kind: 'step', step: 'package', detail: outDir });
+  const key = options.signKey ? loadSigningKey(options.signKey) : defaultSigningKey();
+  const opsets = Object.fromEntries(source.opsetImport.map((o) => [o.domain || 'ai.onnx', o.version]));
+  const seconds = (performance.now() - started) / 1000;
+  const manifest: Omit<ArtifactManifest, 'files'> = {
+    schemaVersion: MANIFEST_SCHEMA_VERSION,
+    kind: 'kiln-artifact',
+    model: { name: modelName, version: options.modelVersion ?? sourceSha.slice(0, 12) },
+    source: { file: basename(sourcePath), sha256: sourceSha, sizeBytes: sourceBytes.byteLength, irVersion: source.irVersion, opsets },
+    target: {
+      name: profile.name,
+      arch: profile.arch,
+      backend: profile.runtime.backend,
+      executionProviders: [...profile.runtime.executionProviders],
+      profileSha256: sha256Hex(Buffer.from(canonicalJson(profile))),
+    },
+    inputs: inputSpecs(best.model),
+    outputs: outputSpecs(best.model),
+    quantization: {
+      mode: plan.mode,
+      reason: plan.reason,
+      ...(plan.mode === 'int8' ? { activations: plan.activations, weights: plan.weights, reduceRange: plan.reduceRange, perChannel: plan.perChannel, calibration: { method: plan.calibration, samples: ranges?.samples ?? 0, source: calibrationSet!.label } } : {}),
+      ...(plan.mode === 'int8-dynamic' ? { weights: 'int8' as const, reduceRange: plan.reduceRange, perChannel: plan.perChannel } : {}),
+      quantizedNodes: best.quantizedNodes,
+      excludedNodes: best.excluded,
+    },
+    optimization: { passes, runtimeLevel: profile.runtime.optimizationLevel },
+    verification: {
+      runtime: runner.native ? runner.label : `${runner.label} (stand-in: ${runner.note})`,
+      samples: best.verify.samples,
+      inputs: evaluationSet.label,
+      outputs: best.verify.outputs,
+      budget,
+      passed: best.margin >= 0,
+    },
+    sizes: { sourceBytes: sourceBytes.byteLength, artifactBytes: best.bytes.byteLength },
+    build: {
+      kilnVersion: KILN_VERSION,
+      onnxruntimeVersion: ort.env.versions.node ?? ort.env.versions.common,
+      compileSeconds: Math.round(seconds * 100) / 100,
+      createdAt: new Date().toISOString(),
+      cacheKey,
+    },
+  };
+  const artifact = writeArtifact(outDir, manifest, { 'model.onnx': best.bytes }, key);
+  if (options.cache !== false) {
+    mkdirSync(cacheDir, { recursive: true });
+    const tmp = `${cached}.tmp-${process.pid}`;
+    cpSync(artifact.dir, tmp, { recursive: true });
+    cpSync(artifact.archive, `${cached}.tgz`);
+    rmSync(cached, { recursive: true, force: true });
+    cpSync(tmp, cached, { recursive: true });
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return { state: 'compiled', artifact, manifest: artifact.manifest, withinBudget: best.margin >= 0, seconds };
+}
+
+interface Sensitivity {
+  name: string;
+  opType: string;
+  /** Cosine of the node's own output, float vs quantized model. */
+  cosine: number;
+  /** How much error this node adds beyond what reaches it. */
+  added: number;
+}
+
+/** Rank quantized nodes by the error they add, comparing each node's output in the float and quantized models. */
+async function rankSensitivity(
+  float: ModelProto,
+  quantized: { model: ModelProto; observe?: Map<string, { reference: string; quantized: string }> },
+  data: DataSource,
+): Promise<Sensitivity[]> {
+  const observe = quantized.observe;
+  if (!observe || observe.size === 0) {
+    // Dynamic quantization: every quantized MatMul is a candidate, in graph order.
+    return quantized.model.graph!.node.filter((n) => n.opType === 'MatMulInteger').map((n, i) => ({ name: n.name.replace(/_MatMulInteger.*$/, ''), opType: 'MatMul', cosine: 0, added: -i }));
+  }
+  const runner = ortNodeRunner({ optimization: 'all' });
+  const a = await runner.load(serializeModel(withIntermediateOutputs(float, [...observe.values()].map((o) => o.reference))));
+  const b = await runner.load(serializeModel(withIntermediateOutputs(quantized.model, [...observe.values()].map((o) => o.quantized))));
+  const cos = new Map<string, number[]>();
+  let n = 0;
+  try {
+    for await (const sample of data.stream()) {
+      if (n++ >= 4) break;
+      const [ra, rb] = [await a.run(sample), await b.run(sample)];
+      for (const [node, o] of observe) {
+        const x = ra[o.reference];
+        const y = rb[o.quantized];
+        if (!x || !y) continue;
+        const list = cos.get(node) ?? [];
+        list.push(cosineSimilarity(x.data as ArrayLike<number>, y.data as ArrayLike<number>));
+        cos.set(node, list);
+      }
+    }
+  } finally {
+    await a.release();
+    await b.release();
+  }
+  const g = Graph.fromModel(float);
+  const byName = new Map(g.nodes.map((node) => [node.name, node]));
+  const nodeCos = new Map([...cos].map(([k, v]) => [k, v.reduce((s, c) => s + c, 0) / v.length]));
+  const result: Sensitivity[] = [];
+  for (const [name, c] of nodeCos) {
+    const node = byName.get(name);
+    if (!node) continue;
+    // Error reaching the node: the worst cosine among quantized producers of its inputs.
+    let incoming = 1;
+    for (const input of node.input) {
+      const p = input ? g.producer(input) : undefined;
+      const pc = p ? nodeCos.get(p.name) ?? nodeCos.get(g.producer(p.input[0] ?? '')?.name ?? '') : undefined;
+      if (pc !== undefined) incoming = Math.min(incoming, pc);
+    }
+    result.push({ name, opType: node.opType, cosine: c, added: (1 - c) - (1 - incoming) });
+  }
+  return result.sort((x, y) => y.added - x.added);
+}

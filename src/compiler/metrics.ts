@@ -1,0 +1,89 @@
+/**
+ * Comparing a compiled model's outputs with the original's: pure functions over number arrays.
+ */
+
+export interface OutputAccumulator {
+  name: string;
+  dot: number;
+  normA: number;
+  normB: number;
+  maxAbs: number;
+  sumAbs: number;
+  count: number;
+  top1Same: number;
+  top1Total: number;
+  /** Number of classes when the output looks like [N, classes] scores; 0 otherwise. */
+  classes: number;
+}
+
+export const newAccumulator = (name: string, dims: readonly number[]): OutputAccumulator => ({
+  name,
+  dot: 0,
+  normA: 0,
+  normB: 0,
+  maxAbs: 0,
+  sumAbs: 0,
+  count: 0,
+  top1Same: 0,
+  top1Total: 0,
+  // Classifier-like: rank 2 with a small class count (scores per row), or rank 1 scores.
+  classes: dims.length === 2 && dims[1] > 1 && dims[1] <= 100_000 ? dims[1] : dims.length === 1 && dims[0] > 1 ? dims[0] : 0,
+});
+
+const toNum = (v: number | bigint): number => (typeof v === 'bigint' ? Number(v) : v);
+
+/** Add one sample's outputs: `reference` from the original model, `candidate` from the compiled one. */
+export function accumulate(acc: OutputAccumulator, reference: ArrayLike<number | bigint>, candidate: ArrayLike<number | bigint>): void {
+  if (reference.length !== candidate.length) {
+    throw new RangeError(`output '${acc.name}': ${candidate.length} values, the original gave ${reference.length}`);
+  }
+  for (let i = 0; i < reference.length; i++) {
+    const a = toNum(reference[i]);
+    const b = toNum(candidate[i]);
+    acc.dot += a * b;
+    acc.normA += a * a;
+    acc.normB += b * b;
+    const d = Math.abs(a - b);
+    if (d > acc.maxAbs || Number.isNaN(d)) acc.maxAbs = Number.isNaN(d) ? Infinity : d;
+    acc.sumAbs += d;
+  }
+  acc.count += reference.length;
+  if (acc.classes > 0) {
+    for (let row = 0; row + acc.classes <= reference.length; row += acc.classes) {
+      acc.top1Total++;
+      if (argmax(reference, row, acc.classes) === argmax(candidate, row, acc.classes)) acc.top1Same++;
+    }
+  }
+}
+
+function argmax(v: ArrayLike<number | bigint>, start: number, n: number): number {
+  let best = start;
+  for (let i = start + 1; i < start + n; i++) if (toNum(v[i]) > toNum(v[best])) best = i;
+  return best - start;
+}
+
+export interface OutputFigures {
+  name: string;
+  cosine: number;
+  maxAbsError: number;
+  meanAbsError: number;
+  top1Agreement?: number;
+}
+
+export function figures(acc: OutputAccumulator): OutputFigures {
+  // Two all-zero outputs agree perfectly.
+  const cosine = acc.normA === 0 && acc.normB === 0 ? 1 : acc.dot / (Math.sqrt(acc.normA) * Math.sqrt(acc.normB) || 1);
+  return {
+    name: acc.name,
+    cosine: Number.isFinite(cosine) ? cosine : 0,
+    maxAbsError: acc.maxAbs,
+    meanAbsError: acc.count ? acc.sumAbs / acc.count : 0,
+    ...(acc.top1Total > 0 ? { top1Agreement: acc.top1Same / acc.top1Total } : {}),
+  };
+}
+
+export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const acc = newAccumulator('', []);
+  accumulate(acc, a, b);
+  return figures(acc).cosine;
+}

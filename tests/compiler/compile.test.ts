@@ -1,0 +1,134 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildCnn, buildMatMulAdd } from '../../src/onnx/builder.js';
+import { saveModel } from '../../src/onnx/model.js';
+import { compileModel } from '../../src/compiler/compile.js';
+import { checkArtifact } from '../../src/compiler/artifact.js';
+import { KilnError } from '../../src/errors.js';
+import { randomData, tempDir } from './helpers.js';
+
+const PYTHON = '/usr/bin/python3';
+const hasOnnxChecker = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
+
+function setup(model = buildCnn({ inputShape: [1, 3, 32, 32], residual: true })) {
+  const dir = tempDir('kiln-compile-');
+  const path = join(dir, 'cnn.onnx');
+  saveModel(model, path);
+  return { dir, path, opts: { cacheDir: join(dir, 'cache'), signKey: undefined } };
+}
+
+describe('kiln compile', () => {
+  it('compiles a CNN to a verified, signed int8 artifact for x86_64 and for wasm (run by onnxruntime-web)', async () => {
+    const { dir, path, opts } = setup();
+    process.env.KILN_HOME = join(dir, 'home');
+    for (const target of ['x86_64', 'wasm']) {
+      // Per-node timing is a speed decision: off here, so this test checks correctness only.
+      const res = await compileModel(path, { ...opts, target, measurePerNode: false, calibrationData: randomData('input', [1, 3, 32, 32], 20), outDir: join(dir, target) });
+      const m = res.manifest;
+      expect(res.state).toBe('compiled');
+      expect(m.quantization.mode).toBe('int8');
+      expect(m.quantization.quantizedNodes).toBeGreaterThan(4);
+      expect(m.verification.runtime).toMatch(target === 'wasm' ? /onnxruntime-web .*wasm/ : /onnxruntime-node .*cpu/);
+      expect(m.verification.samples).toBe(4);
+      expect(m.verification.outputs[0].cosine).toBeGreaterThan(0.98);
+      expect(m.verification.passed).toBe(true);
+      expect(m.sizes.artifactBytes).toBeLessThan(m.sizes.sourceBytes);
+      expect(checkArtifact(res.artifact.archive).problems).toEqual([]);
+      expect(m.source.irVersion).toBe(8);
+    }
+  });
+
+  it('wasm measures each weighted node in int8 and float on onnxruntime-web, and keeps the slower ones in float with the figures', async () => {
+    const { dir, path, opts } = setup();
+    process.env.KILN_HOME = join(dir, 'home');
+    const steps: string[] = [];
+    const res = await compileModel(path, { ...opts, target: 'wasm', calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'w'), onEvent: (e) => e.kind === 'step' && steps.push(e.step) });
+    expect(steps).toContain('measure');
+    const q = res.manifest.quantization;
+    for (const e of q.excludedNodes) expect(e.reason).toMatch(/^int8 not faster on onnxruntime-web .*: \d+\.\d+ ms vs \d+\.\d+ ms float$/);
+    // Five weighted nodes (4 Conv + Gemm): each was either quantized or kept in float for its timing.
+    expect(q.quantizedNodes + q.excludedNodes.length).toBeGreaterThanOrEqual(5);
+    expect(res.manifest.verification.passed).toBe(true);
+  });
+
+  it('reuses an identical compile from the cache, and --no-cache compiles again', async () => {
+    const { dir, path, opts } = setup();
+    process.env.KILN_HOME = join(dir, 'home');
+    const base = { ...opts, target: 'x86_64', calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'a') };
+    const first = await compileModel(path, base);
+    const second = await compileModel(path, { ...base, outDir: join(dir, 'b') });
+    expect(second.state).toBe('cached');
+    expect(second.manifest.build.cacheKey).toBe(first.manifest.build.cacheKey);
+    expect(checkArtifact(join(dir, 'b')).problems).toEqual([]);
+    const third = await compileModel(path, { ...base, outDir: join(dir, 'c'), cache: false });
+    expect(third.state).toBe('compiled');
+    const other = await compileModel(path, { ...base, outDir: join(dir, 'd'), excludeNodes: ['conv0'] });
+    expect(other.state).toBe('compiled');
+  });
+
+  it('an impossible accuracy budget keeps sensitive nodes in float, saves the best model, and says it missed', async () => {
+    const { dir, path, opts } = setup();
+    process.env.KILN_HOME = join(dir, 'home');
+    const warnings: string[] = [];
+    const res = await compileModel(path, {
+      ...opts,
+      target: 'x86_64',
+      calibrationData: randomData('input', [1, 3, 32, 32], 10),
+      outDir: join(dir, 'strict'),
+      minCosine: 0.9999999,
+      searchSeconds: 30,
+      onEvent: (e) => e.kind === 'warning' && warnings.push(e.message),
+    });
+    expect(res.withinBudget).toBe(false);
+    expect(res.manifest.verification.passed).toBe(false);
+    expect(res.manifest.quantization.excludedNodes.some((e) => /accuracy search/.test(e.reason))).toBe(true);
+    expect(warnings.join()).toMatch(/misses the accuracy budget/);
+    expect(checkArtifact(res.artifact.dir).problems).toEqual([]);
+  });
+
+  it('dynamic int8 for a MatMul-heavy model needs no calibration data', async () => {
+    const { dir, path, opts } = setup(buildMatMulAdd({ batch: 1, seqLen: 8, dModel: 64, ffDim: 128, layers: 2 }));
+    process.env.KILN_HOME = join(dir, 'home');
+    const res = await compileModel(path, { ...opts, target: 'x86_64', outDir: join(dir, 'dyn') });
+    expect(res.manifest.quantization.mode).toBe('int8-dynamic');
+    expect(res.manifest.verification.inputs).toBe('random inputs');
+    expect(res.manifest.verification.outputs[0].cosine).toBeGreaterThan(0.999);
+    expect(res.manifest.sizes.artifactBytes).toBeLessThan(res.manifest.sizes.sourceBytes * 0.4);
+  });
+
+  it('BAD CALL: dynamic input dims without a shape, and a failed compile leaves nothing behind', async () => {
+    const { dir, path, opts } = setup(buildCnn({ inputShape: ['N', 3, 32, 32] }));
+    process.env.KILN_HOME = join(dir, 'home');
+    const out = join(dir, 'never');
+    let err: unknown;
+    try {
+      await compileModel(path, { ...opts, target: 'x86_64', outDir: out, quantize: 'none' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(KilnError);
+    expect((err as KilnError).code).toBe('BAD_SHAPE');
+    expect((err as Error).message).toMatch(/input 'input' has dynamic dimensions \[N, 3, 32, 32\].*--shape input=1x3x32x32/s);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('tmp'))).toEqual([]);
+    const ok = await compileModel(path, { ...opts, target: 'x86_64', outDir: out, quantize: 'none', shapes: { input: [2, 3, 32, 32] } });
+    expect(ok.manifest.inputs[0].shape).toEqual(['N', 3, 32, 32]);
+    rmSync(out, { recursive: true });
+  });
+
+  it.skipIf(!hasOnnxChecker)('every artifact passes the independent ONNX checker (skips without Debian python3-onnx)', async () => {
+    const { dir, path, opts } = setup();
+    process.env.KILN_HOME = join(dir, 'home');
+    const paths: string[] = [];
+    for (const quantize of ['int8', 'none'] as const) {
+      const res = await compileModel(path, { ...opts, target: 'x86_64', quantize, calibrationData: randomData('input', [1, 3, 32, 32], 8), outDir: join(dir, quantize) });
+      paths.push(join(res.artifact.dir, 'model.onnx'));
+    }
+    const script = 'import sys, onnx\nfor p in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(p), full_check=True)\nprint("ok")';
+    const r = spawnSync(PYTHON, ['-c', script, ...paths], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('ok');
+  });
+});

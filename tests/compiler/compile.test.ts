@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCnn, buildMatMulAdd } from '../../src/onnx/builder.js';
 import { saveModel } from '../../src/onnx/model.js';
 import { compileModel } from '../../src/compiler/compile.js';
-import { checkArtifact } from '../../src/compiler/artifact.js';
+import { checkArtifact } from '../../src/protocol/artifact.js';
 import { KilnError } from '../../src/errors.js';
 import { randomData, tempDir } from './helpers.js';
 

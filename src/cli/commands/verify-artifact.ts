@@ -23,7 +23,7 @@ export const verifyArtifact = defineCommand({
   async run({ args, options, json, print, printJson, io }) {
     const { existsSync, readFileSync } = await import('node:fs');
     const { resolve } = await import('node:path');
-    const { checkArtifact } = await import('../../compiler/artifact.js');
+    const { checkArtifact } = await import('../../protocol/artifact.js');
     const trusted = options.trust.map((k) => {
       const path = resolve(io.cwd, k);
       return existsSync(path) ? readFileSync(path, 'utf8').trim() : k;

@@ -2,12 +2,12 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { checkArtifact, writeArtifact, canonicalJson, MANIFEST_FILE } from '../../src/compiler/artifact.js';
-import { packEntries, unpackEntries } from '../../src/compiler/archive.js';
-import { defaultSigningKey } from '../../src/compiler/signing.js';
+import { checkArtifact, writeArtifact, canonicalJson, MANIFEST_FILE } from '../../src/protocol/artifact.js';
+import { packEntries, unpackEntries } from '../../src/protocol/archive.js';
+import { defaultSigningKey } from '../../src/protocol/signing.js';
 import type { ArtifactManifest } from '../../src/protocol/manifest.js';
 import { KilnError } from '../../src/errors.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from '../compiler/helpers.js';
 
 const sha = 'a'.repeat(64);
 const manifest: Omit<ArtifactManifest, 'files'> = {

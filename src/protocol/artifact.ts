@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
-import { checkManifest, type ArtifactManifest } from '../protocol/manifest.js';
+import { checkManifest, type ArtifactManifest } from './manifest.js';
 import { packDir, unpackEntries, type ArchiveEntry } from './archive.js';
 import { signBytes, verifySignature, type SignatureFile, type SigningKey } from './signing.js';
 

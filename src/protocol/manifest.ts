@@ -97,6 +97,11 @@ export const ArtifactManifestSchema = z
       .strict(),
     verification: VerificationSchema,
     sizes: z.object({ sourceBytes: z.number().int(), artifactBytes: z.number().int() }).strict(),
+    /** Median latency at compile time, float (optimized) vs compiled, interleaved on the target's runtime. Absent where it does not run here. */
+    performance: z
+      .object({ runtime: z.string(), floatMs: z.number(), compiledMs: z.number(), speedup: z.number(), note: z.string() })
+      .strict()
+      .optional(),
     files: z.record(z.string(), z.object({ sha256: Sha256, sizeBytes: z.number().int() }).strict()),
     build: z
       .object({

@@ -25,7 +25,7 @@ describe('kiln compile', () => {
     process.env.KILN_HOME = join(dir, 'home');
     for (const target of ['x86_64', 'wasm']) {
       // Per-node timing is a speed decision: off here, so this test checks correctness only.
-      const res = await compileModel(path, { ...opts, target, measurePerNode: false, calibrationData: randomData('input', [1, 3, 32, 32], 20), outDir: join(dir, target) });
+      const res = await compileModel(path, { ...opts, target, quantize: 'int8', measurePerNode: false, calibrationData: randomData('input', [1, 3, 32, 32], 20), outDir: join(dir, target) });
       const m = res.manifest;
       expect(res.state).toBe('compiled');
       expect(m.quantization.mode).toBe('int8');
@@ -44,7 +44,7 @@ describe('kiln compile', () => {
     const { dir, path, opts } = setup();
     process.env.KILN_HOME = join(dir, 'home');
     const steps: string[] = [];
-    const res = await compileModel(path, { ...opts, target: 'wasm', calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'w'), onEvent: (e) => e.kind === 'step' && steps.push(e.step) });
+    const res = await compileModel(path, { ...opts, target: 'wasm', quantize: 'int8', calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'w'), onEvent: (e) => e.kind === 'step' && steps.push(e.step) });
     expect(steps).toContain('measure');
     const q = res.manifest.quantization;
     for (const e of q.excludedNodes) expect(e.reason).toMatch(/^int8 not faster on onnxruntime-web .*: \d+\.\d+ ms vs \d+\.\d+ ms float$/);
@@ -56,7 +56,7 @@ describe('kiln compile', () => {
   it('reuses an identical compile from the cache, and --no-cache compiles again', async () => {
     const { dir, path, opts } = setup();
     process.env.KILN_HOME = join(dir, 'home');
-    const base = { ...opts, target: 'x86_64', calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'a') };
+    const base = { ...opts, target: 'x86_64', quantize: 'int8' as const, measurePerNode: false, calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'a') };
     const first = await compileModel(path, base);
     const second = await compileModel(path, { ...base, outDir: join(dir, 'b') });
     expect(second.state).toBe('cached');
@@ -75,6 +75,8 @@ describe('kiln compile', () => {
     const res = await compileModel(path, {
       ...opts,
       target: 'x86_64',
+      quantize: 'int8',
+      measurePerNode: false,
       calibrationData: randomData('input', [1, 3, 32, 32], 10),
       outDir: join(dir, 'strict'),
       minCosine: 0.9999999,
@@ -91,7 +93,7 @@ describe('kiln compile', () => {
   it('dynamic int8 for a MatMul-heavy model needs no calibration data', async () => {
     const { dir, path, opts } = setup(buildMatMulAdd({ batch: 1, seqLen: 8, dModel: 64, ffDim: 128, layers: 2 }));
     process.env.KILN_HOME = join(dir, 'home');
-    const res = await compileModel(path, { ...opts, target: 'x86_64', outDir: join(dir, 'dyn') });
+    const res = await compileModel(path, { ...opts, target: 'x86_64', quantize: 'int8-dynamic', outDir: join(dir, 'dyn') });
     expect(res.manifest.quantization.mode).toBe('int8-dynamic');
     expect(res.manifest.verification.inputs).toBe('random inputs');
     expect(res.manifest.verification.outputs[0].cosine).toBeGreaterThan(0.999);
@@ -130,5 +132,25 @@ describe('kiln compile', () => {
     const r = spawnSync(PYTHON, ['-c', script, ...paths], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('ok');
+  });
+});
+
+describe('kiln compile: the target decides (auto)', () => {
+  it('records float vs compiled latency measured on the target runtime, and keeps int8 only where it is not slower', async () => {
+    const { dir, path, opts } = setup();
+    process.env.KILN_HOME = join(dir, 'home');
+    const res = await compileModel(path, { ...opts, target: 'x86_64', calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'auto') });
+    const perf = res.manifest.performance!;
+    expect(perf.runtime).toMatch(/onnxruntime-node/);
+    expect(perf.floatMs).toBeGreaterThan(0);
+    expect(perf.compiledMs).toBeGreaterThan(0);
+    // Whichever way the measurement went, the manifest must say what was shipped and why.
+    if (res.manifest.quantization.mode === 'none') {
+      expect(res.manifest.quantization.reason).toMatch(/measured slower than float on onnxruntime-node/);
+      expect(perf.speedup).toBe(1);
+    } else {
+      expect(res.manifest.quantization.mode).toBe('int8');
+      expect(perf.compiledMs).toBeLessThanOrEqual(perf.floatMs * 1.05);
+    }
   });
 });

@@ -40,6 +40,29 @@ export async function timeModel(runner: ModelRunner, bytes: Uint8Array, sample: 
   }
 }
 
+/**
+ * Median latencies of several models on one runner, runs interleaved (A, B, A, B, …) so that noise
+ * from other processes on a shared machine hits them alike.
+ */
+export async function timeSideBySide(runner: ModelRunner, models: readonly Uint8Array[], sample: Sample, iterations = 15): Promise<number[]> {
+  const loaded = [];
+  try {
+    for (const bytes of models) loaded.push(await runner.load(bytes));
+    for (let i = 0; i < 3; i++) for (const m of loaded) await m.run(sample);
+    const times = models.map(() => [] as number[]);
+    for (let i = 0; i < iterations; i++) {
+      for (let k = 0; k < loaded.length; k++) {
+        const t = performance.now();
+        await loaded[k].run(sample);
+        times[k].push(performance.now() - t);
+      }
+    }
+    return times.map(median);
+  } finally {
+    for (const m of loaded) await m.release();
+  }
+}
+
 /** A one-node model (plus its folded activation) with the node's real input shape and weights. */
 function extract(model: ModelProto, graph: Graph, node: NodeProto, shapes: ReadonlyMap<string, readonly number[]>): { model: ModelProto; input: string; output: string } | undefined {
   const x = node.input[0];
@@ -99,8 +122,7 @@ export async function measureNodes(
     const r = ranges.get(probe.input);
     for (let i = 0; i < n; i++) data[i] = r ? r.min + ((i * 7919) % 1000) / 1000 * (r.max - r.min) : 0.5;
     const sample: Sample = { [probe.input]: { type: 'float32', dims, data } };
-    const floatMs = await timeModel(runner, floatBytes, sample);
-    const int8Ms = await timeModel(runner, serializeModel(g.toModel()), sample);
+    const [floatMs, int8Ms] = await timeSideBySide(runner, [floatBytes, serializeModel(g.toModel())], sample);
     out.push({ name: node.name, opType: node.opType, floatMs, int8Ms });
   }
   return out;

@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { KilnError } from '../errors.js';
+import { closest } from '../suggest.js';
 
 /** The folder of built-in profiles. */
 export const BUILTIN_TARGETS_DIR = fileURLToPath(new URL('../../targets/', import.meta.url));
@@ -109,24 +110,10 @@ function knownKeys(path: PropertyKey[]): string[] {
   return shape ? Object.keys(shape) : [];
 }
 
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++)
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-  return d[a.length][b.length];
-}
-
 /** " (did you mean 'x'?)" when a close candidate exists. */
 export function suggest(word: string, candidates: readonly string[]): string {
-  let best = '';
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const dist = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (dist < bestD) [best, bestD] = [c, dist];
-  }
-  return best && bestD <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean '${best}'?)` : '';
+  const best = closest(word, candidates);
+  return best ? ` (did you mean '${best}'?)` : '';
 }
 
 /** Names of the built-in profiles. */

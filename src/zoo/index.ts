@@ -17,14 +17,15 @@ export type {
 } from './catalog.js';
 export type { Zoo, ZooOptions, ResolvedModel, SampleFeeds, SampleTensor, SampleOptions, ListOptions } from './types.js';
 export { sha256File, HashCache } from './hash.js';
-export { closestNames, editDistance } from './suggest.js';
+export { closestNames, editDistance } from '../suggest.js';
 export { buildSampleInputs, makeTensor, sampleImage, DEFAULT_SAMPLE_TEXT, DETECTION_CANVAS, LINE_FONT_SIZE, LINE_MARGIN } from './samples.js';
 export { renderText, textSvg, type RenderTextOptions } from './render.js';
 export {
   imageToTensor, resizeBilinear, resizeTarget, crop, rotate180, inkBox, padBox, solidImage,
   type RgbImage, type Box, type ImageTensor,
 } from './preprocess/image.js';
-export { synthesize, frameStream, mulberry32, type SyntheticSignal } from './preprocess/audio.js';
+export { synthesize, frameStream, type SyntheticSignal } from './preprocess/audio.js';
+export { mulberry32 } from '../onnx/random.js';
 export { argmax, ctcGreedyDecode, mapStats, type CtcResult, type MapStats } from './postprocess.js';
 
 let defaultZoo: Zoo | undefined;

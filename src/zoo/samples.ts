@@ -5,7 +5,8 @@
  */
 import { KilnError } from '../errors.js';
 import type { CatalogEntry, ImageFeed, TensorSpec, TensorDType } from './catalog.js';
-import { synthesize, frameStream, mulberry32 } from './preprocess/audio.js';
+import { synthesize, frameStream } from './preprocess/audio.js';
+import { mulberry32 } from '../onnx/random.js';
 import { crop, imageToTensor, inkBox, padBox, rotate180, type RgbImage } from './preprocess/image.js';
 import type { RenderTextOptions } from './render.js';
 import type { SampleFeeds, SampleOptions, SampleTensor } from './types.js';

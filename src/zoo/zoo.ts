@@ -12,7 +12,7 @@ import { HashCache, sha256File } from './hash.js';
 import { findPackage, type InstalledPackage } from './locate.js';
 import { renderText } from './render.js';
 import { buildSampleInputs } from './samples.js';
-import { closestNames } from './suggest.js';
+import { closestNames } from '../suggest.js';
 import type { ListOptions, ResolvedModel, SampleFeeds, SampleOptions, Zoo, ZooOptions } from './types.js';
 
 /** The kiln package root (where package.json and models/ are). */

@@ -2,6 +2,7 @@
  * Audio for the zoo's audio models, pure: deterministic synthetic signals and the framing rule
  * (new samples prefixed by the tail of the previous frame) that Silero VAD v5/v6 expect.
  */
+import { mulberry32 } from '../../onnx/random.js';
 
 export type SyntheticSignal = 'silence' | 'tone' | 'noise' | 'voiced';
 
@@ -19,18 +20,6 @@ export interface SynthesizeOptions {
   amplitude?: number;
   /** Seed of the noise generator. @default 1 */
   seed?: number;
-}
-
-/** A small deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

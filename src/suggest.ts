@@ -1,4 +1,4 @@
-/** "Did you mean …?" for model names. Pure. */
+/** "Did you mean …?": the near matches of a mistyped name (flags, commands, targets, zoo models). Pure. */
 
 /** Levenshtein edit distance (insert, delete, substitute: cost 1 each). */
 export function editDistance(a: string, b: string): number {
@@ -30,4 +30,18 @@ export function closestNames(name: string, known: readonly string[], limit = 3):
   }
   scored.sort((x, y) => x.score - y.score || x.name.localeCompare(y.name));
   return scored.slice(0, limit).map((s) => s.name);
+}
+
+/** The candidate closest to `input`, when it is close enough to be a likely typo. */
+export function closest(input: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(input, c);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) && bestDistance < best.length ? best : undefined;
 }

@@ -15,6 +15,8 @@ import { MANIFEST_SCHEMA_VERSION, type ArtifactManifest } from '../protocol/mani
 import { canonicalJson, sha256Hex, writeArtifact, MANIFEST_FILE, type WrittenArtifact } from '../protocol/artifact.js';
 import { inputSpecs, outputSpecs, randomSource, subsetSource, type DataSource } from './io-spec.js';
 import { nameNodes, runPasses, type PassResult } from './passes/cleanup.js';
+import { upgradeModelOpset } from './passes/upgrade-opset.js';
+import { convertToFp16, DEFAULT_KEEP_FLOAT32_OPS } from './passes/fp16.js';
 import { resolveQuantPlan, type QuantPlan, type UserQuantOptions } from './quant-plan.js';
 import { calibrate, withIntermediateOutputs } from './quantize/calibrate.js';
 import { quantizeDynamic } from './quantize/dynamic.js';
@@ -210,10 +212,22 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
     nameNodes(g);
     optimized = g.toModel();
   }
-  const optimizedBytes = serializeModel(optimized);
-
   const plan = resolveQuantPlan(profile, options, { ops: opHistogram(optimized), hasCalibrationData: !!calibrationSet }, warn);
   emit({ kind: 'step', step: 'quantize', detail: `${plan.mode}: ${plan.reason}` });
+
+  // Per-channel int8 weights need DequantizeLinear's axis (opset 13): upgrade older models when it is safe.
+  const opset = optimized.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+  if (plan.mode === 'int8' && plan.perChannel && opset < 13) {
+    const upgraded = upgradeModelOpset(optimized, 13);
+    if (upgraded.result.upgraded) {
+      optimized = upgraded.model;
+      passes.push({ name: `upgrade-opset-${opset}-to-13`, changed: upgraded.result.converted });
+      emit({ kind: 'step', step: 'upgrade', detail: `opset ${opset} → 13 for per-channel weights (${upgraded.result.converted} conversions)` });
+    } else {
+      warn(`opset ${opset} kept (${upgraded.result.reason}): weights will be quantized per tensor`);
+    }
+  }
+  const optimizedBytes = serializeModel(optimized);
 
   const runner: ModelRunner = runnerForTarget(profile);
   if (!runner.native && runner.note) warn(runner.note);
@@ -258,7 +272,9 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
       return { model: g.toModel(), quantizedNodes: rep.quantized.length, excluded: rep.excluded };
     }
     if (plan.mode === 'fp16') {
-      throw new KilnError('BAD_OPTION', 'fp16 conversion is not available in this build yet', { hint: 'use --quantize none or int8' });
+      const keepNodes = [...excludeNodes].filter((n) => g.nodes.some((node) => node.name === n));
+      const rep = convertToFp16(g, { keepFloat32Ops: [...DEFAULT_KEEP_FLOAT32_OPS, ...plan.keepFloat32Ops], keepNodes });
+      return { model: g.toModel(), quantizedNodes: rep.float16Nodes, excluded: rep.keptNodes.map((k) => ({ name: k.name, opType: k.opType, reason: `kept in float32: ${k.reason}` })) };
     }
     return { model: g.toModel(), quantizedNodes: 0, excluded: [] };
   };

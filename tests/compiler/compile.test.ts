@@ -154,3 +154,34 @@ describe('kiln compile: the target decides (auto)', () => {
     }
   });
 });
+
+describe('kiln compile: fp16 and old opsets', () => {
+  it('fp16 for the GPU target: half the size, float32 inputs/outputs, cosine ≥ 0.999, verified on a labelled stand-in', async () => {
+    const { dir, path, opts } = setup(buildCnn({ inputShape: [1, 3, 32, 32], channels: [16, 32], residual: true }));
+    process.env.KILN_HOME = join(dir, 'home');
+    const warnings: string[] = [];
+    const res = await compileModel(path, { ...opts, target: 'gpu-cuda', outDir: join(dir, 'gpu'), onEvent: (e) => e.kind === 'warning' && warnings.push(e.message) });
+    const m = res.manifest;
+    expect(m.quantization.mode).toBe('fp16');
+    expect(m.sizes.artifactBytes / m.sizes.sourceBytes).toBeLessThan(0.56);
+    expect(m.inputs[0].dtype).toBe('float32');
+    expect(m.outputs[0].dtype).toBe('float32');
+    expect(m.verification.outputs[0].cosine).toBeGreaterThan(0.999);
+    expect(m.verification.runtime).toMatch(/stand-in: no CUDA provider on this host/);
+    expect(warnings.join()).toMatch(/no CUDA provider/);
+    expect(m.performance).toBeUndefined();
+  });
+
+  it('upgrades an opset-11 model to 13 for per-channel weights, and records it', async () => {
+    const { dir, path, opts } = setup(buildCnn({ inputShape: [1, 3, 32, 32], opset: 11 }));
+    process.env.KILN_HOME = join(dir, 'home');
+    const res = await compileModel(path, { ...opts, target: 'x86_64', quantize: 'int8', measurePerNode: false, calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'old') });
+    expect(res.manifest.optimization.passes.map((p) => p.name)).toContain('upgrade-opset-11-to-13');
+    expect(res.manifest.source.opsets['ai.onnx']).toBe(11);
+    expect(res.manifest.verification.passed).toBe(true);
+    const { loadModel } = await import('../../src/onnx/model.js');
+    const artifact = loadModel(join(res.artifact.dir, 'model.onnx'));
+    expect(artifact.opsetImport.find((o) => o.domain === '')?.version).toBe(13);
+    expect(artifact.graph!.node.some((n) => n.opType === 'DequantizeLinear' && n.attribute.some((a) => a.name === 'axis'))).toBe(true);
+  });
+});

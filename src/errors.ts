@@ -31,6 +31,16 @@ export const ErrorCodes = {
   BAD_GRAPH: { exitCode: 2, summary: 'the graph is malformed' },
   /** An artifact is malformed, unsigned, tampered with or signed by an untrusted key. */
   BAD_ARTIFACT: { exitCode: 2, summary: 'the artifact is malformed, tampered with or not trusted' },
+  /** The edge agent could not install an artifact (it failed a check, loading or its warm-up inference); the last good version keeps serving. */
+  AGENT_INSTALL: { exitCode: 1, summary: 'the edge agent could not install an artifact; the last good version keeps serving' },
+  /** The edge agent's configuration (flags, KILN_AGENT_* variables, YAML file) is invalid. */
+  AGENT_CONFIG: { exitCode: 2, summary: "the edge agent's configuration is invalid" },
+  /** The edge agent's data directory or state database cannot be used. */
+  AGENT_STATE: { exitCode: 1, summary: "the edge agent's data directory or state database cannot be used" },
+  /** An inference request names an unknown model or version, or has wrong tensors. */
+  AGENT_REQUEST: { exitCode: 2, summary: 'an inference request does not fit the model (name, version, shape, dtype or size)' },
+  /** No inference backend can run here as asked (runtime not installed, provider missing, all candidates failed). */
+  BACKEND_UNAVAILABLE: { exitCode: 1, summary: 'no inference backend can run the model on this host as asked' },
   /** Something failed that is not the input's fault. */
   INTERNAL: { exitCode: 1, summary: 'kiln failed; please report it with --verbose output' },
 } as const;

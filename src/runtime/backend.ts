@@ -21,18 +21,39 @@ export interface TensorInfo {
   shape: readonly (number | string | null)[];
 }
 
+/** What a backend loads: ONNX models, or TF.js layers models (model.json + weight files). */
+export type ModelKind = 'onnx' | 'tfjs';
+
 export interface BackendLoadOptions {
-  /** Intra-op threads (default: the backend's choice). */
+  /**
+   * Intra-op threads; 0 = one per core (the backend's choice).
+   * @default the backend's choice (ort-web: 1, fixed per process at its first init)
+   */
   threads?: number;
+  /**
+   * Let idle worker threads spin (onnxruntime's `session.intra_op.allow_spinning`). Set false when
+   * several sessions share the cores, e.g. benchmarking two side by side.
+   * @default true
+   */
+  allowSpinning?: boolean;
   /** Graph optimization level applied at load (default 'all'). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** Execution providers in order of preference, e.g. ['cuda', 'cpu']. */
+  /**
+   * Execution providers in order of preference, e.g. ['cuda', 'cpu'] (ort-node), ['wasm'] (ort-web);
+   * for tfjs the TF.js backends: ['tensorflow', 'wasm', 'cpu'].
+   * @default the backend's `providers` (ort-node: ['cpu'])
+   */
   executionProviders?: readonly string[];
 }
+
+/** The answer of `available()`. */
+export type Availability = { ok: true } | { ok: false; reason: string };
 
 /** A model loaded in a backend. */
 export interface LoadedModelHandle {
   readonly backend: string;
+  /** What actually runs it: 'cpu', 'cuda, cpu' (ort-node), 'wasm (1 thread)' (ort-web), 'wasm' (the TF.js backend, for tfjs). */
+  readonly provider?: string;
   readonly inputs: readonly TensorInfo[];
   readonly outputs: readonly TensorInfo[];
   run(feeds: NamedTensors): Promise<NamedTensors>;
@@ -42,10 +63,14 @@ export interface LoadedModelHandle {
 export interface InferenceBackend {
   /** 'ort-node', 'ort-web', 'tfjs'. */
   readonly name: string;
+  /** The model format it loads. @default 'onnx' */
+  readonly modelKind?: ModelKind;
+  /** Execution providers (or, for tfjs, TF.js backends) it knows, in its default order of preference. */
+  readonly providers?: readonly string[];
   /** What it is, with version: 'onnxruntime-node 1.30.0 (cpu)'. */
   describe(): string;
   /** Can this host run it? Resolves to a reason when not (e.g. 'no CUDA provider installed'). */
-  available(options?: BackendLoadOptions): Promise<{ ok: true } | { ok: false; reason: string }>;
+  available(options?: BackendLoadOptions): Promise<Availability>;
   /** Load from a path or bytes. */
   load(model: string | Uint8Array, options?: BackendLoadOptions): Promise<LoadedModelHandle>;
 }

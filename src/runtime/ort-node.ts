@@ -1,7 +1,11 @@
 /**
- * onnxruntime-node, CPU provider. The only module that imports onnxruntime-node.
- * (The InferenceBackend interface and the other runtimes build on this in src/runtime.)
+ * onnxruntime-node: sessions on the CPU provider, or CUDA / TensorRT where their provider libraries
+ * are installed. The only module that imports onnxruntime-node (the `ort-node` InferenceBackend in
+ * ort-node-backend.ts imports this module lazily, so loading kiln does not load the native addon).
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { KilnError } from '../errors.js';
 
@@ -12,6 +16,8 @@ export { ort };
 export interface OrtNodeSessionOptions {
   /** Intra-op threads (default: onnxruntime's choice). */
   threads?: number;
+  /** Execution providers in order of preference; onnxruntime runs on the CPU what they cannot. @default ['cpu'] */
+  executionProviders?: readonly string[];
   /** Graph optimization level (default 'all'). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Write the optimized model here (onnxruntime's offline optimization). */
@@ -25,7 +31,7 @@ export interface OrtNodeSessionOptions {
 /** Create a CPU session from a path or bytes; a refused model becomes a RUNTIME_LOAD KilnError. */
 export async function createOrtNodeSession(model: string | Uint8Array, options: OrtNodeSessionOptions = {}): Promise<ort.InferenceSession> {
   const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
+    executionProviders: [...(options.executionProviders ?? ['cpu'])],
     graphOptimizationLevel: options.optimization ?? 'all',
     logSeverityLevel: 3,
   };
@@ -59,4 +65,31 @@ function nestConfigEntries(entries: Record<string, string>): Record<string, unkn
     node[parts[parts.length - 1]] = value;
   }
   return root;
+}
+
+/** onnxruntime-node's version, e.g. '1.30.0'. */
+export const ortNodeVersion = (): string => ort.env.versions?.node ?? 'unknown';
+
+/** The execution providers this build of onnxruntime-node knows; `bundled: false` ones need extra libraries. */
+export function ortNodeSupportedProviders(): { name: string; bundled: boolean }[] {
+  return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
+}
+
+/** The folder holding this platform's binding and provider libraries (bin/napi-v6/<platform>/<arch>). */
+export function ortNodeBinDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** The shared libraries a non-bundled provider needs next to the binding (`ONNXRUNTIME_NODE_INSTALL=cuda12` puts them there). */
+export function providerLibraryNames(provider: string, platform: NodeJS.Platform = process.platform): string[] {
+  const lib = (name: string): string => (platform === 'win32' ? `${name}.dll` : `lib${name}.so`);
+  if (provider === 'cuda') return [lib('onnxruntime_providers_shared'), lib('onnxruntime_providers_cuda')];
+  if (provider === 'tensorrt') return [lib('onnxruntime_providers_shared'), lib('onnxruntime_providers_tensorrt')];
+  return [];
+}
+
+/** Which of a provider's libraries are missing from the binding's folder (none for bundled providers). */
+export function missingProviderLibraries(provider: string, binDir = ortNodeBinDir()): string[] {
+  return providerLibraryNames(provider).filter((name) => !existsSync(join(binDir, name)));
 }

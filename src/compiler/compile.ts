@@ -246,7 +246,8 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
   let ranges: Awaited<ReturnType<typeof calibrate>> | undefined;
   let warnedPerTensor = false;
   const sets = (xs?: string[]) => (xs ? new Set(xs) : undefined);
-  const build = (extraExcluded: readonly string[]): { model: ModelProto; quantizedNodes: number; excluded: Candidate['excluded']; observe?: Map<string, { reference: string; quantized: string }> } => {
+  const build = (extraExcluded: readonly string[], isolate: readonly string[] = []) => buildWith({ extraExcluded, isolate });
+  const buildWith = ({ extraExcluded = [], isolate = [], extraExcludeOps = [] }: { extraExcluded?: readonly string[]; isolate?: readonly string[]; extraExcludeOps?: readonly string[] }): { model: ModelProto; quantizedNodes: number; excluded: Candidate['excluded']; observe?: Map<string, { reference: string; quantized: string }> } => {
     const fresh = parseModel(optimizedBytes, { checkVersions: false });
     const g = Graph.fromModel(fresh);
     const excludeNodes = new Set([...(plan.excludeNodes ?? []), ...extraExcluded]);
@@ -257,9 +258,10 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
         perChannel: plan.perChannel,
         ranges: ranges!.ranges,
         includeOps: sets(plan.includeOps),
-        excludeOps: sets(plan.excludeOps),
+        excludeOps: new Set([...plan.excludeOps, ...extraExcludeOps]),
         includeNodes: sets(plan.includeNodes),
         excludeNodes,
+        isolateNodes: new Set(isolate),
       });
       if (rep.perTensorFallback && !warnedPerTensor) {
         warnedPerTensor = true;
@@ -310,15 +312,38 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
   // Accuracy search: keep the most error-prone nodes in float until within budget or out of time.
   if (best.margin < 0 && plan.mode !== 'none' && first.quantizedNodes > 0) {
     const deadline = performance.now() + (options.searchSeconds ?? 180) * 1000;
-    // Rank the weighted nodes (where quantization error is made; glue ops follow their producers).
-    const ranking = (await rankSensitivity(optimized, first, evaluationSet)).filter((r) => ['Conv', 'MatMul', 'Gemm'].includes(r.opType));
+    // Every quantized node is a candidate: glue ops (Add, Mul, Concat with mismatched scales) often add the most error.
+    const ranking = await rankSensitivity(optimized, first, evaluationSet);
     // Past half of the quantized nodes in float, quantization has lost its point: report the miss instead.
     const maxFloat = Math.max(1, Math.floor(ranking.length / 2));
+    let searchExcludeOps: string[] = [];
+    // First try: the convolutions and matrix products in int8, the glue between them in float. Glue
+    // (Add, Mul, Concat, Sigmoid) mixes tensors of different scales and often costs the most accuracy.
+    if (plan.mode === 'int8') {
+      const glue = ['Add', 'Mul', 'Concat', 'Sigmoid', 'LeakyRelu', 'AveragePool', 'GlobalAveragePool'];
+      emit({ kind: 'step', step: 'search', detail: 'glue ops in float, convolutions in int8' });
+      const attempt = withSlow(buildWith({ extraExcludeOps: glue }));
+      const b = serializeModel(attempt.model);
+      const v = await evaluate(b);
+      const margin = budgetMargin(v.outputs, budget);
+      if (margin > best.margin) {
+        best = { model: attempt.model, bytes: b, verify: v, margin, plan, quantizedNodes: attempt.quantizedNodes, excluded: attempt.excluded.map((e) => (glue.includes(e.opType) && /excluded/.test(e.reason) ? { ...e, reason: 'kept in float: glue op (accuracy search)' } : e)) };
+        searchExcludeOps = glue;
+      }
+    }
     let k = 1;
     while (best.margin < 0 && performance.now() < deadline && k <= maxFloat) {
       const keep = ranking.slice(0, k);
       emit({ kind: 'step', step: 'search', detail: `keeping ${k} most sensitive node(s) in float` });
-      const attempt = withSlow(build([...slowInInt8.map((x) => x.name), ...keep.map((r) => r.name)]));
+      // Dynamic int8 has no tensors to isolate: its nodes are simply left in float.
+      const attempt = withSlow(
+        plan.mode === 'int8'
+          ? buildWith({ extraExcluded: slowInInt8.map((x) => x.name), isolate: keep.map((r) => r.name), extraExcludeOps: searchExcludeOps })
+          : build(keep.map((r) => r.name)),
+      );
+      // Keeping a node in float also keeps its neighbours' tensors in float: stop once that leaves
+      // fewer than half of the quantized nodes, where quantization has lost its point.
+      if (attempt.quantizedNodes < Math.ceil(first.quantizedNodes / 2)) break;
       bytes = serializeModel(attempt.model);
       verify = await evaluate(bytes);
       const margin = budgetMargin(verify.outputs, budget);

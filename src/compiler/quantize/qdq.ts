@@ -27,7 +27,10 @@ export interface QdqOptions {
   includeOps?: ReadonlySet<string>;
   excludeOps?: ReadonlySet<string>;
   includeNodes?: ReadonlySet<string>;
+  /** Run these nodes in float; they still read dequantized int8 where a neighbour quantizes their input. */
   excludeNodes?: ReadonlySet<string>;
+  /** Keep these nodes and every tensor they touch in float (no Q on their inputs or outputs): for accuracy. */
+  isolateNodes?: ReadonlySet<string>;
 }
 
 export interface QdqReport {
@@ -159,23 +162,42 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
     params.set(name, qp);
     return qp;
   };
-  const toQuantize = new Set<string>();
+  // Tensors that must stay float: around nodes kept as float islands (the accuracy search's choice).
+  const floatTensors = new Set<string>();
   for (const node of nodes) {
-    if (!selected.has(node)) continue;
-    for (const input of activationInputs(node)) toQuantize.add(input);
-    toQuantize.add(unitOutput.get(node)!);
+    if (!options.isolateNodes?.has(node.name)) continue;
+    for (const input of node.input) if (input) floatTensors.add(input);
+    const act = FUSES_ACTIVATION.has(node.opType) ? foldableActivation(graph, node) : undefined;
+    floatTensors.add(act ? act.output[0] : node.output[0]);
+    if (selected.delete(node)) exclude(node, 'kept in float with its inputs and output');
   }
-  for (const name of [...toQuantize]) {
-    const implicit = graph.consumers(name).some((c) => graph.implicitInputs(c).includes(name));
-    if (implicit || !paramsFor(name)) toQuantize.delete(name);
-  }
-  // A node whose activation inputs cannot all be quantized stays float.
-  for (const node of [...selected]) {
-    if (activationInputs(node).some((n) => !toQuantize.has(n))) {
-      selected.delete(node);
-      exclude(node, 'an input has no calibrated range');
+  // Choose the tensors to quantize, then drop nodes that lost a quantized input or output, until stable.
+  const toQuantize = new Set<string>();
+  const why = new Map<NodeProto, string>();
+  for (;;) {
+    toQuantize.clear();
+    for (const node of nodes) {
+      if (!selected.has(node)) continue;
+      for (const input of activationInputs(node)) toQuantize.add(input);
+      toQuantize.add(unitOutput.get(node)!);
     }
+    for (const name of [...toQuantize]) {
+      const implicit = graph.consumers(name).some((c) => graph.implicitInputs(c).includes(name));
+      if (implicit || floatTensors.has(name) || !paramsFor(name)) toQuantize.delete(name);
+    }
+    let dropped = false;
+    for (const node of [...selected]) {
+      const missingInput = activationInputs(node).find((n) => !toQuantize.has(n));
+      const output = unitOutput.get(node)!;
+      if (missingInput !== undefined || !toQuantize.has(output)) {
+        selected.delete(node);
+        why.set(node, floatTensors.has(missingInput ?? output) ? 'next to a node kept in float' : 'an input or output has no calibrated range');
+        dropped = true;
+      }
+    }
+    if (!dropped) break;
   }
+  for (const [node, reason] of why) exclude(node, reason);
 
   // Rewrite activations: producer → Q → one DQ per reader.
   const dqOf = new Map<string, string>();

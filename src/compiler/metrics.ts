@@ -50,10 +50,27 @@ export function accumulate(acc: OutputAccumulator, reference: ArrayLike<number |
   acc.count += reference.length;
   if (acc.classes > 0) {
     for (let row = 0; row + acc.classes <= reference.length; row += acc.classes) {
+      // A row whose best two scores tie (e.g. a random-weight net's flat logits) has no top-1 to agree on.
+      if (!hasClearTop1(reference, row, acc.classes)) continue;
       acc.top1Total++;
       if (argmax(reference, row, acc.classes) === argmax(candidate, row, acc.classes)) acc.top1Same++;
     }
   }
+}
+
+/** The best score beats the second by more than 1e-4 of the row's spread. */
+function hasClearTop1(v: ArrayLike<number | bigint>, start: number, n: number): boolean {
+  let first = -Infinity;
+  let second = -Infinity;
+  let lo = Infinity;
+  for (let i = start; i < start + n; i++) {
+    const x = toNum(v[i]);
+    if (x > first) [first, second] = [x, first];
+    else if (x > second) second = x;
+    if (x < lo) lo = x;
+  }
+  const spread = first - lo;
+  return spread > 0 && first - second > 1e-4 * spread;
 }
 
 function argmax(v: ArrayLike<number | bigint>, start: number, n: number): number {

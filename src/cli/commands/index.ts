@@ -9,9 +9,10 @@ import { importTfjs } from './import-tfjs.js';
 import { compile } from './compile.js';
 import { targetsList, targetsShow } from './targets.js';
 import { verifyArtifact } from './verify-artifact.js';
+import { bench } from './bench.js';
 import { doctor } from './doctor.js';
 
-export const commands: readonly Command[] = [compile, inspect, verifyArtifact, targetsList, targetsShow, modelsList, modelsPath, importTfjs, doctor];
+export const commands: readonly Command[] = [compile, bench, inspect, verifyArtifact, targetsList, targetsShow, modelsList, modelsPath, importTfjs, doctor];
 
 export const groups: readonly GroupSpec[] = [
   { name: 'models', summary: 'the model zoo: list models, locate their files', description: 'Pretrained models that kiln knows, from models/catalog.json. Use them anywhere a model file is expected as zoo:NAME.' },

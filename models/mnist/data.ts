@@ -16,6 +16,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { mulberry32 } from '../../src/onnx/random.js';
+
+/** The split's PRNG (re-exported for train.ts). */
+export { mulberry32 };
 
 export const IMAGE_SIZE = 28;
 export const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
@@ -27,18 +31,6 @@ export const SPLIT_RULE =
   'per digit d=0..9 (in that order): indices 0..n_d-1 of src/digits/d.json, Fisher-Yates shuffled by one mulberry32(seed) ' +
   'generator shared across digits (j = floor(rand*(i+1)), i = n_d-1..1); the first round(n_d*testFraction) are test, the rest train; ' +
   'each set ordered by digit then file index; sample id "d:index"';
-
-/** mulberry32: a small, fast, seeded 32-bit PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fisher–Yates shuffle in place, from the last element down. */
 export function shuffleInPlace<T>(items: T[] | Int32Array | Uint32Array, rand: () => number): void {

@@ -16,7 +16,7 @@ import { DataType } from '../onnx/dtypes.js';
 import type { Dimension, ModelProto, ValueInfoProto } from '../onnx/proto-types.js';
 import { GraphEmitter, ints } from './onnx-emit.js';
 import { readTfjsModelFiles } from './tfjs-files.js';
-import { decodeWeights, parseTopology, declaredInputShape, checkWeightSpec, type LayerSpec, type TensorRef, type TfjsWeight, type TfjsWeightSpec } from './tfjs-format.js';
+import { decodeWeights, parseTopology, declaredInputShape, checkWeightSpec, type LayerSpec, type TensorRef, type TfjsWeightSpec } from './tfjs-format.js';
 import { LAYER_CONVERTERS, SUPPORTED_LAYERS, fmtShape, layerError, type Dim, type LayerContext, type Value } from './tfjs-layers.js';
 
 export { SUPPORTED_LAYERS, SUPPORTED_ACTIVATIONS } from './tfjs-layers.js';
@@ -111,6 +111,7 @@ export function sanitizeName(name: string): string {
 const refKey = (r: TensorRef): string => `${r.layer}\u0000${r.node}\u0000${r.tensor}`;
 
 const NESTED_MODELS = new Set(['Sequential', 'Model', 'Functional']);
+const MERGE_LAYERS = new Set(['Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Concatenate']);
 
 /** Convert topology + weights to an ONNX ModelProto. Pure: no file or network access. */
 export function convertTfjsArtifacts(artifacts: TfjsArtifacts, options: TfjsConvertOptions = {}): ModelProto {
@@ -249,6 +250,9 @@ export function convertTfjsArtifacts(artifacts: TfjsArtifacts, options: TfjsConv
       const refs = layer.calls[call];
       if (!refs.every((r) => values.has(refKey(r)))) continue;
       if (refs.length === 0) throw layerError(source, layer, 'is called without inputs');
+      if (refs.length > 1 && !MERGE_LAYERS.has(layer.className)) {
+        throw layerError(source, layer, `is called with ${refs.length} inputs; this layer type takes one`);
+      }
       const inputs = refs.map((r) => values.get(refKey(r))!);
       const out = LAYER_CONVERTERS[layer.className](contextFor(layer, call), inputs);
       values.set(refKey({ layer: layer.name, node: call, tensor: 0 }), out);
@@ -286,9 +290,9 @@ export function convertTfjsArtifacts(artifacts: TfjsArtifacts, options: TfjsConv
         metadataProps: [],
       });
     } else {
-      emit.rename(v.name, name);
-      for (const other of values.values()) if (other.name === v.name) other.name = name;
-      for (const other of layoutCache.values()) if (other.name === v.name) other.name = name;
+      const old = v.name;
+      emit.rename(old, name);
+      for (const other of [...values.values(), ...layoutCache.values()]) if (other.name === old) other.name = name;
     }
     taken.add(name);
     graphOutputs.push(valueInfo(name, [batchSize ?? v.shape[0], ...v.shape.slice(1)], batchSize === undefined && v.shape[0] === null ? 'batch' : undefined, name));

@@ -55,6 +55,12 @@ export interface BenchOptions {
   /** Reuse identical compiles. @default true */
   compileCache?: boolean;
   compileCacheDir?: string;
+  /**
+   * Variants to compile per target, overriding what each target computes fast (e.g. fp16 on a CPU
+   * target, to see what it costs there). 'none' is the fp32-optimized model.
+   * @default per target: fp32-optimized, then int8 / dynamic int8 / fp16 as the profile runs fast
+   */
+  modes?: readonly ('none' | 'int8' | 'int8-dynamic' | 'fp16')[];
   /** Most timed rounds under emulation (an emulated run is 10–100× slower). @default DEFAULT_EMULATED_ITERATIONS (5) */
   emulatedIterations?: number;
   /** Environment (KILN_ARM64_SYSROOT, KILN_CHROMIUM, PATH). @default process.env */
@@ -182,6 +188,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         shapes: Object.fromEntries(concreteInputs(subject.inputs, shapes).map((i) => [i.name, i.dims])),
         cache: options.compileCache,
         cacheDir: options.compileCacheDir,
+        modes: options.modes,
         onEvent: emit,
       });
       const g = groupFor(support.runtime, support.executionProviders, support.emulation?.launcher);

@@ -163,6 +163,8 @@ export interface CompileVariantsOptions {
   /** @default true */
   cache?: boolean;
   cacheDir?: string;
+  /** @default variantModes(profile, ops) */
+  modes?: readonly ('none' | 'int8' | 'int8-dynamic' | 'fp16')[];
   onEvent?: (e: BenchEvent) => void;
 }
 
@@ -179,7 +181,7 @@ export async function compileVariants(
   const model = loadModel(subject.path);
   const ops: Record<string, number> = {};
   for (const n of model.graph!.node) ops[n.opType] = (ops[n.opType] ?? 0) + 1;
-  const modes = variantModes(profile, ops);
+  const modes = options.modes ?? variantModes(profile, ops);
   let calibration: DataSource | undefined;
   const out: Awaited<ReturnType<typeof compileVariants>> = [];
   for (const mode of modes) {

@@ -13,6 +13,19 @@ const wholeNumber = (flag: string, text: string | undefined, min: number): numbe
   return n;
 };
 
+const MODES = ['none', 'int8', 'int8-dynamic', 'fp16'] as const;
+type Mode = (typeof MODES)[number];
+
+function parseModes(text: string | undefined): Mode[] | undefined {
+  if (text === undefined) return undefined;
+  const modes = text.split(',').map((m) => m.trim()).filter(Boolean);
+  const bad = modes.filter((m) => !(MODES as readonly string[]).includes(m));
+  if (bad.length || modes.length === 0) {
+    throw new KilnError('BAD_OPTION', `--modes ${text}: ${bad.length ? `unknown mode${bad.length > 1 ? 's' : ''} ${bad.join(', ')}` : 'no mode given'}`, { hint: `use a comma-separated list of ${MODES.join(', ')}` });
+  }
+  return modes as Mode[];
+}
+
 export const bench = defineCommand({
   name: 'bench',
   summary: 'measure a model and its compiled variants side by side: latency, throughput, cold start, memory, size',
@@ -29,6 +42,7 @@ export const bench = defineCommand({
   positionals: [{ name: 'model', description: 'an .onnx file, zoo:NAME, or an artifact folder made by kiln compile' }],
   options: {
     target: { type: 'string', short: 't', valueName: 'T[,T…]|all', description: 'compile for these targets and compare each variant with the original' },
+    modes: { type: 'string', valueName: 'M[,M…]', description: "variants per target: none (fp32-optimized), int8, int8-dynamic, fp16 (default: what each target runs fast)" },
     backend: { type: 'string', choices: ['ort-node', 'ort-web'], description: "run on this runtime instead of each target's own" },
     threads: { type: 'string', valueName: 'N', description: 'intra-op threads (default: onnxruntime-node one per core, WASM 1)' },
     batch: { type: 'string', valueName: 'B[,B…]', description: 'batch sizes, each measured separately, e.g. 1,8 (default: 1 / the model\'s own)' },
@@ -45,6 +59,7 @@ export const bench = defineCommand({
   examples: [
     { command: 'bench zoo:ppocr-det --target x86_64 --shape x=1x3x320x320', description: 'original vs fp32-optimized vs int8 on this CPU' },
     { command: 'bench zoo:ppocr-det --target wasm --browser --shape x=1x3x320x320', description: 'WASM in Node and in headless Chromium' },
+    { command: 'bench zoo:ppocr-det --target x86_64,wasm --modes none,int8,fp16 --shape x=1x3x320x320', description: 'original vs int8 vs fp16 on CPU and WASM, one table' },
     { command: 'bench model.onnx --target all --batch 1,8 --json', description: 'every target this host can run, two batch sizes, JSON out' },
     { command: 'bench out/model-arm64', description: 'an arm64 artifact under qemu emulation, against its original' },
   ],
@@ -85,6 +100,7 @@ export const bench = defineCommand({
       coldStart: options['cold-start'] as 'process' | 'shared',
       artifactsDir: resolve(io.cwd, options.out, 'artifacts'),
       compileCache: !options['no-cache'],
+      modes: parseModes(options.modes),
       env: io.env,
       onEvent: (e) => {
         if (e.kind === 'step') progress.step(e.step, e.detail);

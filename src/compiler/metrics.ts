@@ -58,19 +58,24 @@ export function accumulate(acc: OutputAccumulator, reference: ArrayLike<number |
   }
 }
 
-/** The best score beats the second by more than 1e-4 of the row's spread. */
+/**
+ * The best score beats the second by more than 1e-4 of the row's spread and of its largest
+ * magnitude (a random-weight net's logits are a constant plus noise: no top-1 worth agreeing on).
+ */
 function hasClearTop1(v: ArrayLike<number | bigint>, start: number, n: number): boolean {
   let first = -Infinity;
   let second = -Infinity;
   let lo = Infinity;
+  let magnitude = 0;
   for (let i = start; i < start + n; i++) {
     const x = toNum(v[i]);
     if (x > first) [first, second] = [x, first];
     else if (x > second) second = x;
     if (x < lo) lo = x;
+    magnitude = Math.max(magnitude, Math.abs(x));
   }
-  const spread = first - lo;
-  return spread > 0 && first - second > 1e-4 * spread;
+  const gap = first - second;
+  return first - lo > 0 && gap > 1e-4 * (first - lo) && gap > 1e-4 * magnitude;
 }
 
 function argmax(v: ArrayLike<number | bigint>, start: number, n: number): number {

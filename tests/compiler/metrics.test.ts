@@ -29,3 +29,12 @@ describe('verification figures', () => {
     expect(() => accumulate(newAccumulator('y', [3]), [1, 2, 3], [1, 2])).toThrowError(/output 'y': 2 values, the original gave 3/);
   });
 });
+
+describe('top-1 on flat logits', () => {
+  it('a constant plus tiny noise has no top-1 to agree on', () => {
+    const acc = newAccumulator('logits', [1, 4]);
+    accumulate(acc, [100, 100.000001, 100.000002, 100], [100.000002, 100, 100, 100.000001]);
+    expect(figures(acc).top1Agreement).toBeUndefined();
+    expect(figures(acc).cosine).toBeGreaterThan(0.999999);
+  });
+});

@@ -2,7 +2,10 @@
  * `npm run bench`: the suites that back kiln's claims, written to bench/results/.
  *
  *   1. compiler effect per target (bench/compiler.ts): fp32 original vs compiled artifact
+ *   2. runtime comparison (bench/runtimes.ts): one network on onnxruntime-node, onnxruntime-web (Node
+ *      and Chromium) and TensorFlow.js
  *
+ * `kiln bench` measures one model in depth (HTML report, charts, history).
  * Later suites (runtime comparison, agent overhead, rollout) are added here as they land.
  * Benchmarks report; tests check correctness. Run on a quiet machine: figures are ratios measured
  * side by side, which survive noise better than absolute times, but not a busy neighbour.
@@ -10,18 +13,26 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compilerReport, runCompilerBench } from './compiler.js';
+import { runRuntimeBench, runtimeReport } from './runtimes.js';
 
 const RESULTS = 'bench/results';
 
 async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
-  process.stderr.write('bench 1/1: compiler effect per target\n');
+  process.stderr.write('bench 1/2: compiler effect per target\n');
   const { rows, skipped } = await runCompilerBench();
   writeFileSync(join(RESULTS, 'compiler.json'), `${JSON.stringify({ date: new Date().toISOString(), rows, skipped }, null, 2)}\n`);
   const report = compilerReport(rows, skipped);
   writeFileSync(join(RESULTS, 'compiler.md'), report);
   process.stdout.write(report);
-  process.stdout.write(`\nwritten: ${RESULTS}/compiler.md, ${RESULTS}/compiler.json\n`);
+
+  process.stderr.write('bench 2/2: one model on every runtime\n');
+  const runtimes = await runRuntimeBench();
+  writeFileSync(join(RESULTS, 'runtimes.json'), `${JSON.stringify({ date: new Date().toISOString(), ...runtimes }, null, 2)}\n`);
+  const runtimesMd = runtimeReport(runtimes);
+  writeFileSync(join(RESULTS, 'runtimes.md'), runtimesMd);
+  process.stdout.write(`\n${runtimesMd}`);
+  process.stdout.write(`\nwritten: ${RESULTS}/{compiler,runtimes}.{md,json}\n`);
 }
 
 main().catch((err) => {

@@ -4,12 +4,15 @@
  *   1. compiler effect per target (bench/compiler.ts): fp32 original vs compiled artifact
  *   2. runtime comparison (bench/runtimes.ts): one network on onnxruntime-node, onnxruntime-web (Node
  *      and Chromium) and TensorFlow.js
+ *   3. edge agent (bench/agent.ts, its own process): HTTP overhead vs raw session.run, dynamic
+ *      batching at concurrency 16, cold start of `kiln agent start`
  *
  * `kiln bench` measures one model in depth (HTML report, charts, history).
  * Later suites (runtime comparison, agent overhead, rollout) are added here as they land.
  * Benchmarks report; tests check correctness. Run on a quiet machine: figures are ratios measured
  * side by side, which survive noise better than absolute times, but not a busy neighbour.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compilerReport, runCompilerBench } from './compiler.js';
@@ -19,20 +22,24 @@ const RESULTS = 'bench/results';
 
 async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
-  process.stderr.write('bench 1/2: compiler effect per target\n');
+  process.stderr.write('bench 1/3: compiler effect per target\n');
   const { rows, skipped } = await runCompilerBench();
   writeFileSync(join(RESULTS, 'compiler.json'), `${JSON.stringify({ date: new Date().toISOString(), rows, skipped }, null, 2)}\n`);
   const report = compilerReport(rows, skipped);
   writeFileSync(join(RESULTS, 'compiler.md'), report);
   process.stdout.write(report);
 
-  process.stderr.write('bench 2/2: one model on every runtime\n');
+  process.stderr.write('bench 2/3: one model on every runtime\n');
   const runtimes = await runRuntimeBench();
   writeFileSync(join(RESULTS, 'runtimes.json'), `${JSON.stringify({ date: new Date().toISOString(), ...runtimes }, null, 2)}\n`);
   const runtimesMd = runtimeReport(runtimes);
   writeFileSync(join(RESULTS, 'runtimes.md'), runtimesMd);
   process.stdout.write(`\n${runtimesMd}`);
-  process.stdout.write(`\nwritten: ${RESULTS}/{compiler,runtimes}.{md,json}\n`);
+
+  process.stderr.write('bench 3/3: edge agent\n');
+  const agent = spawnSync(process.execPath, ['--import', 'tsx', 'bench/agent.ts'], { stdio: 'inherit' });
+  if (agent.status !== 0) throw new Error(`bench/agent.ts exited with ${agent.status}`);
+  process.stdout.write(`\nwritten: ${RESULTS}/{compiler,runtimes,agent}.{md,json}\n`);
 }
 
 main().catch((err) => {

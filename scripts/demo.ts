@@ -5,6 +5,8 @@
  *   2. compile it for this host's CPU target and for WASM, int8-calibrated on real training digits
  *   3. check the signed artifacts as a device would
  *   4. score original vs compiled on the 2,000 held-out test digits, and time them side by side
+ *   5. serve the x86_64 artifact with the edge agent (Open Inference Protocol over HTTP, offline) and
+ *      send it digits as a client would
  *
  * It grows with kiln until it shows compile → agent → cloud rollout. Output goes to out/demo/.
  */
@@ -21,6 +23,7 @@ import { ortNodeRunner, ortWebRunner, type ModelRunner } from '../src/compiler/v
 import { checkArtifact } from '../src/protocol/artifact.js';
 import { CLASSES, IMAGE_SIZE, PIXELS, splitMnist, subset, type DigitSet } from '../models/mnist/data.js';
 import { argmax } from '../models/mnist/evaluate.js';
+import { resolveAgentConfig, startAgent, encodeBinaryRequest, decodeBinaryResponse } from '../src/edge-agent/index.js';
 
 const MODEL = 'models/mnist/mnist.onnx';
 const OUT = 'out/demo';
@@ -115,8 +118,41 @@ async function main(): Promise<void> {
   say(table(rows, { header: ['target', 'runtime', 'fp32 acc', 'int8 acc', 'Δ points', 'fp32 p50', 'int8 p50', 'speedup'], indent: 3 }));
   say(`   (${CLASSES} classes; timings are medians of 200 runs at batch 1, 1 thread, best of 3 interleaved rounds)`);
 
-  say('\nNext in kiln: the edge agent serving these artifacts over HTTP (kiln agent), and the cloud rolling');
-  say('them out to devices with canaries and automatic rollback (kiln cloud). Try: npx kiln --help');
+  title(5, 'Serve it with the edge agent (kiln agent start), and ask it over HTTP like any KServe v2 client');
+  const x86 = results.find((r) => r.target === 'x86_64')!.res;
+  const config = resolveAgentConfig({ cwd: process.cwd(), flags: { models: [x86.artifact.dir], dataDir: join(OUT, 'agent-data'), port: 0 } });
+  const running = await startAgent(config);
+  try {
+    say(`   agent ready in ${running.readyMs.toFixed(0)} ms at ${running.url} (127.0.0.1 only, no network needed)`);
+    const name = x86.manifest.model.name;
+    const meta = (await (await fetch(`${running.url}/v2/models/${name}`)).json()) as { versions?: string[]; inputs?: { name: string; shape: number[] }[] };
+    say(`   GET /v2/models/${name} → versions ${JSON.stringify(meta.versions)}, input ${meta.inputs?.[0]?.name} ${JSON.stringify(meta.inputs?.[0]?.shape)}`);
+    let right = 0;
+    const shown: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const k = Math.floor((i * test.count) / 20);
+      const { body, headerLength } = encodeBinaryRequest(digitSample(test, k) as never, { binaryOutputs: true });
+      const res = await fetch(`${running.url}/v2/models/${name}/infer`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(headerLength) },
+        body: new Uint8Array(body),
+      });
+      const length = res.headers.get('inference-header-content-length');
+      const { outputs } = decodeBinaryResponse(new Uint8Array(await res.arrayBuffer()), length ? Number(length) : undefined);
+      const predicted = argmax(Float32Array.from(outputs.probs.data as ArrayLike<number>))[0];
+      if (predicted === test.labels[k]) right++;
+      if (shown.length < 10) shown.push(`${test.labels[k]}→${predicted}`);
+    }
+    say(`   POST /v2/models/${name}/infer (binary tensors) × 20 held-out digits: ${right}/20 right  (label→answer: ${shown.join(' ')} …)`);
+    const metrics = await (await fetch(`${running.url}/metrics`)).text();
+    const line = metrics.split('\n').find((l) => l.startsWith('kiln_agent_inference_requests_total') || l.startsWith('kiln_agent_requests_total'));
+    if (line) say(`   GET /metrics → ${line}`);
+  } finally {
+    await running.close();
+  }
+
+  say('\nNext in kiln: the cloud rolling artifacts out to devices over MQTT with canaries and automatic');
+  say('rollback (kiln cloud). Try: npx kiln --help');
 }
 
 main().catch((err) => {

@@ -4,8 +4,10 @@
  * The compiled model runs on the target's own runtime where this host has it.
  */
 import type { TargetProfile } from './targets.js';
-import { createOrtNodeSession, ort } from '../runtime/ort-node.js';
-import { createOrtWebSession, ortWeb } from '../runtime/ort-web.js';
+import type { BackendLoadOptions, NamedTensors } from '../runtime/backend.js';
+import { ortNodeVersion } from '../runtime/ort-node.js';
+import { ortWebVersion } from '../runtime/ort-web.js';
+import { getBackend } from '../runtime/registry.js';
 import { accumulate, figures, newAccumulator, type OutputAccumulator, type OutputFigures } from './metrics.js';
 import type { Sample } from './quantize/calibrate.js';
 import type { DataSource } from './io-spec.js';
@@ -26,55 +28,34 @@ export interface LoadedModel {
   release(): Promise<void>;
 }
 
-const ORT_NODE_LABEL = `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common} (cpu)`;
-
-export function ortNodeRunner(options: { threads?: number; optimization?: 'disabled' | 'basic' | 'extended' | 'all' } = {}): ModelRunner {
+/** A runner over one of kiln's inference backends (src/runtime). */
+function backendRunner(backendName: 'ort-node' | 'ort-web', load: BackendLoadOptions, label: string): ModelRunner {
   return {
-    label: ORT_NODE_LABEL,
+    label,
     native: true,
     async load(bytes) {
-      const session = await createOrtNodeSession(bytes, { threads: options.threads, optimization: options.optimization, configEntries: { 'session.intra_op.allow_spinning': '0' } });
+      const handle = await getBackend(backendName).load(bytes, load);
       return {
-        async run(sample) {
-          const feeds: Record<string, ort.Tensor> = {};
-          for (const name of session.inputNames) {
-            const t = sample[name];
-            feeds[name] = new ort.Tensor(t.type as 'float32', t.data as unknown as Float32Array, [...t.dims]);
-          }
-          const out = await session.run(feeds);
-          return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { dims: v.dims, data: v.data as ArrayLike<number> }]));
-        },
-        release: () => session.release(),
+        run: (sample) => handle.run(sample as NamedTensors),
+        release: () => handle.release(),
       };
     },
   };
 }
 
+export function ortNodeRunner(options: { threads?: number; optimization?: 'disabled' | 'basic' | 'extended' | 'all' } = {}): ModelRunner {
+  // Spinning off: runners are timed side by side, and an idle spinning session steals the core.
+  return backendRunner('ort-node', { threads: options.threads, optimization: options.optimization, allowSpinning: false, executionProviders: ['cpu'] }, `onnxruntime-node ${ortNodeVersion()} (cpu)`);
+}
+
+/** onnxruntime-web's thread count is fixed per process at first use; without `threads` the runner takes it as it is. */
 export function ortWebRunner(options: { threads?: number } = {}): ModelRunner {
-  return {
-    label: `onnxruntime-web ${ortWeb.env.versions?.web ?? ''} (wasm)`.replace('  ', ' '),
-    native: true,
-    async load(bytes) {
-      const session = await createOrtWebSession(bytes, { threads: options.threads });
-      return {
-        async run(sample) {
-          const feeds: Record<string, ortWeb.Tensor> = {};
-          for (const name of session.inputNames) {
-            const t = sample[name];
-            feeds[name] = new ortWeb.Tensor(t.type as 'float32', t.data as unknown as Float32Array, [...t.dims]);
-          }
-          const out = await session.run(feeds);
-          return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { dims: v.dims, data: v.data as ArrayLike<number> }]));
-        },
-        release: () => session.release(),
-      };
-    },
-  };
+  return backendRunner('ort-web', { threads: options.threads }, `onnxruntime-web ${ortWebVersion()} (wasm)`);
 }
 
 /** The runner for a target on this host: its own runtime where present, else a labelled stand-in. */
 export function runnerForTarget(profile: TargetProfile): ModelRunner {
-  if (profile.runtime.backend === 'ort-web') return ortWebRunner({ threads: 1 });
+  if (profile.runtime.backend === 'ort-web') return ortWebRunner();
   const base = ortNodeRunner({ optimization: profile.runtime.optimizationLevel });
   const eps = profile.runtime.executionProviders;
   if (eps.includes('cuda') || eps.includes('tensorrt')) {

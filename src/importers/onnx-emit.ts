@@ -3,7 +3,8 @@
  * attributes, initializers, and pruning of what the outputs do not need. Pure; no I/O.
  * (Deliberately private to src/importers: the shared in-memory graph lives in src/onnx/graph.ts.)
  */
-import { AttributeType, type AttributeProto, type NodeProto, type TensorProto } from '../onnx/proto-types.js';
+import type { AttributeProto, NodeProto, TensorProto } from '../onnx/proto-types.js';
+import { attr } from '../onnx/nodes.js';
 import { DataType } from '../onnx/dtypes.js';
 import { makeTensor } from '../onnx/tensor.js';
 
@@ -20,42 +21,13 @@ export const float = (v: number): AttrValue => ({ float: v });
 export const ints = (v: readonly number[]): AttrValue => ({ ints: v });
 export const str = (v: string): AttrValue => ({ string: v });
 
-const utf8 = new TextEncoder();
-
+/** The AttributeProto for a typed value, built with src/onnx's attribute constructors. */
 function attribute(name: string, value: AttrValue): AttributeProto {
-  const a: AttributeProto = {
-    name,
-    refAttrName: '',
-    docString: '',
-    type: AttributeType.UNDEFINED,
-    f: 0,
-    i: 0n,
-    s: new Uint8Array(0),
-    floats: [],
-    ints: [],
-    strings: [],
-    tensors: [],
-    graphs: [],
-    sparseTensors: [],
-    typeProtos: [],
-  };
-  if ('int' in value) {
-    a.type = AttributeType.INT;
-    a.i = BigInt(value.int);
-  } else if ('float' in value) {
-    a.type = AttributeType.FLOAT;
-    a.f = value.float;
-  } else if ('ints' in value) {
-    a.type = AttributeType.INTS;
-    a.ints = value.ints.map((v) => BigInt(v));
-  } else if ('floats' in value) {
-    a.type = AttributeType.FLOATS;
-    a.floats = [...value.floats];
-  } else {
-    a.type = AttributeType.STRING;
-    a.s = utf8.encode(value.string);
-  }
-  return a;
+  if ('int' in value) return attr.int(name, value.int);
+  if ('float' in value) return attr.float(name, value.float);
+  if ('ints' in value) return attr.ints(name, value.ints);
+  if ('floats' in value) return attr.floats(name, value.floats);
+  return attr.string(name, value.string);
 }
 
 export class GraphEmitter {

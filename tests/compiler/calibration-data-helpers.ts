@@ -2,8 +2,7 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterEach, expect } from 'vitest';
-import { KilnError, type ErrorCode } from '../../src/errors.js';
+import { afterEach } from 'vitest';
 import { encodeNpy, type NpyDType } from '../../src/compiler/npy.js';
 import { typedArrayFor, dtypeFromShort } from '../../src/onnx/dtypes.js';
 import type { CalibrationSample, CalibrationSource } from '../../src/compiler/calibration-data.js';
@@ -28,20 +27,7 @@ export function writeNpy(path: string, dtype: NpyDType, shape: number[], values:
   writeFileSync(path, encodeNpy({ dtype, shape, data }));
 }
 
-/** Assert that `run` rejects (or throws) a KilnError with `code` and a message matching every pattern. */
-export async function expectKilnError(run: () => unknown, code: ErrorCode, ...patterns: (RegExp | string)[]): Promise<KilnError> {
-  let error: unknown;
-  try {
-    await run();
-  } catch (err) {
-    error = err;
-  }
-  expect(error, 'expected a KilnError').toBeInstanceOf(KilnError);
-  const k = error as KilnError;
-  expect(k.code).toBe(code);
-  for (const p of patterns) expect(k.message).toMatch(p);
-  return k;
-}
+export { expectKilnError } from '../shared/kiln-error.js';
 
 /** Every sample of a source, in order (only for small test sources). */
 export async function collect(source: CalibrationSource): Promise<CalibrationSample[]> {

@@ -2,8 +2,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
-import { KilnError, type ErrorCode } from '../../src/errors.js';
 import { serializeModel } from '../../src/onnx/model.js';
 import type { ModelProto } from '../../src/onnx/proto-types.js';
 import { Rng } from '../../src/onnx/random.js';
@@ -48,20 +46,4 @@ export function tempDir(prefix = 'kiln-onnx-'): { dir: string; cleanup: () => vo
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Run `fn`, expect a KilnError with `code` whose message contains every fragment; returns it. */
-export async function expectKilnError(fn: () => unknown, code: ErrorCode, ...fragments: (string | RegExp)[]): Promise<KilnError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a KilnError to be thrown').toBeInstanceOf(KilnError);
-  const err = caught as KilnError;
-  expect(err.code).toBe(code);
-  for (const f of fragments) {
-    if (typeof f === 'string') expect(err.message).toContain(f);
-    else expect(err.message).toMatch(f);
-  }
-  return err;
-}
+export { expectKilnError } from '../shared/kiln-error.js';

@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { KilnError, type ErrorCode } from '../../src/errors.js';
 import { Rng } from '../../src/onnx/random.js';
 import type { NamedTensors, TensorData } from '../../src/runtime/backend.js';
 
@@ -37,20 +36,4 @@ export function maxAbsDiff(a: NamedTensors, b: NamedTensors): number {
   return max;
 }
 
-/** Run `fn`, expect a KilnError with `code` whose message contains every fragment; returns it. */
-export async function expectKilnError(fn: () => unknown, code: ErrorCode, ...fragments: (string | RegExp)[]): Promise<KilnError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a KilnError to be thrown').toBeInstanceOf(KilnError);
-  const err = caught as KilnError;
-  expect(err.code).toBe(code);
-  for (const f of fragments) {
-    if (typeof f === 'string') expect(err.message).toContain(f);
-    else expect(err.message).toMatch(f);
-  }
-  return err;
-}
+export { expectKilnError } from '../shared/kiln-error.js';

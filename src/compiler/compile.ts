@@ -204,8 +204,16 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
   const graph = Graph.fromModel(source);
   const passes: PassResult[] = runPasses(graph);
   const cleaned = graph.toModel();
-  let optimized = await ortBasicOptimize(serializeModel(cleaned), source);
-  passes.push({ name: 'onnxruntime-basic', changed: cleaned.graph!.node.length - optimized.graph!.node.length });
+  const cleanedBytes = serializeModel(cleaned);
+  let optimized = await ortBasicOptimize(cleanedBytes, source);
+  if (serializeModel(optimized).byteLength > cleanedBytes.byteLength * 1.05) {
+    // onnxruntime can grow a model (constants folded inside If/Loop branches are duplicated): keep kiln's.
+    emit({ kind: 'step', step: 'optimize', detail: "onnxruntime's offline optimization grew the model; kept kiln's passes only" });
+    optimized = cleaned;
+    passes.push({ name: 'onnxruntime-basic (skipped: larger output)', changed: 0 });
+  } else {
+    passes.push({ name: 'onnxruntime-basic', changed: cleaned.graph!.node.length - optimized.graph!.node.length });
+  }
   {
     // onnxruntime names the nodes it creates; name any it left unnamed.
     const g = Graph.fromModel(optimized);

@@ -14,6 +14,8 @@ export interface OutputAccumulator {
   top1Total: number;
   /** Number of classes when the output looks like [N, classes] scores; 0 otherwise. */
   classes: number;
+  /** Count only rows that are probability distributions (rank-3 outputs: hidden states are not classes). */
+  probabilitiesOnly: boolean;
 }
 
 export const newAccumulator = (name: string, dims: readonly number[]): OutputAccumulator => ({
@@ -26,8 +28,9 @@ export const newAccumulator = (name: string, dims: readonly number[]): OutputAcc
   count: 0,
   top1Same: 0,
   top1Total: 0,
-  // Classifier-like: rank 2 with a small class count (scores per row), or rank 1 scores.
-  classes: dims.length === 2 && dims[1] > 1 && dims[1] <= 100_000 ? dims[1] : dims.length === 1 && dims[0] > 1 ? dims[0] : 0,
+  // Classifier-like: [N, C] scores, rank-1 scores, or [N, T, C] probabilities per time step (CTC).
+  classes: dims.length >= 2 && dims.length <= 3 && dims[dims.length - 1] > 1 && dims[dims.length - 1] <= 100_000 ? dims[dims.length - 1] : dims.length === 1 && dims[0] > 1 ? dims[0] : 0,
+  probabilitiesOnly: dims.length === 3,
 });
 
 const toNum = (v: number | bigint): number => (typeof v === 'bigint' ? Number(v) : v);
@@ -52,6 +55,7 @@ export function accumulate(acc: OutputAccumulator, reference: ArrayLike<number |
     for (let row = 0; row + acc.classes <= reference.length; row += acc.classes) {
       // A row whose best two scores tie (e.g. a random-weight net's flat logits) has no top-1 to agree on.
       if (!hasClearTop1(reference, row, acc.classes)) continue;
+      if (acc.probabilitiesOnly && !isDistribution(reference, row, acc.classes)) continue;
       acc.top1Total++;
       if (argmax(reference, row, acc.classes) === argmax(candidate, row, acc.classes)) acc.top1Same++;
     }
@@ -76,6 +80,16 @@ function hasClearTop1(v: ArrayLike<number | bigint>, start: number, n: number): 
   }
   const gap = first - second;
   return first - lo > 0 && gap > 1e-4 * (first - lo) && gap > 1e-4 * magnitude;
+}
+
+function isDistribution(v: ArrayLike<number | bigint>, start: number, n: number): boolean {
+  let sum = 0;
+  for (let i = start; i < start + n; i++) {
+    const x = toNum(v[i]);
+    if (x < 0) return false;
+    sum += x;
+  }
+  return Math.abs(sum - 1) < 1e-3;
 }
 
 function argmax(v: ArrayLike<number | bigint>, start: number, n: number): number {

@@ -38,3 +38,17 @@ describe('top-1 on flat logits', () => {
     expect(figures(acc).cosine).toBeGreaterThan(0.999999);
   });
 });
+
+describe('top-1 per time step', () => {
+  it('[N, T, C] probabilities count per step; rank-3 hidden states do not', () => {
+    const probs = newAccumulator('ctc', [1, 2, 3]);
+    accumulate(probs, [0.7, 0.2, 0.1, 0.1, 0.3, 0.6], [0.6, 0.3, 0.1, 0.5, 0.4, 0.1]);
+    expect(figures(probs).top1Agreement).toBe(0.5);
+    const hidden = newAccumulator('hidden', [1, 2, 3]);
+    accumulate(hidden, [1, -2, 3, 4, 5, -6], [1, -2, 2, 4, 5, -6]);
+    expect(figures(hidden).top1Agreement).toBeUndefined();
+    const map = newAccumulator('map', [1, 1, 2, 2]);
+    accumulate(map, [0.1, 0.9, 0.2, 0.8], [0.1, 0.9, 0.2, 0.8]);
+    expect(figures(map).top1Agreement).toBeUndefined();
+  });
+});

@@ -50,6 +50,12 @@ export interface AgentConfig {
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** JSON lines, or pretty lines for a terminal. @default 'json' */
   readonly logFormat: 'json' | 'pretty';
+  /** The cloud's MQTT broker (mqtt:// or mqtts://): sync telemetry and desired state. Needs deviceId and deviceSecret. @default none (offline) */
+  readonly cloud?: string;
+  /** This device's id (from `kiln cloud devices add`). @default none */
+  readonly deviceId?: string;
+  /** This device's secret. @default none */
+  readonly deviceSecret?: string;
 }
 
 export const CONFIG_DEFAULTS = Object.freeze({
@@ -137,6 +143,9 @@ const PARSERS = {
   },
   logLevel: oneOf(['debug', 'info', 'warn', 'error', 'silent']),
   logFormat: oneOf(['json', 'pretty']),
+  cloud: (v) => (typeof v === 'string' && /^(mqtts?|tcp|tls):\/\/[^/\s]+/.test(v) ? ok(v) : no(`expected an mqtt:// or mqtts:// URL, got ${JSON.stringify(v)}`)),
+  deviceId: (v) => (typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v) ? ok(v) : no(`expected a device id (1–64 of A-Z a-z 0-9 . _ -), got ${JSON.stringify(v)}`)),
+  deviceSecret: str(8),
 } as const satisfies Record<string, Parser>;
 
 type RawConfig = Record<string, unknown>;
@@ -237,6 +246,9 @@ export function resolveAgentConfig(sources: ConfigSources): AgentConfig {
 
   if (!isLoopback(merged.host) && !merged.token) {
     problems.push({ where: 'host', message: `binding ${merged.host} (not loopback) needs a token: set --token, KILN_AGENT_TOKEN or token: in the file` });
+  }
+  if (merged.cloud && (!merged.deviceId || !merged.deviceSecret)) {
+    problems.push({ where: 'cloud', message: 'syncing with the cloud needs a device id and secret: set --device-id and --device-secret (or KILN_AGENT_DEVICE_ID / KILN_AGENT_DEVICE_SECRET)' });
   }
   if (problems.length) {
     throw new KilnError('AGENT_CONFIG', `the agent's configuration has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  • ${problems.map((p) => `${p.where}: ${p.message}`).join('\n  • ')}`, {

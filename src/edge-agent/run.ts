@@ -6,11 +6,14 @@ import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { serveAgent, type AgentServer } from './http/server.js';
 import { silentLogger, type Logger } from './logger.js';
+import type { SyncClient } from './sync/client.js';
 
 export interface RunningAgent {
   agent: Agent;
   server: AgentServer;
   url: string;
+  /** The cloud sync client, when the config names a cloud. */
+  sync?: SyncClient;
   /** Milliseconds from the call to ready (models installed and loaded, socket listening). */
   readyMs: number;
   /** Stop serving: close the socket, wait for in-flight requests, release models, flush. */
@@ -47,14 +50,23 @@ export async function startAgent(config: AgentConfig, options: { logger?: Logger
     throw err;
   }
   const srv = server;
+  let sync: SyncClient | undefined;
+  if (config.cloud && config.deviceId && config.deviceSecret) {
+    // Loaded only when syncing: an offline agent does not load mqtt.js.
+    const { SyncClient: Client } = await import('./sync/client.js');
+    sync = new Client(agent, { url: config.cloud, deviceId: config.deviceId, deviceSecret: config.deviceSecret, logger });
+    sync.start();
+  }
   const readyMs = performance.now() - t0;
   logger.info('agent ready', { url: srv.url, models: agent.modelNames(), readyMs: Math.round(readyMs) });
   return {
     agent,
     server: srv,
     url: srv.url,
+    sync,
     readyMs,
     async close() {
+      await sync?.stop();
       await srv.close();
       await agent.close();
       logger.info('agent stopped');

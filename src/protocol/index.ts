@@ -3,3 +3,4 @@ export * from './manifest.js';
 export * from './artifact.js';
 export * from './signing.js';
 export * from './archive.js';
+export * from './sync.js';

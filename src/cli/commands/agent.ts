@@ -17,6 +17,9 @@ const configOptions = {
   'max-batch-size': { type: 'string', valueName: 'N', description: 'dynamic batching: most rows per model run, for models with a free batch dimension (default: 1, off)' },
   'max-queue-delay': { type: 'string', valueName: 'MS', description: 'dynamic batching: longest wait for a batch to fill (default: 2)' },
   'log-format': { type: 'string', choices: ['json', 'pretty'], description: 'log lines on stderr (default: json)' },
+  cloud: { type: 'string', valueName: 'URL', description: "the cloud's MQTT broker (mqtt://host:port): telemetry and desired state (default: none, offline)" },
+  'device-id': { type: 'string', valueName: 'ID', description: 'this device\'s id, from kiln cloud devices add (with --cloud)' },
+  'device-secret': { type: 'string', valueName: 'SECRET', description: 'this device\'s secret (with --cloud; or KILN_AGENT_DEVICE_SECRET)' },
 } as const;
 
 async function configFrom(options: Record<string, unknown>, io: { cwd: string; env: Readonly<Record<string, string | undefined>> }) {
@@ -39,6 +42,9 @@ async function configFrom(options: Record<string, unknown>, io: { cwd: string; e
       maxBatchSize: options['max-batch-size'],
       maxQueueDelayMs: options['max-queue-delay'],
       logFormat: options['log-format'],
+      cloud: options.cloud,
+      deviceId: options['device-id'],
+      deviceSecret: options['device-secret'],
     },
   });
 }
@@ -57,6 +63,7 @@ export const agentStart = defineCommand({
     { command: 'agent start --model out/mobilenet-x86_64', description: 'serve one model on 127.0.0.1:8080' },
     { command: 'agent start --model a.tgz --model b.tgz --port 9000 --data-dir /var/lib/kiln-agent' },
     { command: 'agent start --config agent.yaml --host 0.0.0.0 --token "$TOKEN"', description: 'exposed on the network: a token is required' },
+    { command: 'agent start --cloud mqtt://cloud.example:1883 --device-id dev-1 --device-secret "$SECRET"', description: 'sync with the cloud: telemetry out, desired models in' },
   ],
   async run({ options, io, json, print }) {
     const config = await configFrom(options, io);

@@ -1,0 +1,115 @@
+/**
+ * The embedded MQTT broker: aedes on a TCP socket, with kiln's policies as its hooks. A device
+ * authenticates with its id (as client id and username) and secret (as password) and may use only
+ * its own topics: publish reported/telemetry/presence, subscribe desired and telemetry/ack. The
+ * cloud gateway connects as one privileged client. Refusals are counted and logged. The only module
+ * that imports aedes.
+ */
+import { Aedes, type AedesOptions, type Client } from 'aedes';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { deviceTopics, isDeviceId } from '../../protocol/sync.js';
+import type { GatewayLogger } from './types.js';
+
+export type RefusalKind = 'connect' | 'publish' | 'subscribe';
+
+export interface BrokerPolicy {
+  /** Whether a device's credentials are right. */
+  checkDevice(id: string, secret: string): boolean;
+  /** The privileged cloud client's username and password. */
+  cloud: { username: string; password: string };
+  /** Told of each refusal (the gateway counts them). */
+  onRefused(kind: RefusalKind, info: { clientId?: string; topic?: string; reason: string }): void;
+  logger: GatewayLogger;
+}
+
+export interface EmbeddedBroker {
+  readonly url: string;
+  readonly port: number;
+  /** Connected clients now. */
+  clients(): number;
+  close(): Promise<void>;
+}
+
+/** Which topics a device may publish to and subscribe to. */
+export function deviceAcl(id: string): { publish: ReadonlySet<string>; subscribe: ReadonlySet<string> } {
+  const t = deviceTopics(id);
+  return { publish: new Set([t.reported, t.telemetry, t.presence]), subscribe: new Set([t.desired, t.telemetryAck]) };
+}
+
+export async function startEmbeddedBroker(policy: BrokerPolicy, options: { host?: string; port?: number } = {}): Promise<EmbeddedBroker> {
+  const identities = new WeakMap<Client, { kind: 'cloud' } | { kind: 'device'; id: string }>();
+  const log = policy.logger;
+  const refuse = (kind: RefusalKind, info: { clientId?: string; topic?: string; reason: string }) => {
+    policy.onRefused(kind, info);
+    log.warn(`mqtt ${kind} refused`, info);
+  };
+  const authError = (msg: string) => Object.assign(new Error(msg), { returnCode: 4 as const });
+
+  const hooks: AedesOptions = {
+    maxClientsIdLength: 128,
+    // A frozen subscriber must not stall every other client.
+    drainTimeout: 10_000,
+    authenticate(client, username, password, done) {
+      const pw = password ? password.toString('utf8') : '';
+      if (username === policy.cloud.username && pw === policy.cloud.password) {
+        identities.set(client, { kind: 'cloud' });
+        return done(null, true);
+      }
+      const id = client.id;
+      if (!isDeviceId(id) || username !== id || !policy.checkDevice(id, pw)) {
+        refuse('connect', { clientId: String(id).slice(0, 128), reason: username !== id ? 'username is not the client id' : 'bad device id or secret' });
+        return done(authError('bad username or password'), false);
+      }
+      identities.set(client, { kind: 'device', id });
+      done(null, true);
+    },
+    authorizePublish(client, packet, done) {
+      if (!client) {
+        // aedes re-publishing a stored Last Will of a client that is gone: only presence wills are ever accepted.
+        return /^kiln\/v1\/devices\/[^/]+\/presence$/.test(packet.topic) ? done(null) : done(new Error('will refused'));
+      }
+      const who = identities.get(client);
+      if (who?.kind === 'cloud') return done(null);
+      if (who?.kind === 'device' && deviceAcl(who.id).publish.has(packet.topic)) return done(null);
+      refuse('publish', { clientId: client.id, topic: packet.topic.slice(0, 200), reason: 'not one of its own topics' });
+      done(new Error(`publish to ${packet.topic} not allowed`));
+    },
+    authorizeSubscribe(client, sub, done) {
+      const who = identities.get(client);
+      if (who?.kind === 'cloud') return done(null, sub);
+      if (who?.kind === 'device' && deviceAcl(who.id).subscribe.has(sub.topic)) return done(null, sub);
+      refuse('subscribe', { clientId: client.id, topic: sub.topic.slice(0, 200), reason: 'not one of its own topics' });
+      // A negative SUBACK (0x80) for this filter; the connection stays up.
+      done(null, null);
+    },
+  };
+  const broker = await Aedes.createBroker(hooks);
+  broker.on('clientError', (client, err) => log.debug('mqtt client error', { clientId: client?.id, error: err.message }));
+  broker.on('connectionError', (client, err) => log.debug('mqtt connection error', { clientId: client?.id, error: err.message }));
+  const server: Server = createServer(broker.handle);
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  log.info('embedded mqtt broker listening', { url: `mqtt://${host}:${port}` });
+  return {
+    url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    clients: () => broker.connectedClients,
+    async close() {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

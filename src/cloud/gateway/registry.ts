@@ -1,0 +1,251 @@
+/**
+ * The device registry and telemetry store (SQLite). The only gateway module that imports
+ * better-sqlite3: devices with their credentials (a hash of the secret, never the secret), group,
+ * tags, last seen, presence, reported state and desired state; telemetry records de-duplicated on
+ * (device, record id) so counts are exact; small counters (drops, refusals).
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { KilnError } from '../../errors.js';
+import type { DesiredState, ReportedState, TelemetryRecord } from '../../protocol/sync.js';
+import { createRequire } from 'node:module';
+
+/** The part of better-sqlite3's API used here (the package ships no types). */
+interface Statement {
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+interface SqliteDatabase {
+  readonly open: boolean;
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  pragma(sql: string): unknown;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
+  close(): void;
+}
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteDatabase;
+
+export interface DeviceRecord {
+  id: string;
+  name: string;
+  group: string;
+  tags: string[];
+  createdAt: string;
+  lastSeen: string | null;
+  online: boolean;
+  reported: ReportedState | null;
+  reportedAt: string | null;
+  desired: DesiredState | null;
+}
+
+export interface NewDevice {
+  id: string;
+  /** Shown once: the registry keeps only its hash. */
+  secret: string;
+}
+
+export interface AddDeviceOptions {
+  /** @default 'default' */
+  group?: string;
+  /** @default [] */
+  tags?: readonly string[];
+  /** A chosen id (else a random one). Must match DEVICE_ID_PATTERN. */
+  id?: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS devices (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  secret_salt TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  last_seen TEXT,
+  online INTEGER NOT NULL DEFAULT 0,
+  reported TEXT,
+  reported_at TEXT,
+  desired TEXT
+);
+CREATE TABLE IF NOT EXISTS telemetry (
+  device_id TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  model TEXT,
+  version TEXT,
+  minute TEXT,
+  payload TEXT NOT NULL,
+  PRIMARY KEY (device_id, record_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS telemetry_minute ON telemetry (device_id, model, version, minute);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+/**
+ * Secrets are 32 random bytes, so a salted SHA-256 is enough (no password stretching needed: they
+ * cannot be guessed from a dictionary), and authentication stays cheap for 10k reconnecting devices.
+ */
+const hashSecret = (salt: string, secret: string): Buffer => createHash('sha256').update(salt).update('\0').update(secret).digest();
+
+export class DeviceRegistry {
+  private readonly db: SqliteDatabase;
+
+  constructor(path: string) {
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      throw new KilnError('INTERNAL', `cannot open the device registry ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  addDevice(name: string, options: AddDeviceOptions = {}): NewDevice {
+    if (typeof name !== 'string' || !name.trim()) throw new TypeError('addDevice: name must be a non-empty string');
+    const id = options.id ?? `dev-${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id)) throw new RangeError(`addDevice: id '${id}' is invalid: use 1–64 of A-Z a-z 0-9 . _ -`);
+    const secret = randomBytes(32).toString('base64url');
+    const salt = randomBytes(16).toString('hex');
+    try {
+      this.db
+        .prepare(`INSERT INTO devices (id, name, grp, tags, secret_salt, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+        .run(id, name, options.group ?? 'default', JSON.stringify([...(options.tags ?? [])]), salt, hashSecret(salt, secret).toString('hex'), new Date().toISOString());
+    } catch (err) {
+      if (String((err as Error).message).includes('UNIQUE')) throw new RangeError(`addDevice: a device with id '${id}' exists already`);
+      throw err;
+    }
+    return { id, secret };
+  }
+
+  /** Whether `secret` is this device's secret (constant time). */
+  checkSecret(id: string, secret: string): boolean {
+    const row = this.db.prepare(`SELECT secret_salt, secret_hash FROM devices WHERE id = ?`).get(id) as { secret_salt: string; secret_hash: string } | undefined;
+    if (!row) return false;
+    const want = Buffer.from(row.secret_hash, 'hex');
+    const got = hashSecret(row.secret_salt, secret);
+    return want.length === got.length && timingSafeEqual(want, got);
+  }
+
+  has(id: string): boolean {
+    return this.db.prepare(`SELECT 1 FROM devices WHERE id = ?`).get(id) !== undefined;
+  }
+
+  get(id: string): DeviceRecord | undefined {
+    const r = this.db.prepare(`SELECT * FROM devices WHERE id = ?`).get(id) as Row | undefined;
+    return r && toRecord(r);
+  }
+
+  list(filter: { group?: string; tag?: string } = {}): DeviceRecord[] {
+    const rows = this.db.prepare(`SELECT * FROM devices ORDER BY id`).all() as Row[];
+    return rows.map(toRecord).filter((d) => (filter.group === undefined || d.group === filter.group) && (filter.tag === undefined || d.tags.includes(filter.tag)));
+  }
+
+  seen(id: string, at = new Date().toISOString()): void {
+    this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(at, id);
+  }
+
+  setOnline(id: string, online: boolean, at = new Date().toISOString()): void {
+    this.db.prepare(`UPDATE devices SET online = ?, last_seen = ? WHERE id = ?`).run(online ? 1 : 0, at, id);
+  }
+
+  setReported(id: string, state: ReportedState, at = new Date().toISOString()): void {
+    this.db.prepare(`UPDATE devices SET reported = ?, reported_at = ?, last_seen = ? WHERE id = ?`).run(JSON.stringify(state), at, at, id);
+  }
+
+  /** The next desired-state version for a device (one more than the last written). */
+  nextDesiredVersion(id: string): number {
+    const d = this.get(id)?.desired;
+    return d ? d.version + 1 : 1;
+  }
+
+  setDesired(id: string, state: DesiredState): void {
+    this.db.prepare(`UPDATE devices SET desired = ? WHERE id = ?`).run(JSON.stringify(state), id);
+  }
+
+  /**
+   * Store telemetry records; a record already stored for this device (a re-sent batch, a
+   * duplicated QoS 1 delivery) is skipped. Returns how many were new and how many duplicates.
+   */
+  ingest(deviceId: string, records: readonly TelemetryRecord[], receivedAt = new Date().toISOString()): { inserted: number; duplicates: number } {
+    const ins = this.db.prepare(
+      `INSERT OR IGNORE INTO telemetry (device_id, record_id, kind, created_at, received_at, model, version, minute, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    let inserted = 0;
+    this.db.transaction(() => {
+      for (const r of records) {
+        const p = (r.payload && typeof r.payload === 'object' ? r.payload : {}) as Record<string, unknown>;
+        const str = (v: unknown) => (typeof v === 'string' ? v : null);
+        inserted += ins.run(deviceId, r.id, r.kind, r.createdAt, receivedAt, str(p.model), str(p.version), str(p.minute), JSON.stringify(r.payload ?? null)).changes;
+      }
+      this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(receivedAt, deviceId);
+    })();
+    return { inserted, duplicates: records.length - inserted };
+  }
+
+  telemetryCount(deviceId?: string, kind?: string): number {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (deviceId !== undefined) (where.push('device_id = ?'), args.push(deviceId));
+    if (kind !== undefined) (where.push('kind = ?'), args.push(kind));
+    return (this.db.prepare(`SELECT count(*) AS n FROM telemetry${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`).get(...args) as { n: number }).n;
+  }
+
+  /** Telemetry records of a device, in arrival order of their creation time. */
+  telemetry(deviceId: string, kind?: string): { id: string; kind: string; createdAt: string; payload: unknown }[] {
+    const rows = (kind === undefined
+      ? this.db.prepare(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? ORDER BY created_at, record_id`).all(deviceId)
+      : this.db.prepare(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? AND kind = ? ORDER BY created_at, record_id`).all(deviceId, kind)) as {
+      record_id: string;
+      kind: string;
+      created_at: string;
+      payload: string;
+    }[];
+    return rows.map((r) => ({ id: r.record_id, kind: r.kind, createdAt: r.created_at, payload: JSON.parse(r.payload) as unknown }));
+  }
+
+  addCounter(name: string, n = 1): void {
+    this.db.prepare(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value`).run(name, n);
+  }
+
+  counters(prefix = ''): Record<string, number> {
+    const rows = this.db.prepare(`SELECT name, value FROM counters WHERE name LIKE ? ORDER BY name`).all(`${prefix}%`) as { name: string; value: number }[];
+    return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+interface Row {
+  id: string;
+  name: string;
+  grp: string;
+  tags: string;
+  created_at: string;
+  last_seen: string | null;
+  online: number;
+  reported: string | null;
+  reported_at: string | null;
+  desired: string | null;
+}
+
+const toRecord = (r: Row): DeviceRecord => ({
+  id: r.id,
+  name: r.name,
+  group: r.grp,
+  tags: JSON.parse(r.tags) as string[],
+  createdAt: r.created_at,
+  lastSeen: r.last_seen,
+  online: r.online === 1,
+  reported: r.reported ? (JSON.parse(r.reported) as ReportedState) : null,
+  reportedAt: r.reported_at,
+  desired: r.desired ? (JSON.parse(r.desired) as DesiredState) : null,
+});

@@ -1,0 +1,322 @@
+/**
+ * The agent's sync client: one MQTT 3.1.1 connection to the cloud (client id = device id,
+ * persistent session, QoS 1, a retained Last Will saying offline, keep-alive of seconds, reconnect
+ * with exponential backoff and jitter).
+ *
+ * Telemetry: the outbox (SQLite) is drained in order, in batches carrying the rows' own ids; a row
+ * is deleted only when the cloud acknowledges its id (not on PUBACK: the broker having it is not the
+ * cloud having stored it). Unacknowledged rows are sent again after a while and on every reconnect;
+ * the cloud de-duplicates on (device, id). So nothing is lost or counted twice across broker
+ * outages, agent restarts and duplicated deliveries. mqtt.js's in-memory queue is not relied on.
+ *
+ * Desired state: the retained document is reconciled (reconcile.ts) whenever it arrives or changes;
+ * the reported state is published retained after each status change. Inference is never paused.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import {
+  deviceTopics,
+  encodeMessage,
+  MAX_PAYLOAD_BYTES,
+  parseMessage,
+  SYNC_PROTOCOL_VERSION,
+  type DesiredState,
+  type DeviceTopics,
+  type ReportedModel,
+  type ReportedState,
+  type TelemetryRecord,
+} from '../../protocol/sync.js';
+import type { Agent } from '../agent.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { Reconciler } from './reconcile.js';
+
+export interface SyncOptions {
+  /** mqtt://host:port (or mqtts://). */
+  url: string;
+  deviceId: string;
+  deviceSecret: string;
+  /** Seconds between pings; a dead link is noticed in about 1.5× this. @default 10 */
+  keepaliveSeconds?: number;
+  /** First reconnect delay, ms (doubles up to the max, with jitter). @default 500 */
+  reconnectMinMs?: number;
+  /** @default 15000 */
+  reconnectMaxMs?: number;
+  /** How often the outbox is looked at, ms. @default 500 */
+  pollMs?: number;
+  /** Records per telemetry batch. @default 100 */
+  batchSize?: number;
+  /** Most records sent and not yet acknowledged. @default 1000 */
+  maxInflight?: number;
+  /** An unacknowledged record is sent again after this long, ms. @default 10000 */
+  resendAfterMs?: number;
+  /** Download attempts per artifact. @default 3 */
+  downloadAttempts?: number;
+  /** First download retry delay, ms. @default 500 */
+  downloadRetryMs?: number;
+  /** The device's target profile name, reported to the cloud. */
+  target?: string;
+  logger?: Logger;
+}
+
+export interface SyncStats {
+  connects: number;
+  /** Records sent (re-sends included). */
+  sent: number;
+  /** Records acknowledged and deleted from the outbox. */
+  acked: number;
+  /** Messages from the cloud dropped as malformed. */
+  dropped: number;
+  connected: boolean;
+}
+
+const DEFAULTS = Object.freeze({ keepaliveSeconds: 10, reconnectMinMs: 500, reconnectMaxMs: 15_000, pollMs: 500, batchSize: 100, maxInflight: 1000, resendAfterMs: 10_000 });
+
+export class SyncClient {
+  private readonly topics: DeviceTopics;
+  private readonly log: Logger;
+  private readonly o: Required<Pick<SyncOptions, keyof typeof DEFAULTS>>;
+  private client?: MqttClient;
+  private readonly inflight = new Map<string, number>();
+  private attempt = 0;
+  private reconnectTimer?: NodeJS.Timeout;
+  private pollTimer?: NodeJS.Timeout;
+  private stopped = false;
+  private pumping = false;
+  private readonly counts = { connects: 0, sent: 0, acked: 0, dropped: 0 };
+  private readonly reconciler: Reconciler;
+  private desired?: DesiredState;
+  private reconciling = false;
+  private pending = false;
+  private readonly reportedModels: Record<string, ReportedModel> = {};
+  private desiredVersion: number | null = null;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly options: SyncOptions,
+  ) {
+    this.topics = deviceTopics(options.deviceId);
+    if (typeof options.deviceSecret !== 'string' || !options.deviceSecret) throw new TypeError('sync: deviceSecret must be a non-empty string');
+    this.log = options.logger ?? silentLogger;
+    this.o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in DEFAULTS && v !== undefined)) } as SyncClient['o'];
+    this.reconciler = new Reconciler(agent, {
+      logger: this.log,
+      maxAttempts: options.downloadAttempts,
+      retryBaseMs: options.downloadRetryMs,
+      alive: () => !this.stopped,
+      onStatus: (model, status) => {
+        this.reportedModels[model] = status;
+        this.publishReported();
+        this.notify();
+      },
+    });
+  }
+
+  /** Connect (and keep reconnecting) and start draining the outbox. Returns at once. */
+  start(): void {
+    if (this.client || this.stopped) return;
+    const willPayload = encodeMessage('presence', { v: SYNC_PROTOCOL_VERSION, state: 'offline' });
+    const client = mqtt.connect(this.options.url, {
+      protocolVersion: 4,
+      clientId: this.options.deviceId,
+      username: this.options.deviceId,
+      password: this.options.deviceSecret,
+      clean: false,
+      keepalive: this.o.keepaliveSeconds,
+      connectTimeout: 10_000,
+      // Reconnects are ours (backoff + jitter), not mqtt.js's fixed period.
+      reconnectPeriod: 0,
+      resubscribe: true,
+      will: { topic: this.topics.presence, payload: willPayload, qos: 1, retain: true },
+    });
+    this.client = client;
+    client.on('connect', (connack) => {
+      this.attempt = 0;
+      this.counts.connects++;
+      this.inflight.clear(); // whatever was in flight is sent again (the cloud de-duplicates)
+      this.log.info('sync connected', { url: this.options.url, deviceId: this.options.deviceId, sessionPresent: connack.sessionPresent });
+      client.subscribe({ [this.topics.desired]: { qos: 1 }, [this.topics.telemetryAck]: { qos: 1 } }, (err, granted) => {
+        if (err) this.log.error('sync subscribe failed', { error: err.message });
+        else if (granted?.some((g) => g.qos === 128)) this.log.error('sync subscribe refused by the broker', { topics: granted.filter((g) => g.qos === 128).map((g) => g.topic) });
+      });
+      client.publish(this.topics.presence, encodeMessage('presence', { v: SYNC_PROTOCOL_VERSION, state: 'online', at: new Date().toISOString() }), { qos: 1, retain: true });
+      this.publishReported();
+      void this.pump();
+      this.notify();
+    });
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('error', (err) => this.log.warn('sync mqtt error', { error: err.message }));
+    client.on('close', () => {
+      this.notify();
+      this.scheduleReconnect();
+    });
+    this.pollTimer = setInterval(() => void this.pump(), this.o.pollMs);
+    this.pollTimer.unref();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer || !this.client) return;
+    const base = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** this.attempt);
+    const delay = base * (0.5 + Math.random() / 2);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    this.log.debug('sync reconnecting', { inMs: Math.round(delay) });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      const c = this.client;
+      // Hand mqtt.js its own stores back: reconnect() without them starts empty ones and forgets
+      // the QoS 1 publishes in flight at the cut (their callbacks would never fire).
+      if (!this.stopped && c && !c.connected) c.reconnect({ incomingStore: c.incomingStore, outgoingStore: c.outgoingStore });
+    }, delay);
+  }
+
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  stats(): SyncStats {
+    return { ...this.counts, connected: this.connected };
+  }
+
+  /** The reported state as last published. */
+  reported(): ReportedState {
+    return { v: SYNC_PROTOCOL_VERSION, desiredVersion: this.desiredVersion, models: { ...this.reportedModels }, ...(this.options.target ? { target: this.options.target } : {}), at: new Date().toISOString() };
+  }
+
+  /** Resolve when `cond()` holds (checked on every sync event), or reject after `timeoutMs`. */
+  waitFor(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+    if (cond()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (cond()) {
+          clearTimeout(t);
+          this.waiters.delete(check);
+          resolve();
+        }
+      };
+      const t = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`sync: condition not met in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.add(check);
+    });
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private publishReported(): void {
+    if (!this.client?.connected) return;
+    this.client.publish(this.topics.reported, encodeMessage('reported', this.reported()), { qos: 1, retain: true });
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const r = parseMessage(topic, payload);
+    if (!r.ok || r.message.deviceId !== this.options.deviceId) {
+      this.counts.dropped++;
+      this.log.warn('sync message dropped', { topic: topic.slice(0, 200), error: r.ok ? 'another device' : r.error });
+      return;
+    }
+    const m = r.message;
+    if (m.kind === 'telemetry/ack') {
+      for (const id of m.payload.ids) this.inflight.delete(id);
+      try {
+        this.counts.acked += this.agent.outbox.ack(m.payload.ids);
+      } catch (err) {
+        this.log.error('could not delete acknowledged outbox rows', { error: (err as Error).message });
+      }
+      this.notify();
+      void this.pump();
+    } else if (m.kind === 'desired') {
+      if (this.desired && m.payload.version < this.desired.version) return; // an older document
+      this.desired = m.payload;
+      void this.reconcile();
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.pending = true;
+      return;
+    }
+    this.reconciling = true;
+    try {
+      do {
+        this.pending = false;
+        const d = this.desired;
+        if (d) {
+          // Reports name the document being worked on (not merely the newest one received).
+          this.desiredVersion = d.version;
+          await this.reconciler.run(d);
+        }
+      } while (this.pending && !this.stopped);
+    } catch (err) {
+      this.log.error('reconcile failed', { error: (err as Error).message });
+    } finally {
+      this.reconciling = false;
+      this.notify();
+    }
+  }
+
+  /** Send what the outbox holds that is not in flight (or has waited too long for its ack). */
+  async pump(): Promise<void> {
+    if (this.pumping || this.stopped || !this.client?.connected) return;
+    this.pumping = true;
+    try {
+      const now = Date.now();
+      const room = this.o.maxInflight - this.inflight.size;
+      const rows = this.agent.outbox.peek(this.o.maxInflight);
+      let batch: TelemetryRecord[] = [];
+      let bytes = 0;
+      let sentNow = 0;
+      const flush = () => {
+        if (!batch.length) return;
+        this.client!.publish(this.topics.telemetry, encodeMessage('telemetry', { v: SYNC_PROTOCOL_VERSION, records: batch }), { qos: 1 });
+        for (const r of batch) this.inflight.set(r.id, now);
+        this.counts.sent += batch.length;
+        sentNow += batch.length;
+        batch = [];
+        bytes = 0;
+      };
+      for (const row of rows) {
+        const at = this.inflight.get(row.id);
+        if (at !== undefined && now - at < this.o.resendAfterMs) continue;
+        if (at === undefined && sentNow + batch.length >= room) break;
+        const rec: TelemetryRecord = { id: row.id, kind: row.kind, createdAt: row.createdAt, payload: row.payload };
+        const size = Buffer.byteLength(JSON.stringify(rec)) + 1;
+        if (size > MAX_PAYLOAD_BYTES - 64) {
+          // Can never be sent: drop it (counted) rather than block the outbox forever.
+          this.log.error('outbox row too large to send; dropped', { id: row.id, kind: row.kind, bytes: size });
+          this.agent.outbox.ack([row.id]);
+          continue;
+        }
+        if (batch.length >= this.o.batchSize || bytes + size > MAX_PAYLOAD_BYTES - 64) flush();
+        batch.push(rec);
+        bytes += size;
+      }
+      flush();
+    } catch (err) {
+      this.log.error('outbox drain failed', { error: (err as Error).message });
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Disconnect. `graceful`: publish offline presence first (else the broker's Last Will says so). */
+  async stop(options: { graceful?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const c = this.client;
+    if (!c) return;
+    // Each step is bounded: a broker that stopped answering must not hold the agent's shutdown.
+    const bounded = (p: Promise<void>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
+    if (options.graceful !== false && c.connected) {
+      await bounded(new Promise<void>((resolve) => c.publish(this.topics.presence, encodeMessage('presence', { v: SYNC_PROTOCOL_VERSION, state: 'offline', at: new Date().toISOString() }), { qos: 1, retain: true }, () => resolve())));
+    }
+    // Not connected (or not graceful): close now; waiting for in-flight acks would wait for the broker.
+    await bounded(new Promise<void>((resolve) => c.end(options.graceful === false || !c.connected, {}, () => resolve())));
+    if (!c.disconnected) c.end(true);
+    // A reconcile in progress stops at its next step; an install already started finishes in the agent.
+  }
+}

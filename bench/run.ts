@@ -6,6 +6,8 @@
  *      and Chromium) and TensorFlow.js
  *   3. edge agent (bench/agent.ts, its own process): HTTP overhead vs raw session.run, dynamic
  *      batching at concurrency 16, cold start of `kiln agent start`
+ *   4. sync (bench/sync.ts, its own process): desired state written → device serving the new
+ *      version, and telemetry throughput per device (aedes; Mosquitto too when KILN_TEST_MQTT_URL is set)
  *
  * `kiln bench` measures one model in depth (HTML report, charts, history).
  * Later suites (runtime comparison, agent overhead, rollout) are added here as they land.
@@ -39,7 +41,11 @@ async function main(): Promise<void> {
   process.stderr.write('bench 3/3: edge agent\n');
   const agent = spawnSync(process.execPath, ['--import', 'tsx', 'bench/agent.ts'], { stdio: 'inherit' });
   if (agent.status !== 0) throw new Error(`bench/agent.ts exited with ${agent.status}`);
-  process.stdout.write(`\nwritten: ${RESULTS}/{compiler,runtimes,agent}.{md,json}\n`);
+
+  process.stderr.write('bench 4/4: sync (agent ↔ cloud over MQTT)\n');
+  const sync = spawnSync(process.execPath, ['--import', 'tsx', 'bench/sync.ts'], { stdio: 'inherit' });
+  if (sync.status !== 0) throw new Error(`bench/sync.ts exited with ${sync.status}`);
+  process.stdout.write(`\nwritten: ${RESULTS}/{compiler,runtimes,agent,sync}.{md,json}\n`);
 }
 
 main().catch((err) => {

@@ -1,0 +1,122 @@
+/**
+ * `kiln cloud start` and `kiln cloud devices add|list`: the cloud's device gateway (src/cloud),
+ * loaded only when these run. Thin: flags in, src/cloud/admin.ts does the work, text or JSON out.
+ */
+import { resolve } from 'node:path';
+import { defineCommand } from '../framework.js';
+
+const dbOption = { type: 'string', valueName: 'FILE', description: 'the device registry (SQLite) (default: ./.kiln-cloud/cloud.db)' } as const;
+const dbPath = (cwd: string, db: string | undefined) => resolve(cwd, db ?? '.kiln-cloud/cloud.db');
+
+export const cloudStart = defineCommand({
+  name: 'cloud start',
+  summary: 'run the device gateway: MQTT broker, device registry, telemetry ingestion',
+  description:
+    'Starts the cloud side of sync: an embedded MQTT broker (aedes, on 127.0.0.1 unless --host) that authenticates each device ' +
+    'and lets it use only its own topics, the device registry, and telemetry ingestion into the database. With --broker, an ' +
+    'external MQTT broker (Mosquitto, EMQX, …) is used instead (its ACLs do the per-device access control; see docs/sync.md); ' +
+    'its credentials come from --broker-user and KILN_CLOUD_BROKER_PASSWORD. Runs until SIGINT or SIGTERM.',
+  options: {
+    db: dbOption,
+    'mqtt-port': { type: 'string', valueName: 'PORT', description: 'embedded broker TCP port, 0 for a free one (default: 1883)' },
+    host: { type: 'string', valueName: 'HOST', description: 'embedded broker address (default: 127.0.0.1)' },
+    broker: { type: 'string', valueName: 'URL', description: 'an external broker (mqtt://host:port) instead of the embedded one' },
+    'broker-user': { type: 'string', valueName: 'USER', description: 'username on the external broker (password: KILN_CLOUD_BROKER_PASSWORD)' },
+  },
+  examples: [
+    { command: 'cloud start', description: 'embedded broker on mqtt://127.0.0.1:1883, registry in ./.kiln-cloud/cloud.db' },
+    { command: 'cloud start --mqtt-port 0 --db /var/lib/kiln/cloud.db' },
+    { command: 'cloud start --broker mqtt://mosquitto:1883 --broker-user kiln-cloud' },
+  ],
+  async run({ options, io, json, print, usageError }) {
+    const port = options['mqtt-port'] === undefined ? 1883 : Number(options['mqtt-port']);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--mqtt-port '${options['mqtt-port']}': expected a TCP port 0–65535`);
+    if (options.broker !== undefined && !/^mqtts?:\/\/[^\s]+$/.test(options.broker)) throw usageError(`--broker '${options.broker}': expected an mqtt:// or mqtts:// URL`);
+    if (options.broker !== undefined && (options['mqtt-port'] !== undefined || options.host !== undefined)) throw usageError('--broker: the embedded broker options --mqtt-port and --host do not apply to an external broker');
+    const db = dbPath(io.cwd, options.db);
+    const { startCloud } = await import('../../cloud/admin.js');
+    const log = (level: string) => (msg: string, fields?: Record<string, unknown>) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+    const cloud = await startCloud({
+      dbPath: db,
+      ...(options.broker ? { brokerUrl: options.broker, username: options['broker-user'], password: io.env.KILN_CLOUD_BROKER_PASSWORD } : { port, host: options.host }),
+      logger: { debug() {}, info: log('info'), warn: log('warn'), error: log('error') },
+    });
+    if (json) print(JSON.stringify({ brokerUrl: cloud.brokerUrl, embedded: cloud.gateway.isEmbedded, db }));
+    else {
+      print(`kiln cloud: ${cloud.gateway.isEmbedded ? 'embedded broker' : 'broker'} ${cloud.brokerUrl}, registry ${db}`);
+      print(`  add a device:   kiln cloud devices add NAME${options.db ? ` --db ${db}` : ''}`);
+      print(`  start its agent: kiln agent start --model ARTIFACT --cloud ${cloud.brokerUrl} --device-id ID --device-secret SECRET`);
+    }
+    await new Promise<void>((done) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        done();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await cloud.close();
+    if (!json) print('kiln cloud: stopped');
+  },
+});
+
+export const cloudDevicesAdd = defineCommand({
+  name: 'cloud devices add',
+  summary: 'provision a device: prints its id and secret (shown once) and its agent command',
+  description:
+    'Adds a device to the registry and prints its id and secret. The secret is shown only now (the registry keeps a salted hash). ' +
+    'Also prints the exact `kiln agent start` line for the device, with the broker URL of the running `kiln cloud start` for this ' +
+    'database (or --cloud).',
+  options: {
+    db: dbOption,
+    group: { type: 'string', valueName: 'G', description: 'the device group (default: default)' },
+    tag: { type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'a tag, e.g. site=store-12' },
+    id: { type: 'string', valueName: 'ID', description: 'a chosen device id (default: a random one)' },
+    cloud: { type: 'string', valueName: 'URL', description: 'broker URL for the agent line (default: the running cloud\'s, else mqtt://127.0.0.1:1883)' },
+  },
+  positionals: [{ name: 'name', description: 'a name for the device' }],
+  examples: [{ command: 'cloud devices add camera-7 --group store-12 --tag site=store-12 --tag arch=x86' }],
+  async run({ options, args, io, json, print, printJson, usageError }) {
+    const { provisionDevice } = await import('../../cloud/admin.js');
+    let d;
+    try {
+      d = provisionDevice(dbPath(io.cwd, options.db), args.name, { group: options.group, tags: options.tag ?? [], id: options.id, cloud: options.cloud });
+    } catch (err) {
+      if (err instanceof RangeError || err instanceof TypeError) throw usageError(err.message.replace(/^addDevice: /, ''));
+      throw err;
+    }
+    if (json) return printJson(d);
+    print(`device ${d.name}: id ${d.id}, group ${d.group}${d.tags.length ? `, tags ${d.tags.join(' ')}` : ''}`);
+    print(`  secret: ${d.secret}   (shown once: keep it now)`);
+    print(`  start its agent:`);
+    print(`  ${d.agentCommand}`);
+  },
+});
+
+export const cloudDevicesList = defineCommand({
+  name: 'cloud devices list',
+  summary: 'list devices: id, name, group, online, last seen, reported models',
+  options: {
+    db: dbOption,
+    group: { type: 'string', valueName: 'G', description: 'only this group' },
+    tag: { type: 'string', valueName: 'KEY=VALUE', description: 'only devices with this tag' },
+  },
+  async run({ options, io, json, print, printJson }) {
+    const { listDevices } = await import('../../cloud/admin.js');
+    const devices = listDevices(dbPath(io.cwd, options.db), { group: options.group, tag: options.tag });
+    if (json) return printJson(devices);
+    if (!devices.length) return print('no devices (add one with: kiln cloud devices add NAME)');
+    const rows = devices.map((d) => [
+      d.id,
+      d.name,
+      d.group,
+      d.online ? 'online' : 'offline',
+      d.lastSeen ?? '-',
+      Object.entries(d.models).map(([m, r]) => `${m} ${r.version} (${r.status}${r.serving && r.serving !== r.version ? `, serving ${r.serving}` : ''})`).join(', ') || '-',
+    ]);
+    const head = ['ID', 'NAME', 'GROUP', 'STATE', 'LAST SEEN', 'MODELS'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    for (const r of [head, ...rows]) print(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
+  },
+});

@@ -1,0 +1,120 @@
+/**
+ * Operator actions behind `kiln cloud …`: provision and list devices in a registry file, and run the
+ * gateway until told to stop. The CLI only parses flags and prints; the logic is here.
+ *
+ * `kiln cloud start` writes `cloud.json` next to the database (the broker URL devices connect to), so
+ * `kiln cloud devices add` can print the exact `kiln agent start` line for that cloud.
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DEVICE_ID_PATTERN } from '../protocol/sync.js';
+import { startGateway, type DeviceGateway, type GatewayOptions } from './gateway/gateway.js';
+import { DeviceRegistry, type DeviceRecord } from './gateway/registry.js';
+
+export const DEFAULT_CLOUD_DB = '.kiln-cloud/cloud.db';
+export const DEFAULT_MQTT_PORT = 1883;
+
+/** Parse `k=v` tags (k: 1–64 of A-Z a-z 0-9 . _ -; v: 1–128 printable, no spaces). Throws RangeError with a clear message. */
+export function parseTags(tags: readonly string[]): string[] {
+  return tags.map((t) => {
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})=([^\s=][^\s]{0,127})$/.exec(t);
+    if (!m) throw new RangeError(`--tag '${t}': expected KEY=VALUE (key: letters, digits, . _ -; value: no spaces), e.g. --tag site=store-12`);
+    return `${m[1]}=${m[2]}`;
+  });
+}
+
+/** Where `kiln cloud start` says its broker is (next to the database). */
+const infoFile = (dbPath: string) => join(dirname(dbPath), 'cloud.json');
+
+export function readCloudInfo(dbPath: string): { brokerUrl: string; pid: number } | undefined {
+  try {
+    const f = infoFile(dbPath);
+    return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { brokerUrl: string; pid: number }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ProvisionedDevice {
+  id: string;
+  name: string;
+  group: string;
+  tags: string[];
+  secret: string;
+  /** The broker URL the agent line uses. */
+  cloud: string;
+  /** The exact command to start the device's agent. */
+  agentCommand: string;
+}
+
+/** Add a device to the registry at `dbPath`. `cloud`: the broker URL for the agent line (default: what `kiln cloud start` recorded, else mqtt://127.0.0.1:1883). */
+export function provisionDevice(dbPath: string, name: string, options: { group?: string; tags?: readonly string[]; id?: string; cloud?: string } = {}): ProvisionedDevice {
+  if (!name.trim()) throw new RangeError('device name must not be empty');
+  if (options.group !== undefined && !/^[^\s]{1,128}$/.test(options.group)) throw new RangeError(`--group '${options.group}': expected 1–128 characters, no spaces`);
+  if (options.id !== undefined && !DEVICE_ID_PATTERN.test(options.id)) throw new RangeError(`--id '${options.id}': use 1–64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+  const tags = parseTags(options.tags ?? []);
+  const cloud = options.cloud ?? readCloudInfo(dbPath)?.brokerUrl ?? `mqtt://127.0.0.1:${DEFAULT_MQTT_PORT}`;
+  if (!/^mqtts?:\/\/[^\s]+$/.test(cloud)) throw new RangeError(`--cloud '${cloud}': expected an mqtt:// or mqtts:// URL`);
+  const registry = new DeviceRegistry(dbPath);
+  try {
+    const { id, secret } = registry.addDevice(name, { group: options.group, tags, id: options.id });
+    const d = registry.get(id)!;
+    return { id, name: d.name, group: d.group, tags: d.tags, secret, cloud, agentCommand: `kiln agent start --model ARTIFACT --cloud ${cloud} --device-id ${id} --device-secret ${secret}` };
+  } finally {
+    registry.close();
+  }
+}
+
+export interface DeviceSummary {
+  id: string;
+  name: string;
+  group: string;
+  tags: string[];
+  online: boolean;
+  lastSeen: string | null;
+  /** Reported models: name → {version, status, serving?}. */
+  models: Record<string, { version: string; status: string; serving?: string }>;
+  desiredVersion: number | null;
+}
+
+export function listDevices(dbPath: string, filter: { group?: string; tag?: string } = {}): DeviceSummary[] {
+  if (!existsSync(dbPath)) return [];
+  const registry = new DeviceRegistry(dbPath);
+  try {
+    return registry.list(filter).map(summary);
+  } finally {
+    registry.close();
+  }
+}
+
+const summary = (d: DeviceRecord): DeviceSummary => ({
+  id: d.id,
+  name: d.name,
+  group: d.group,
+  tags: d.tags,
+  online: d.online,
+  lastSeen: d.lastSeen,
+  models: Object.fromEntries(Object.entries(d.reported?.models ?? {}).map(([m, r]) => [m, { version: r.version, status: r.status, ...(r.serving ? { serving: r.serving } : {}) }])),
+  desiredVersion: d.desired?.version ?? null,
+});
+
+export interface RunningCloud {
+  gateway: DeviceGateway;
+  brokerUrl: string;
+  close(): Promise<void>;
+}
+
+/** Start the gateway (embedded broker unless `brokerUrl`) and record its broker URL next to the database. */
+export async function startCloud(options: GatewayOptions): Promise<RunningCloud> {
+  const gateway = await startGateway(options);
+  const file = infoFile(options.dbPath);
+  writeFileSync(file, `${JSON.stringify({ brokerUrl: gateway.brokerUrl, pid: process.pid, embedded: gateway.isEmbedded, startedAt: new Date().toISOString() })}\n`);
+  return {
+    gateway,
+    brokerUrl: gateway.brokerUrl,
+    async close() {
+      await gateway.close();
+      if (readCloudInfo(options.dbPath)?.pid === process.pid) rmSync(file, { force: true });
+    },
+  };
+}

@@ -31,6 +31,10 @@ export const ErrorCodes = {
   BAD_GRAPH: { exitCode: 2, summary: 'the graph is malformed' },
   /** An artifact is malformed, unsigned, tampered with or signed by an untrusted key. */
   BAD_ARTIFACT: { exitCode: 2, summary: 'the artifact is malformed, tampered with or not trusted' },
+  /** A different artifact is already registered for the same model, version and target. */
+  ARTIFACT_CONFLICT: { exitCode: 2, summary: 'a different artifact is already registered for this model, version and target' },
+  /** The registry holds no artifact for a model version on a target a deployment needs. */
+  NO_ARTIFACT: { exitCode: 2, summary: 'the registry holds no artifact for this model version on a needed target' },
   /** The edge agent could not install an artifact (it failed a check, loading or its warm-up inference); the last good version keeps serving. */
   AGENT_INSTALL: { exitCode: 1, summary: 'the edge agent could not install an artifact; the last good version keeps serving' },
   /** The edge agent's configuration (flags, KILN_AGENT_* variables, YAML file) is invalid. */

@@ -13,8 +13,9 @@ import { agentInfer, agentStart, agentStatus, batch } from './agent.js';
 import { bench } from './bench.js';
 import { doctor } from './doctor.js';
 import { cloudDevicesAdd, cloudDevicesList, cloudStart } from './cloud.js';
+import { cloudModelsList, push } from './push.js';
 
-export const commands: readonly Command[] = [compile, bench, inspect, verifyArtifact, targetsList, targetsShow, modelsList, modelsPath, importTfjs, agentStart, agentInfer, agentStatus, batch, doctor, cloudStart, cloudDevicesAdd, cloudDevicesList];
+export const commands: readonly Command[] = [compile, bench, inspect, verifyArtifact, targetsList, targetsShow, modelsList, modelsPath, importTfjs, agentStart, agentInfer, agentStatus, batch, doctor, cloudStart, cloudDevicesAdd, cloudDevicesList, cloudModelsList, push];
 
 export const groups: readonly GroupSpec[] = [
   { name: 'models', summary: 'the model zoo: list models, locate their files', description: 'Pretrained models that kiln knows, from models/catalog.json. Use them anywhere a model file is expected as zoo:NAME.' },
@@ -22,5 +23,6 @@ export const groups: readonly GroupSpec[] = [
   { name: 'agent', summary: 'the edge agent: serve models offline over HTTP, run one inference, show its state', description: 'Runs compiled artifacts on this device with no network needed: an Open Inference Protocol (KServe v2) HTTP API, hot swaps, metrics and an outbox for the cloud.' },
   { name: 'cloud', summary: 'the cloud side of sync: the device gateway and its registry', description: 'Runs the MQTT device gateway (embedded broker by default) and provisions and lists devices. See docs/sync.md.' },
   { name: 'cloud devices', summary: 'provision and list devices' },
+  { name: 'cloud models', summary: 'the model registry: models, versions and per-target artifacts' },
   { name: 'targets', summary: 'hardware target profiles: list them, show one', description: 'One JSON profile per target in targets/. Pass a path to your own profile wherever a target name is expected.' },
 ];

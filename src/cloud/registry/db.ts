@@ -1,0 +1,119 @@
+/**
+ * The model registry's SQLite tables (models, model_versions, model_artifacts). The only registry
+ * module that imports better-sqlite3; WAL, so a running cloud and `kiln push` can share the file.
+ */
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { KilnError } from '../../errors.js';
+import type { ArtifactRecord, ModelRecord, VersionRecord } from './types.js';
+
+/** The part of better-sqlite3's API used here (the package ships no types). */
+interface Statement {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+interface SqliteDatabase {
+  readonly open: boolean;
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  pragma(sql: string): unknown;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
+  close(): void;
+}
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteDatabase;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS models (
+  name TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_versions (
+  model TEXT NOT NULL REFERENCES models(name),
+  version TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (model, version)
+);
+CREATE TABLE IF NOT EXISTS model_artifacts (
+  model TEXT NOT NULL,
+  version TEXT NOT NULL,
+  target TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  manifest_sha256 TEXT NOT NULL,
+  record TEXT NOT NULL,
+  pushed_at TEXT NOT NULL,
+  PRIMARY KEY (model, version, target),
+  FOREIGN KEY (model, version) REFERENCES model_versions(model, version)
+);
+CREATE INDEX IF NOT EXISTS model_artifacts_sha ON model_artifacts(sha256);
+`;
+
+/** What insertArtifact did: stored it, found the same one, or found a different one in its place. */
+export type InsertOutcome = { kind: 'created'; record: ArtifactRecord } | { kind: 'same'; record: ArtifactRecord } | { kind: 'conflict'; existing: ArtifactRecord };
+
+export class RegistryDb {
+  private readonly db: SqliteDatabase;
+
+  constructor(readonly path: string) {
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('foreign_keys = ON');
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      throw new KilnError('INTERNAL', `cannot open the model registry ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  artifact(model: string, version: string, target: string): ArtifactRecord | undefined {
+    const row = this.db.prepare('SELECT record FROM model_artifacts WHERE model = ? AND version = ? AND target = ?').get(model, version, target) as { record: string } | undefined;
+    return row ? (JSON.parse(row.record) as ArtifactRecord) : undefined;
+  }
+
+  artifactsOf(model: string, version: string): ArtifactRecord[] {
+    return (this.db.prepare('SELECT record FROM model_artifacts WHERE model = ? AND version = ? ORDER BY target').all(model, version) as { record: string }[]).map((r) => JSON.parse(r.record) as ArtifactRecord);
+  }
+
+  hasSha(sha256: string): boolean {
+    return this.db.prepare('SELECT 1 FROM model_artifacts WHERE sha256 = ? LIMIT 1').get(sha256) !== undefined;
+  }
+
+  /** Insert the artifact (and its model and version when new) in one transaction, unless (model, version, target) is taken. */
+  insertArtifact(record: ArtifactRecord): InsertOutcome {
+    const tx = this.db.transaction((): InsertOutcome => {
+      const existing = this.artifact(record.model, record.version, record.target);
+      if (existing) return existing.manifestSha256 === record.manifestSha256 ? { kind: 'same', record: existing } : { kind: 'conflict', existing };
+      this.db.prepare('INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)').run(record.model, record.pushedAt);
+      const seq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM model_versions').get() as { n: number }).n;
+      this.db.prepare('INSERT OR IGNORE INTO model_versions (model, version, created_at, seq) VALUES (?, ?, ?, ?)').run(record.model, record.version, record.pushedAt, seq);
+      this.db
+        .prepare('INSERT INTO model_artifacts (model, version, target, sha256, manifest_sha256, record, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(record.model, record.version, record.target, record.sha256, record.manifestSha256, JSON.stringify(record), record.pushedAt);
+      return { kind: 'created', record };
+    });
+    return tx();
+  }
+
+  versions(model: string): VersionRecord[] {
+    const rows = this.db.prepare('SELECT version, created_at FROM model_versions WHERE model = ? ORDER BY seq').all(model) as { version: string; created_at: string }[];
+    const targets = this.db.prepare('SELECT target FROM model_artifacts WHERE model = ? AND version = ? ORDER BY target');
+    return rows.map((r) => ({ model, version: r.version, createdAt: r.created_at, targets: (targets.all(model, r.version) as { target: string }[]).map((t) => t.target) }));
+  }
+
+  models(): ModelRecord[] {
+    const rows = this.db.prepare('SELECT name, created_at FROM models ORDER BY name').all() as { name: string; created_at: string }[];
+    return rows.map((r) => {
+      const versions = this.versions(r.name).map((v) => v.version);
+      return { name: r.name, createdAt: r.created_at, versions, latest: versions.at(-1) ?? null };
+    });
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The model registry's public types: models, versions and per-target artifacts, as the registry
+ * stores and returns them. Plain data (frozen by the registry); no I/O here.
+ */
+
+/** One output's verification figures, as the compiler measured them (float vs compiled). */
+export interface OutputFigures {
+  name: string;
+  cosine: number;
+  maxAbsError: number;
+  meanAbsError: number;
+  top1Agreement?: number;
+}
+
+/** A compiled artifact of one model version for one target. */
+export interface ArtifactRecord {
+  model: string;
+  version: string;
+  /** The target profile's name (manifest `target.name`), e.g. 'x86_64', 'wasm'. */
+  target: string;
+  arch: string;
+  backend: string;
+  /** sha256 of the stored .tgz: its content address and its URL name. */
+  sha256: string;
+  /** Size of the stored .tgz, bytes. */
+  sizeBytes: number;
+  /** sha256 of the signed manifest bytes: two pushes are the same artifact exactly when these match. */
+  manifestSha256: string;
+  /** The ed25519 key that signed the manifest (16 hex chars). */
+  keyId: string;
+  /** Base64 raw public key of the signer. */
+  publicKey: string;
+  quantization: 'none' | 'int8' | 'int8-dynamic' | 'fp16';
+  sizes: { sourceBytes: number; artifactBytes: number };
+  verification: {
+    runtime: string | null;
+    passed: boolean;
+    samples: number;
+    outputs: OutputFigures[];
+    skippedReason?: string;
+  };
+  /** Median latency at compile time, when measured. */
+  performance?: { runtime: string; floatMs: number; compiledMs: number; speedup: number };
+  kilnVersion: string;
+  /** When the compiler built it (manifest build.createdAt). */
+  builtAt: string;
+  /** When it was first pushed here. */
+  pushedAt: string;
+}
+
+export interface VersionRecord {
+  model: string;
+  version: string;
+  createdAt: string;
+  /** Targets with an artifact, sorted. */
+  targets: string[];
+}
+
+export interface ModelRecord {
+  name: string;
+  createdAt: string;
+  /** Versions, oldest push first. */
+  versions: string[];
+  /** The most recently pushed version. */
+  latest: string | null;
+}
+
+export interface PushOptions {
+  /** The model name the artifact must carry (its signed manifest's `model.name`). @default the manifest's */
+  model?: string;
+  /** The version the artifact must carry (its signed manifest's `model.version`). @default the manifest's */
+  version?: string;
+  /** Raw ed25519 public keys (base64) the signer must be one of. @default any valid signature is accepted */
+  trustedKeys?: readonly string[];
+}
+
+export interface PushResult {
+  artifact: ArtifactRecord;
+  /** False when exactly this artifact was already registered (the push changed nothing). */
+  created: boolean;
+}
+
+/** A device (or just a target) a deployment would reach. */
+export interface DeviceTarget {
+  deviceId?: string;
+  target: string;
+}
+
+export interface ModelRegistryOptions {
+  /** SQLite database file (may be shared with the device registry: the tables do not overlap). */
+  dbPath: string;
+  /** Where the .tgz files are kept, by sha256. @default `artifacts/` beside the database */
+  artifactDir?: string;
+}

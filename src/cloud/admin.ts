@@ -10,6 +10,8 @@ import { dirname, join } from 'node:path';
 import { DEVICE_ID_PATTERN } from '../protocol/sync.js';
 import { startGateway, type DeviceGateway, type GatewayOptions } from './gateway/gateway.js';
 import { DeviceRegistry, type DeviceRecord } from './gateway/registry.js';
+import type { ModelRegistry } from './registry/registry.js';
+import type { FastifyInstance } from 'fastify';
 
 export const DEFAULT_CLOUD_DB = '.kiln-cloud/cloud.db';
 export const DEFAULT_MQTT_PORT = 1883;
@@ -98,21 +100,66 @@ const summary = (d: DeviceRecord): DeviceSummary => ({
   desiredVersion: d.desired?.version ?? null,
 });
 
+export const DEFAULT_HTTP_PORT = 8300;
+
+export interface CloudHttpOptions {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** 0 for a free one. @default DEFAULT_HTTP_PORT */
+  port?: number;
+  /** The operator token (--token / KILN_CLOUD_TOKEN). @default generated once and kept in api-token beside the database */
+  token?: string;
+  /** The base URL devices download artifacts from. @default http://HOST:PORT */
+  publicUrl?: string;
+}
+
 export interface RunningCloud {
   gateway: DeviceGateway;
   brokerUrl: string;
+  /** The HTTP server (API, dashboard, artifacts), when started with `http`. */
+  http?: { url: string; dashboardUrl: string; tokenFile?: string; tokenCreated: boolean; registry: ModelRegistry; api: FastifyInstance };
   close(): Promise<void>;
 }
 
-/** Start the gateway (embedded broker unless `brokerUrl`) and record its broker URL next to the database. */
-export async function startCloud(options: GatewayOptions): Promise<RunningCloud> {
-  const gateway = await startGateway(options);
+/**
+ * Start the gateway (embedded broker unless `brokerUrl`) and record its broker URL next to the
+ * database; with `http`, also the model registry and the HTTP API + dashboard + artifacts on one port.
+ */
+export async function startCloud(options: GatewayOptions & { http?: CloudHttpOptions }): Promise<RunningCloud> {
+  const { http: httpOptions, ...gatewayOptions } = options;
+  const gateway = await startGateway(gatewayOptions);
+  let http: RunningCloud['http'];
+  if (httpOptions) {
+    let registry: ModelRegistry | undefined;
+    try {
+      const { createCloudApi, loadOrCreateToken } = await import('./api/index.js');
+      const { ModelRegistry } = await import('./registry/registry.js');
+      const token = loadOrCreateToken(options.dbPath, httpOptions.token);
+      registry = new ModelRegistry({ dbPath: options.dbPath });
+      const host = httpOptions.host ?? '127.0.0.1';
+      const api = createCloudApi({ gateway, registry, token: token.token, publicUrl: httpOptions.publicUrl });
+      await api.listen({ host, port: httpOptions.port ?? DEFAULT_HTTP_PORT });
+      const address = api.server.address();
+      const port = typeof address === 'object' && address ? address.port : httpOptions.port ?? DEFAULT_HTTP_PORT;
+      const url = httpOptions.publicUrl?.replace(/\/+$/, '') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      http = { url, dashboardUrl: `${url}/`, tokenFile: token.file, tokenCreated: token.created, registry, api };
+    } catch (err) {
+      registry?.close();
+      await gateway.close();
+      throw err;
+    }
+  }
   const file = infoFile(options.dbPath);
-  writeFileSync(file, `${JSON.stringify({ brokerUrl: gateway.brokerUrl, pid: process.pid, embedded: gateway.isEmbedded, startedAt: new Date().toISOString() })}\n`);
+  writeFileSync(file, `${JSON.stringify({ brokerUrl: gateway.brokerUrl, pid: process.pid, embedded: gateway.isEmbedded, ...(http ? { httpUrl: http.url } : {}), startedAt: new Date().toISOString() })}\n`);
   return {
     gateway,
     brokerUrl: gateway.brokerUrl,
+    ...(http ? { http } : {}),
     async close() {
+      if (http) {
+        await http.api.close();
+        http.registry.close();
+      }
       await gateway.close();
       if (readCloudInfo(options.dbPath)?.pid === process.pid) rmSync(file, { force: true });
     },

@@ -85,7 +85,7 @@ describe('kiln cloud devices', () => {
 describe('kiln cloud start', () => {
   it('serves the embedded broker to a CLI-provisioned device until SIGTERM', async () => {
     const db = join(dir, 'c', 'cloud.db');
-    const child = spawn(process.execPath, [BIN, '--json', 'cloud', 'start', '--db', db, '--mqtt-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '--json', 'cloud', 'start', '--db', db, '--mqtt-port', '0', '--http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
       child.stdout.on('data', (b: Buffer) => (out += b.toString()));

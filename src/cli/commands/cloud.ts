@@ -10,18 +10,24 @@ const dbPath = (cwd: string, db: string | undefined) => resolve(cwd, db ?? '.kil
 
 export const cloudStart = defineCommand({
   name: 'cloud start',
-  summary: 'run the device gateway: MQTT broker, device registry, telemetry ingestion',
+  summary: 'run the cloud: MQTT broker, device registry, telemetry ingestion, model registry, HTTP API and dashboard',
   description:
     'Starts the cloud side of sync: an embedded MQTT broker (aedes, on 127.0.0.1 unless --host) that authenticates each device ' +
     'and lets it use only its own topics, the device registry, and telemetry ingestion into the database. With --broker, an ' +
     'external MQTT broker (Mosquitto, EMQX, …) is used instead (its ACLs do the per-device access control; see docs/sync.md); ' +
-    'its credentials come from --broker-user and KILN_CLOUD_BROKER_PASSWORD. Runs until SIGINT or SIGTERM.',
+    'its credentials come from --broker-user and KILN_CLOUD_BROKER_PASSWORD. One HTTP port (127.0.0.1:8300 unless --http-host/--http-port) ' +
+    'serves the operator API under /api (token required: --token, KILN_CLOUD_TOKEN, or the api-token file beside the database, ' +
+    'generated on first start), the dashboard at /, and signed artifacts at /artifacts/. Runs until SIGINT or SIGTERM.',
   options: {
     db: dbOption,
     'mqtt-port': { type: 'string', valueName: 'PORT', description: 'embedded broker TCP port, 0 for a free one (default: 1883)' },
     host: { type: 'string', valueName: 'HOST', description: 'embedded broker address (default: 127.0.0.1)' },
     broker: { type: 'string', valueName: 'URL', description: 'an external broker (mqtt://host:port) instead of the embedded one' },
     'broker-user': { type: 'string', valueName: 'USER', description: 'username on the external broker (password: KILN_CLOUD_BROKER_PASSWORD)' },
+    'http-port': { type: 'string', valueName: 'PORT', description: 'HTTP port of the API, dashboard and artifacts, 0 for a free one (default: 8300)' },
+    'http-host': { type: 'string', valueName: 'HOST', description: 'HTTP address (default: 127.0.0.1)' },
+    'public-url': { type: 'string', valueName: 'URL', description: 'the base URL devices download artifacts from (default: http://HTTP-HOST:HTTP-PORT)' },
+    token: { type: 'string', valueName: 'TOKEN', description: 'the operator token for /api (default: KILN_CLOUD_TOKEN, else generated once into api-token beside the database, mode 0600)' },
   },
   examples: [
     { command: 'cloud start', description: 'embedded broker on mqtt://127.0.0.1:1883, registry in ./.kiln-cloud/cloud.db' },
@@ -33,6 +39,11 @@ export const cloudStart = defineCommand({
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--mqtt-port '${options['mqtt-port']}': expected a TCP port 0–65535`);
     if (options.broker !== undefined && !/^mqtts?:\/\/[^\s]+$/.test(options.broker)) throw usageError(`--broker '${options.broker}': expected an mqtt:// or mqtts:// URL`);
     if (options.broker !== undefined && (options['mqtt-port'] !== undefined || options.host !== undefined)) throw usageError('--broker: the embedded broker options --mqtt-port and --host do not apply to an external broker');
+    const httpPort = options['http-port'] === undefined ? 8300 : Number(options['http-port']);
+    if (!Number.isInteger(httpPort) || httpPort < 0 || httpPort > 65535) throw usageError(`--http-port '${options['http-port']}': expected a TCP port 0–65535`);
+    if (options['public-url'] !== undefined && !/^https?:\/\/[^\s]+$/.test(options['public-url'])) throw usageError(`--public-url '${options['public-url']}': expected an http:// or https:// URL`);
+    const token = options.token ?? io.env.KILN_CLOUD_TOKEN;
+    if (token !== undefined && token !== '' && (token.length < 16 || /\s/.test(token))) throw usageError('--token: the operator token must be at least 16 characters without spaces');
     const db = dbPath(io.cwd, options.db);
     const { startCloud } = await import('../../cloud/admin.js');
     const log = (level: string) => (msg: string, fields?: Record<string, unknown>) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
@@ -40,10 +51,16 @@ export const cloudStart = defineCommand({
       dbPath: db,
       ...(options.broker ? { brokerUrl: options.broker, username: options['broker-user'], password: io.env.KILN_CLOUD_BROKER_PASSWORD } : { port, host: options.host }),
       logger: { debug() {}, info: log('info'), warn: log('warn'), error: log('error') },
+      http: { host: options['http-host'], port: httpPort, token: token || undefined, publicUrl: options['public-url'] },
     });
-    if (json) print(JSON.stringify({ brokerUrl: cloud.brokerUrl, embedded: cloud.gateway.isEmbedded, db }));
+    const http = cloud.http!;
+    const tokenAt = http.tokenFile ?? (options.token ? '--token' : 'KILN_CLOUD_TOKEN');
+    if (json) print(JSON.stringify({ brokerUrl: cloud.brokerUrl, embedded: cloud.gateway.isEmbedded, db, httpUrl: http.url, apiUrl: `${http.url}/api`, dashboardUrl: http.dashboardUrl, tokenFile: http.tokenFile ?? null }));
     else {
       print(`kiln cloud: ${cloud.gateway.isEmbedded ? 'embedded broker' : 'broker'} ${cloud.brokerUrl}, registry ${db}`);
+      print(`  dashboard:      ${http.dashboardUrl}?token=…   (operator token: ${tokenAt}${http.tokenCreated ? ', generated now' : ''})`);
+      print(`  API:            ${http.url}/api   (Authorization: Bearer TOKEN)`);
+      print(`  artifacts:      ${http.url}/artifacts/`);
       print(`  add a device:   kiln cloud devices add NAME${options.db ? ` --db ${db}` : ''}`);
       print(`  start its agent: kiln agent start --model ARTIFACT --cloud ${cloud.brokerUrl} --device-id ID --device-secret SECRET`);
     }

@@ -49,8 +49,20 @@ describe('kiln agent start --cloud', () => {
       try {
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        await waitUntil(() => out.includes('\n'), 60_000, 'the agent to start');
-        const { url } = JSON.parse(out.split('\n')[0]) as { url: string };
+        // The --json start line; anything else a dependency may print on stdout is skipped.
+        const startLine = (): { url: string } | undefined => {
+          for (const line of out.split('\n')) {
+            try {
+              const doc = JSON.parse(line) as { url?: string };
+              if (typeof doc.url === 'string') return doc as { url: string };
+            } catch {
+              /* not the start line */
+            }
+          }
+          return undefined;
+        };
+        await waitUntil(() => startLine() !== undefined, 60_000, "the agent's --json start line on stdout");
+        const { url } = startLine()!;
         await waitUntil(() => gw.device(dev.id)?.online === true, 20_000, 'online');
         await waitUntil(() => gw.registry.telemetryCount(dev.id, 'install.result') === 1, 20_000, 'the install result');
         const keyId = (JSON.parse(readFileSync(join(v2.dir, 'signature.json'), 'utf8')) as { keyId: string }).keyId;

@@ -210,6 +210,22 @@ export class DeviceRegistry {
     return rows.map((r) => ({ id: r.record_id, kind: r.kind, createdAt: r.created_at, payload: JSON.parse(r.payload) as unknown }));
   }
 
+  /**
+   * Per-minute metric aggregates ('metrics.minute' records) of `model` from `sinceMinute` (an ISO
+   * minute, inclusive) summed per device and version: for deployment gates. `maxP95Ms` is the largest
+   * per-minute p95 bucket bound (agents report no p99).
+   */
+  metricsWindow(model: string, sinceMinute: string): { deviceId: string; version: string; invocations: number; errors: number; maxP95Ms: number | null; minutes: number }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT device_id, version, COALESCE(SUM(json_extract(payload, '$.invocations')), 0) AS inv, COALESCE(SUM(json_extract(payload, '$.errors')), 0) AS err,
+                MAX(json_extract(payload, '$.modelLatency.p95LeMs')) AS p95, COUNT(DISTINCT minute) AS minutes
+           FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND version IS NOT NULL AND minute >= ? GROUP BY device_id, version`,
+      )
+      .all(model, sinceMinute) as { device_id: string; version: string; inv: number; err: number; p95: number | null; minutes: number }[];
+    return rows.map((r) => ({ deviceId: r.device_id, version: r.version, invocations: Number(r.inv), errors: Number(r.err), maxP95Ms: r.p95 === null ? null : Number(r.p95), minutes: r.minutes }));
+  }
+
   addCounter(name: string, n = 1): void {
     this.db.prepare(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value`).run(name, n);
   }

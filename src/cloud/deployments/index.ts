@@ -1,0 +1,12 @@
+/**
+ * Deployments: rollout-engine deployments run against the fleet (gateway + model registry), persisted
+ * in SQLite and resumed after a restart. What `kiln deploy` / `kiln deployments …` and the HTTP API call:
+ *
+ * - `new DeploymentManager({gateway, registry, artifactBaseUrl, dbPath, tickMs?, clock?, defaultTarget?})`
+ * - `deploy({model, version, group, strategy, guardrails?, fromVersion?, id?})` (`kiln deploy`), or `create(spec)`
+ * - `list()`, `get(id)` (spec, state, events), `pause(id, reason?)`, `resume(id)`, `promote(id)`, `rollback(id, reason?)`
+ * - `strategyFromFlags({strategy, steps, bake, stepPercent, interval})` and `parseDuration('10m')` for the CLI's flags.
+ */
+export { DeploymentManager, type DeploymentManagerOptions, type DeploymentSummary, type DeploymentDetail, type DeployRequest } from './manager.js';
+export { DeploymentStore, type DeploymentEventRecord, type StoredDeployment } from './store.js';
+export { parseDuration, parseSteps, strategyFromFlags, type StrategyFlags } from './flags.js';

@@ -1,0 +1,379 @@
+/**
+ * The deployment manager: runs rollout-engine deployments against the real fleet. On a timer and on
+ * gateway events it builds each active deployment's FleetObservation (presence, reported state,
+ * telemetry summed per device and version over a recent window), calls `decide`, persists the new
+ * state and its events, then carries out the actions (set-desired → the gateway, with the registry's
+ * artifact entry for the device's target). Manual commands go through `decide` too. On construction
+ * it picks up every deployment still in progress, so a cloud restart mid-rollout resumes where it was.
+ *
+ * Steps of one manager run one at a time (a promise chain): a step never interleaves with another.
+ */
+import { KilnError } from '../../errors.js';
+import type { DesiredModel } from '../../protocol/sync.js';
+import type { DeviceGateway, DeviceRecord, GatewayLogger } from '../gateway/index.js';
+import { silentGatewayLogger } from '../gateway/index.js';
+import type { ModelRegistry } from '../registry/index.js';
+import {
+  decide,
+  initialState,
+  isTerminal,
+  validateSpec,
+  type DeploymentSpec,
+  type DeploymentState,
+  type DesiredForDevice,
+  type DeviceModelReport,
+  type FleetObservation,
+  type Guardrails,
+  type RolloutCommand,
+  type Strategy,
+  type TelemetryWindow,
+} from '../rollout/index.js';
+import { DeploymentStore, type DeploymentEventRecord, type StoredDeployment } from './store.js';
+
+export interface DeploymentManagerOptions {
+  gateway: DeviceGateway;
+  registry: ModelRegistry;
+  /** The artifact server devices download from (e.g. http://cloud:8080). */
+  artifactBaseUrl: string;
+  /** The deployments' SQLite file (may be the gateway's own database file). */
+  dbPath: string;
+  /** ms since the epoch. @default Date.now */
+  clock?: () => number;
+  /** How often active deployments are stepped, ms. @default 1000 */
+  tickMs?: number;
+  /** Telemetry window the gates read, ms (whole minutes, as agents aggregate per minute). @default 300000 */
+  telemetryWindowMs?: number;
+  /** A device's target when it has not reported one. @default none: such a device is refused */
+  defaultTarget?: string;
+  logger?: GatewayLogger;
+}
+
+/** What `list()` returns per deployment. */
+export interface DeploymentSummary {
+  id: string;
+  model: string;
+  fromVersion: string;
+  toVersion: string;
+  strategy: Strategy['kind'];
+  phase: DeploymentState['status']['phase'];
+  devices: number;
+  /** Devices this deployment sent the new version to. */
+  tookNew: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What `get()` returns: the spec, the full engine state and the event log. */
+export interface DeploymentDetail extends StoredDeployment {
+  summary: DeploymentSummary;
+  events: DeploymentEventRecord[];
+}
+
+/** `deploy()`'s request: the CLI's `kiln deploy` flags. */
+export interface DeployRequest {
+  model: string;
+  /** The version to roll out. */
+  version: string;
+  /** The device group (gateway group name). */
+  group: string;
+  /** @default the version every device of the group serves now (refused when they differ) */
+  fromVersion?: string;
+  strategy: Strategy;
+  guardrails?: Guardrails;
+  /** @default `${model}-${version}-${time}` */
+  id?: string;
+}
+
+export class DeploymentManager {
+  private readonly store: DeploymentStore;
+  private readonly gw: DeviceGateway;
+  private readonly reg: ModelRegistry;
+  private readonly log: GatewayLogger;
+  private readonly clock: () => number;
+  private readonly windowMs: number;
+  /** In-memory copy of every non-terminal deployment. */
+  private readonly active = new Map<string, { spec: DeploymentSpec; state: DeploymentState }>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer?: NodeJS.Timeout;
+  private kickPending = false;
+  private closed = false;
+  private readonly onGatewayEvent = (e: { deviceId: string }): void => {
+    for (const d of this.active.values()) if (d.spec.devices.includes(e.deviceId)) return this.kick();
+  };
+
+  constructor(private readonly options: DeploymentManagerOptions) {
+    if (!options?.gateway || !options.registry) throw new TypeError('DeploymentManager: options.gateway and options.registry are required');
+    if (typeof options.artifactBaseUrl !== 'string' || !/^https?:\/\//.test(options.artifactBaseUrl)) throw new TypeError('DeploymentManager: options.artifactBaseUrl must be an http(s) URL');
+    if (typeof options.dbPath !== 'string' || !options.dbPath) throw new TypeError('DeploymentManager: options.dbPath must be a non-empty string');
+    this.gw = options.gateway;
+    this.reg = options.registry;
+    this.log = options.logger ?? silentGatewayLogger;
+    this.clock = options.clock ?? Date.now;
+    this.windowMs = options.telemetryWindowMs ?? 5 * 60_000;
+    this.store = new DeploymentStore(options.dbPath);
+    for (const d of this.store.list()) if (!isTerminal(d.state)) this.active.set(d.spec.id, { spec: d.spec, state: d.state });
+    if (this.active.size) this.log.info('resuming deployments', { ids: [...this.active.keys()] });
+    this.gw.on('reported', this.onGatewayEvent);
+    this.gw.on('presence', this.onGatewayEvent);
+    this.gw.on('telemetry', this.onGatewayEvent);
+    const tickMs = options.tickMs ?? 1000;
+    this.timer = setInterval(() => this.kick(), tickMs);
+    this.timer.unref();
+    if (this.active.size) this.kick();
+  }
+
+  // ───────────── commands ─────────────
+
+  /**
+   * Create and start a deployment from a spec (validated; RolloutSpecError lists every problem).
+   * Refused (KilnError) when the id exists, a device is unknown or has no known target, either
+   * version has no artifact for some device's target (NO_ARTIFACT, listing them), or another active
+   * deployment of the same model holds one of the devices. Resolves after the first step.
+   */
+  async create(input: unknown): Promise<DeploymentDetail> {
+    return this.serial(async () => {
+      this.assertOpen();
+      const spec = validateSpec(input);
+      if (this.store.has(spec.id)) throw new KilnError('BAD_OPTION', `a deployment with id '${spec.id}' exists already`, { hint: 'choose another id' });
+      const unknown = spec.devices.filter((id) => !this.gw.device(id));
+      if (unknown.length) throw new KilnError('BAD_OPTION', `deployment '${spec.id}': unknown device(s): ${unknown.join(', ')}`);
+      const noTarget = spec.devices.filter((id) => this.targetOf(id) === undefined);
+      if (noTarget.length) {
+        throw new KilnError('BAD_OPTION', `deployment '${spec.id}': no known target for device(s) ${noTarget.join(', ')} (they have not reported one)`, {
+          hint: 'wait until the devices have connected, or start the cloud with a default target',
+        });
+      }
+      const targets = spec.devices.map((deviceId) => ({ deviceId, target: this.targetOf(deviceId)! }));
+      this.reg.requireTargets(spec.model, spec.toVersion, targets);
+      this.reg.requireTargets(spec.model, spec.fromVersion, targets);
+      for (const other of this.active.values()) {
+        if (other.spec.model !== spec.model) continue;
+        const shared = other.spec.devices.filter((d) => spec.devices.includes(d));
+        if (shared.length) throw new KilnError('BAD_OPTION', `deployment '${spec.id}': device(s) ${shared.join(', ')} are in active deployment '${other.spec.id}' of ${spec.model}`, { hint: 'wait for it to finish, or roll it back' });
+      }
+      const now = this.clock();
+      const state = initialState(spec);
+      this.store.save(spec, state, [{ at: now, event: 'created', detail: { model: spec.model, from: spec.fromVersion, to: spec.toVersion, devices: spec.devices.length, strategy: spec.strategy.kind } }], now, true);
+      this.active.set(spec.id, { spec, state });
+      await this.stepNow(spec.id);
+      return this.get(spec.id)!;
+    });
+  }
+
+  /**
+   * `kiln deploy`: a deployment over a gateway group, from the version the group serves now (or
+   * `fromVersion`) to `version`.
+   */
+  async deploy(req: DeployRequest): Promise<DeploymentDetail> {
+    const devices = this.gw.devices({ group: req.group });
+    if (!devices.length) throw new KilnError('BAD_OPTION', `group '${req.group}' has no devices`);
+    let from = req.fromVersion;
+    if (from === undefined) {
+      const serving = new Map<string, string[]>();
+      for (const d of devices) {
+        const v = d.reported?.models[req.model]?.serving ?? d.desired?.models[req.model]?.version ?? '(none)';
+        serving.set(v, [...(serving.get(v) ?? []), d.id]);
+      }
+      if (serving.size !== 1 || serving.has('(none)')) {
+        throw new KilnError('BAD_OPTION', `cannot tell which version group '${req.group}' runs: ${[...serving].map(([v, ids]) => `${v}: ${ids.join(', ')}`).join('; ')}`, { hint: 'name the baseline with --from' });
+      }
+      from = [...serving.keys()][0];
+    }
+    const id = req.id ?? `${req.model}-${req.version}-${new Date(this.clock()).toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
+    return this.create({ id, model: req.model, fromVersion: from, toVersion: req.version, devices: devices.map((d) => d.id), strategy: req.strategy, guardrails: req.guardrails ?? {} });
+  }
+
+  pause(id: string, reason?: string): Promise<DeploymentDetail> {
+    return this.command(id, { kind: 'pause', ...(reason ? { reason } : {}) });
+  }
+  resume(id: string): Promise<DeploymentDetail> {
+    return this.command(id, { kind: 'resume' });
+  }
+  promote(id: string): Promise<DeploymentDetail> {
+    return this.command(id, { kind: 'promote' });
+  }
+  rollback(id: string, reason?: string): Promise<DeploymentDetail> {
+    return this.command(id, { kind: 'rollback', ...(reason ? { reason } : {}) });
+  }
+
+  /** Feed a command to `decide`. A command the phase does not allow is recorded as 'command-ignored'. */
+  command(id: string, command: RolloutCommand): Promise<DeploymentDetail> {
+    return this.serial(async () => {
+      this.assertOpen();
+      if (!this.store.has(id)) throw new KilnError('BAD_OPTION', `no deployment '${id}'`);
+      if (!this.active.has(id)) {
+        const d = this.store.get(id)!;
+        this.store.save(d.spec, d.state, [{ at: this.clock(), event: 'command-ignored', detail: { command: command.kind, phase: d.state.status.phase, why: 'the deployment is finished' } }], this.clock());
+      } else await this.stepNow(id, command);
+      return this.get(id)!;
+    });
+  }
+
+  // ───────────── queries ─────────────
+
+  list(): DeploymentSummary[] {
+    return this.store.list().map(summarize);
+  }
+
+  get(id: string): DeploymentDetail | undefined {
+    const d = this.store.get(id);
+    return d && { ...d, summary: summarize(d), events: this.store.events(id) };
+  }
+
+  /** Step every active deployment now (the timer does this every tickMs). */
+  tick(): Promise<void> {
+    return this.serial(async () => {
+      for (const id of [...this.active.keys()]) await this.stepNow(id);
+    });
+  }
+
+  /** Stop the timer and the event listeners, finish the step in progress and close the database. Deployments stay as persisted. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.gw.off('reported', this.onGatewayEvent);
+    this.gw.off('presence', this.onGatewayEvent);
+    this.gw.off('telemetry', this.onGatewayEvent);
+    await this.chain.catch(() => {});
+    this.store.close();
+  }
+
+  // ───────────── internals ─────────────
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the deployment manager is closed');
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** Coalesce timer ticks and gateway events into one pass. */
+  private kick(): void {
+    if (this.kickPending || this.closed || this.active.size === 0) return;
+    this.kickPending = true;
+    void this.serial(async () => {
+      this.kickPending = false;
+      if (this.closed) return;
+      for (const id of [...this.active.keys()]) {
+        try {
+          await this.stepNow(id);
+        } catch (err) {
+          this.log.error('deployment step failed', { id, error: (err as Error).message });
+        }
+      }
+    });
+  }
+
+  /** The device's target: what it reported, else the default. */
+  private targetOf(deviceId: string): string | undefined {
+    return this.gw.device(deviceId)?.reported?.target ?? this.options.defaultTarget;
+  }
+
+  /** One decide for a deployment: observe, decide, persist, then act. Runs inside `serial`. */
+  private async stepNow(id: string, command?: RolloutCommand): Promise<void> {
+    const d = this.active.get(id);
+    if (!d || this.closed) return;
+    const now = this.clock();
+    const records = new Map(d.spec.devices.map((dev) => [dev, this.gw.device(dev)] as const));
+    const obs = this.observe(d.spec, records, now);
+    if (command) obs.command = command;
+    const { state, actions } = decide(d.spec, d.state, obs, now);
+    const events = actions.flatMap((a) => (a.type === 'record' ? [{ at: now, event: a.event, ...(a.detail ? { detail: a.detail } : {}), ...(a.metrics ? { metrics: a.metrics } : {}) }] : []));
+    // Persist first: a crash before the desired states are written is repaired by `repair` below on the next step.
+    this.store.save(d.spec, state, events, now);
+    d.state = state;
+    if (isTerminal(state)) this.active.delete(id);
+    for (const e of events) this.log.info(`deployment ${e.event}`, { id, ...(e.detail ?? {}) });
+    const sent = new Set<string>();
+    for (const a of actions) {
+      if (a.type !== 'set-desired') continue;
+      sent.add(a.deviceId);
+      await this.sendDesired(d.spec, a.deviceId, a, records.get(a.deviceId));
+    }
+    await this.repair(d.spec, state, sent);
+  }
+
+  /** Re-send any assignment whose device's stored desired state does not say it (a crash between persist and publish). */
+  private async repair(spec: DeploymentSpec, state: DeploymentState, skip: Set<string>): Promise<void> {
+    for (const [deviceId, a] of Object.entries(state.devices)) {
+      if (skip.has(deviceId)) continue;
+      const rec = this.gw.device(deviceId);
+      const have = rec?.desired?.models[spec.model];
+      if (have && sameDesired(have, a.desired)) continue;
+      this.log.warn('deployment: re-sending a desired state that was not written', { id: spec.id, deviceId });
+      await this.sendDesired(spec, deviceId, a.desired, rec);
+    }
+  }
+
+  private async sendDesired(spec: DeploymentSpec, deviceId: string, want: DesiredForDevice, rec: DeviceRecord | undefined): Promise<void> {
+    try {
+      const target = rec?.reported?.target ?? this.options.defaultTarget;
+      if (!target) throw new Error(`device '${deviceId}' has no known target`);
+      const entry: DesiredModel = { ...this.reg.desiredEntryFor(spec.model, want.version, target, this.options.artifactBaseUrl) };
+      if (want.variants) entry.weights = { ...want.variants };
+      if (want.shadowVersion) entry.shadowVersion = want.shadowVersion;
+      const models = { ...(this.gw.device(deviceId)?.desired?.models ?? {}), [spec.model]: entry };
+      await this.gw.setDesiredState(deviceId, models);
+    } catch (err) {
+      // Stored desired states are republished by the gateway on reconnect; anything else is retried by `repair`.
+      this.log.error('deployment: could not set a desired state', { id: spec.id, deviceId, error: (err as Error).message });
+    }
+  }
+
+  /** The FleetObservation for a deployment now. */
+  private observe(spec: DeploymentSpec, records: ReadonlyMap<string, DeviceRecord | undefined>, now: number): FleetObservation {
+    const since = new Date(Math.floor((now - this.windowMs) / 60_000) * 60_000).toISOString();
+    const telemetry = new Map<string, Record<string, TelemetryWindow>>();
+    for (const r of this.gw.registry.metricsWindow(spec.model, since)) {
+      if (!records.has(r.deviceId)) continue;
+      const w: TelemetryWindow = { requests: r.invocations + r.errors, errors: r.errors, ...(r.maxP95Ms !== null ? { p99Ms: r.maxP95Ms } : {}) };
+      telemetry.set(r.deviceId, { ...(telemetry.get(r.deviceId) ?? {}), [r.version]: w });
+    }
+    const devices: FleetObservation['devices'] = {};
+    for (const [id, rec] of records) {
+      if (!rec) {
+        devices[id] = undefined;
+        continue;
+      }
+      devices[id] = { online: rec.online, models: { [spec.model]: modelReport(rec, spec.model) }, ...(telemetry.has(id) ? { telemetry: telemetry.get(id) } : {}) };
+    }
+    return { devices };
+  }
+}
+
+/**
+ * A device's report for a model, or undefined while it is stale: a report about an older desired
+ * document than the one stored says nothing about what was asked since.
+ */
+function modelReport(rec: DeviceRecord, model: string): DeviceModelReport | undefined {
+  const rep = rec.reported;
+  const m = rep?.models[model];
+  if (!rep || !m) return undefined;
+  if (rec.desired && (rep.desiredVersion ?? -1) < rec.desired.version) return undefined;
+  return { version: m.version, status: m.status, ...(m.serving ? { serving: m.serving } : {}) };
+}
+
+function sameDesired(have: DesiredModel, want: DesiredForDevice): boolean {
+  if (have.version !== want.version || (have.shadowVersion ?? null) !== (want.shadowVersion ?? null)) return false;
+  return JSON.stringify(sortKeys(have.weights)) === JSON.stringify(sortKeys(want.variants));
+}
+const sortKeys = (o: Record<string, number> | undefined): [string, number][] | null => (o ? Object.entries(o).sort(([a], [b]) => a.localeCompare(b)) : null);
+
+function summarize(d: StoredDeployment): DeploymentSummary {
+  return {
+    id: d.spec.id,
+    model: d.spec.model,
+    fromVersion: d.spec.fromVersion,
+    toVersion: d.spec.toVersion,
+    strategy: d.spec.strategy.kind,
+    phase: d.state.status.phase,
+    devices: d.spec.devices.length,
+    tookNew: Object.values(d.state.devices).filter((a) => a.tookNew).length,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+  };
+}

@@ -45,6 +45,10 @@ export const ErrorCodes = {
   AGENT_REQUEST: { exitCode: 2, summary: 'an inference request does not fit the model (name, version, shape, dtype or size)' },
   /** No inference backend can run here as asked (runtime not installed, provider missing, all candidates failed). */
   BACKEND_UNAVAILABLE: { exitCode: 1, summary: 'no inference backend can run the model on this host as asked' },
+  /** A deployment, device group or other named thing does not exist. */
+  NOT_FOUND: { exitCode: 2, summary: 'a named deployment, device or group does not exist' },
+  /** A deployment clashes with the fleet's state: id taken, devices busy, baseline unclear, target unknown. */
+  DEPLOYMENT_CONFLICT: { exitCode: 2, summary: "a deployment cannot start in the fleet's current state" },
   /** Something failed that is not the input's fault. */
   INTERNAL: { exitCode: 1, summary: 'kiln failed; please report it with --verbose output' },
 } as const;

@@ -12,6 +12,7 @@ import { startGateway, type DeviceGateway, type GatewayOptions } from './gateway
 import { DeviceRegistry, type DeviceRecord } from './gateway/registry.js';
 import type { ModelRegistry } from './registry/registry.js';
 import type { FastifyInstance } from 'fastify';
+import type { DeploymentManager } from './deployments/index.js';
 
 export const DEFAULT_CLOUD_DB = '.kiln-cloud/cloud.db';
 export const DEFAULT_MQTT_PORT = 1883;
@@ -117,7 +118,7 @@ export interface RunningCloud {
   gateway: DeviceGateway;
   brokerUrl: string;
   /** The HTTP server (API, dashboard, artifacts), when started with `http`. */
-  http?: { url: string; dashboardUrl: string; tokenFile?: string; tokenCreated: boolean; registry: ModelRegistry; api: FastifyInstance };
+  http?: { url: string; dashboardUrl: string; tokenFile?: string; tokenCreated: boolean; registry: ModelRegistry; api: FastifyInstance; deployments: DeploymentManager };
   close(): Promise<void>;
 }
 
@@ -131,19 +132,26 @@ export async function startCloud(options: GatewayOptions & { http?: CloudHttpOpt
   let http: RunningCloud['http'];
   if (httpOptions) {
     let registry: ModelRegistry | undefined;
+    let deployments: DeploymentManager | undefined;
     try {
       const { createCloudApi, loadOrCreateToken } = await import('./api/index.js');
       const { ModelRegistry } = await import('./registry/registry.js');
+      const { DeploymentManager } = await import('./deployments/index.js');
       const token = loadOrCreateToken(options.dbPath, httpOptions.token);
       registry = new ModelRegistry({ dbPath: options.dbPath });
       const host = httpOptions.host ?? '127.0.0.1';
-      const api = createCloudApi({ gateway, registry, token: token.token, publicUrl: httpOptions.publicUrl });
+      // The manager needs the API's URL (for the artifact URLs it puts in desired states), and the API
+      // the manager: the routes read it through this getter, set once the port is known.
+      const holder: { manager?: DeploymentManager } = {};
+      const api = createCloudApi({ gateway, registry, token: token.token, publicUrl: httpOptions.publicUrl, deployments: () => holder.manager });
       await api.listen({ host, port: httpOptions.port ?? DEFAULT_HTTP_PORT });
       const address = api.server.address();
       const port = typeof address === 'object' && address ? address.port : httpOptions.port ?? DEFAULT_HTTP_PORT;
       const url = httpOptions.publicUrl?.replace(/\/+$/, '') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      http = { url, dashboardUrl: `${url}/`, tokenFile: token.file, tokenCreated: token.created, registry, api };
+      deployments = holder.manager = new DeploymentManager({ gateway, registry, artifactBaseUrl: url, dbPath: options.dbPath, logger: options.logger });
+      http = { url, dashboardUrl: `${url}/`, tokenFile: token.file, tokenCreated: token.created, registry, api, deployments };
     } catch (err) {
+      await deployments?.close();
       registry?.close();
       await gateway.close();
       throw err;
@@ -158,6 +166,7 @@ export async function startCloud(options: GatewayOptions & { http?: CloudHttpOpt
     async close() {
       if (http) {
         await http.api.close();
+        await http.deployments.close();
         http.registry.close();
       }
       await gateway.close();

@@ -14,8 +14,9 @@ import { bench } from './bench.js';
 import { doctor } from './doctor.js';
 import { cloudDevicesAdd, cloudDevicesList, cloudStart } from './cloud.js';
 import { cloudModelsList, push } from './push.js';
+import { deploy, deploymentsList, deploymentsPause, deploymentsPromote, deploymentsResume, deploymentsRollback, deploymentsShow } from './deploy.js';
 
-export const commands: readonly Command[] = [compile, bench, inspect, verifyArtifact, targetsList, targetsShow, modelsList, modelsPath, importTfjs, agentStart, agentInfer, agentStatus, batch, doctor, cloudStart, cloudDevicesAdd, cloudDevicesList, cloudModelsList, push];
+export const commands: readonly Command[] = [compile, bench, inspect, verifyArtifact, targetsList, targetsShow, modelsList, modelsPath, importTfjs, agentStart, agentInfer, agentStatus, batch, doctor, cloudStart, cloudDevicesAdd, cloudDevicesList, cloudModelsList, push, deploy, deploymentsList, deploymentsShow, deploymentsPause, deploymentsResume, deploymentsPromote, deploymentsRollback];
 
 export const groups: readonly GroupSpec[] = [
   { name: 'models', summary: 'the model zoo: list models, locate their files', description: 'Pretrained models that kiln knows, from models/catalog.json. Use them anywhere a model file is expected as zoo:NAME.' },
@@ -24,5 +25,6 @@ export const groups: readonly GroupSpec[] = [
   { name: 'cloud', summary: 'the cloud side of sync: the device gateway and its registry', description: 'Runs the MQTT device gateway (embedded broker by default) and provisions and lists devices. See docs/sync.md.' },
   { name: 'cloud devices', summary: 'provision and list devices' },
   { name: 'cloud models', summary: 'the model registry: models, versions and per-target artifacts' },
+  { name: 'deployments', summary: 'fleet deployments on the cloud: list, show, pause, resume, promote, roll back', description: 'Thin clients of the cloud API (kiln cloud start); start one with kiln deploy.' },
   { name: 'targets', summary: 'hardware target profiles: list them, show one', description: 'One JSON profile per target in targets/. Pass a path to your own profile wherever a target name is expected.' },
 ];

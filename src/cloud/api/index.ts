@@ -1,3 +1,4 @@
 /** The cloud's HTTP API and dashboard. */
 export { createCloudApi, deviceView, DEFAULT_TARGET, type CloudApiOptions } from './server.js';
 export { loadOrCreateToken, tokenFileFor, tokenMatches, checkToken, TOKEN_FILE, type OperatorToken } from './token.js';
+export { registerDeploymentRoutes, strategyFromBody, deploymentView, type CreateDeploymentBody, type StrategyBody } from './deployments.js';

@@ -3,7 +3,8 @@
  *
  * - `/api/*`: operator routes, `Authorization: Bearer TOKEN` required (401 with a JSON error otherwise):
  *   GET /api/devices, GET /api/devices/:id, GET /api/models, GET /api/models/:name/versions,
- *   POST /api/devices/:id/desired, GET /api/stats;
+ *   POST /api/devices/:id/desired, GET /api/stats; with a DeploymentManager, the deployment routes of
+ *   ./deployments.ts (POST/GET /api/deployments, GET /api/deployments/:id, POST …/:id/{pause|resume|promote|rollback});
  * - `/artifacts/{sha256}.tgz`: the registry's artifact handler, no token (devices download there; the
  *   artifacts are signed and the agent checks the signature);
  * - `/` and `/dashboard.js`: the dashboard page (no token in the page: it asks for one, or reads
@@ -18,6 +19,8 @@ import type { DeviceGateway } from '../gateway/gateway.js';
 import type { DeviceRecord } from '../gateway/registry.js';
 import { artifactHandler } from '../registry/http.js';
 import type { ModelRegistry } from '../registry/registry.js';
+import type { DeploymentManager } from '../deployments/index.js';
+import { registerDeploymentRoutes } from './deployments.js';
 import { tokenMatches } from './token.js';
 
 export interface CloudApiOptions {
@@ -30,6 +33,8 @@ export interface CloudApiOptions {
    * @default the scheme and Host of the request that sets the desired state
    */
   publicUrl?: string;
+  /** The deployment manager behind /api/deployments, or a getter for it (503 while it returns none); the routes are absent without it. */
+  deployments?: DeploymentManager | (() => DeploymentManager | undefined);
   /** Fastify's logger. @default false */
   logger?: boolean;
 }
@@ -213,6 +218,9 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
       broker: { url: gateway.brokerUrl, embedded: gateway.isEmbedded },
     };
   });
+
+  // --- deployments ---
+  if (options.deployments) registerDeploymentRoutes(app, options.deployments);
 
   return app;
 }

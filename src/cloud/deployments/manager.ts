@@ -134,12 +134,12 @@ export class DeploymentManager {
     return this.serial(async () => {
       this.assertOpen();
       const spec = validateSpec(input);
-      if (this.store.has(spec.id)) throw new KilnError('BAD_OPTION', `a deployment with id '${spec.id}' exists already`, { hint: 'choose another id' });
+      if (this.store.has(spec.id)) throw new KilnError('DEPLOYMENT_CONFLICT', `a deployment with id '${spec.id}' exists already`, { hint: 'choose another id' });
       const unknown = spec.devices.filter((id) => !this.gw.device(id));
-      if (unknown.length) throw new KilnError('BAD_OPTION', `deployment '${spec.id}': unknown device(s): ${unknown.join(', ')}`);
+      if (unknown.length) throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': unknown device(s): ${unknown.join(', ')}`);
       const noTarget = spec.devices.filter((id) => this.targetOf(id) === undefined);
       if (noTarget.length) {
-        throw new KilnError('BAD_OPTION', `deployment '${spec.id}': no known target for device(s) ${noTarget.join(', ')} (they have not reported one)`, {
+        throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': no known target for device(s) ${noTarget.join(', ')} (they have not reported one)`, {
           hint: 'wait until the devices have connected, or start the cloud with a default target',
         });
       }
@@ -149,7 +149,7 @@ export class DeploymentManager {
       for (const other of this.active.values()) {
         if (other.spec.model !== spec.model) continue;
         const shared = other.spec.devices.filter((d) => spec.devices.includes(d));
-        if (shared.length) throw new KilnError('BAD_OPTION', `deployment '${spec.id}': device(s) ${shared.join(', ')} are in active deployment '${other.spec.id}' of ${spec.model}`, { hint: 'wait for it to finish, or roll it back' });
+        if (shared.length) throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': device(s) ${shared.join(', ')} are in active deployment '${other.spec.id}' of ${spec.model}`, { hint: 'wait for it to finish, or roll it back' });
       }
       const now = this.clock();
       const state = initialState(spec);
@@ -166,7 +166,7 @@ export class DeploymentManager {
    */
   async deploy(req: DeployRequest): Promise<DeploymentDetail> {
     const devices = this.gw.devices({ group: req.group });
-    if (!devices.length) throw new KilnError('BAD_OPTION', `group '${req.group}' has no devices`);
+    if (!devices.length) throw new KilnError('NOT_FOUND', `group '${req.group}' has no devices`);
     let from = req.fromVersion;
     if (from === undefined) {
       const serving = new Map<string, string[]>();
@@ -175,7 +175,7 @@ export class DeploymentManager {
         serving.set(v, [...(serving.get(v) ?? []), d.id]);
       }
       if (serving.size !== 1 || serving.has('(none)')) {
-        throw new KilnError('BAD_OPTION', `cannot tell which version group '${req.group}' runs: ${[...serving].map(([v, ids]) => `${v}: ${ids.join(', ')}`).join('; ')}`, { hint: 'name the baseline with --from' });
+        throw new KilnError('DEPLOYMENT_CONFLICT', `cannot tell which version group '${req.group}' runs: ${[...serving].map(([v, ids]) => `${v}: ${ids.join(', ')}`).join('; ')}`, { hint: 'name the baseline with --from' });
       }
       from = [...serving.keys()][0];
     }
@@ -200,7 +200,7 @@ export class DeploymentManager {
   command(id: string, command: RolloutCommand): Promise<DeploymentDetail> {
     return this.serial(async () => {
       this.assertOpen();
-      if (!this.store.has(id)) throw new KilnError('BAD_OPTION', `no deployment '${id}'`);
+      if (!this.store.has(id)) throw new KilnError('NOT_FOUND', `no deployment '${id}'`);
       if (!this.active.has(id)) {
         const d = this.store.get(id)!;
         this.store.save(d.spec, d.state, [{ at: this.clock(), event: 'command-ignored', detail: { command: command.kind, phase: d.state.status.phase, why: 'the deployment is finished' } }], this.clock());

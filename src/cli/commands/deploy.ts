@@ -1,0 +1,222 @@
+/**
+ * `kiln deploy` and `kiln deployments list|show|pause|resume|promote|rollback`: thin clients of the
+ * cloud's HTTP API (`kiln cloud start`). The operator token comes from --token, KILN_CLOUD_TOKEN, or
+ * the api-token file beside --db; the API from --cloud-url (default http://127.0.0.1:8300).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { KilnError } from '../../errors.js';
+import { defineCommand } from '../framework.js';
+
+const common = {
+  'cloud-url': { type: 'string', valueName: 'URL', description: 'the cloud API (default: http://127.0.0.1:8300)' },
+  token: { type: 'string', valueName: 'TOKEN', description: 'the operator token (default: KILN_CLOUD_TOKEN, else api-token beside --db)' },
+  db: { type: 'string', valueName: 'FILE', description: 'the cloud database whose api-token file to read (default: ./.kiln-cloud/cloud.db)' },
+} as const;
+
+interface Ctx {
+  io: { cwd: string; env: Record<string, string | undefined> };
+  options: { 'cloud-url'?: string; token?: string; db?: string };
+}
+
+function tokenOf({ io, options }: Ctx): string {
+  const given = options.token ?? io.env.KILN_CLOUD_TOKEN;
+  if (given) return given;
+  const file = join(dirname(resolve(io.cwd, options.db ?? '.kiln-cloud/cloud.db')), 'api-token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  throw new KilnError('BAD_OPTION', `no operator token: pass --token, set KILN_CLOUD_TOKEN, or point --db at the cloud database (looked for ${file})`);
+}
+
+/** Call the API; a non-2xx answer becomes a KilnError with the API's message. */
+async function api(ctx: Ctx, method: 'GET' | 'POST', path: string, body?: unknown): Promise<any> {
+  const base = (ctx.options['cloud-url'] ?? 'http://127.0.0.1:8300').replace(/\/+$/, '');
+  const headers: Record<string, string> = { authorization: `Bearer ${tokenOf(ctx)}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  } catch (err) {
+    throw new KilnError('BAD_OPTION', `cannot reach the cloud API at ${base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, { hint: 'start it with kiln cloud start, or pass --cloud-url' });
+  }
+  const text = await res.text();
+  let data: any;
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    data = { message: text };
+  }
+  if (!res.ok) {
+    const code = data?.error === 'no-artifact' ? 'NO_ARTIFACT' : res.status >= 500 ? 'INTERNAL' : 'BAD_OPTION';
+    throw new KilnError(code, `the cloud refused (${res.status}${data?.error ? ` ${data.error}` : ''}): ${data?.message ?? text}`);
+  }
+  return data;
+}
+
+const table = (head: string[], rows: string[][], print: (s: string) => void) => {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const r of [head, ...rows]) print(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
+};
+const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+const dur = (ms: number) => (ms % 60_000 === 0 && ms ? `${ms / 60_000}m` : ms % 1000 === 0 && ms ? `${ms / 1000}s` : `${ms}ms`);
+
+function phaseText(status: any): string {
+  switch (status.phase) {
+    case 'rolling':
+      return `rolling (step ${status.step + 1}${status.forced ? ', promoted by hand' : ''})`;
+    case 'baking':
+      return `baking (step ${status.step + 1}${status.until ? `, until ${time(status.until)}` : ', until a command'})`;
+    case 'paused':
+      return `paused (was ${phaseText(status.previous)}${status.reason ? `: ${status.reason}` : ''})`;
+    case 'promoted':
+      return `promoted at ${time(status.at)}`;
+    case 'rolling-back':
+    case 'rolled-back':
+      return `${status.phase}: ${status.reason}`;
+    case 'aborted':
+      return `aborted: ${status.reason} (${status.failed}/${status.finished} installs failed)`;
+    default:
+      return String(status.phase);
+  }
+}
+
+function strategyText(s: any): string {
+  if (s.kind === 'canary') return `canary ${s.steps.join(' → ')}%, bake ${dur(s.bakeMs)}`;
+  if (s.kind === 'linear') return `linear ${s.stepPercent}% every ${dur(s.intervalMs)}`;
+  return s.bakeMs ? `${s.kind}, bake ${dur(s.bakeMs)}` : s.kind;
+}
+
+const metricText = (m: any) => `${m.metric} ${m.outcome}${m.candidate !== undefined ? ` candidate ${+Number(m.candidate).toFixed(4)}` : ''}${m.baseline !== undefined ? ` baseline ${+Number(m.baseline).toFixed(4)}` : ''} threshold ${m.threshold} (${m.samples.candidateRequests}/${m.samples.baselineRequests} req)`;
+
+function printDeployment(d: any, print: (s: string) => void): void {
+  const s = d.summary;
+  print(`deployment ${d.id}: ${s.model} ${s.fromVersion} → ${s.toVersion}, ${strategyText(d.spec.strategy)}`);
+  print(`  phase:    ${phaseText(d.state.status)}`);
+  print(`  devices:  ${s.devices} (${s.tookNew} sent ${s.toVersion})`);
+  if (d.spec.strategy.kind === 'canary') {
+    const current = d.state.status.step ?? d.state.status.previous?.step;
+    const done = ['promoted'].includes(d.state.status.phase);
+    print('  steps:');
+    table(
+      ['    STEP', 'PERCENT', 'DEVICES', 'STATE'],
+      d.spec.strategy.steps.map((p: number, i: number) => {
+        const n = Object.values(d.state.devices).filter((a: any) => a.step === i && a.mode !== 'baseline').length;
+        return [`    ${i + 1}`, `${p}%`, String(n), done || (current !== undefined && i < current) ? 'passed' : i === current ? 'current' : 'waiting'];
+      }),
+      print,
+    );
+  }
+  print('  versions:');
+  table(
+    ['    DEVICE', 'DESIRED', 'MODE', 'STEP', 'INSTALL'],
+    d.spec.devices.map((id: string) => {
+      const a = d.state.devices[id];
+      return a ? [`    ${id}`, `${a.desired.version}${a.desired.shadowVersion ? ` (shadow ${a.desired.shadowVersion})` : ''}`, a.mode, String(a.step + 1), a.install] : [`    ${id}`, `${s.fromVersion}`, 'untouched', '-', '-'];
+    }),
+    print,
+  );
+  print('  events:');
+  table(
+    ['    TIME', 'EVENT', 'DETAIL'],
+    d.events.map((e: any) => [
+      `    ${time(e.at)}`,
+      e.event,
+      [e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ') : '', ...(e.metrics ?? []).map(metricText)].filter(Boolean).join('; '),
+    ]),
+    print,
+  );
+}
+
+export const deploy = defineCommand({
+  name: 'deploy',
+  summary: 'roll a model version out to a device group through the cloud API',
+  description:
+    'Creates a deployment on the running cloud (kiln cloud start): from the version the group serves now to --version, by the ' +
+    'strategy given. The cloud refuses a version with no artifact for some device\'s target, listing them.',
+  options: {
+    ...common,
+    model: { type: 'string', required: true, valueName: 'NAME', description: 'the model' },
+    version: { type: 'string', required: true, valueName: 'V', description: 'the version to roll out' },
+    group: { type: 'string', required: true, valueName: 'G', description: 'the device group' },
+    from: { type: 'string', valueName: 'V', description: 'the baseline version (default: what the group serves now)' },
+    id: { type: 'string', valueName: 'ID', description: 'the deployment id (default: MODEL-VERSION-TIME)' },
+    strategy: { type: 'string', valueName: 'KIND', description: 'all-at-once, canary, linear, blue-green or shadow (default: canary)' },
+    steps: { type: 'string', valueName: 'P,P,…', description: 'canary steps as cumulative percentages (default: 5,20,100)' },
+    bake: { type: 'string', valueName: 'DURATION', description: 'bake time at each canary step, or after all-at-once / blue-green (default for canary: 10m)' },
+    'step-percent': { type: 'string', valueName: 'P', description: 'linear: percent of the group per step (default: 25)' },
+    interval: { type: 'string', valueName: 'DURATION', description: 'linear: time between steps (default: 10m)' },
+    'rate-limit': { type: 'string', valueName: 'N', description: 'most devices sent the new version per minute' },
+  },
+  examples: [
+    { command: 'deploy --model cnn --version 2.0.0 --group store-12 --strategy canary --steps 5,20,100 --bake 10m' },
+    { command: 'deploy --model cnn --version 2.0.0 --group store-12 --strategy linear --step-percent 25 --interval 5m' },
+  ],
+  async run({ options, io, json, print, printJson, usageError }) {
+    const { strategyFromFlags } = await import('../../cloud/deployments/flags.js');
+    let strategy;
+    try {
+      strategy = strategyFromFlags({ strategy: options.strategy ?? 'canary', steps: options.steps, bake: options.bake, stepPercent: options['step-percent'], interval: options.interval });
+    } catch (err) {
+      throw usageError((err as Error).message);
+    }
+    const body: Record<string, unknown> = { model: options.model, version: options.version, group: options.group, ...(options.from ? { fromVersion: options.from } : {}), ...(options.id ? { id: options.id } : {}) };
+    const s = strategy as { kind: string; steps?: number[]; bakeMs?: number; stepPercent?: number; intervalMs?: number };
+    body.strategy = { kind: s.kind, ...(s.steps ? { steps: s.steps } : {}), ...(s.bakeMs !== undefined ? { bake: s.bakeMs } : {}), ...(s.stepPercent !== undefined ? { stepPercent: s.stepPercent } : {}), ...(s.intervalMs !== undefined ? { interval: s.intervalMs } : {}) };
+    if (options['rate-limit'] !== undefined) {
+      const n = Number(options['rate-limit']);
+      if (!(n > 0)) throw usageError(`--rate-limit '${options['rate-limit']}': expected a positive number of devices per minute`);
+      body.guardrails = { rateLimitPerMinute: n };
+    }
+    const { deployment } = await api({ io, options }, 'POST', '/api/deployments', body);
+    if (json) return printJson(deployment);
+    printDeployment(deployment, print);
+    print(`follow it with: kiln deployments show ${deployment.id}`);
+  },
+});
+
+export const deploymentsList = defineCommand({
+  name: 'deployments list',
+  summary: 'list deployments: id, model, versions, strategy, phase, devices',
+  options: { ...common },
+  async run({ options, io, json, print, printJson }) {
+    const { deployments } = await api({ io, options }, 'GET', '/api/deployments');
+    if (json) return printJson(deployments);
+    if (!deployments.length) return print('no deployments (start one with: kiln deploy --model M --version V --group G)');
+    table(
+      ['ID', 'MODEL', 'FROM', 'TO', 'STRATEGY', 'PHASE', 'DEVICES', 'UPDATED'],
+      deployments.map((d: any) => [d.id, d.model, d.fromVersion, d.toVersion, d.strategy, d.phase, `${d.tookNew}/${d.devices}`, time(d.updatedAt)]),
+      print,
+    );
+  },
+});
+
+export const deploymentsShow = defineCommand({
+  name: 'deployments show',
+  summary: 'show a deployment: phase, steps, devices on which version, events with their metric values',
+  options: { ...common },
+  positionals: [{ name: 'id', description: 'the deployment id' }],
+  async run({ options, args, io, json, print, printJson }) {
+    const { deployment } = await api({ io, options }, 'GET', `/api/deployments/${encodeURIComponent(args.id)}`);
+    if (json) return printJson(deployment);
+    printDeployment(deployment, print);
+  },
+});
+
+const commandOf = (verb: 'pause' | 'resume' | 'promote' | 'rollback', summary: string) =>
+  defineCommand({
+    name: `deployments ${verb}`,
+    summary,
+    options: { ...common, ...(verb === 'pause' || verb === 'rollback' ? { reason: { type: 'string', valueName: 'TEXT', description: 'why (recorded in the events)' } as const } : {}) },
+    positionals: [{ name: 'id', description: 'the deployment id' }],
+    async run({ options, args, io, json, print, printJson }) {
+      const reason = (options as { reason?: string }).reason;
+      const { deployment } = await api({ io, options }, 'POST', `/api/deployments/${encodeURIComponent(args.id)}/${verb}`, reason ? { reason } : {});
+      if (json) return printJson(deployment);
+      const last = deployment.events.at(-1);
+      print(`deployment ${deployment.id}: ${phaseText(deployment.state.status)}${last?.event === 'command-ignored' ? ` (${verb} ignored: ${last.detail?.why ?? 'not allowed now'})` : ''}`);
+    },
+  });
+
+export const deploymentsPause = commandOf('pause', 'pause a deployment: no further devices get the new version until resumed');
+export const deploymentsResume = commandOf('resume', 'resume a paused deployment');
+export const deploymentsPromote = commandOf('promote', 'promote a deployment now: the remaining steps, bakes and gates are skipped');
+export const deploymentsRollback = commandOf('rollback', 'roll a deployment back: every device that took the new version goes back');

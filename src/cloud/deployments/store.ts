@@ -4,25 +4,11 @@
  * database file: the tables do not overlap.
  */
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { KilnError } from '../../errors.js';
 import type { AlarmResult, DeploymentSpec, DeploymentState } from '../rollout/index.js';
+import { Database, type SqliteDatabase } from '../../sqlite.js';
 
-interface Statement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-interface SqliteDatabase {
-  readonly open: boolean;
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  pragma(sql: string): unknown;
-  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
-  close(): void;
-}
-const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteDatabase;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS deployments (

@@ -9,23 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KilnError } from '../../errors.js';
 import type { DesiredState, ReportedState, TelemetryRecord } from '../../protocol/sync.js';
-import { createRequire } from 'node:module';
+import { Database, type SqliteDatabase } from '../../sqlite.js';
 
-/** The part of better-sqlite3's API used here (the package ships no types). */
-interface Statement {
-  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-interface SqliteDatabase {
-  readonly open: boolean;
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  pragma(sql: string): unknown;
-  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
-  close(): void;
-}
-const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteDatabase;
 
 export interface DeviceRecord {
   id: string;

@@ -3,26 +3,11 @@
  * module that imports better-sqlite3; WAL, so a running cloud and `kiln push` can share the file.
  */
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { KilnError } from '../../errors.js';
 import type { ArtifactRecord, ModelRecord, VersionRecord } from './types.js';
+import { Database, type SqliteDatabase } from '../../sqlite.js';
 
-/** The part of better-sqlite3's API used here (the package ships no types). */
-interface Statement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-interface SqliteDatabase {
-  readonly open: boolean;
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  pragma(sql: string): unknown;
-  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
-  close(): void;
-}
-const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteDatabase;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS models (

@@ -1,14 +1,14 @@
 /**
  * The agent's state database: one SQLite file (WAL, synchronous=FULL) in the data dir holding the
  * installed versions, which one is current per model, the outbox, and small counters. The only
- * module that imports better-sqlite3.
+ * module that opens it (through src/sqlite.ts, the one module that loads better-sqlite3).
  *
  * Durability rule: a version becomes current in one transaction (`promote`), after its files are
  * fsync'd in their final place and it has passed probation. Everything before that commit is
  * undone by `recover` after a crash.
  */
-import { createRequire } from 'node:module';
 import { KilnError } from '../../errors.js';
+import { Database, type SqliteDatabase } from '../../sqlite.js';
 
 export type InstallState = 'staged' | 'good' | 'failed' | 'removed';
 
@@ -39,22 +39,6 @@ export interface OutboxRow {
   payload: unknown;
 }
 
-/** The part of better-sqlite3's API used here (the package ships no types, and @types is not installed). */
-interface Statement {
-  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-interface SqliteDatabase {
-  readonly open: boolean;
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  pragma(sql: string, options?: { simple?: boolean }): unknown;
-  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
-  close(): void;
-}
-type DatabaseCtor = new (path: string, options?: { readonly?: boolean; fileMustExist?: boolean }) => SqliteDatabase;
-const Database = createRequire(import.meta.url)('better-sqlite3') as DatabaseCtor;
 
 export type JobFormat = 'json' | 'binary' | 'ndjson';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';

@@ -219,8 +219,9 @@ async function main(): Promise<void> {
   title(6, 'Roll a new version out from the cloud: registry, device gateway (embedded MQTT broker), three devices');
   await cloudStory(samples);
 
-  say('\nNext in kiln: rollout strategies with bake times, alarms and automatic rollback (kiln deploy), and the');
-  say('dashboard. Try: npx kiln --help');
+  say('\nThe same cloud runs staged rollouts (kiln deploy: canary, linear, blue/green, shadow) with bake times,');
+  say('alarms on the devices\' telemetry and automatic rollback, and serves a fleet dashboard (kiln cloud start).');
+  say('Next in this demo: a bad v3 that the alarms catch and roll back on their own. Try: npx kiln --help');
 }
 
 main().catch((err) => {

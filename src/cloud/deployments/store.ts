@@ -3,11 +3,8 @@
  * step, and its event log (what `decide` recorded, with the alarm metrics). May share the gateway's
  * database file: the tables do not overlap.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { KilnError } from '../../errors.js';
 import type { AlarmResult, DeploymentSpec, DeploymentState } from '../rollout/index.js';
-import { Database, type SqliteDatabase } from '../../sqlite.js';
+import { openSharedDatabase, type SqliteDatabase } from '../../sqlite.js';
 
 
 const SCHEMA = `
@@ -52,15 +49,7 @@ export class DeploymentStore {
   private readonly db: SqliteDatabase;
 
   constructor(path: string) {
-    try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('busy_timeout = 5000');
-      this.db.exec(SCHEMA);
-    } catch (err) {
-      throw new KilnError('INTERNAL', `cannot open the deployments database ${path}: ${(err as Error).message}`, { cause: err });
-    }
+    this.db = openSharedDatabase(path, 'deployments database', SCHEMA);
   }
 
   has(id: string): boolean {

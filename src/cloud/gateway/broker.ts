@@ -6,9 +6,10 @@
  * that imports aedes.
  */
 import { Aedes, type AedesOptions, type Client } from 'aedes';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { deviceTopics, isDeviceId } from '../../protocol/sync.js';
 import type { GatewayLogger } from './types.js';
+import { listen } from '../listen.js';
 
 export type RefusalKind = 'connect' | 'publish' | 'subscribe';
 
@@ -88,14 +89,7 @@ export async function startEmbeddedBroker(policy: BrokerPolicy, options: { host?
   broker.on('connectionError', (client, err) => log.debug('mqtt connection error', { clientId: client?.id, error: err.message }));
   const server: Server = createServer(broker.handle);
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 0, host);
   const sockets = new Set<import('node:net').Socket>();
   server.on('connection', (s) => {
     sockets.add(s);

@@ -5,11 +5,8 @@
  * (device, record id) so counts are exact; small counters (drops, refusals).
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { KilnError } from '../../errors.js';
 import type { DesiredState, ReportedState, TelemetryRecord } from '../../protocol/sync.js';
-import { Database, type SqliteDatabase } from '../../sqlite.js';
+import { openSharedDatabase, type SqliteDatabase } from '../../sqlite.js';
 
 
 export interface DeviceRecord {
@@ -81,15 +78,7 @@ export class DeviceRegistry {
   private readonly db: SqliteDatabase;
 
   constructor(path: string) {
-    try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(SCHEMA);
-    } catch (err) {
-      throw new KilnError('INTERNAL', `cannot open the device registry ${path}: ${(err as Error).message}`, { cause: err });
-    }
+    this.db = openSharedDatabase(path, 'device registry', SCHEMA);
   }
 
   addDevice(name: string, options: AddDeviceOptions = {}): NewDevice {

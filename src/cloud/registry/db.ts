@@ -2,11 +2,8 @@
  * The model registry's SQLite tables (models, model_versions, model_artifacts). The only registry
  * module that imports better-sqlite3; WAL, so a running cloud and `kiln push` can share the file.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { KilnError } from '../../errors.js';
 import type { ArtifactRecord, ModelRecord, VersionRecord } from './types.js';
-import { Database, type SqliteDatabase } from '../../sqlite.js';
+import { openSharedDatabase, type SqliteDatabase } from '../../sqlite.js';
 
 
 const SCHEMA = `
@@ -42,17 +39,7 @@ export class RegistryDb {
   private readonly db: SqliteDatabase;
 
   constructor(readonly path: string) {
-    try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 5000');
-      this.db.pragma('foreign_keys = ON');
-      this.db.exec(SCHEMA);
-    } catch (err) {
-      throw new KilnError('INTERNAL', `cannot open the model registry ${path}: ${(err as Error).message}`, { cause: err });
-    }
+    this.db = openSharedDatabase(path, 'model registry', SCHEMA);
   }
 
   artifact(model: string, version: string, target: string): ArtifactRecord | undefined {

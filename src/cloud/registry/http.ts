@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../listen.js';
 
 /** Where the handler finds an artifact's file (ModelRegistry.artifactFile fits). */
 export interface ArtifactSource {
@@ -98,14 +98,7 @@ export async function startArtifactServer(source: ArtifactSource, options: { hos
     if (!handle(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 0, host);
   return {
     url: options.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     server,

@@ -7,10 +7,11 @@
  *   4. score original vs compiled on the 2,000 held-out test digits, and time them side by side
  *   5. serve the x86_64 artifact with the edge agent (Open Inference Protocol over HTTP, offline) and
  *      send it digits as a client would
- *   6. roll a new version out from the cloud: registry + device gateway with its embedded MQTT broker,
- *      three devices running agents, v2 to one canary device first, then to all, then back to v1
+ *   6. the cloud (scripts/demo-cloud.ts): registry, device gateway with its embedded MQTT broker, API and
+ *      dashboard; four devices running agents under traffic; a good v2 rolled out by canary and promoted,
+ *      then a broken v3 that the output-shift alarm catches and rolls back on its own
  *
- * It grows with kiln until it shows compile → agent → cloud rollout. Output goes to out/demo/.
+ * It shows the product end to end: compile → agent → cloud rollout. Output goes to out/demo/.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,11 +26,8 @@ import { ortNodeRunner, ortWebRunner, type ModelRunner } from '../src/compiler/v
 import { checkArtifact } from '../src/protocol/artifact.js';
 import { CLASSES, IMAGE_SIZE, PIXELS, splitMnist, subset, type DigitSet } from '../models/mnist/data.js';
 import { argmax } from '../models/mnist/evaluate.js';
-import { resolveAgentConfig, startAgent, encodeBinaryRequest, decodeBinaryResponse, Agent } from '../src/edge-agent/index.js';
-import { SyncClient } from '../src/edge-agent/sync/index.js';
-import { startGateway } from '../src/cloud/gateway/index.js';
-import { ModelRegistry, startArtifactServer } from '../src/cloud/registry/index.js';
-import { rmSync } from 'node:fs';
+import { cloudStory } from './demo-cloud.js';
+import { resolveAgentConfig, startAgent, encodeBinaryRequest, decodeBinaryResponse } from '../src/edge-agent/index.js';
 
 const MODEL = 'models/mnist/mnist.onnx';
 const OUT = 'out/demo';
@@ -56,65 +54,6 @@ async function accuracy(runner: ModelRunner, bytes: Uint8Array, set: DigitSet): 
     await loaded.release();
   }
   return correct / set.count;
-}
-
-/** Compile v1 (float) and v2 (int8) of the digit model, push both, and roll v2 out to three devices. */
-async function cloudStory(calibrationSamples: Sample[]): Promise<void> {
-  const dir = join(OUT, 'cloud');
-  rmSync(dir, { recursive: true, force: true });
-  const data = memorySource('mnist training digits', calibrationSamples);
-  const v1 = await compileModel(MODEL, { target: 'x86_64', quantize: 'none', modelName: 'digits', modelVersion: '1.0.0', outDir: join(dir, 'build', 'digits-1.0.0'), calibrationData: data });
-  const v2 = await compileModel(MODEL, { target: 'x86_64', quantize: 'int8', measurePerNode: false, modelName: 'digits', modelVersion: '2.0.0', outDir: join(dir, 'build', 'digits-2.0.0'), calibrationData: data, maxCalibrationSamples: 160 });
-  const db = join(dir, 'cloud.db');
-  const gateway = await startGateway({ dbPath: db, port: 0 });
-  const registry = new ModelRegistry({ dbPath: db });
-  const server = await startArtifactServer(registry);
-  const agents: { name: string; agent: Agent; sync: SyncClient; id: string }[] = [];
-  try {
-    for (const v of [v1, v2]) {
-      const { artifact } = registry.pushArtifact(v.artifact.archive);
-      say(`   kiln push  digits ${artifact.version.padEnd(5)} ${artifact.target}  ${(artifact.sizeBytes / 1024).toFixed(0).padStart(4)} KB  sha256 ${artifact.sha256.slice(0, 12)}`);
-    }
-    say(`   cloud      broker ${gateway.brokerUrl}, artifacts ${server.url}`);
-    for (const name of ['pi-kitchen', 'pi-garage', 'laptop']) {
-      const device = gateway.addDevice(name, { group: 'home' });
-      const agent = new Agent({ dataDir: join(dir, 'devices', name), models: [v1.artifact.archive] });
-      await agent.start();
-      const sync = new SyncClient(agent, { url: gateway.brokerUrl, deviceId: device.id, deviceSecret: device.secret });
-      sync.start();
-      agents.push({ name, agent, sync, id: device.id });
-    }
-    await until(() => agents.every((a) => gateway.device(a.id)?.online), 'devices online');
-    const serving = () => agents.map((a) => `${a.name} ${a.agent.versions('digits')[0]?.version ?? '?'}`).join(', ');
-    say(`   devices    ${serving()}   (each authenticated with its own credentials, v1 installed offline)`);
-    const rollTo = async (version: string, who: typeof agents, label: string) => {
-      const started = performance.now();
-      for (const a of who) await gateway.setDesiredState(a.id, { digits: registry.desiredEntryFor('digits', version, 'x86_64', server.url) });
-      await until(() => who.every((a) => gateway.device(a.id)?.reported?.models.digits?.status === 'current' && gateway.device(a.id)?.reported?.models.digits?.version === version), label);
-      say(`   ${label.padEnd(10)} desired digits ${version} → ${who.length} device(s) report it current in ${(performance.now() - started).toFixed(0)} ms; serving: ${serving()}`);
-    };
-    await rollTo('2.0.0', agents.slice(0, 1), 'canary');
-    await rollTo('2.0.0', agents, 'all');
-    await rollTo('1.0.0', agents, 'rollback');
-    const { telemetry } = gateway.stats();
-    say(`   telemetry  ${telemetry.records} records from the devices' outboxes stored exactly once (${telemetry.duplicates} duplicates dropped)`);
-  } finally {
-    for (const a of agents) {
-      await a.sync.stop();
-      await a.agent.close();
-    }
-    await server.close();
-    registry.close();
-    await gateway.close();
-  }
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function main(): Promise<void> {
@@ -216,12 +155,10 @@ async function main(): Promise<void> {
     await running.close();
   }
 
-  title(6, 'Roll a new version out from the cloud: registry, device gateway (embedded MQTT broker), three devices');
-  await cloudStory(samples);
-
-  say('\nThe same cloud runs staged rollouts (kiln deploy: canary, linear, blue/green, shadow) with bake times,');
-  say('alarms on the devices\' telemetry and automatic rollback, and serves a fleet dashboard (kiln cloud start).');
-  say('Next in this demo: a bad v3 that the alarms catch and roll back on their own. Try: npx kiln --help');
+  title(6, 'Roll it out from the cloud: registry, device gateway (embedded MQTT broker), API + dashboard, four devices');
+  // In a terminal the cloud stays up at the end so that the dashboard can be opened; `npm start -- --no-wait` exits.
+  await cloudStory({ out: OUT, calibration: samples, test, keepOpen: Boolean(process.stdout.isTTY) && !process.argv.includes('--no-wait') });
+  say('\nTry: npx kiln --help');
 }
 
 main().catch((err) => {

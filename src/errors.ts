@@ -49,6 +49,8 @@ export const ErrorCodes = {
   NOT_FOUND: { exitCode: 2, summary: 'a named deployment, device or group does not exist' },
   /** A deployment clashes with the fleet's state: id taken, devices busy, baseline unclear, target unknown. */
   DEPLOYMENT_CONFLICT: { exitCode: 2, summary: "a deployment cannot start in the fleet's current state" },
+  /** A database kiln was pointed at (the registry's PostgreSQL) cannot be reached, refuses the login, or fails a query. */
+  DATABASE: { exitCode: 1, summary: 'a database cannot be reached or used (server down, wrong address, login or permission refused)' },
   /** Something failed that is not the input's fault. */
   INTERNAL: { exitCode: 1, summary: 'kiln failed; please report it with --verbose output' },
 } as const;

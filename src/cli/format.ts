@@ -82,12 +82,17 @@ export function compactNumber(n: number): string {
   return `${sign}${value.toFixed(digits)}${COUNT_UNITS[unit]}`;
 }
 
-/** Word-wrap `text` that starts at column `indent` so that lines end by column `width`; continuation lines get `indent` spaces. Keeps explicit newlines. */
+/**
+ * Word-wrap `text` that starts at column `indent` so that lines end by column `width`; continuation
+ * lines get `indent` spaces. Keeps explicit newlines, and keeps lines that start with a space as
+ * written (indented examples: YAML, commands).
+ */
 export function wrap(text: string, width: number, indent = 0): string {
   const pad = ' '.repeat(indent);
   return text
     .split('\n')
     .map((paragraph) => {
+      if (paragraph.startsWith(' ')) return paragraph;
       const words = paragraph.split(/ +/);
       const lines: string[] = [];
       let line = '';

@@ -19,6 +19,11 @@ export interface CliIo {
   cwd: string;
   /** Environment variables (`KILN_*` configuration). */
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Ask the person at the terminal a question; resolves to the line they type. Absent when stdin is
+   * not a terminal (scripts, CI, tests): a command that needs a confirmation then asks for --yes.
+   */
+  prompt?(question: string): Promise<string>;
 }
 
 export interface CapturedIo extends CliIo {

@@ -22,7 +22,17 @@ function processIo(): CliIo {
       if (err.code !== 'EPIPE') throw err;
     });
   }
-  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env };
+  const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
+  const prompt = async (question: string): Promise<string> => {
+    const { createInterface } = await import('node:readline/promises');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await rl.question(question);
+    } finally {
+      rl.close();
+    }
+  };
+  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env, ...(interactive ? { prompt } : {}) };
 }
 
 /**

@@ -112,6 +112,11 @@ export interface CloudHttpOptions {
   token?: string;
   /** The base URL devices download artifacts from. @default http://HOST:PORT */
   publicUrl?: string;
+  /**
+   * A PostgreSQL URL for the model registry (artifacts' bytes included), so several cloud instances
+   * share one registry. @default the SQLite database at dbPath, artifacts in `artifacts/` beside it
+   */
+  databaseUrl?: string;
 }
 
 export interface RunningCloud {
@@ -128,6 +133,8 @@ export interface RunningCloud {
  */
 export async function startCloud(options: GatewayOptions & { http?: CloudHttpOptions }): Promise<RunningCloud> {
   const { http: httpOptions, ...gatewayOptions } = options;
+  // A malformed registry URL is refused before anything starts; an unreachable server only once the gateway is up (it is then closed).
+  if (httpOptions?.databaseUrl !== undefined) (await import('./registry/database-url.js')).checkDatabaseUrl(httpOptions.databaseUrl);
   const gateway = await startGateway(gatewayOptions);
   let http: RunningCloud['http'];
   if (httpOptions) {
@@ -135,10 +142,10 @@ export async function startCloud(options: GatewayOptions & { http?: CloudHttpOpt
     let deployments: DeploymentManager | undefined;
     try {
       const { createCloudApi, loadOrCreateToken } = await import('./api/index.js');
-      const { ModelRegistry } = await import('./registry/registry.js');
       const { DeploymentManager } = await import('./deployments/index.js');
       const token = loadOrCreateToken(options.dbPath, httpOptions.token);
-      registry = new ModelRegistry({ dbPath: options.dbPath });
+      const { openModelRegistry } = await import('./registry/registry.js');
+      registry = await openModelRegistry(httpOptions.databaseUrl !== undefined ? { databaseUrl: httpOptions.databaseUrl } : { dbPath: options.dbPath });
       const host = httpOptions.host ?? '127.0.0.1';
       // The manager needs the API's URL (for the artifact URLs it puts in desired states), and the API
       // the manager: the routes read it through this getter, set once the port is known.
@@ -152,7 +159,7 @@ export async function startCloud(options: GatewayOptions & { http?: CloudHttpOpt
       http = { url, dashboardUrl: `${url}/`, tokenFile: token.file, tokenCreated: token.created, registry, api, deployments };
     } catch (err) {
       await deployments?.close();
-      registry?.close();
+      await registry?.close();
       await gateway.close();
       throw err;
     }
@@ -167,7 +174,7 @@ export async function startCloud(options: GatewayOptions & { http?: CloudHttpOpt
       if (http) {
         await http.api.close();
         await http.deployments.close();
-        http.registry.close();
+        await http.registry.close();
       }
       await gateway.close();
       if (readCloudInfo(options.dbPath)?.pid === process.pid) rmSync(file, { force: true });

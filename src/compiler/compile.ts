@@ -27,6 +27,8 @@ import { loadTarget, type TargetProfile } from './targets.js';
 import { budgetMargin, compareModels, ortNodeRunner, runnerForTarget, type Budget, type ModelRunner, type VerifyResult } from './verify.js';
 import { cosineSimilarity } from './metrics.js';
 import { KILN_VERSION } from '../version.js';
+import type { PipelineFile } from '../protocol/pipeline.js';
+import { checkPipelineSource, pipelineArtifactFiles, pipelineCacheKey, readPipelineSource, type PipelineSource } from './pipeline.js';
 
 export interface CompileOptions extends UserQuantOptions {
   /** Built-in target name or path to a profile JSON. */
@@ -52,6 +54,15 @@ export interface CompileOptions extends UserQuantOptions {
   modelVersion?: string;
   /** PEM ed25519 key; default: kiln's own key in its config dir. */
   signKey?: string;
+  /**
+   * An inference pipeline to put in the artifact, signed with it (see src/protocol/pipeline.ts): the
+   * path of a pipeline.json, or its content. Checked against the model before the long work and
+   * again, against the compiled model, before the artifact is written. A `labelsFile` in it is
+   * relative to the pipeline file (to the current directory for an object).
+   */
+  pipeline?: string | PipelineFile;
+  /** A labels file (one label per line) for the pipeline, replacing its labelsFile; needs `pipeline`. */
+  labels?: string;
   /** Reuse an earlier identical compile (default true). */
   cache?: boolean;
   cacheDir?: string;
@@ -103,7 +114,7 @@ export function unsupportedNodes(model: ModelProto, profile: TargetProfile): str
     .map((n) => `${n.name || n.output[0]} (${n.domain}:${n.opType}) is not a standard ONNX operator; ${profile.name} runs portable operators only`);
 }
 
-function cacheKeyOf(sourceSha: string, profile: TargetProfile, options: CompileOptions, dataLabel: string): string {
+function cacheKeyOf(sourceSha: string, profile: TargetProfile, options: CompileOptions, dataLabel: string, pipeline: PipelineSource | undefined): string {
   const relevant = {
     kiln: KILN_VERSION,
     source: sourceSha,
@@ -123,6 +134,8 @@ function cacheKeyOf(sourceSha: string, profile: TargetProfile, options: CompileO
     maxTop1Drop: options.maxTop1Drop,
     modelName: options.modelName,
     modelVersion: options.modelVersion,
+    // Content, not paths: a changed pipeline.json or labels file is a changed artifact.
+    pipeline: pipeline ? pipelineCacheKey(pipeline) : undefined,
   };
   return createHash('sha256').update(canonicalJson(relevant)).digest('hex');
 }
@@ -150,6 +163,12 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
   const sourceSha = sha256Hex(sourceBytes);
   const modelName = options.modelName ?? basename(sourcePath).replace(/\.onnx$/i, '');
   const outDir = resolve(options.outDir ?? join('out', `${modelName}-${profile.name}`));
+  // The pipeline first: a bad one fails in a moment, not after calibration and verification.
+  if (options.labels !== undefined && options.pipeline === undefined) {
+    throw new KilnError('BAD_OPTION', `labels ${options.labels}: a labels file is part of a pipeline, and no pipeline was given`, { hint: 'pass --pipeline pipeline.json with it (postprocess with topk or argmax)' });
+  }
+  const pipeline = options.pipeline === undefined ? undefined : readPipelineSource(options.pipeline, { labels: options.labels, warn });
+  if (pipeline) checkPipelineSource(pipeline, { inputs: inputSpecs(source), outputs: outputSpecs(source) });
   const budget: Budget = { minCosine: options.minCosine ?? profile.compile.minCosine, maxTop1Drop: options.maxTop1Drop ?? profile.compile.maxTop1Drop };
 
   // Data: calibration (held-out part verifies), else evaluation data, else random inputs.
@@ -172,7 +191,7 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
     evaluationSet = options.evaluationData ?? randomSource(specs, options.shapes ?? {}, 8);
   }
 
-  const cacheKey = cacheKeyOf(sourceSha, profile, options, `${cal?.label ?? ''}:${cal?.count ?? 0}:${evaluationSet.label}`);
+  const cacheKey = cacheKeyOf(sourceSha, profile, options, `${cal?.label ?? ''}:${cal?.count ?? 0}:${evaluationSet.label}`, pipeline);
   const cacheDir = options.cacheDir ?? join(kilnConfigDir(), 'cache', 'compile');
   const cached = join(cacheDir, cacheKey);
   if (options.cache !== false && existsSync(join(cached, MANIFEST_FILE))) {
@@ -440,7 +459,9 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
       cacheKey,
     },
   };
-  const artifact = writeArtifact(outDir, manifest, { 'model.onnx': best.bytes }, key);
+  // Again against the compiled model: its inputs and outputs are what the agent checks the pipeline with.
+  const pipelineFiles = pipeline ? pipelineArtifactFiles(pipeline, checkPipelineSource(pipeline, manifest, 'the compiled model')) : {};
+  const artifact = writeArtifact(outDir, manifest, { 'model.onnx': best.bytes, ...pipelineFiles }, key);
   if (options.cache !== false) {
     mkdirSync(cacheDir, { recursive: true });
     const tmp = `${cached}.tmp-${process.pid}`;

@@ -8,37 +8,12 @@
 import { KilnError } from '../errors.js';
 import { numberToFloat16, type NumericArray } from '../onnx/dtypes.js';
 import { formatShape, isDynamicDim, type InputDType, type ResolvedInputSpec } from './calibration-tensor.js';
+// The options' type is part of the pipeline.json contract (src/protocol); the planner is the compiler's.
+import { IMAGE_PREPROCESS_KEYS, type ChannelOrder, type ImageLayout, type ImagePreprocess, type ResizeMode } from '../protocol/pipeline.js';
 
-export type ImageLayout = 'NCHW' | 'NHWC';
-export type ResizeMode = 'fill' | 'cover' | 'contain';
-export type ChannelOrder = 'rgb' | 'bgr' | 'gray';
+export type { ImageLayout, ResizeMode, ChannelOrder, ImagePreprocess };
 
-/** How images become an input tensor. Every field is optional; the defaults suit most float models. */
-export interface ImagePreprocess {
-  /**
-   * Tensor layout; a rank-3 input is the same without the batch dim.
-   * @default 'NHWC' when the input's last dim is 1 or 3 and its channel-first dim is not, else 'NCHW'
-   */
-  layout?: ImageLayout;
-  /** [height, width] to resize to; required when the model's height or width is symbolic and no --shape fixes it. */
-  size?: readonly [number, number];
-  /**
-   * 'fill' stretches to the size; 'cover' scales to cover it and crops the centre; 'contain' scales
-   * to fit inside and pads with black (letterbox).
-   * @default 'fill'
-   */
-  resize?: ResizeMode;
-  /** Subtracted after scaling, one value or one per channel (tensor channel order). @default [0] */
-  mean?: readonly number[];
-  /** Divided by after subtracting the mean, one value or one per channel. @default [1] */
-  std?: readonly number[];
-  /** Pixel values (0..255) are multiplied by this first. @default 1/255 for float inputs, 1 for uint8/int8 */
-  scale?: number;
-  /** Channel order of the tensor. @default 'gray' when the model's channel dim is 1, else 'rgb' */
-  channels?: ChannelOrder;
-}
-
-const KEYS: readonly (keyof ImagePreprocess)[] = ['layout', 'size', 'resize', 'mean', 'std', 'scale', 'channels'];
+const KEYS = IMAGE_PREPROCESS_KEYS;
 const IMAGE_DTYPES: readonly InputDType[] = ['float32', 'float16', 'float64', 'uint8', 'int8'];
 
 /** Everything needed to turn one file into one image of an input tensor. Frozen. */

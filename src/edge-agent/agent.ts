@@ -22,7 +22,7 @@ import { ModelStore, type RecoveryReport, type StoreHooks } from './store/model-
 import { StateDb, type InstallRecord } from './store/state-db.js';
 import { zeroTensor } from './tensors.js';
 import { Batcher, isBatchable, type BatchingOptions, type BatchRun } from './batcher.js';
-import type { PipelineSpec } from './pipeline/spec.js';
+import type { PipelineSpec } from '../protocol/pipeline.js';
 import { readPipeline } from './pipeline/load.js';
 import { LOCK_FILE, releaseLock, takeLock } from './store/lock.js';
 import { compareOutputs, pickVersion, variantProblems, type VariantConfig } from './variants.js';
@@ -74,7 +74,9 @@ export interface AgentOptions {
 
 export type InstallResult =
   | { state: 'promoted'; model: string; version: string; installId: number; replaced?: string; ms: number }
-  | { state: 'unchanged'; model: string; version: string; installId: number; ms: number };
+  | { state: 'unchanged'; model: string; version: string; installId: number; ms: number }
+  /** `serve: false`: good and kept, serving nothing. */
+  | { state: 'kept'; model: string; version: string; installId: number; ms: number };
 
 /** One servable version: its install record, its signature, and its declared pipeline if any. */
 export interface ServedVersion {
@@ -334,6 +336,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.lookup(model, version);
   }
 
+  /** A model's production variants now (undefined: none). */
+  variantsOf(model: string): VariantConfig | undefined {
+    return this.variants.get(model);
+  }
+
   /** Whether requests to this model are copied to a shadow version (callers keep the inputs alive for it). */
   hasShadow(model: string): boolean {
     return this.variants.get(model)?.shadow !== undefined;
@@ -461,14 +468,17 @@ export class Agent extends EventEmitter<AgentEvents> {
    * Install an artifact and make it current: check, unpack, fsync, rename, record, load beside the
    * serving version, warm up, promote, switch traffic, retire the old version after its in-flight
    * requests. Installs run one at a time. Any failure leaves the serving version as it was.
+   * With `serve: false` the version passes probation and is kept beside the serving one (a shadow
+   * candidate, a blue/green stage) without taking any traffic: `rollback(model, version)` or weights
+   * make it serve later.
    */
-  install(path: string): Promise<InstallResult> {
-    const run = this.installChain.then(() => this.installNow(path));
+  install(path: string, options: { serve?: boolean } = {}): Promise<InstallResult> {
+    const run = this.installChain.then(() => this.installNow(path, options.serve !== false));
     this.installChain = run.catch(() => {});
     return run;
   }
 
-  private async installNow(path: string): Promise<InstallResult> {
+  private async installNow(path: string, serve = true): Promise<InstallResult> {
     const t0 = performance.now();
     if (!this.exclusive) throw new KilnError('AGENT_STATE', `cannot install ${path}: this agent does not own its data dir (exclusive: false)`);
     const source = resolve(path);
@@ -485,7 +495,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const hooks = this.options.hooks;
     const step = async (s: 'loaded' | 'warmed') => hooks?.onStep?.(s, { model: record.model, version: record.version });
     const current = this.routes.get(record.model);
-    if (staged.state === 'present' && current?.id === record.id) {
+    if (staged.state === 'present' && (current?.id === record.id || (!serve && record.state === 'good'))) {
       this.reportInstall({ source, model: record.model, version: record.version, result: 'unchanged' });
       return { state: 'unchanged', model: record.model, version: record.version, installId: record.id, ms: performance.now() - t0 };
     }
@@ -506,8 +516,15 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.emit('install-failed', { source, model: record.model, error: e });
       throw Object.assign(e, { model: record.model });
     }
-    const before = await this.store.promote(record);
     this.manifests.set(record.id, manifest);
+    if (!serve && current && current.id !== record.id) {
+      this.store.keepBeside(record);
+      await this.store.prune(record.model);
+      this.reportInstall({ source, model: record.model, version: record.version, result: 'kept' });
+      this.log.info('model version kept beside the serving one', { model: record.model, version: record.version, serving: current.version });
+      return { state: 'kept', model: record.model, version: record.version, installId: record.id, ms: performance.now() - t0 };
+    }
+    const before = await this.store.promote(record);
     // The switch: one assignment. Requests that already hold a lease on the old version finish there.
     this.routes.set(record.model, record);
     if (current && current.id !== record.id) this.pool.retire(current.id);

@@ -18,7 +18,8 @@ export { StateDb, type InstallRecord, type InstallState, type OutboxRow, type Jo
 export { ModelPool, type Lease, type PoolEvent } from './pool.js';
 export { Batcher, isBatchable, type BatchingOptions, type BatchRun } from './batcher.js';
 export { pickVersion, compareOutputs, keyFraction, variantProblems, type VariantConfig, type ShadowComparison } from './variants.js';
-export { checkPipeline, PIPELINE_FILE, type PipelineSpec, type PostStep, type ImagePreprocessStep } from './pipeline/spec.js';
+// The pipeline.json contract lives in src/protocol (the compiler writes it); re-exported here for agent users.
+export { checkPipeline, PIPELINE_FILE, type PipelineSpec, type PostStep, type ImagePreprocessStep } from '../protocol/pipeline.js';
 export { postprocess, type Prediction } from './pipeline/post.js';
 export { JobQueue, type JobQueueOptions } from './jobs.js';
 export { runBatch, BATCH_INPUT_EXTENSIONS, type BatchOptions, type BatchSummary } from './batch.js';

@@ -12,7 +12,7 @@ import type { NamedTensors } from '../runtime/backend.js';
 import { RequestError } from './errors.js';
 import { parseInferRequest, type ModelSignature } from './http/oip.js';
 import { imageToTensor } from './pipeline/image.js';
-import type { PipelineSpec } from './pipeline/spec.js';
+import type { PipelineSpec } from '../protocol/pipeline.js';
 import { elementCount, flattenJson, OIP_DATATYPE, shapeProblem, typedFromJson } from './tensors.js';
 
 const bad = (path: string, message: string) => new KilnError('AGENT_REQUEST', `${path}: ${message}`, { hint: 'see kiln agent infer --help for the input formats' });

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OutboxRow, StateDb } from './store/state-db.js';
 import { LATENCY_BUCKETS } from './metrics.js';
+import { OUTPUT_HISTOGRAM_BUCKETS } from '../protocol/sync.js';
 
 export const OUTBOX_KINDS = Object.freeze({
   /** Per-minute metric aggregates per model and version. */
@@ -86,6 +87,8 @@ export interface RequestSample {
   /** Request seconds minus model seconds. */
   overheadSeconds: number;
   batch: number;
+  /** Output histogram buckets of the answer's rows (see OUTPUT_HISTOGRAM_BUCKETS), when it has an output. */
+  top1?: readonly number[];
 }
 
 interface Acc {
@@ -97,6 +100,8 @@ interface Acc {
   batchItems: number;
   model_: { sum: number; max: number; buckets: number[] };
   overhead: { sum: number; max: number; buckets: number[] };
+  /** Rows per output histogram bucket; null until a request brought one. */
+  top1: number[] | null;
 }
 
 const newStat = () => ({ sum: 0, max: 0, buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0) });
@@ -139,6 +144,7 @@ interface ShadowAcc {
   maxAbsDiff: number;
   shadowSeconds: number;
   servingSeconds: number;
+  shadowLatency: { sum: number; max: number; buckets: number[] };
 }
 
 /** Per-minute aggregates per (model, version), written to the outbox when a minute closes. */
@@ -156,7 +162,7 @@ export class MinuteAggregator {
     const key = `${minute}\u0000${model}\u0000${version}`;
     let a = this.acc.get(key);
     if (!a) {
-      a = { minute, model, version, invocations: 0, errors: 0, batchItems: 0, model_: newStat(), overhead: newStat() };
+      a = { minute, model, version, invocations: 0, errors: 0, batchItems: 0, model_: newStat(), overhead: newStat(), top1: null };
       this.acc.set(key, a);
     }
     if (s.ok) {
@@ -164,6 +170,10 @@ export class MinuteAggregator {
       a.batchItems += s.batch;
       addStat(a.model_, s.modelSeconds);
       addStat(a.overhead, s.overheadSeconds);
+      if (s.top1?.length) {
+        a.top1 ??= new Array<number>(OUTPUT_HISTOGRAM_BUCKETS).fill(0);
+        for (const b of s.top1) if (b >= 0 && b < OUTPUT_HISTOGRAM_BUCKETS) a.top1[b]++;
+      }
     } else a.errors++;
   }
 
@@ -172,7 +182,7 @@ export class MinuteAggregator {
     const key = `${minute}\u0000${model}\u0000${version}\u0000${shadow}`;
     let a = this.shadows.get(key);
     if (!a) {
-      a = { minute, model, version, shadow, comparisons: 0, rows: 0, top1Agree: 0, maxAbsDiff: 0, shadowSeconds: 0, servingSeconds: 0 };
+      a = { minute, model, version, shadow, comparisons: 0, rows: 0, top1Agree: 0, maxAbsDiff: 0, shadowSeconds: 0, servingSeconds: 0, shadowLatency: newStat() };
       this.shadows.set(key, a);
     }
     a.comparisons++;
@@ -181,6 +191,7 @@ export class MinuteAggregator {
     a.maxAbsDiff = Math.max(a.maxAbsDiff, c.maxAbsDiff);
     a.shadowSeconds += c.shadowSeconds;
     a.servingSeconds += c.servingSeconds;
+    addStat(a.shadowLatency, c.shadowSeconds);
   }
 
   /** Write the minutes that have closed (all of them with `all`). Returns rows written. */
@@ -196,10 +207,13 @@ export class MinuteAggregator {
         version: a.version,
         shadow: a.shadow,
         comparisons: a.comparisons,
+        rows: a.rows,
+        top1Agree: a.top1Agree,
         top1Agreement: a.rows ? a.top1Agree / a.rows : null,
         maxAbsDiff: Number.isFinite(a.maxAbsDiff) ? a.maxAbsDiff : 'Infinity',
         meanServingMs: (a.servingSeconds / a.comparisons) * 1000,
         meanShadowMs: (a.shadowSeconds / a.comparisons) * 1000,
+        shadowLatency: summary(a.shadowLatency, a.comparisons),
       });
       n++;
     }
@@ -215,6 +229,7 @@ export class MinuteAggregator {
         batchItems: a.batchItems,
         modelLatency: summary(a.model_, a.invocations),
         overheadLatency: summary(a.overhead, a.invocations),
+        ...(a.top1 ? { top1: a.top1 } : {}),
       });
       n++;
     }

@@ -4,6 +4,7 @@
  * answer with the serving one (top-1 agreement along the last axis, max abs difference).
  */
 import { createHash } from 'node:crypto';
+import { outputBucket } from '../protocol/sync.js';
 import type { NamedTensors } from '../runtime/backend.js';
 
 export interface VariantConfig {
@@ -21,7 +22,11 @@ export function variantProblems(model: string, v: unknown): string[] {
   const { weights, shadow } = v as Record<string, unknown>;
   if (weights !== undefined) {
     if (typeof weights !== 'object' || weights === null || Array.isArray(weights) || !Object.keys(weights).length) problems.push(`variants.${model}.weights must map versions to weights`);
-    else for (const [ver, w] of Object.entries(weights)) if (typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) problems.push(`variants.${model}.weights.${ver} must be a number > 0`);
+    else {
+      // A weight of 0 keeps a version routable by name only (a blue/green stage, a switch-back).
+      for (const [ver, w] of Object.entries(weights)) if (typeof w !== 'number' || !(w >= 0) || !Number.isFinite(w)) problems.push(`variants.${model}.weights.${ver} must be a number ≥ 0`);
+      if (!problems.length && !Object.values(weights).some((w) => (w as number) > 0)) problems.push(`variants.${model}.weights must give at least one version a weight > 0`);
+    }
   }
   if (shadow !== undefined && !((typeof shadow === 'string' && shadow) || typeof shadow === 'number')) problems.push(`variants.${model}.shadow must be a version`);
   return problems;
@@ -41,10 +46,37 @@ export function pickVersion(weights: Readonly<Record<string, number>>, key: stri
   const total = entries.reduce((n, [, w]) => n + w, 0);
   let x = (key !== undefined ? keyFraction(key) : random()) * total;
   for (const [version, w] of entries) {
-    if (x < w) return version;
+    if (w > 0 && x < w) return version;
     x -= w;
   }
-  return entries[entries.length - 1][0];
+  return entries.filter(([, w]) => w > 0).at(-1)![0];
+}
+
+/** The version most unkeyed requests go to: the heaviest weight (ties by version order), else undefined. */
+export function heaviestVersion(weights: Readonly<Record<string, number>>): string | undefined {
+  let best: [string, number] | undefined;
+  for (const [v, w] of Object.entries(weights).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (w > 0 && (!best || w > best[1])) best = [v, w];
+  return best?.[0];
+}
+
+/** The output histogram buckets (protocol `outputBucket`) of a tensor's rows: what 'metrics.minute' counts in `top1`. */
+export function outputBuckets(t: { dims: readonly number[]; data: ArrayLike<number | bigint> } | undefined): number[] {
+  if (!t) return [];
+  const { classes, width } = top1Classes(t);
+  return classes.map((c) => outputBucket(c, width));
+}
+
+/** The top-1 class of each row (argmax along the last axis) of a tensor, with the row width. */
+export function top1Classes(t: { dims: readonly number[]; data: ArrayLike<number | bigint> }): { classes: number[]; width: number } {
+  const width = t.dims.length ? t.dims[t.dims.length - 1] : 1;
+  const classes: number[] = [];
+  if (!width) return { classes, width };
+  for (let r = 0; r < Math.floor(t.data.length / width); r++) {
+    let best = 0;
+    for (let k = 1; k < width; k++) if (Number(t.data[r * width + k]) > Number(t.data[r * width + best])) best = k;
+    classes.push(best);
+  }
+  return { classes, width };
 }
 
 export interface ShadowComparison {

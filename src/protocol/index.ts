@@ -4,3 +4,4 @@ export * from './artifact.js';
 export * from './signing.js';
 export * from './archive.js';
 export * from './sync.js';
+export * from './pipeline.js';

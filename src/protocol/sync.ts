@@ -92,6 +92,8 @@ export const DesiredModelSchema = z
     weights: z.record(Version, z.number().nonnegative()).optional(),
     /** A kept version that gets a copy of every request, for comparison only. */
     shadowVersion: Version.optional(),
+    /** Where to get `shadowVersion` when the device does not keep it yet: installed beside, serving nothing. */
+    shadowArtifact: ArtifactRefSchema.optional(),
   })
   .strict();
 export type DesiredModel = z.infer<typeof DesiredModelSchema>;
@@ -122,6 +124,11 @@ export const ReportedModelSchema = z
     reason: z.string().max(2000).optional(),
     /** Bytes downloaded so far (status 'downloading'). */
     bytes: z.number().int().nonnegative().optional(),
+    /** The shadow variant's install, while the desired state names a `shadowVersion`. */
+    shadow: z
+      .object({ version: Version, status: z.enum(MODEL_SYNC_STATUSES), reason: z.string().max(2000).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ReportedModel = z.infer<typeof ReportedModelSchema>;
@@ -139,6 +146,16 @@ export const ReportedStateSchema = z
   })
   .strict();
 export type ReportedState = z.infer<typeof ReportedStateSchema>;
+
+/**
+ * Buckets of the output histogram in 'metrics.minute' telemetry (`top1`): the top-1 class (argmax along
+ * the last axis) of each row of a model's first output, binned as `floor(class × B / max(classes, B))`,
+ * so a model with at most B classes has one bucket per class. The same on every device.
+ */
+export const OUTPUT_HISTOGRAM_BUCKETS = 32;
+
+/** The histogram bucket of a top-1 class of an output `classes` wide. */
+export const outputBucket = (cls: number, classes: number): number => Math.min(OUTPUT_HISTOGRAM_BUCKETS - 1, Math.floor((cls * OUTPUT_HISTOGRAM_BUCKETS) / Math.max(classes, OUTPUT_HISTOGRAM_BUCKETS)));
 
 export const TelemetryRecordSchema = z
   .object({

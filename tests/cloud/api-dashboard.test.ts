@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findChromium, launchChromium } from '../../src/bench/chromium.js';
 import { createCloudApi } from '../../src/cloud/api/index.js';
 import { startGateway, type DeviceGateway } from '../../src/cloud/gateway/gateway.js';
-import { ModelRegistry } from '../../src/cloud/registry/registry.js';
+import { openModelRegistry, type ModelRegistry } from '../../src/cloud/registry/registry.js';
 import { SYNC_PROTOCOL_VERSION } from '../../src/protocol/sync.js';
 import { build, tempDir } from './registry-helpers.js';
 
@@ -26,10 +26,10 @@ describe.skipIf(!chromium)('cloud dashboard in chromium', () => {
     dir = tempDir('kiln-dash-');
     const db = join(dir, 'cloud.db');
     gateway = await startGateway({ dbPath: db, port: 0 });
-    registry = new ModelRegistry({ dbPath: db });
-    registry.pushArtifact((await build(dir, 'digits', '1.0.0', 'x86_64', 1)).tgz);
-    registry.pushArtifact((await build(dir, 'digits', '2.0.0', 'x86_64', 2)).tgz);
-    registry.pushArtifact((await build(dir, 'digits', '2.0.0', 'wasm', 2)).tgz);
+    registry = await openModelRegistry({ dbPath: db });
+    await registry.pushArtifact((await build(dir, 'digits', '1.0.0', 'x86_64', 1)).tgz);
+    await registry.pushArtifact((await build(dir, 'digits', '2.0.0', 'x86_64', 2)).tgz);
+    await registry.pushArtifact((await build(dir, 'digits', '2.0.0', 'wasm', 2)).tgz);
     const now = new Date().toISOString();
     const fleet: [string, string, string, string, 'current' | 'downloading' | 'failed', boolean][] = [
       ['pi-kitchen', 'home', 'x86_64', '2.0.0', 'current', true],
@@ -48,7 +48,7 @@ describe.skipIf(!chromium)('cloud dashboard in chromium', () => {
 
   afterAll(async () => {
     await app?.close();
-    registry?.close();
+    await registry?.close();
     await gateway?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

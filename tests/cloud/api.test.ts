@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCloudApi, loadOrCreateToken } from '../../src/cloud/api/index.js';
 import { startGateway, type DeviceGateway } from '../../src/cloud/gateway/gateway.js';
-import { ModelRegistry } from '../../src/cloud/registry/registry.js';
+import { openModelRegistry, type ModelRegistry } from '../../src/cloud/registry/registry.js';
 import { deviceTopics, SYNC_PROTOCOL_VERSION, type DesiredState } from '../../src/protocol/sync.js';
 import { build, tempDir } from './registry-helpers.js';
 
@@ -20,6 +20,8 @@ let app: ReturnType<typeof createCloudApi>;
 let base: string;
 let pi: { id: string; secret: string };
 let laptop: { id: string; secret: string };
+/** The compiler's .tgz of cnn 2.0.0 for wasm: what a download must return byte for byte. */
+let v2wasmTgz: string;
 
 const call = async (method: string, path: string, options: { token?: string | null; body?: unknown } = {}) => {
   const headers: Record<string, string> = {};
@@ -35,11 +37,12 @@ beforeAll(async () => {
   dir = tempDir('kiln-api-');
   const db = join(dir, 'cloud.db');
   gateway = await startGateway({ dbPath: db, port: 0 });
-  registry = new ModelRegistry({ dbPath: db });
+  registry = await openModelRegistry({ dbPath: db });
   const v1x86 = await build(dir, 'cnn', '1.0.0', 'x86_64', 1);
   const v1wasm = await build(dir, 'cnn', '1.0.0', 'wasm', 1);
   const v2wasm = await build(dir, 'cnn', '2.0.0', 'wasm', 2);
-  for (const b of [v1x86, v1wasm, v2wasm]) registry.pushArtifact(b.tgz);
+  v2wasmTgz = v2wasm.tgz;
+  for (const b of [v1x86, v1wasm, v2wasm]) await registry.pushArtifact(b.tgz);
   pi = gateway.addDevice('pi-kitchen', { group: 'home', id: 'pi-kitchen' });
   laptop = gateway.addDevice('laptop', { group: 'office', id: 'laptop' });
   // The pi reports its target (as an agent does); the laptop has never reported.
@@ -52,7 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  registry?.close();
+  await registry?.close();
   await gateway?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -149,7 +152,7 @@ describe('POST /api/devices/:id/desired', () => {
     const r = await call('POST', '/api/devices/pi-kitchen/desired', { body: { models: { cnn: '2.0.0' }, target: 'x86_64' } });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ deviceId: 'pi-kitchen', target: 'wasm', targetFrom: 'reported' });
-    const wasm = registry.artifactFor('cnn', '2.0.0', 'wasm')!;
+    const wasm = (await registry.artifactFor('cnn', '2.0.0', 'wasm'))!;
     const stored = gateway.device('pi-kitchen')!.desired!;
     expect(stored.models.cnn).toMatchObject({ version: '2.0.0', artifact: { sha256: wasm.sha256, sizeBytes: wasm.sizeBytes, url: `${base}/artifacts/${wasm.sha256}.tgz` } });
     expect(r.body.desired.version).toBe(stored.version);
@@ -171,18 +174,18 @@ describe('POST /api/devices/:id/desired', () => {
     // The URL in the desired state serves the artifact without a token.
     const dl = await fetch(stored.models.cnn.artifact.url);
     expect(dl.status).toBe(200);
-    expect(Buffer.from(await dl.arrayBuffer()).equals(readFileSync(registry.artifactFile(wasm.sha256)!.path))).toBe(true);
+    expect(Buffer.from(await dl.arrayBuffer()).equals(readFileSync(v2wasmTgz))).toBe(true);
   });
 
   it('uses the body\'s target for a device that never reported, else x86_64', async () => {
     const r = await call('POST', '/api/devices/laptop/desired', { body: { models: { cnn: '1.0.0' } } });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ target: 'x86_64', targetFrom: 'default' });
-    expect(gateway.device('laptop')!.desired!.models.cnn.artifact.sha256).toBe(registry.artifactFor('cnn', '1.0.0', 'x86_64')!.sha256);
+    expect(gateway.device('laptop')!.desired!.models.cnn.artifact.sha256).toBe((await registry.artifactFor('cnn', '1.0.0', 'x86_64'))!.sha256);
     const w = await call('POST', '/api/devices/laptop/desired', { body: { models: { cnn: '1.0.0' }, target: 'wasm' } });
     expect(w.status).toBe(200);
     expect(w.body).toMatchObject({ target: 'wasm', targetFrom: 'request' });
-    expect(gateway.device('laptop')!.desired!.models.cnn.artifact.sha256).toBe(registry.artifactFor('cnn', '1.0.0', 'wasm')!.sha256);
+    expect(gateway.device('laptop')!.desired!.models.cnn.artifact.sha256).toBe((await registry.artifactFor('cnn', '1.0.0', 'wasm'))!.sha256);
   });
 
   it('409 listing what is missing when the version has no artifact for the target; nothing is written', async () => {
@@ -231,7 +234,7 @@ describe('stats, artifacts, dashboard', () => {
   });
 
   it('serves artifacts with ranges and no token; 404 for unknown ones', async () => {
-    const a = registry.artifactFor('cnn', '1.0.0', 'x86_64')!;
+    const a = (await registry.artifactFor('cnn', '1.0.0', 'x86_64'))!;
     const part = await fetch(`${base}/artifacts/${a.sha256}.tgz`, { headers: { range: 'bytes=0-9' } });
     expect(part.status).toBe(206);
     expect((await part.arrayBuffer()).byteLength).toBe(10);

@@ -1,14 +1,15 @@
 /**
- * A real fleet for the deployment tests: the gateway (embedded aedes, port 0), the model registry and
- * its artifact server, and N agents (Agent + SyncClient + the agent's HTTP server) preloaded with v1.
- * Traffic goes through the agents' real /infer endpoints, and their per-minute metrics reach the
- * cloud as telemetry through the outbox and the sync client.
+ * A real fleet for the deployment tests: the gateway (embedded aedes on port 0, or an external broker
+ * such as Mosquitto: `broker`), the model registry and its artifact server, and N agents (Agent +
+ * SyncClient + the agent's HTTP server) preloaded with v1. Traffic goes through the agents' real
+ * /infer endpoints (a few different inputs, so outputs vary), and their per-minute metrics and shadow
+ * comparisons reach the cloud as telemetry through the outbox and the sync client.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileModel } from '../../src/compiler/compile.js';
 import { startGateway, type DeviceGateway } from '../../src/cloud/gateway/index.js';
-import { ModelRegistry, startArtifactServer, type ArtifactServer } from '../../src/cloud/registry/index.js';
+import { openModelRegistry, startArtifactServer, type ArtifactServer, type ModelRegistry } from '../../src/cloud/registry/index.js';
 import { DeploymentManager } from '../../src/cloud/deployments/index.js';
 import { Agent } from '../../src/edge-agent/agent.js';
 import { serveAgent, type AgentServer } from '../../src/edge-agent/http/server.js';
@@ -16,8 +17,9 @@ import { SyncClient } from '../../src/edge-agent/sync/index.js';
 import { buildCnn } from '../../src/onnx/builder.js';
 import { saveModel } from '../../src/onnx/model.js';
 import { kilnHome, tempDir } from './registry-helpers.js';
+import { uniqueId, type BrokerCase } from '../sync/helpers.js';
 
-export { waitUntil } from '../sync/helpers.js';
+export { BROKERS, waitUntil, type BrokerCase } from '../sync/helpers.js';
 
 /** Compile a small CNN as `name` `version` for x86_64; `size` is its input's height and width. */
 export async function buildArtifact(root: string, name: string, version: string, seed: number, size = 32): Promise<{ dir: string; tgz: string }> {
@@ -42,23 +44,37 @@ export interface Fleet {
   reg: ModelRegistry;
   srv: ArtifactServer;
   agents: FleetAgent[];
+  /** The broker the fleet runs on. */
+  broker: BrokerCase['name'];
   manager(): DeploymentManager;
-  /** Start sending requests to every agent (and flushing its minute aggregates) until stopped. */
-  traffic(): { stop(): Promise<void>; sent: { ok: number; failed: number } };
+  /**
+   * Start sending requests to every agent (and flushing its minute aggregates) until stopped.
+   * `versions` counts answers by the version that served them; `firstSeen` is when (ms) each version first answered.
+   */
+  traffic(): { stop(): Promise<void>; sent: { ok: number; failed: number }; versions: Record<string, number>; firstSeen: Record<string, number> };
   close(): Promise<void>;
 }
 
-const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from({ length: 3072 }, (_, i) => Math.sin(i)) }] });
+/** A few different requests (so a model's top-1 answers spread over classes); traffic cycles through them. */
+const bodies = Array.from({ length: 8 }, (_, k) =>
+  JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from({ length: 3072 }, (_, i) => Math.sin(i * (k + 1) * 0.37 + k) * (1 + k)) }] }),
+);
 
-export async function startFleet(opts: { root: string; artifacts: { dir: string }[]; v1Tgz: string; devices: number; prefix: string }): Promise<Fleet> {
+/**
+ * Start a fleet. `broker`: the embedded aedes (default) or an external one by URL; on an external
+ * broker device ids get a unique suffix (it keeps retained messages and sessions between runs).
+ */
+export async function startFleet(opts: { root: string; artifacts: { dir: string }[]; v1Tgz: string; devices: number; prefix: string; broker?: BrokerCase }): Promise<Fleet> {
   const dbPath = join(opts.root, 'cloud', 'cloud.db');
-  const gw = await startGateway({ dbPath, port: 0 });
-  const reg = new ModelRegistry({ dbPath });
-  for (const a of opts.artifacts) reg.pushArtifact(a.dir);
+  const broker = opts.broker ?? { name: 'aedes' as const };
+  const gw = await startGateway({ dbPath, ...(broker.url ? { brokerUrl: broker.url } : { port: 0 }) });
+  const reg = await openModelRegistry({ dbPath });
+  for (const a of opts.artifacts) await reg.pushArtifact(a.dir);
   const srv = await startArtifactServer(reg);
   const agents: FleetAgent[] = [];
+  const prefix = broker.url ? uniqueId(opts.prefix) : opts.prefix;
   for (let i = 0; i < opts.devices; i++) {
-    const dev = gw.addDevice(`edge-${i}`, { id: `${opts.prefix}-${i}`, group: 'fleet' });
+    const dev = gw.addDevice(`edge-${i}`, { id: `${prefix}-${i}`, group: 'fleet' });
     const agent = new Agent({ dataDir: join(opts.root, `agent-${i}`), models: [opts.v1Tgz], kilnHome });
     await agent.start();
     const sync = new SyncClient(agent, { url: gw.brokerUrl, deviceId: dev.id, deviceSecret: dev.secret, reconnectMinMs: 100, reconnectMaxMs: 800, downloadRetryMs: 50, pollMs: 50, target: 'x86_64' });
@@ -74,6 +90,7 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
     reg,
     srv,
     agents,
+    broker: broker.name,
     manager() {
       const m = new DeploymentManager({ gateway: gw, registry: reg, artifactBaseUrl: srv.url, dbPath, tickMs: 50 });
       managers.push(m);
@@ -81,15 +98,24 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
     },
     traffic() {
       const sent = { ok: 0, failed: 0 };
+      const versions: Record<string, number> = {};
+      const firstSeen: Record<string, number> = {};
       let stopped = false;
+      let n = 0;
       const loop = (async () => {
         while (!stopped) {
           await Promise.all(
             agents.map(async (a) => {
-              const res = await fetch(`${a.http.url}/v2/models/cnn/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
-              await res.arrayBuffer();
-              if (res.ok) sent.ok++;
-              else sent.failed++;
+              const res = await fetch(`${a.http.url}/v2/models/cnn/infer`, { method: 'POST', body: bodies[n++ % bodies.length], headers: { 'content-type': 'application/json' } });
+              if (res.ok) {
+                sent.ok++;
+                const v = ((await res.json()) as { model_version?: string }).model_version ?? '?';
+                versions[v] = (versions[v] ?? 0) + 1;
+                firstSeen[v] ??= Date.now();
+              } else {
+                await res.arrayBuffer();
+                sent.failed++;
+              }
             }),
           );
           // The per-minute aggregates go to the outbox now rather than when the minute closes.
@@ -99,6 +125,8 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
       })();
       return {
         sent,
+        versions,
+        firstSeen,
         async stop() {
           stopped = true;
           await loop;
@@ -113,7 +141,7 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
         await a.agent.close();
       }
       await srv.close();
-      reg.close();
+      await reg.close();
       await gw.close();
     },
   };

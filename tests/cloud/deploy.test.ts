@@ -3,33 +3,34 @@
  * every device on v2, then a bad v3 (a model for 16×16 inputs, so the fleet's 32×32 traffic fails on
  * it) trips the error-rate alarm on the agents' own telemetry and rolls back exactly the devices that
  * took it. A refused deployment (no artifact for the version) and the command path are checked too.
+ * On each broker: the embedded aedes, and Mosquitto when KILN_TEST_MQTT_URL is set.
  */
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentManager } from '../../src/cloud/deployments/index.js';
-import { buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
+import { BROKERS, buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
 
-let fleet: Fleet;
-let mgr: DeploymentManager;
+describe.each(BROKERS)('DeploymentManager with real agents ($name)', (broker) => {
+  let fleet: Fleet;
+  let mgr: DeploymentManager;
 
-beforeAll(async () => {
-  const root = tempDir('kiln-deploy-');
-  const v1 = await buildArtifact(root, 'cnn', '1.0.0', 1);
-  const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
-  const v3 = await buildArtifact(root, 'cnn', '3.0.0', 3, 16);
-  fleet = await startFleet({ root, artifacts: [v1, v2, v3], v1Tgz: v1.tgz, devices: 3, prefix: `dep-${process.pid}` });
-  await waitUntil(() => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.target === 'x86_64'), 30_000, 'devices online with their target');
-  mgr = fleet.manager();
-}, 240_000);
-afterAll(async () => {
-  await fleet?.close();
-  if (fleet) rmSync(fleet.root, { recursive: true, force: true });
-});
+  beforeAll(async () => {
+    const root = tempDir('kiln-deploy-');
+    const v1 = await buildArtifact(root, 'cnn', '1.0.0', 1);
+    const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
+    const v3 = await buildArtifact(root, 'cnn', '3.0.0', 3, 16);
+    fleet = await startFleet({ root, artifacts: [v1, v2, v3], v1Tgz: v1.tgz, devices: 3, prefix: `dep-${process.pid}`, broker });
+    await waitUntil(() => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.target === 'x86_64'), 30_000, 'devices online with their target');
+    mgr = fleet.manager();
+  }, 240_000);
+  afterAll(async () => {
+    await fleet?.close();
+    if (fleet) rmSync(fleet.root, { recursive: true, force: true });
+  });
 
-const ids = () => fleet.agents.map((a) => a.id);
-const phase = (id: string) => mgr.get(id)?.state.status.phase;
+  const ids = () => fleet.agents.map((a) => a.id);
+  const phase = (id: string) => mgr.get(id)?.state.status.phase;
 
-describe('DeploymentManager with real agents', () => {
   it('refuses a version with no artifact for the devices’ target, naming them', async () => {
     await expect(mgr.create({ id: 'nope', model: 'cnn', fromVersion: '1.0.0', toVersion: '9.9.9', devices: ids(), strategy: { kind: 'all-at-once' }, guardrails: {} })).rejects.toThrow(/no artifact[\s\S]*x86_64/);
     expect(mgr.get('nope')).toBeUndefined();

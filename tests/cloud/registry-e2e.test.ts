@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type DeviceGateway } from '../../src/cloud/gateway/index.js';
-import { ModelRegistry, startArtifactServer, type ArtifactServer } from '../../src/cloud/registry/index.js';
+import { openModelRegistry, startArtifactServer, type ArtifactServer, type ModelRegistry } from '../../src/cloud/registry/index.js';
 import { Agent } from '../../src/edge-agent/agent.js';
 import { SyncClient } from '../../src/edge-agent/sync/index.js';
 import { waitUntil } from '../sync/helpers.js';
@@ -25,20 +25,20 @@ beforeAll(async () => {
   v1 = await build(root, 'cnn', '1.0.0', 'x86_64', 1);
   v2 = await build(root, 'cnn', '2.0.0', 'x86_64', 2);
   gw = await startGateway({ dbPath: join(root, 'cloud', 'cloud.db'), port: 0 });
-  reg = new ModelRegistry({ dbPath: join(root, 'cloud', 'cloud.db') });
+  reg = await openModelRegistry({ dbPath: join(root, 'cloud', 'cloud.db') });
   srv = await startArtifactServer(reg);
 }, 180_000);
 afterAll(async () => {
   await srv?.close();
-  reg?.close();
+  await reg?.close();
   await gw?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
 describe('registry → gateway → agent', () => {
   it('a device converges to the version pushed into the registry', async () => {
-    reg.pushArtifact(v1.dir);
-    reg.pushArtifact(v2.tgz);
+    await reg.pushArtifact(v1.dir);
+    await reg.pushArtifact(v2.tgz);
     const dev = gw.addDevice('edge', { id: 'reg-e2e-1' });
     const agent = new Agent({ dataDir: join(root, 'agent'), models: [v1.tgz], kilnHome });
     await agent.start();
@@ -46,8 +46,8 @@ describe('registry → gateway → agent', () => {
     sync.start();
     try {
       const target = 'x86_64';
-      expect(reg.missingTargets('cnn', '2.0.0', [{ deviceId: dev.id, target }])).toEqual([]);
-      const doc = await gw.setDesiredState(dev.id, { cnn: reg.desiredEntryFor('cnn', '2.0.0', target, srv.url) });
+      expect(await reg.missingTargets('cnn', '2.0.0', [{ deviceId: dev.id, target }])).toEqual([]);
+      const doc = await gw.setDesiredState(dev.id, { cnn: await reg.desiredEntryFor('cnn', '2.0.0', target, srv.url) });
       await waitUntil(
         () => gw.device(dev.id)?.reported?.desiredVersion === doc.version && gw.device(dev.id)?.reported?.models.cnn?.status === 'current',
         60_000,

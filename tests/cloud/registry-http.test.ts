@@ -6,7 +6,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelRegistry, startArtifactServer, type ArtifactServer } from '../../src/cloud/registry/index.js';
+import { openModelRegistry, startArtifactServer, type ArtifactServer, type ModelRegistry } from '../../src/cloud/registry/index.js';
 import { http } from '../edge-agent/helpers.js';
 import { build, tempDir } from './registry-helpers.js';
 
@@ -20,15 +20,15 @@ let sha: string;
 beforeAll(async () => {
   root = tempDir('kiln-registry-http-');
   const a = await build(root, 'cnn', '1.0.0', 'x86_64');
-  reg = new ModelRegistry({ dbPath: join(root, 'cloud', 'cloud.db') });
-  sha = reg.pushArtifact(a.tgz).artifact.sha256;
+  reg = await openModelRegistry({ dbPath: join(root, 'cloud', 'cloud.db') });
+  sha = (await reg.pushArtifact(a.tgz)).artifact.sha256;
   bytes = readFileSync(a.tgz);
   srv = await startArtifactServer(reg);
   url = `${srv.url}/artifacts/${sha}.tgz`;
 }, 120_000);
 afterAll(async () => {
   await srv?.close();
-  reg?.close();
+  await reg?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -41,7 +41,7 @@ describe('artifact HTTP serving', () => {
     expect(r.headers.etag).toBe(`"${sha}"`);
     expect(r.headers['accept-ranges']).toBe('bytes');
     expect(r.headers['content-type']).toBe('application/gzip');
-    expect(reg.desiredEntryFor('cnn', '1.0.0', 'x86_64', srv.url).artifact.url).toBe(url);
+    expect((await reg.desiredEntryFor('cnn', '1.0.0', 'x86_64', srv.url)).artifact.url).toBe(url);
   });
 
   it('Range requests return exactly the bytes asked for (206, Content-Range)', async () => {

@@ -1,19 +1,18 @@
 /**
- * The model registry against real SQLite and real signed artifacts (x86_64 and wasm): push with
- * metadata, idempotent re-push, a conflicting push refused, tampered and untrusted artifacts refused
- * with nothing stored, artifactFor / missingTargets / desiredEntryFor, and `kiln push` /
- * `kiln cloud models list` through the CLI.
+ * The model registry on SQLite + a directory (the default): the shared contract
+ * (registry-contract.ts), the on-disk layout kiln has always written (the database file, .tgz files
+ * named by sha256 in artifacts/ beside it), and `kiln push` / `kiln cloud models list` through the CLI.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureIo } from '../../src/cli/io.js';
 import { runMain } from '../../src/cli/main.js';
-import { ModelRegistry } from '../../src/cloud/registry/index.js';
-import { KilnError } from '../../src/errors.js';
+import { openModelRegistry, type SqliteRegistryOptions } from '../../src/cloud/registry/index.js';
+import { SqliteRegistryStore } from '../../src/cloud/registry/sqlite-store.js';
 import { sha256Hex } from '../../src/protocol/artifact.js';
-import { DesiredModelSchema } from '../../src/protocol/sync.js';
+import { caught, registryContract } from './registry-contract.js';
 import { build, tempDir, type Built } from './registry-helpers.js';
 
 let root: string;
@@ -29,177 +28,55 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const open = (name: string) => new ModelRegistry({ dbPath: join(root, name, 'cloud.db') });
-const caught = (fn: () => unknown): KilnError => {
-  try {
-    fn();
-  } catch (err) {
-    return err as KilnError;
-  }
-  throw new Error('expected a throw');
-};
+let n = 0;
+registryContract(
+  'SQLite',
+  {
+    fresh: (label) => ({ dbPath: join(root, `${label}-${++n}`, 'cloud.db') }),
+    openStore: async (at) => {
+      const { dbPath } = at as SqliteRegistryOptions;
+      return new SqliteRegistryStore(dbPath, join(dbPath, '..', 'artifacts'));
+    },
+    cleanup: async () => {}, // root goes in afterAll
+  },
+  () => ({ root, x86, wasm, other }),
+);
 
-describe('ModelRegistry.pushArtifact', () => {
-  it('stores the artifact content-addressed and records its manifest metadata', () => {
-    const reg = open('push');
+describe('SQLite: on disk', () => {
+  it('keeps each .tgz as artifacts/SHA256.tgz beside the database, and nothing for a refused push', async () => {
+    const dbPath = join(root, 'disk', 'cloud.db');
+    const dir = join(root, 'disk', 'artifacts');
+    const reg = await openModelRegistry({ dbPath });
     try {
-      const r = reg.pushArtifact(x86.dir);
-      expect(r.created).toBe(true);
-      const a = r.artifact;
-      expect(a).toMatchObject({ model: 'cnn', version: '1.0.0', target: 'x86_64', quantization: 'none', keyId: x86.keyId, publicKey: x86.publicKey });
-      // The stored .tgz is the compiler's own archive, byte for byte.
-      const tgz = readFileSync(x86.tgz);
-      expect(a.sha256).toBe(sha256Hex(tgz));
-      expect(a.sizeBytes).toBe(tgz.length);
-      const file = join(reg.artifactDir, `${a.sha256}.tgz`);
-      expect(readFileSync(file).equals(tgz)).toBe(true);
-      expect(reg.artifactFile(a.sha256)).toEqual({ path: file, sizeBytes: tgz.length });
-      expect(a.sizes.sourceBytes).toBeGreaterThan(0);
-      expect(a.verification.outputs.length).toBeGreaterThan(0);
-      expect(a.verification.outputs[0].cosine).toBeGreaterThan(0.99);
-      expect(a.manifestSha256).toBe(sha256Hex(readFileSync(join(x86.dir, 'manifest.json'))));
-
-      const w = reg.pushArtifact(wasm.tgz, { model: 'cnn', version: '1.0.0' });
-      expect(w.created).toBe(true);
-      expect(w.artifact.target).toBe('wasm');
-      expect(reg.listModels()).toEqual([expect.objectContaining({ name: 'cnn', versions: ['1.0.0'], latest: '1.0.0' })]);
-      expect(reg.listVersions('cnn')).toEqual([expect.objectContaining({ model: 'cnn', version: '1.0.0', targets: ['wasm', 'x86_64'] })]);
-      expect(reg.listVersions('nope')).toEqual([]);
-      expect(reg.artifactFor('cnn', '1.0.0', 'wasm')?.sha256).toBe(w.artifact.sha256);
-      expect(reg.artifactFor('cnn', '1.0.0', 'arm64')).toBeUndefined();
-      expect(reg.artifactFor('cnn', '2.0.0', 'x86_64')).toBeUndefined();
+      expect(reg.location).toBe(dbPath);
+      const first = (await reg.pushArtifact(x86.dir)).artifact;
+      expect(readdirSync(dir)).toEqual([`${first.sha256}.tgz`]);
+      expect(readFileSync(join(dir, `${first.sha256}.tgz`)).equals(readFileSync(x86.tgz))).toBe(true);
+      expect((await caught(() => reg.pushArtifact(other.tgz))).code).toBe('ARTIFACT_CONFLICT');
+      await reg.pushArtifact(x86.tgz);
+      expect(readdirSync(dir)).toEqual([`${first.sha256}.tgz`]);
+      expect(existsSync(dbPath)).toBe(true);
     } finally {
-      reg.close();
+      await reg.close();
+    }
+    // A separate artifact directory, when asked for.
+    const elsewhere = join(root, 'disk-elsewhere');
+    const reg2 = await openModelRegistry({ dbPath: join(root, 'disk2', 'cloud.db'), artifactDir: elsewhere });
+    try {
+      const a = (await reg2.pushArtifact(wasm.dir)).artifact;
+      expect(readdirSync(elsewhere)).toEqual([`${a.sha256}.tgz`]);
+      expect(sha256Hex(readFileSync(join(elsewhere, `${a.sha256}.tgz`)))).toBe(a.sha256);
+    } finally {
+      await reg2.close();
     }
   });
 
-  it('pushing the same artifact again (directory or .tgz) changes nothing, also after a reopen', () => {
-    const reg = open('idem');
-    const first = reg.pushArtifact(x86.dir).artifact;
-    const again = reg.pushArtifact(x86.tgz);
-    expect(again.created).toBe(false);
-    expect(again.artifact).toEqual(first);
-    reg.close();
-    const reg2 = open('idem');
-    try {
-      expect(reg2.pushArtifact(x86.dir)).toEqual({ artifact: first, created: false });
-      expect(reg2.listVersions('cnn')).toHaveLength(1);
-      expect(readdirSync(reg2.artifactDir)).toEqual([`${first.sha256}.tgz`]);
-    } finally {
-      reg2.close();
-    }
-  });
-
-  it('BAD CALL: a different artifact for the same model, version and target is refused, the first kept', () => {
-    const reg = open('conflict');
-    try {
-      const first = reg.pushArtifact(x86.dir).artifact;
-      const err = caught(() => reg.pushArtifact(other.tgz));
-      expect(err).toBeInstanceOf(KilnError);
-      expect(err.code).toBe('ARTIFACT_CONFLICT');
-      expect(err.message).toMatch(/cnn 1\.0\.0 already has a different artifact for target 'x86_64'/);
-      expect(err.message).toMatch(/new version/);
-      expect(reg.artifactFor('cnn', '1.0.0', 'x86_64')).toEqual(first);
-      expect(readdirSync(reg.artifactDir)).toEqual([`${first.sha256}.tgz`]);
-    } finally {
-      reg.close();
-    }
-  });
-
-  it('BAD CALL: a tampered artifact is refused listing its problems, and nothing is stored', () => {
-    const bad = join(root, 'tampered');
-    cpSync(x86.dir, bad, { recursive: true });
-    const model = readFileSync(join(bad, 'model.onnx'));
-    model[model.length - 10] ^= 0xff;
-    writeFileSync(join(bad, 'model.onnx'), model);
-    const unsigned = join(root, 'unsigned');
-    cpSync(x86.dir, unsigned, { recursive: true });
-    rmSync(join(unsigned, 'signature.json'));
-    const reg = open('tampered');
-    try {
-      const err = caught(() => reg.pushArtifact(bad));
-      expect(err).toBeInstanceOf(KilnError);
-      expect(err.code).toBe('BAD_ARTIFACT');
-      expect(err.message).toMatch(/model\.onnx does not match its sha256 in the manifest/);
-      const err2 = caught(() => reg.pushArtifact(unsigned));
-      expect(err2.code).toBe('BAD_ARTIFACT');
-      expect(err2.message).toMatch(/unsigned artifact/);
-      expect(reg.listModels()).toEqual([]);
-      expect(existsSync(reg.artifactDir) ? readdirSync(reg.artifactDir) : []).toEqual([]);
-    } finally {
-      reg.close();
-    }
-  });
-
-  it('BAD CALL: with trusted keys, an artifact signed by another key is refused; its own key passes', () => {
-    const raw = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(12).toString('base64');
-    const reg = open('trust');
-    try {
-      const err = caught(() => reg.pushArtifact(x86.dir, { trustedKeys: [raw] }));
-      expect(err.code).toBe('BAD_ARTIFACT');
-      expect(err.message).toContain(`signed by key ${x86.keyId}, which is not among the trusted keys`);
-      expect(reg.listModels()).toEqual([]);
-      expect(reg.pushArtifact(x86.dir, { trustedKeys: [raw, x86.publicKey] }).created).toBe(true);
-    } finally {
-      reg.close();
-    }
-  });
-
-  it('BAD CALL: --model / --version other than the signed manifest\'s are refused', () => {
-    const reg = open('names');
-    try {
-      const err = caught(() => reg.pushArtifact(x86.dir, { model: 'resnet', version: '9' }));
-      expect(err.code).toBe('BAD_OPTION');
-      expect(err.message).toMatch(/--model 'resnet': the artifact is model 'cnn'; --version '9': the artifact is version '1\.0\.0'/);
-      expect(reg.listModels()).toEqual([]);
-      expect(() => reg.pushArtifact(join(root, 'nothing-here'))).toThrow(/no such artifact/);
-    } finally {
-      reg.close();
-    }
-  });
-});
-
-describe('targets and desired state', () => {
-  it('missingTargets lists the devices without an artifact; requireTargets refuses listing them', () => {
-    const reg = open('targets');
-    try {
-      reg.pushArtifact(x86.dir);
-      reg.pushArtifact(wasm.dir);
-      const fleet = [
-        { deviceId: 'cam-1', target: 'x86_64' },
-        { deviceId: 'pi-1', target: 'arm64' },
-        { deviceId: 'pi-2', target: 'arm64' },
-        { deviceId: 'web-1', target: 'wasm' },
-        { deviceId: 'gpu-1', target: 'gpu-cuda' },
-      ];
-      expect(reg.missingTargets('cnn', '1.0.0', fleet)).toEqual([fleet[1], fleet[2], fleet[4]]);
-      expect(reg.missingTargets('cnn', '1.0.0', ['x86_64', 'wasm'])).toEqual([]);
-      expect(reg.missingTargets('cnn', '7.0.0', ['x86_64'])).toEqual([{ target: 'x86_64' }]);
-      expect(() => reg.requireTargets('cnn', '1.0.0', [fleet[0], fleet[3]])).not.toThrow();
-      const err = caught(() => reg.requireTargets('cnn', '1.0.0', fleet));
-      expect(err.code).toBe('NO_ARTIFACT');
-      expect(err.message).toContain("target 'arm64': pi-1, pi-2");
-      expect(err.message).toContain("target 'gpu-cuda': gpu-1");
-      expect(err.message).toContain('(it has: wasm, x86_64)');
-    } finally {
-      reg.close();
-    }
-  });
-
-  it('desiredEntryFor gives the URL, sha256, size and signer of the target\'s artifact', () => {
-    const reg = open('desired');
-    try {
-      const a = reg.pushArtifact(wasm.tgz).artifact;
-      const entry = reg.desiredEntryFor('cnn', '1.0.0', 'wasm', 'http://cloud.example:8080/');
-      expect(DesiredModelSchema.parse(entry)).toEqual(entry);
-      expect(entry).toEqual({
-        version: '1.0.0',
-        artifact: { url: `http://cloud.example:8080/artifacts/${a.sha256}.tgz`, sha256: a.sha256, sizeBytes: a.sizeBytes, signature: { algorithm: 'ed25519', keyId: wasm.keyId } },
-      });
-      expect(caught(() => reg.desiredEntryFor('cnn', '1.0.0', 'x86_64', 'http://x')).code).toBe('NO_ARTIFACT');
-    } finally {
-      reg.close();
-    }
+  it('BAD CALL: openModelRegistry needs exactly one of dbPath and databaseUrl', async () => {
+    await expect(openModelRegistry({} as SqliteRegistryOptions)).rejects.toThrow(/exactly one of options\.dbPath .* and options\.databaseUrl .*; got neither/);
+    await expect(openModelRegistry({ dbPath: 'x.db', databaseUrl: 'postgres://h/db' } as unknown as SqliteRegistryOptions)).rejects.toThrow(/got both/);
+    await expect(openModelRegistry({ dbPath: '' })).rejects.toThrow(TypeError);
+    await expect(openModelRegistry({ dbPath: ':memory:' })).rejects.toThrow(/in-memory database needs options\.artifactDir/);
+    await expect(openModelRegistry(undefined as unknown as SqliteRegistryOptions)).rejects.toThrow(TypeError);
   });
 });
 
@@ -237,5 +114,12 @@ describe('kiln push / kiln cloud models list', () => {
     expect(lj.map((m) => m.name)).toEqual(['cnn']);
     expect(lj[0].versions[0].artifacts.map((a) => a.target)).toEqual(['wasm', 'x86_64']);
     expect((await kiln('cloud', 'models', 'list', '--db', join(root, 'none', 'cloud.db'))).out).toMatch(/^no models/);
+    expect(existsSync(join(root, 'none'))).toBe(false);
+  });
+
+  it('BAD CALL: --db and --database-url together are refused with exit 2', async () => {
+    const r = await kiln('push', x86.dir, '--db', join(root, 'both', 'cloud.db'), '--database-url', 'postgres://127.0.0.1/kiln');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--db and --database-url: give one/);
   });
 });

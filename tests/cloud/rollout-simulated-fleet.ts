@@ -7,7 +7,7 @@ import { decide, initialState, type DeploymentSpec, type DeploymentState, type F
 
 export interface VersionProfile { errorRate: number; p99Ms: number; agreement?: number; histogram?: number[] }
 
-interface SimDevice { online: boolean; desired: DesiredForDevice | null; version: string; status: 'current' | 'failed'; serving: string; shadow?: string; failInstall: boolean }
+interface SimDevice { online: boolean; desired: DesiredForDevice | null; version: string; status: 'current' | 'failed'; serving: string; shadow?: string; weights?: Record<string, number>; failInstall: boolean }
 
 export class SimulatedFleet {
   readonly devices = new Map<string, SimDevice>();
@@ -30,6 +30,7 @@ export class SimulatedFleet {
       d.status = 'current';
       d.serving = want.variants ? Object.entries(want.variants).sort((a, b) => b[1] - a[1])[0][0] : want.version;
       d.shadow = want.shadowVersion;
+      d.weights = want.variants;
     }
   }
   observe(command?: RolloutCommand): FleetObservation {
@@ -37,9 +38,13 @@ export class SimulatedFleet {
     for (const [id, d] of this.devices) {
       const telemetry: Record<string, TelemetryWindow> = {};
       if (d.online) {
-        for (const v of [d.serving, d.shadow].filter((x): x is string => !!x)) {
+        // Requests split by A/B weights (all to the serving version without), plus the shadow's copies.
+        const total = Object.values(d.weights ?? {}).reduce((a, b) => a + b, 0);
+        const share = (v: string) => (v === d.shadow ? 1 : d.weights && total > 0 ? (d.weights[v] ?? 0) / total : v === d.serving ? 1 : 0);
+        const versions = [...new Set([d.serving, ...Object.keys(d.weights ?? {}), d.shadow].filter((x): x is string => !!x))];
+        for (const v of versions.filter((x) => share(x) > 0)) {
           const p = this.profiles[v] ?? { errorRate: 0, p99Ms: 10 };
-          const n = this.requestsPerDevice;
+          const n = Math.round(this.requestsPerDevice * share(v));
           telemetry[v] = { requests: n, errors: Math.round(n * p.errorRate), p99Ms: p.p99Ms, ...(p.agreement !== undefined ? { agreement: { compared: n, agreed: Math.round(n * p.agreement) } } : {}), ...(p.histogram ? { histogram: p.histogram } : {}) };
         }
       }

@@ -77,7 +77,7 @@ describe('agent config', () => {
     writeFileSync(join(dir, 'a.yaml'), ['variants:', '  cnn:', '    weights:', '      1: 90', '      "2": 10', '    shadow: 3', ''].join('\n'));
     expect(resolveAgentConfig({ cwd: dir, configFile: 'a.yaml' }).variants).toEqual({ cnn: { weights: { '1': 90, '2': 10 }, shadow: '3' } });
     writeFileSync(join(dir, 'b.yaml'), ['variants:', '  cnn:', '    weights:', '      1: -5', '    shade: 3', ''].join('\n'));
-    expect(configError(() => resolveAgentConfig({ cwd: dir, configFile: 'b.yaml' })).message).toMatch(/variants: variants\.cnn: unknown key 'shade'.*variants\.cnn\.weights\.1 must be a number > 0/s);
+    expect(configError(() => resolveAgentConfig({ cwd: dir, configFile: 'b.yaml' })).message).toMatch(/variants: variants\.cnn: unknown key 'shade'.*variants\.cnn\.weights\.1 must be a number ≥ 0/s);
   });
 
   it('sizes', () => {

@@ -10,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/edge-agent/agent.js';
 import { serveAgent, type AgentServer } from '../../src/edge-agent/http/server.js';
 import { postprocess } from '../../src/edge-agent/pipeline/post.js';
-import { checkPipeline } from '../../src/edge-agent/pipeline/spec.js';
+import { checkPipeline } from '../../src/protocol/pipeline.js';
+import { compileModel } from '../../src/compiler/compile.js';
+import { buildCnn } from '../../src/onnx/builder.js';
+import { saveModel } from '../../src/onnx/model.js';
 import { decodeImage } from '../../src/compiler/image-decode.js';
 import { planImageInput, writeImage } from '../../src/compiler/image-preprocess.js';
 import { writeArtifact, MANIFEST_FILE } from '../../src/protocol/artifact.js';
@@ -34,7 +37,7 @@ let agent: Agent;
 let server: AgentServer;
 let modelBytes: Uint8Array;
 
-/** Re-sign a compiled artifact with extra files (what `kiln compile --pipeline` would write). */
+/** Re-sign a compiled artifact with extra files: pipelines `kiln compile --pipeline` would refuse. */
 function withFiles(src: string, out: string, extra: Record<string, string>, version?: string) {
   const manifest = JSON.parse(readFileSync(join(src, MANIFEST_FILE), 'utf8')) as ArtifactManifest;
   const { files: _files, ...rest } = manifest;
@@ -45,9 +48,13 @@ function withFiles(src: string, out: string, extra: Record<string, string>, vers
 
 beforeAll(async () => {
   root = tempDir();
-  const base = await makeArtifact(root, 'cnn', '1');
-  modelBytes = readFileSync(join(base.dir, 'model.onnx'));
-  const art = withFiles(base.dir, join(root, 'cnn-pipeline'), { 'pipeline.json': JSON.stringify(PIPELINE), 'labels.txt': `${LABELS.join('\n')}\n` });
+  // What `kiln compile --pipeline pipeline.json` writes (labels.txt beside it).
+  const src = join(root, 'cnn-src.onnx');
+  saveModel(buildCnn({ inputShape: [1, 3, 32, 32] }), src);
+  writeFileSync(join(root, 'pipeline.json'), JSON.stringify(PIPELINE));
+  writeFileSync(join(root, 'labels.txt'), `${LABELS.join('\n')}\n`);
+  const { artifact: art } = await compileModel(src, { target: 'x86_64', quantize: 'none', outDir: join(root, 'cnn-pipeline'), cacheDir: join(root, 'cache'), modelName: 'cnn', modelVersion: '1', pipeline: join(root, 'pipeline.json') });
+  modelBytes = readFileSync(join(art.dir, 'model.onnx'));
   const plain = await makeArtifact(root, 'plain', '1');
   agent = new Agent({ dataDir: join(root, 'data'), models: [art.dir, plain.dir], kilnHome });
   await agent.start();

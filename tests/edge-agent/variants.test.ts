@@ -98,7 +98,8 @@ describe('shadow', () => {
   });
 
   it('BAD CALL: bad variant configs', () => {
-    expect(() => agent.setVariants('cnn', { weights: { '1': -1 } })).toThrow(/variants\.cnn\.weights\.1 must be a number > 0/);
+    expect(() => agent.setVariants('cnn', { weights: { '1': -1 } })).toThrow(/variants\.cnn\.weights\.1 must be a number ≥ 0/);
+    expect(() => agent.setVariants('cnn', { weights: { '1': 0 } })).toThrow(/at least one version a weight > 0/);
     expect(() => agent.setVariants('cnn', { weights: {} })).toThrow(/must map versions to weights/);
     expect(() => agent.setVariants('cnn', { shade: '1' } as never)).toThrow(/unknown key 'shade'/);
   });

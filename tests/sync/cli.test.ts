@@ -68,7 +68,7 @@ describe('kiln agent start --cloud', () => {
         const keyId = (JSON.parse(readFileSync(join(v2.dir, 'signature.json'), 'utf8')) as { keyId: string }).keyId;
         const f = server.add(`cli-${dev.id}.tgz`, v2.tgz);
         await gw.setDesiredState(dev.id, { cnn: { version: '2.0.0', artifact: { ...f, signature: { algorithm: 'ed25519', keyId } } } });
-        await waitUntil(() => gw.device(dev.id)?.reported?.models.cnn?.status === 'current', 30_000, 'v2 current');
+        await waitUntil(() => gw.device(dev.id)?.reported?.models.cnn?.status === 'current' && gw.device(dev.id)?.reported?.models.cnn?.version === '2.0.0', 30_000, 'v2 current');
         expect((await http(`${url}/v2/models/cnn`)).json()).toMatchObject({ name: 'cnn', versions: expect.arrayContaining(['2.0.0']) });
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));

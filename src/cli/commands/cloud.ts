@@ -17,7 +17,9 @@ export const cloudStart = defineCommand({
     'external MQTT broker (Mosquitto, EMQX, …) is used instead (its ACLs do the per-device access control; see docs/sync.md); ' +
     'its credentials come from --broker-user and KILN_CLOUD_BROKER_PASSWORD. One HTTP port (127.0.0.1:8300 unless --http-host/--http-port) ' +
     'serves the operator API under /api (token required: --token, KILN_CLOUD_TOKEN, or the api-token file beside the database, ' +
-    'generated on first start), the dashboard at /, and signed artifacts at /artifacts/. Runs until SIGINT or SIGTERM.',
+    'generated on first start), the dashboard at /, and signed artifacts at /artifacts/. The model registry lives in the database ' +
+    '(artifacts in artifacts/ beside it) unless --database-url (or KILN_DATABASE_URL) names a PostgreSQL database: then it lives there, ' +
+    "artifacts' bytes included, and several cloud instances can share it. Runs until SIGINT or SIGTERM.",
   options: {
     db: dbOption,
     'mqtt-port': { type: 'string', valueName: 'PORT', description: 'embedded broker TCP port, 0 for a free one (default: 1883)' },
@@ -28,11 +30,13 @@ export const cloudStart = defineCommand({
     'http-host': { type: 'string', valueName: 'HOST', description: 'HTTP address (default: 127.0.0.1)' },
     'public-url': { type: 'string', valueName: 'URL', description: 'the base URL devices download artifacts from (default: http://HTTP-HOST:HTTP-PORT)' },
     token: { type: 'string', valueName: 'TOKEN', description: 'the operator token for /api (default: KILN_CLOUD_TOKEN, else generated once into api-token beside the database, mode 0600)' },
+    'database-url': { type: 'string', valueName: 'URL', description: 'keep the model registry in PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DB, shared by cloud instances (default: KILN_DATABASE_URL, else in --db)' },
   },
   examples: [
     { command: 'cloud start', description: 'embedded broker on mqtt://127.0.0.1:1883, registry in ./.kiln-cloud/cloud.db' },
     { command: 'cloud start --mqtt-port 0 --db /var/lib/kiln/cloud.db' },
     { command: 'cloud start --broker mqtt://mosquitto:1883 --broker-user kiln-cloud' },
+    { command: 'cloud start --database-url postgres://kiln@db.internal/kiln', description: 'the model registry in PostgreSQL, shared with other instances' },
   ],
   async run({ options, io, json, print, usageError }) {
     const port = options['mqtt-port'] === undefined ? 1883 : Number(options['mqtt-port']);
@@ -45,19 +49,20 @@ export const cloudStart = defineCommand({
     const token = options.token ?? io.env.KILN_CLOUD_TOKEN;
     if (token !== undefined && token !== '' && (token.length < 16 || /\s/.test(token))) throw usageError('--token: the operator token must be at least 16 characters without spaces');
     const db = dbPath(io.cwd, options.db);
+    const databaseUrl = options['database-url'] || io.env.KILN_DATABASE_URL || undefined;
     const { startCloud } = await import('../../cloud/admin.js');
     const log = (level: string) => (msg: string, fields?: Record<string, unknown>) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
     const cloud = await startCloud({
       dbPath: db,
       ...(options.broker ? { brokerUrl: options.broker, username: options['broker-user'], password: io.env.KILN_CLOUD_BROKER_PASSWORD } : { port, host: options.host }),
       logger: { debug() {}, info: log('info'), warn: log('warn'), error: log('error') },
-      http: { host: options['http-host'], port: httpPort, token: token || undefined, publicUrl: options['public-url'] },
+      http: { host: options['http-host'], port: httpPort, token: token || undefined, publicUrl: options['public-url'], databaseUrl },
     });
     const http = cloud.http!;
     const tokenAt = http.tokenFile ?? (options.token ? '--token' : 'KILN_CLOUD_TOKEN');
-    if (json) print(JSON.stringify({ brokerUrl: cloud.brokerUrl, embedded: cloud.gateway.isEmbedded, db, httpUrl: http.url, apiUrl: `${http.url}/api`, dashboardUrl: http.dashboardUrl, tokenFile: http.tokenFile ?? null }));
+    if (json) print(JSON.stringify({ brokerUrl: cloud.brokerUrl, embedded: cloud.gateway.isEmbedded, db, registry: http.registry.location, httpUrl: http.url, apiUrl: `${http.url}/api`, dashboardUrl: http.dashboardUrl, tokenFile: http.tokenFile ?? null }));
     else {
-      print(`kiln cloud: ${cloud.gateway.isEmbedded ? 'embedded broker' : 'broker'} ${cloud.brokerUrl}, registry ${db}`);
+      print(`kiln cloud: ${cloud.gateway.isEmbedded ? 'embedded broker' : 'broker'} ${cloud.brokerUrl}, registry ${http.registry.location}${databaseUrl ? `, devices ${db}` : ''}`);
       print(`  dashboard:      ${http.dashboardUrl}?token=…   (operator token: ${tokenAt}${http.tokenCreated ? ', generated now' : ''})`);
       print(`  API:            ${http.url}/api   (Authorization: Bearer TOKEN)`);
       print(`  artifacts:      ${http.url}/artifacts/`);

@@ -42,7 +42,20 @@ export const compile = defineCommand({
     'verification against the original on held-out data, on the target\'s own runtime where this host has it. ' +
     'The artifact is a folder (model.onnx, manifest.json, signature.json) plus a .tgz of it. When the quantized ' +
     'model misses the accuracy budget, the nodes that add the most error are kept in float until it fits; the best ' +
-    'model found is always saved, with honest figures in its manifest. Identical compiles are cached.',
+    'model found is always saved, with honest figures in its manifest. Identical compiles are cached.\n' +
+    '\n' +
+    'With --pipeline, the artifact also carries an inference pipeline (pipeline.json, and a labels file), signed with the ' +
+    "model: the edge agent's /v2/models/NAME/predict and `kiln agent infer --input photo.jpg` run it around the model. " +
+    'It is checked against the model (input and output names, shapes, the image plan, labels against the classes) ' +
+    'before the compile and again before the artifact is written. The format, every key optional:\n' +
+    '{"preprocess": {"type": "image", "input": "input", "size": [224, 224],\n' +
+    '"resize": "cover", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},\n' +
+    ' "postprocess": [{"op": "softmax"}, {"op": "topk", "k": 5}],\n' +
+    ' "output": "logits", "labelsFile": "labels.txt"}\n' +
+    'preprocess also takes scale, layout (NCHW, NHWC), channels (rgb, bgr, gray); resize is fill, cover or contain. ' +
+    'postprocess steps: softmax, argmax, topk {k}, threshold {min}. preprocess.input and output default to the ' +
+    "model's first; \"labels\": [...] lists labels inline; labelsFile (one label per line) is relative to the " +
+    'pipeline file, and --labels FILE gives or replaces it.',
   positionals: [{ name: 'model', description: 'an .onnx file, or zoo:NAME for a zoo model' }],
   options: {
     target: { type: 'string', short: 't', valueName: 'NAME|FILE|all', required: true, description: 'target profile: a built-in name, a JSON file, or all' },
@@ -64,6 +77,8 @@ export const compile = defineCommand({
     name: { type: 'string', valueName: 'NAME', description: 'model name in the manifest (default: the file name)' },
     'model-version': { type: 'string', valueName: 'V', description: 'model version in the manifest (default: source hash prefix)' },
     'sign-key': { type: 'string', valueName: 'PEM', description: "ed25519 private key (default: kiln's own, made on first use)" },
+    pipeline: { type: 'string', valueName: 'FILE', description: 'pipeline.json to put in the artifact: image preprocessing and postprocessing (softmax, topk, argmax, threshold) the agent runs around the model; format above' },
+    labels: { type: 'string', valueName: 'FILE', description: "labels for the pipeline's output, one per line (instead of its labelsFile)" },
     'no-cache': { type: 'boolean', description: 'compile again even if an identical compile is cached' },
   },
   examples: [
@@ -71,13 +86,14 @@ export const compile = defineCommand({
     { command: 'compile model.onnx -t arm64 --calibration calib/ --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225', description: 'int8 for a Raspberry Pi with ImageNet-style calibration images' },
     { command: 'compile zoo:ppocr-det --target all --shape x=1x3x320x320', description: 'every target, one summary table' },
     { command: 'compile bert.onnx -t x86_64 --quantize int8-dynamic', description: 'weights int8, activations quantized at run time' },
+    { command: 'compile model.onnx --target x86_64 --pipeline pipeline.json --labels labels.txt', description: 'an image classifier whose artifact takes images and answers labelled top-k (format above)' },
   ],
   async run({ args, options, json, print, io, warn }) {
     const { resolve } = await import('node:path');
     const { compileModel } = await import('../../compiler/compile.js');
     const { loadAllTargets, loadTarget } = await import('../../compiler/targets.js');
     const { loadModel } = await import('../../onnx/model.js');
-    const { inputSpecs } = await import('../../compiler/io-spec.js');
+    const { inputSpecs, outputSpecs } = await import('../../compiler/io-spec.js');
 
     let modelPath: string;
     let zooName: string | undefined;
@@ -100,6 +116,15 @@ export const compile = defineCommand({
     const source = loadModel(modelPath);
     const shapes = resolveInputShapes(source.graph!, shapeSpecs);
     const specs = inputSpecs(source);
+    const pipeline = options.pipeline ? resolve(io.cwd, options.pipeline) : undefined;
+    const labels = options.labels ? resolve(io.cwd, options.labels) : undefined;
+    if (pipeline) {
+      // Once, before calibration data is read and for every target: compileModel checks again.
+      const { readPipelineSource, checkPipelineSource } = await import('../../compiler/pipeline.js');
+      checkPipelineSource(readPipelineSource(pipeline, { labels }), { inputs: specs, outputs: outputSpecs(source) });
+    } else if (labels) {
+      throw new KilnError('BAD_OPTION', `--labels ${options.labels}: labels belong to a pipeline, and no --pipeline was given`, { hint: 'pass --pipeline pipeline.json with it (postprocess with topk or argmax)' });
+    }
 
     let calibrationData: DataSource | undefined;
     let evaluationData: DataSource | undefined;
@@ -142,6 +167,8 @@ export const compile = defineCommand({
         modelName: options.name ?? zooName,
         modelVersion: options['model-version'],
         signKey: options['sign-key'] ? resolve(io.cwd, options['sign-key']) : undefined,
+        pipeline,
+        labels,
         cache: !options['no-cache'],
         onEvent: (e) => {
           if (e.kind === 'step') progress.step(e.step, e.detail);

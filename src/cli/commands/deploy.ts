@@ -145,10 +145,21 @@ export const deploy = defineCommand({
     'step-percent': { type: 'string', valueName: 'P', description: 'linear: percent of the group per step (default: 25)' },
     interval: { type: 'string', valueName: 'DURATION', description: 'linear: time between steps (default: 10m)' },
     'rate-limit': { type: 'string', valueName: 'N', description: 'most devices sent the new version per minute' },
+    alarm: {
+      type: 'string',
+      multiple: true,
+      valueName: 'METRIC=T',
+      description:
+        'roll back automatically when the candidate devices do worse than the baseline devices: error-rate=0.02 (absolute increase), ' +
+        'p99-latency=1.5 (ratio), failed-installs=0.1 (share), agreement=0.95 (fires below), output-shift=0.3 (distance); repeatable',
+    },
+    'alarm-min-requests': { type: 'string', valueName: 'N', description: 'requests each side needs before an alarm judges; until then the rollout holds (default: 100)' },
+    abort: { type: 'string', valueName: 'P%@N', description: 'abort when P% of installs failed, once N devices finished installing (e.g. 20%@5)' },
   },
   examples: [
     { command: 'deploy --model cnn --version 2.0.0 --group store-12 --strategy canary --steps 5,20,100 --bake 10m' },
     { command: 'deploy --model cnn --version 2.0.0 --group store-12 --strategy linear --step-percent 25 --interval 5m' },
+    { command: 'deploy --model cnn --version 2.0.0 --group store-12 --alarm error-rate=0.02 --alarm p99-latency=1.5 --abort 20%@5' },
   ],
   async run({ options, io, json, print, printJson, usageError }) {
     const { strategyFromFlags } = await import('../../cloud/deployments/flags.js');
@@ -161,10 +172,12 @@ export const deploy = defineCommand({
     const body: Record<string, unknown> = { model: options.model, version: options.version, group: options.group, ...(options.from ? { fromVersion: options.from } : {}), ...(options.id ? { id: options.id } : {}) };
     const s = strategy as { kind: string; steps?: number[]; bakeMs?: number; stepPercent?: number; intervalMs?: number };
     body.strategy = { kind: s.kind, ...(s.steps ? { steps: s.steps } : {}), ...(s.bakeMs !== undefined ? { bake: s.bakeMs } : {}), ...(s.stepPercent !== undefined ? { stepPercent: s.stepPercent } : {}), ...(s.intervalMs !== undefined ? { interval: s.intervalMs } : {}) };
-    if (options['rate-limit'] !== undefined) {
-      const n = Number(options['rate-limit']);
-      if (!(n > 0)) throw usageError(`--rate-limit '${options['rate-limit']}': expected a positive number of devices per minute`);
-      body.guardrails = { rateLimitPerMinute: n };
+    try {
+      const { guardrailsFromFlags } = await import('../../cloud/deployments/flags.js');
+      const guardrails = guardrailsFromFlags({ rateLimit: options['rate-limit'], alarms: options.alarm, alarmMinRequests: options['alarm-min-requests'], abort: options.abort });
+      if (guardrails) body.guardrails = guardrails;
+    } catch (err) {
+      throw usageError((err as Error).message);
     }
     const { deployment } = await api({ io, options }, 'POST', '/api/deployments', body);
     if (json) return printJson(deployment);

@@ -8,6 +8,14 @@ import { defineCommand } from '../framework.js';
 
 const dbOption = { type: 'string', valueName: 'FILE', description: 'the cloud database (SQLite); artifacts are kept in artifacts/ beside it (default: ./.kiln-cloud/cloud.db)' } as const;
 const dbPath = (cwd: string, db: string | undefined) => resolve(cwd, db ?? '.kiln-cloud/cloud.db');
+const databaseUrlOption = { type: 'string', valueName: 'URL', description: 'the registry in PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DB, as `kiln cloud start --database-url` uses it (default: KILN_DATABASE_URL, else --db)' } as const;
+
+/** Where the registry is: --database-url (or KILN_DATABASE_URL) names PostgreSQL, else the SQLite --db. Both at once is a usage error. */
+function registryAt(cwd: string, env: Record<string, string | undefined>, options: { db?: string; 'database-url'?: string }, usageError: (m: string) => Error) {
+  if (options.db !== undefined && options['database-url'] !== undefined) throw usageError('--db and --database-url: give one (SQLite file or PostgreSQL URL)');
+  const databaseUrl = options['database-url'] || (options.db === undefined ? env.KILN_DATABASE_URL : undefined);
+  return databaseUrl ? { databaseUrl } : { dbPath: dbPath(cwd, options.db) };
+}
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
 
 export const push = defineCommand({
@@ -20,6 +28,7 @@ export const push = defineCommand({
     'signed manifest.',
   options: {
     db: dbOption,
+    'database-url': databaseUrlOption,
     model: { type: 'string', valueName: 'NAME', description: 'the model name the artifact must carry' },
     version: { type: 'string', valueName: 'V', description: 'the version the artifact must carry' },
     trust: { type: 'string', multiple: true, valueName: 'KEY|FILE', description: 'only accept artifacts signed by this public key (base64) or the key in this file' },
@@ -28,14 +37,15 @@ export const push = defineCommand({
   examples: [
     { command: 'push build/cnn-x86_64 --model cnn --version 1.2.0' },
     { command: 'push build/cnn-wasm.tgz --db /var/lib/kiln/cloud.db' },
+    { command: 'push build/cnn-arm64 --database-url postgres://kiln@db.internal/kiln' },
   ],
-  async run({ options, args, io, json, print, printJson }) {
+  async run({ options, args, io, json, print, printJson, usageError }) {
     const { pushToRegistry } = await import('../../cloud/registry/admin.js');
     const keys = (options.trust ?? []).map((k) => {
       const f = resolve(io.cwd, k);
       return existsSync(f) ? readFileSync(f, 'utf8').trim() : k;
     });
-    const r = pushToRegistry(dbPath(io.cwd, options.db), resolve(io.cwd, args.artifact), {
+    const r = await pushToRegistry(registryAt(io.cwd, io.env, options, usageError), resolve(io.cwd, args.artifact), {
       model: options.model,
       version: options.version,
       ...(keys.length ? { trustedKeys: keys } : {}),
@@ -50,10 +60,10 @@ export const push = defineCommand({
 export const cloudModelsList = defineCommand({
   name: 'cloud models list',
   summary: 'list models in the registry: versions and the targets each has an artifact for',
-  options: { db: dbOption },
-  async run({ options, io, json, print, printJson }) {
+  options: { db: dbOption, 'database-url': databaseUrlOption },
+  async run({ options, io, json, print, printJson, usageError }) {
     const { listRegistryModels } = await import('../../cloud/registry/admin.js');
-    const models = listRegistryModels(dbPath(io.cwd, options.db));
+    const models = await listRegistryModels(registryAt(io.cwd, io.env, options, usageError));
     if (json) return printJson(models);
     if (!models.length) return print('no models (push one with: kiln push ARTIFACT)');
     const rows = models.flatMap((m) => m.versions.map((v) => [m.name, v.version, v.artifacts.map((a) => `${a.target} (${a.quantization})`).join(', '), v.createdAt]));

@@ -4,7 +4,7 @@
  *
  * - POST /api/deployments {model, version, group, strategy, guardrails?, fromVersion?, id?} → 201 {deployment}
  * - GET /api/deployments → {deployments: summaries}
- * - GET /api/deployments/:id → {deployment: spec, state, summary, events}
+ * - GET /api/deployments/:id → {deployment: spec, state, summary, events, plan: {steps (with each one's cumulative device count), order}}
  * - POST /api/deployments/:id/{pause|resume|promote|rollback} {reason?} → {deployment}
  *
  * Refusals: 400 for an invalid spec or option, 404 for an unknown id or an empty group, 409 when the
@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isKilnError } from '../../errors.js';
 import type { DeploymentDetail, DeploymentManager } from '../deployments/index.js';
 import { parseDuration } from '../deployments/index.js';
-import type { Guardrails, Strategy } from '../rollout/index.js';
+import { deviceOrder, devicesFor, planSteps, type DeploymentSpec, type Guardrails, type Strategy } from '../rollout/index.js';
 
 const errorBody = {
   type: 'object',
@@ -89,6 +89,8 @@ export interface StrategyBody {
   bake?: number | string;
   stepPercent?: number;
   interval?: number | string;
+  /** ab: the candidate's share of requests, percent */
+  percent?: number;
 }
 export interface CreateDeploymentBody {
   model: string;
@@ -115,11 +117,19 @@ export function strategyFromBody(s: StrategyBody): Strategy {
       return { kind: s.kind, ...(bakeMs !== undefined ? { bakeMs } : {}) };
     case 'shadow':
       return { kind: 'shadow' };
+    case 'ab':
+      return { kind: 'ab', percent: s.percent ?? 10 };
   }
 }
 
 /** A deployment as the API shows it. */
-export const deploymentView = (d: DeploymentDetail) => ({ id: d.spec.id, summary: d.summary, spec: d.spec, state: d.state, events: d.events, createdAt: d.createdAt, updatedAt: d.updatedAt });
+export const deploymentView = (d: DeploymentDetail) => ({ id: d.spec.id, summary: d.summary, spec: d.spec, state: d.state, events: d.events, createdAt: d.createdAt, updatedAt: d.updatedAt, plan: deploymentPlan(d.spec) });
+
+/** The steps the strategy takes, each with its cumulative device count, and the devices in rollout order (for the dashboard). */
+const deploymentPlan = (spec: DeploymentSpec) => ({
+  steps: planSteps(spec).map((p) => ({ ...p, cohort: devicesFor(p.percent, spec.devices.length) })),
+  order: deviceOrder(spec),
+});
 
 /** HTTP status and error name for a refusal from the manager. */
 function refusal(err: unknown): { status: number; error: string } | undefined {

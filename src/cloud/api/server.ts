@@ -3,11 +3,12 @@
  *
  * - `/api/*`: operator routes, `Authorization: Bearer TOKEN` required (401 with a JSON error otherwise):
  *   GET /api/devices, GET /api/devices/:id, GET /api/models, GET /api/models/:name/versions,
- *   POST /api/devices/:id/desired, GET /api/stats; with a DeploymentManager, the deployment routes of
+ *   POST /api/devices/:id/desired, GET /api/stats, GET /api/models/:name/metrics (./metrics.ts: per-version
+ *   time series); with a DeploymentManager, the deployment routes of
  *   ./deployments.ts (POST/GET /api/deployments, GET /api/deployments/:id, POST …/:id/{pause|resume|promote|rollback});
  * - `/artifacts/{sha256}.tgz`: the registry's artifact handler, no token (devices download there; the
  *   artifacts are signed and the agent checks the signature);
- * - `/` and `/dashboard.js`: the dashboard page (no token in the page: it asks for one, or reads
+ * - `/`, `/dashboard.js` and `/dashboard-charts.js`: the dashboard page (no token in the page: it asks for one, or reads
  *   `?token=`, and keeps it in localStorage).
  *
  * Errors are JSON `{ error, message }`: 400 bad input (the schema's message), 401, 404, 409.
@@ -21,6 +22,8 @@ import { artifactHandler } from '../registry/http.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { DeploymentManager } from '../deployments/index.js';
 import { registerDeploymentRoutes } from './deployments.js';
+import { registerPlanRoutes } from './plan.js';
+import { registerMetricsRoutes } from './metrics.js';
 import { tokenMatches } from './token.js';
 
 export interface CloudApiOptions {
@@ -43,7 +46,11 @@ export interface CloudApiOptions {
 export const DEFAULT_TARGET = 'x86_64';
 
 const PAGE = readFileSync(new URL('./dashboard/index.html', import.meta.url), 'utf8');
-const SCRIPT = readFileSync(new URL('./dashboard/app.js', import.meta.url), 'utf8');
+/** The page's scripts by path: the app and its SVG charts. */
+const SCRIPTS: Readonly<Record<string, string>> = Object.freeze({
+  '/dashboard.js': readFileSync(new URL('./dashboard/app.js', import.meta.url), 'utf8'),
+  '/dashboard-charts.js': readFileSync(new URL('./dashboard/charts.js', import.meta.url), 'utf8'),
+});
 
 // --- schemas ---------------------------------------------------------------------------------------
 
@@ -104,7 +111,7 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
   const { gateway, registry, token } = options;
   if (typeof token !== 'string' || !token) throw new TypeError('createCloudApi: options.token must be a non-empty string');
   const app = Fastify({ logger: options.logger ?? false, ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } } });
-  const serveArtifact = artifactHandler(registry);
+  const serveArtifact = artifactHandler(registry, (err, sha256) => app.log.error({ err, sha256 }, 'artifact store failed'));
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation) return fail(reply, 400, 'bad-request', err.message);
@@ -128,7 +135,7 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
   app.get('/', { schema: { querystring: { type: 'object', properties: { token: { type: 'string', maxLength: 512 } } } } }, (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(PAGE),
   );
-  app.get('/dashboard.js', { schema: {} }, (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-store').send(SCRIPT));
+  for (const [path, script] of Object.entries(SCRIPTS)) app.get(path, { schema: {} }, (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-store').send(script));
   app.get('/artifacts/:file', { schema: { params: { type: 'object', properties: { file: { type: 'string', maxLength: 80 } }, required: ['file'] } } }, (req, reply) => {
     reply.hijack();
     if (!serveArtifact(req.raw, reply.raw)) reply.raw.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not-found', message: 'no such artifact (expected /artifacts/{sha256}.tgz)' }));
@@ -157,11 +164,11 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
       const missing: { model: string; version: string; target: string; has: string[] }[] = [];
       const entries: Record<string, DesiredModel> = {};
       for (const [model, version] of Object.entries(req.body.models)) {
-        if (!registry.artifactFor(model, version, target)) {
-          missing.push({ model, version, target, has: registry.artifactsOf(model, version).map((a) => a.target) });
+        if (!(await registry.artifactFor(model, version, target))) {
+          missing.push({ model, version, target, has: (await registry.artifactsOf(model, version)).map((a) => a.target) });
           continue;
         }
-        entries[model] = registry.desiredEntryFor(model, version, target, baseUrl);
+        entries[model] = await registry.desiredEntryFor(model, version, target, baseUrl);
       }
       if (missing.length) {
         const list = missing.map((m) => `${m.model} ${m.version} for target '${m.target}' (has: ${m.has.join(', ') || 'no artifact'})`).join('; ');
@@ -174,16 +181,16 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
   );
 
   // --- models ---
-  app.get('/api/models', { schema: { response: { 401: errorBody } } }, async () => ({ models: registry.listModels() }));
+  app.get('/api/models', { schema: { response: { 401: errorBody } } }, async () => ({ models: await registry.listModels() }));
 
   app.get<{ Params: { name: string } }>('/api/models/:name/versions', { schema: { params: nameParams, response: errors } }, async (req, reply) => {
-    const versions = registry.listVersions(req.params.name);
+    const versions = await registry.listVersions(req.params.name);
     if (!versions.length) return fail(reply, 404, 'not-found', `no model '${req.params.name}' in the registry`);
     return {
       model: req.params.name,
-      versions: versions.map((v) => ({
+      versions: await Promise.all(versions.map(async (v) => ({
         ...v,
-        artifacts: registry.artifactsOf(v.model, v.version).map((a) => ({
+        artifacts: (await registry.artifactsOf(v.model, v.version)).map((a) => ({
           target: a.target,
           arch: a.arch,
           backend: a.backend,
@@ -197,7 +204,7 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
           builtAt: a.builtAt,
           pushedAt: a.pushedAt,
         })),
-      })),
+      }))),
     };
   });
 
@@ -210,7 +217,7 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
       g.devices++;
       if (d.online) g.online++;
     }
-    const models = registry.listModels();
+    const models = await registry.listModels();
     return {
       devices: { total: devices.length, online: devices.filter((d) => d.online).length, groups },
       models: { total: models.length, versions: models.reduce((n, m) => n + m.versions.length, 0) },
@@ -219,8 +226,13 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
     };
   });
 
+  // --- telemetry ---
+  registerMetricsRoutes(app, gateway.registry);
+
   // --- deployments ---
   if (options.deployments) registerDeploymentRoutes(app, options.deployments);
+  // --- declarative: POST /api/plan, POST /api/apply, GET /api/drift (./plan.ts) ---
+  registerPlanRoutes(app, { gateway, registry, deployments: options.deployments });
 
   return app;
 }

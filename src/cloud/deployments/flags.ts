@@ -1,6 +1,7 @@
 /** The CLI's deployment flags (`--strategy canary --steps 5,20,100 --bake 10m`) as a rollout Strategy. Pure. */
 import { KilnError } from '../../errors.js';
-import { STRATEGY_KINDS, type Strategy } from '../rollout/index.js';
+import { closest } from '../../suggest.js';
+import { ALARM_METRICS, STRATEGY_KINDS, type AlarmMetric, type AlarmSpec, type Guardrails, type Strategy } from '../rollout/index.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -30,6 +31,8 @@ export interface StrategyFlags {
   stepPercent?: string | number;
   /** linear */
   interval?: string;
+  /** ab: the candidate's share of requests, percent */
+  percent?: string | number;
 }
 
 export function strategyFromFlags(f: StrategyFlags): Strategy {
@@ -44,7 +47,51 @@ export function strategyFromFlags(f: StrategyFlags): Strategy {
       return { kind: f.strategy, ...(bakeMs !== undefined ? { bakeMs } : {}) };
     case 'shadow':
       return { kind: 'shadow' };
+    case 'ab':
+      return { kind: 'ab', percent: Number(f.percent ?? 10) };
     default:
       throw new KilnError('BAD_OPTION', `--strategy '${f.strategy}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
   }
 }
+
+export interface GuardrailFlags {
+  /** devices per minute */
+  rateLimit?: string;
+  /** METRIC=THRESHOLD, repeatable */
+  alarms?: readonly string[];
+  alarmMinRequests?: string;
+  /** P%@N */
+  abort?: string;
+}
+
+/** `--alarm error-rate=0.02 --alarm-min-requests 50 --abort 20%@5 --rate-limit 10` as Guardrails (undefined when none given). Pure. */
+export function guardrailsFromFlags(f: GuardrailFlags): Guardrails | undefined {
+  const g: Guardrails = {};
+  if (f.rateLimit !== undefined) {
+    const n = Number(f.rateLimit);
+    if (!(n >= 1)) throw new KilnError('BAD_OPTION', `--rate-limit '${f.rateLimit}': expected a number of devices per minute ≥ 1`);
+    g.rateLimitPerMinute = n;
+  }
+  let minRequests: number | undefined;
+  if (f.alarmMinRequests !== undefined) {
+    minRequests = Number(f.alarmMinRequests);
+    if (!Number.isInteger(minRequests) || minRequests < 0) throw new KilnError('BAD_OPTION', `--alarm-min-requests '${f.alarmMinRequests}': expected a whole number ≥ 0`);
+  }
+  if (f.alarms?.length) {
+    g.alarms = f.alarms.map((text): AlarmSpec => {
+      const m = /^([A-Za-z0-9_-]+)=(\d+(?:\.\d+)?)$/.exec(text.trim());
+      if (!m) throw new KilnError('BAD_OPTION', `--alarm '${text}': expected METRIC=THRESHOLD, e.g. error-rate=0.02 (metrics: ${ALARM_METRICS.join(', ')})`);
+      const metric = m[1] as AlarmMetric;
+      if (!(ALARM_METRICS as readonly string[]).includes(metric)) throw new KilnError('BAD_OPTION', `--alarm '${text}': unknown metric '${m[1]}'${hint(closest(m[1], ALARM_METRICS))} (valid: ${ALARM_METRICS.join(', ')})`);
+      return { metric, threshold: Number(m[2]), ...(minRequests !== undefined ? { minRequests } : {}) };
+    });
+  } else if (minRequests !== undefined) throw new KilnError('BAD_OPTION', '--alarm-min-requests needs at least one --alarm');
+  if (f.abort !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)%@(\d+)$/.exec(f.abort.trim());
+    if (!m || Number(m[1]) > 100 || Number(m[2]) < 1) throw new KilnError('BAD_OPTION', `--abort '${f.abort}': expected PERCENT%@DEVICES, e.g. 20%@5 (abort when 20% of installs failed, once 5 devices finished)`);
+    g.abort = { failedPercent: Number(m[1]), minDevices: Number(m[2]) };
+  }
+  return Object.keys(g).length ? g : undefined;
+}
+
+const hint = (name: string | undefined): string => (name ? ` — did you mean '${name}'?` : '');

@@ -144,8 +144,8 @@ export class DeploymentManager {
         });
       }
       const targets = spec.devices.map((deviceId) => ({ deviceId, target: this.targetOf(deviceId)! }));
-      this.reg.requireTargets(spec.model, spec.toVersion, targets);
-      this.reg.requireTargets(spec.model, spec.fromVersion, targets);
+      await this.reg.requireTargets(spec.model, spec.toVersion, targets);
+      await this.reg.requireTargets(spec.model, spec.fromVersion, targets);
       for (const other of this.active.values()) {
         if (other.spec.model !== spec.model) continue;
         const shared = other.spec.devices.filter((d) => spec.devices.includes(d));
@@ -171,7 +171,9 @@ export class DeploymentManager {
     if (from === undefined) {
       const serving = new Map<string, string[]>();
       for (const d of devices) {
-        const v = d.reported?.models[req.model]?.serving ?? d.desired?.models[req.model]?.version ?? '(none)';
+        // A fresh report says what the device serves (agents report preloaded models on connect); a stale one says nothing about the desired state stored since.
+        const m = d.reported ? modelReport(d, req.model) : undefined;
+        const v = (m && (m.serving ?? (m.status === 'current' ? m.version : undefined))) ?? d.desired?.models[req.model]?.version ?? '(none)';
         serving.set(v, [...(serving.get(v) ?? []), d.id]);
       }
       if (serving.size !== 1 || serving.has('(none)')) {
@@ -313,9 +315,13 @@ export class DeploymentManager {
     try {
       const target = rec?.reported?.target ?? this.options.defaultTarget;
       if (!target) throw new Error(`device '${deviceId}' has no known target`);
-      const entry: DesiredModel = { ...this.reg.desiredEntryFor(spec.model, want.version, target, this.options.artifactBaseUrl) };
+      const entry: DesiredModel = { ...(await this.reg.desiredEntryFor(spec.model, want.version, target, this.options.artifactBaseUrl)) };
       if (want.variants) entry.weights = { ...want.variants };
-      if (want.shadowVersion) entry.shadowVersion = want.shadowVersion;
+      if (want.shadowVersion) {
+        entry.shadowVersion = want.shadowVersion;
+        // A device that does not keep the shadow version yet (a shadow candidate) installs it beside from here.
+        if (want.shadowVersion !== want.version) entry.shadowArtifact = (await this.reg.desiredEntryFor(spec.model, want.shadowVersion, target, this.options.artifactBaseUrl)).artifact;
+      }
       const models = { ...(this.gw.device(deviceId)?.desired?.models ?? {}), [spec.model]: entry };
       await this.gw.setDesiredState(deviceId, models);
     } catch (err) {
@@ -324,14 +330,40 @@ export class DeploymentManager {
     }
   }
 
-  /** The FleetObservation for a deployment now. */
+  /**
+   * The FleetObservation for a deployment now: per device, its model report and per version its
+   * telemetry over the window — served requests, errors and p99 (per-minute metrics), the output
+   * histogram of the top-1 class (output-shift), and from shadow comparisons the candidate's
+   * agreement with the baseline (whichever of the two ran as the shadow) and, for a shadow candidate
+   * serving nothing, its compared requests and latency.
+   */
   private observe(spec: DeploymentSpec, records: ReadonlyMap<string, DeviceRecord | undefined>, now: number): FleetObservation {
     const since = new Date(Math.floor((now - this.windowMs) / 60_000) * 60_000).toISOString();
     const telemetry = new Map<string, Record<string, TelemetryWindow>>();
+    const windowOf = (deviceId: string, version: string): TelemetryWindow => {
+      const t = telemetry.get(deviceId) ?? {};
+      telemetry.set(deviceId, t);
+      return (t[version] ??= { requests: 0, errors: 0 });
+    };
     for (const r of this.gw.registry.metricsWindow(spec.model, since)) {
       if (!records.has(r.deviceId)) continue;
-      const w: TelemetryWindow = { requests: r.invocations + r.errors, errors: r.errors, ...(r.maxP95Ms !== null ? { p99Ms: r.maxP95Ms } : {}) };
-      telemetry.set(r.deviceId, { ...(telemetry.get(r.deviceId) ?? {}), [r.version]: w });
+      Object.assign(windowOf(r.deviceId, r.version), { requests: r.invocations + r.errors, errors: r.errors, ...(r.maxP95Ms !== null ? { p99Ms: r.maxP95Ms } : {}) });
+    }
+    for (const h of this.gw.registry.outputHistogramWindow(spec.model, since)) {
+      if (records.has(h.deviceId)) windowOf(h.deviceId, h.version).histogram = h.histogram;
+    }
+    const { fromVersion: from, toVersion: to } = spec;
+    for (const a of this.gw.registry.shadowWindow(spec.model, since)) {
+      if (!records.has(a.deviceId)) continue;
+      const pair = (a.version === from && a.shadow === to) || (a.version === to && a.shadow === from);
+      if (!pair) continue;
+      const w = windowOf(a.deviceId, to);
+      w.agreement = { compared: (w.agreement?.compared ?? 0) + a.rows, agreed: (w.agreement?.agreed ?? 0) + a.agreed };
+      // The candidate as a shadow serves nothing: its compared requests and latency are its telemetry.
+      if (a.shadow === to && w.requests === 0) {
+        w.requests = a.comparisons;
+        if (a.maxP95Ms !== null) w.p99Ms = a.maxP95Ms;
+      }
     }
     const devices: FleetObservation['devices'] = {};
     for (const [id, rec] of records) {
@@ -347,14 +379,15 @@ export class DeploymentManager {
 
 /**
  * A device's report for a model, or undefined while it is stale: a report about an older desired
- * document than the one stored says nothing about what was asked since.
+ * document than the one stored says nothing about what was asked since. (A report before any desired
+ * state — a preloaded model, reported on connect — is fresh while none is stored.)
  */
 function modelReport(rec: DeviceRecord, model: string): DeviceModelReport | undefined {
   const rep = rec.reported;
   const m = rep?.models[model];
   if (!rep || !m) return undefined;
   if (rec.desired && (rep.desiredVersion ?? -1) < rec.desired.version) return undefined;
-  return { version: m.version, status: m.status, ...(m.serving ? { serving: m.serving } : {}) };
+  return { version: m.version, status: m.status, ...(m.serving ? { serving: m.serving } : {}), ...(m.shadow ? { shadow: { version: m.shadow.version, status: m.shadow.status } } : {}) };
 }
 
 function sameDesired(have: DesiredModel, want: DesiredForDevice): boolean {

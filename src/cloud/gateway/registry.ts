@@ -22,6 +22,24 @@ export interface DeviceRecord {
   desired: DesiredState | null;
 }
 
+/** One minute of one version's traffic, summed over the devices that reported it (`metricsSeries`). */
+export interface MetricsSeriesPoint {
+  /** ISO minute, e.g. 2025-01-01T12:34:00.000Z */
+  minute: string;
+  version: string;
+  /** Served and failed requests. */
+  requests: number;
+  errors: number;
+  /** errors ÷ requests; null without requests. */
+  errorRate: number | null;
+  /** The largest per-device p95 latency bucket bound of the minute, ms. */
+  p95LeMs: number | null;
+  /** Mean model latency of the served requests, ms. */
+  meanMs: number | null;
+  /** Devices that reported this version this minute. */
+  devices: number;
+}
+
 export interface NewDevice {
   id: string;
   /** Shown once: the registry keeps only its hash. */
@@ -198,6 +216,88 @@ export class DeviceRegistry {
       )
       .all(model, sinceMinute) as { device_id: string; version: string; inv: number; err: number; p95: number | null; minutes: number }[];
     return rows.map((r) => ({ deviceId: r.device_id, version: r.version, invocations: Number(r.inv), errors: Number(r.err), maxP95Ms: r.p95 === null ? null : Number(r.p95), minutes: r.minutes }));
+  }
+
+  // --- per-version time series (the dashboard's charts) ---
+
+  /**
+   * The 'metrics.minute' records of `model` per minute and version, from `sinceMinute` (inclusive) to
+   * `untilMinute` (exclusive; ISO minutes), ordered by minute then version. `requests` counts served
+   * and failed requests (agents count `invocations` only for the served ones); `p95LeMs` is the largest
+   * per-record p95 bucket bound of the minute among records with served requests (null when there were
+   * none, or every p95 was past the top bucket: agents send that Infinity as null); `meanMs` is
+   * the mean model latency weighted by invocations (null without served requests); `devices` is how
+   * many devices reported the version that minute.
+   */
+  metricsSeries(model: string, sinceMinute: string, untilMinute?: string): MetricsSeriesPoint[] {
+    const rows = this.db
+      .prepare(
+        `SELECT minute, version, COUNT(DISTINCT device_id) AS devices,
+                COALESCE(SUM(json_extract(payload, '$.invocations')), 0) AS inv, COALESCE(SUM(json_extract(payload, '$.errors')), 0) AS err,
+                MAX(CASE WHEN json_extract(payload, '$.invocations') > 0 THEN json_extract(payload, '$.modelLatency.p95LeMs') END) AS p95,
+                SUM(json_extract(payload, '$.modelLatency.meanMs') * json_extract(payload, '$.invocations')) AS latSum,
+                SUM(CASE WHEN json_extract(payload, '$.modelLatency.meanMs') IS NOT NULL THEN json_extract(payload, '$.invocations') END) AS latN
+           FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND version IS NOT NULL AND minute IS NOT NULL AND minute >= ? AND minute < ?
+           GROUP BY minute, version ORDER BY minute, version`,
+      )
+      .all(model, sinceMinute, untilMinute ?? '9999') as { minute: string; version: string; devices: number; inv: number; err: number; p95: number | null; latSum: number | null; latN: number | null }[];
+    return rows.map((r) => {
+      const requests = Number(r.inv) + Number(r.err);
+      return {
+        minute: r.minute,
+        version: r.version,
+        requests,
+        errors: Number(r.err),
+        errorRate: requests ? Number(r.err) / requests : null,
+        p95LeMs: r.p95 === null ? null : Number(r.p95),
+        meanMs: r.latN ? Number(r.latSum) / Number(r.latN) : null,
+        devices: r.devices,
+      };
+    });
+  }
+
+  // --- model-aware deployment gates: output histograms and shadow comparisons ---
+
+  /**
+   * The output histograms ('metrics.minute' `top1`: rows per top-1 class bucket, OUTPUT_HISTOGRAM_BUCKETS
+   * wide) of `model` from `sinceMinute` (inclusive), summed per device and version: for output-shift.
+   * Minutes without a histogram (older agents, no successful request) are left out.
+   */
+  outputHistogramWindow(model: string, sinceMinute: string): { deviceId: string; version: string; histogram: number[] }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT device_id, version, json_extract(payload, '$.top1') AS top1 FROM telemetry
+          WHERE kind = 'metrics.minute' AND model = ? AND version IS NOT NULL AND minute >= ? AND json_type(payload, '$.top1') = 'array'`,
+      )
+      .all(model, sinceMinute) as { device_id: string; version: string; top1: string }[];
+    const out = new Map<string, { deviceId: string; version: string; histogram: number[] }>();
+    for (const r of rows) {
+      const h = JSON.parse(r.top1) as unknown[];
+      const key = `${r.device_id}\0${r.version}`;
+      const acc = out.get(key) ?? { deviceId: r.device_id, version: r.version, histogram: [] };
+      h.forEach((c, i) => (acc.histogram[i] = (acc.histogram[i] ?? 0) + (typeof c === 'number' && Number.isFinite(c) ? c : 0)));
+      out.set(key, acc);
+    }
+    return [...out.values()].map((x) => ({ ...x, histogram: Array.from(x.histogram, (c) => c ?? 0) }));
+  }
+
+  /**
+   * Shadow comparisons ('shadow.minute') of `model` from `sinceMinute` (inclusive), summed per device,
+   * serving version and shadow version: requests compared, output rows compared and rows whose top-1
+   * agreed, and the shadow's largest per-minute p95 model latency bucket bound (null when not reported).
+   */
+  shadowWindow(model: string, sinceMinute: string): { deviceId: string; version: string; shadow: string; comparisons: number; rows: number; agreed: number; maxP95Ms: number | null }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT device_id, version, json_extract(payload, '$.shadow') AS shadow, COALESCE(SUM(json_extract(payload, '$.comparisons')), 0) AS n,
+                COALESCE(SUM(COALESCE(json_extract(payload, '$.rows'), json_extract(payload, '$.comparisons'))), 0) AS rows_,
+                COALESCE(SUM(COALESCE(json_extract(payload, '$.top1Agree'), json_extract(payload, '$.top1Agreement') * json_extract(payload, '$.comparisons'))), 0) AS agreed,
+                MAX(json_extract(payload, '$.shadowLatency.p95LeMs')) AS p95
+           FROM telemetry WHERE kind = 'shadow.minute' AND model = ? AND version IS NOT NULL AND minute >= ? AND json_type(payload, '$.shadow') = 'text'
+          GROUP BY device_id, version, shadow`,
+      )
+      .all(model, sinceMinute) as { device_id: string; version: string; shadow: string; n: number; rows_: number; agreed: number; p95: number | null }[];
+    return rows.map((r) => ({ deviceId: r.device_id, version: r.version, shadow: r.shadow, comparisons: Number(r.n), rows: Number(r.rows_), agreed: Math.round(Number(r.agreed)), maxP95Ms: r.p95 === null ? null : Number(r.p95) }));
   }
 
   addCounter(name: string, n = 1): void {

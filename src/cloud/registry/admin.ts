@@ -1,18 +1,18 @@
 /**
- * Operator actions behind `kiln push` and `kiln cloud models list`: open the registry at a database
- * path, do one thing, close it. The CLI only parses flags and prints.
+ * Operator actions behind `kiln push` and `kiln cloud models list`: open the registry (a SQLite
+ * database path, or a PostgreSQL URL), do one thing, close it. The CLI only parses flags and prints.
  */
 import { existsSync } from 'node:fs';
-import { ModelRegistry } from './registry.js';
-import type { ArtifactRecord, PushOptions, PushResult } from './types.js';
+import { openModelRegistry } from './registry.js';
+import type { ArtifactRecord, ModelRegistryOptions, PushOptions, PushResult } from './types.js';
 
-/** Push one artifact into the registry at `dbPath` (artifacts in `artifacts/` beside it). */
-export function pushToRegistry(dbPath: string, artifactPath: string, options: PushOptions = {}): PushResult {
-  const registry = new ModelRegistry({ dbPath });
+/** Push one artifact into the registry at `at` (`{ dbPath }`: artifacts in `artifacts/` beside it; `{ databaseUrl }`: in PostgreSQL). */
+export async function pushToRegistry(at: ModelRegistryOptions, artifactPath: string, options: PushOptions = {}): Promise<PushResult> {
+  const registry = await openModelRegistry(at);
   try {
-    return registry.pushArtifact(artifactPath, options);
+    return await registry.pushArtifact(artifactPath, options);
   } finally {
-    registry.close();
+    await registry.close();
   }
 }
 
@@ -22,21 +22,22 @@ export interface ModelSummary {
   versions: { version: string; createdAt: string; artifacts: Pick<ArtifactRecord, 'target' | 'sha256' | 'sizeBytes' | 'quantization' | 'keyId' | 'verification'>[] }[];
 }
 
-/** Every model with its versions and their artifacts (empty when the database does not exist). */
-export function listRegistryModels(dbPath: string): ModelSummary[] {
-  if (!existsSync(dbPath)) return [];
-  const registry = new ModelRegistry({ dbPath });
+/** Every model with its versions and their artifacts (empty when the SQLite database does not exist: listing creates nothing). */
+export async function listRegistryModels(at: ModelRegistryOptions): Promise<ModelSummary[]> {
+  if (at.dbPath !== undefined && !existsSync(at.dbPath)) return [];
+  const registry = await openModelRegistry(at);
   try {
-    return registry.listModels().map((m) => ({
-      name: m.name,
-      latest: m.latest,
-      versions: registry.listVersions(m.name).map((v) => ({
-        version: v.version,
-        createdAt: v.createdAt,
-        artifacts: registry.artifactsOf(m.name, v.version).map((a) => ({ target: a.target, sha256: a.sha256, sizeBytes: a.sizeBytes, quantization: a.quantization, keyId: a.keyId, verification: a.verification })),
-      })),
-    }));
+    const out: ModelSummary[] = [];
+    for (const m of await registry.listModels()) {
+      const versions: ModelSummary['versions'] = [];
+      for (const v of await registry.listVersions(m.name)) {
+        const artifacts = (await registry.artifactsOf(m.name, v.version)).map((a) => ({ target: a.target, sha256: a.sha256, sizeBytes: a.sizeBytes, quantization: a.quantization, keyId: a.keyId, verification: a.verification }));
+        versions.push({ version: v.version, createdAt: v.createdAt, artifacts });
+      }
+      out.push({ name: m.name, latest: m.latest, versions });
+    }
+    return out;
   } finally {
-    registry.close();
+    await registry.close();
   }
 }

@@ -2,6 +2,7 @@
  * The model registry's SQLite tables (models, model_versions, model_artifacts). The only registry
  * module that imports better-sqlite3; WAL, so a running cloud and `kiln push` can share the file.
  */
+import type { InsertOutcome } from './store.js';
 import type { ArtifactRecord, ModelRecord, VersionRecord } from './types.js';
 import { openSharedDatabase, type SqliteDatabase } from '../../sqlite.js';
 
@@ -32,9 +33,6 @@ CREATE TABLE IF NOT EXISTS model_artifacts (
 CREATE INDEX IF NOT EXISTS model_artifacts_sha ON model_artifacts(sha256);
 `;
 
-/** What insertArtifact did: stored it, found the same one, or found a different one in its place. */
-export type InsertOutcome = { kind: 'created'; record: ArtifactRecord } | { kind: 'same'; record: ArtifactRecord } | { kind: 'conflict'; existing: ArtifactRecord };
-
 export class RegistryDb {
   private readonly db: SqliteDatabase;
 
@@ -55,18 +53,24 @@ export class RegistryDb {
     return this.db.prepare('SELECT 1 FROM model_artifacts WHERE sha256 = ? LIMIT 1').get(sha256) !== undefined;
   }
 
-  /** Insert the artifact (and its model and version when new) in one transaction, unless (model, version, target) is taken. */
+  /**
+   * Insert the artifact (and its model and version when new) in one transaction, unless (model,
+   * version, target) is taken — the primary key decides, not an earlier read. The first statement
+   * writes, so the transaction holds SQLite's write lock from its start (waiting out another writer
+   * under the busy timeout) rather than failing to upgrade a read snapshot another process outdated.
+   */
   insertArtifact(record: ArtifactRecord): InsertOutcome {
     const tx = this.db.transaction((): InsertOutcome => {
-      const existing = this.artifact(record.model, record.version, record.target);
-      if (existing) return existing.manifestSha256 === record.manifestSha256 ? { kind: 'same', record: existing } : { kind: 'conflict', existing };
-      this.db.prepare('INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)').run(record.model, record.pushedAt);
+      this.db.prepare('INSERT INTO models (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING').run(record.model, record.pushedAt);
       const seq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM model_versions').get() as { n: number }).n;
-      this.db.prepare('INSERT OR IGNORE INTO model_versions (model, version, created_at, seq) VALUES (?, ?, ?, ?)').run(record.model, record.version, record.pushedAt, seq);
-      this.db
-        .prepare('INSERT INTO model_artifacts (model, version, target, sha256, manifest_sha256, record, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      this.db.prepare('INSERT INTO model_versions (model, version, created_at, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING').run(record.model, record.version, record.pushedAt, seq);
+      const inserted = this.db
+        .prepare('INSERT INTO model_artifacts (model, version, target, sha256, manifest_sha256, record, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
         .run(record.model, record.version, record.target, record.sha256, record.manifestSha256, JSON.stringify(record), record.pushedAt);
-      return { kind: 'created', record };
+      if (inserted.changes === 1) return { kind: 'created', record };
+      // Taken: the model and version rows existed already (the artifact references them), so nothing changed.
+      const existing = this.artifact(record.model, record.version, record.target)!;
+      return existing.manifestSha256 === record.manifestSha256 ? { kind: 'same', record: existing } : { kind: 'conflict', existing };
     });
     return tx();
   }

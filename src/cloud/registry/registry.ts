@@ -4,6 +4,9 @@
  * metadata; the same artifact pushed twice changes nothing, a different one for the same
  * (model, version, target) is refused. Deployments ask it which artifact a device of a target gets
  * (`desiredEntryFor`) and which devices it could not serve (`missingTargets`).
+ *
+ * Where it keeps all that is a RegistryStore (store.ts): SQLite plus a directory by default, or
+ * PostgreSQL by URL for several cloud instances sharing one registry. `openModelRegistry` picks one.
  */
 import { dirname, join, resolve } from 'node:path';
 import { KilnError } from '../../errors.js';
@@ -11,28 +14,45 @@ import { checkArtifact, MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, sha256Hex } f
 import { packEntries } from '../../protocol/archive.js';
 import type { SignatureFile } from '../../protocol/signing.js';
 import { DesiredModelSchema, type DesiredModel } from '../../protocol/sync.js';
-import { BlobStore } from './blobs.js';
-import { RegistryDb } from './db.js';
-import type { ArtifactRecord, DeviceTarget, ModelRecord, ModelRegistryOptions, PushOptions, PushResult, VersionRecord } from './types.js';
+import { SqliteRegistryStore } from './sqlite-store.js';
+import type { RegistryStore, StoredBlob } from './store.js';
+import type { ArtifactRecord, DeviceTarget, ModelRecord, ModelRegistryOptions, PushOptions, PushResult, SqliteRegistryOptions, VersionRecord } from './types.js';
 
 const freeze = <T>(v: T): T => Object.freeze(v);
+const SHA = /^[0-9a-f]{64}$/;
+
+/**
+ * Open the registry `options` name: `{ dbPath }` (SQLite, artifacts in `artifacts/` beside it unless
+ * `artifactDir`) or `{ databaseUrl }` (PostgreSQL; its tables are created when missing). TypeError for
+ * options that name neither or both; KilnError('BAD_OPTION') for a malformed URL, 'DATABASE' when the
+ * server cannot be reached or refuses the login.
+ */
+export async function openModelRegistry(options: ModelRegistryOptions): Promise<ModelRegistry> {
+  if (!options || typeof options !== 'object') throw new TypeError('openModelRegistry: options must be { dbPath } or { databaseUrl }');
+  const hasPath = options.dbPath !== undefined;
+  const hasUrl = options.databaseUrl !== undefined;
+  if (hasPath === hasUrl) throw new TypeError(`openModelRegistry: give exactly one of options.dbPath (SQLite) and options.databaseUrl (PostgreSQL); got ${hasPath ? 'both' : 'neither'}`);
+  if (options.databaseUrl !== undefined) {
+    const { openPostgresStore } = await import('./postgres-store.js');
+    return new ModelRegistry(await openPostgresStore({ url: options.databaseUrl, schema: options.schema, connectTimeoutMs: options.connectTimeoutMs }));
+  }
+  const o = options as SqliteRegistryOptions;
+  if (typeof o.dbPath !== 'string' || !o.dbPath) throw new TypeError('openModelRegistry: options.dbPath must be a non-empty string');
+  const dbPath = o.dbPath === ':memory:' ? ':memory:' : resolve(o.dbPath);
+  const artifactDir = o.artifactDir ?? (dbPath === ':memory:' ? undefined : join(dirname(dbPath), 'artifacts'));
+  if (!artifactDir) throw new TypeError('openModelRegistry: an in-memory database needs options.artifactDir');
+  return new ModelRegistry(new SqliteRegistryStore(dbPath, resolve(artifactDir)));
+}
 
 export class ModelRegistry {
-  private readonly db: RegistryDb;
-  private readonly blobs: BlobStore;
-
-  constructor(options: ModelRegistryOptions) {
-    if (!options || typeof options.dbPath !== 'string' || !options.dbPath) throw new TypeError('ModelRegistry: options.dbPath must be a non-empty string');
-    const dbPath = options.dbPath === ':memory:' ? ':memory:' : resolve(options.dbPath);
-    const artifactDir = options.artifactDir ?? (dbPath === ':memory:' ? undefined : join(dirname(dbPath), 'artifacts'));
-    if (!artifactDir) throw new TypeError("ModelRegistry: an in-memory database needs options.artifactDir");
-    this.db = new RegistryDb(dbPath);
-    this.blobs = new BlobStore(resolve(artifactDir));
+  /** Use openModelRegistry, or pass a store of your own (it must pass tests/cloud/registry-contract.ts). */
+  constructor(private readonly store: RegistryStore) {
+    if (!store || typeof store.insertArtifact !== 'function') throw new TypeError('ModelRegistry: expected a RegistryStore (use openModelRegistry)');
   }
 
-  /** The folder holding the .tgz files. */
-  get artifactDir(): string {
-    return this.blobs.dir;
+  /** Where the registry keeps its data: a SQLite file, or a PostgreSQL URL without its password. */
+  get location(): string {
+    return this.store.location;
   }
 
   /**
@@ -41,7 +61,7 @@ export class ModelRegistry {
    * the manifest's with 'BAD_OPTION', and a different artifact already registered for the same
    * (model, version, target) with 'ARTIFACT_CONFLICT'.
    */
-  pushArtifact(path: string, options: PushOptions = {}): PushResult {
+  async pushArtifact(path: string, options: PushOptions = {}): Promise<PushResult> {
     if (typeof path !== 'string' || !path) throw new TypeError('pushArtifact: path must be an artifact directory or .tgz');
     const check = checkArtifact(path, options.trustedKeys);
     if (!check.ok || !check.manifest) {
@@ -83,75 +103,79 @@ export class ModelRegistry {
       builtAt: m.build.createdAt,
       pushedAt: new Date().toISOString(),
     };
-    const before = this.db.artifact(record.model, record.version, record.target);
+    // Checked first so a repeated or conflicting push sends no bytes; the store decides again, atomically, if another push got in between.
+    const before = await this.store.artifact(record.model, record.version, record.target);
     if (before && before.manifestSha256 !== record.manifestSha256) throw conflict(record, before);
     if (before) return freeze({ artifact: freeze(before), created: false });
-    this.blobs.put(sha256, tgz);
-    const out = this.db.insertArtifact(record);
+    const out = await this.store.insertArtifact(record, tgz);
     if (out.kind === 'conflict') throw conflict(record, out.existing);
     return freeze({ artifact: freeze(out.record), created: out.kind === 'created' });
   }
 
   /** The artifact of `model` `version` for `target`, or undefined. */
-  artifactFor(model: string, version: string, target: string): ArtifactRecord | undefined {
-    const r = this.db.artifact(model, version, target);
+  async artifactFor(model: string, version: string, target: string): Promise<ArtifactRecord | undefined> {
+    const r = await this.store.artifact(model, version, target);
     return r && freeze(r);
   }
 
   /** Every artifact of a version, by target. */
-  artifactsOf(model: string, version: string): ArtifactRecord[] {
-    return this.db.artifactsOf(model, version).map(freeze);
+  async artifactsOf(model: string, version: string): Promise<ArtifactRecord[]> {
+    return (await this.store.artifactsOf(model, version)).map(freeze);
   }
 
-  listModels(): ModelRecord[] {
-    return this.db.models().map(freeze);
+  /** Every model, by name. */
+  async listModels(): Promise<ModelRecord[]> {
+    return (await this.store.models()).map(freeze);
   }
 
   /** The versions of `model`, oldest push first (empty for an unknown model). */
-  listVersions(model: string): VersionRecord[] {
-    return this.db.versions(model).map(freeze);
+  async listVersions(model: string): Promise<VersionRecord[]> {
+    return (await this.store.versions(model)).map(freeze);
   }
 
   /**
    * The devices (or targets) among `devices` that `model` `version` has no artifact for: a deployment
    * to a group is refused when this is not empty. Strings are target names.
    */
-  missingTargets(model: string, version: string, devices: readonly (DeviceTarget | string)[]): DeviceTarget[] {
-    const have = new Set(this.db.artifactsOf(model, version).map((a) => a.target));
+  async missingTargets(model: string, version: string, devices: readonly (DeviceTarget | string)[]): Promise<DeviceTarget[]> {
+    const have = new Set((await this.store.artifactsOf(model, version)).map((a) => a.target));
     return devices.map((d) => (typeof d === 'string' ? { target: d } : { ...d })).filter((d) => !have.has(d.target));
   }
 
   /** Throw KilnError('NO_ARTIFACT') listing every device/target `model` `version` cannot serve. */
-  requireTargets(model: string, version: string, devices: readonly (DeviceTarget | string)[]): void {
-    const missing = this.missingTargets(model, version, devices);
+  async requireTargets(model: string, version: string, devices: readonly (DeviceTarget | string)[]): Promise<void> {
+    const missing = await this.missingTargets(model, version, devices);
     if (!missing.length) return;
     const byTarget = new Map<string, string[]>();
     for (const d of missing) byTarget.set(d.target, [...(byTarget.get(d.target) ?? []), ...(d.deviceId ? [d.deviceId] : [])]);
     const lines = [...byTarget].map(([t, ids]) => `  - target '${t}'${ids.length ? `: ${ids.join(', ')}` : ''}`);
-    const has = this.db.artifactsOf(model, version).map((a) => a.target);
+    const has = (await this.store.artifactsOf(model, version)).map((a) => a.target);
     throw new KilnError('NO_ARTIFACT', `${model} ${version} has no artifact for ${byTarget.size === 1 ? 'a target' : 'targets'} that ${missing.length} device(s) need:\n${lines.join('\n')}\n  (it has: ${has.join(', ') || 'none'})`, {
       hint: `compile it for ${[...byTarget.keys()].join(', ')} and push the artifacts, or leave those devices out`,
     });
   }
 
-  /** The file holding the .tgz with this sha256, when this registry stores it. RangeError for a malformed sha256. */
-  artifactFile(sha256: string): { path: string; sizeBytes: number } | undefined {
-    const size = this.blobs.size(sha256);
-    return size === undefined ? undefined : { path: this.blobs.pathOf(sha256), sizeBytes: size };
+  /**
+   * The stored .tgz with this sha256 (its size, and a stream of any byte range), when this registry
+   * holds it — whichever instance sharing the registry received the push. RangeError for a malformed sha256.
+   */
+  async artifactBlob(sha256: string): Promise<StoredBlob | undefined> {
+    if (typeof sha256 !== 'string' || !SHA.test(sha256)) throw new RangeError(`artifactBlob: '${sha256}' is not a lower-case hex sha256`);
+    return this.store.blob(sha256);
   }
 
   /**
    * The desired-state entry for a device of `target` to run `model` `version`, its URL under `baseUrl`
    * (the artifact server, e.g. http://cloud:8080). Throws KilnError('NO_ARTIFACT') when there is none.
    */
-  desiredEntryFor(model: string, version: string, target: string, baseUrl: string): DesiredModel {
-    const a = this.db.artifact(model, version, target);
-    if (!a) this.requireTargets(model, version, [target]);
+  async desiredEntryFor(model: string, version: string, target: string, baseUrl: string): Promise<DesiredModel> {
+    const a = await this.store.artifact(model, version, target);
+    if (!a) await this.requireTargets(model, version, [target]);
     return DesiredModelSchema.parse({ version, artifact: { url: artifactUrl(baseUrl, a!.sha256), sha256: a!.sha256, sizeBytes: a!.sizeBytes, signature: { algorithm: 'ed25519', keyId: a!.keyId } } });
   }
 
-  close(): void {
-    this.db.close();
+  async close(): Promise<void> {
+    await this.store.close();
   }
 }
 

@@ -86,9 +86,25 @@ export interface DeviceTarget {
   target: string;
 }
 
-export interface ModelRegistryOptions {
+/** The registry in SQLite, with its artifacts in a directory: one host (the default). */
+export interface SqliteRegistryOptions {
   /** SQLite database file (may be shared with the device registry: the tables do not overlap). */
   dbPath: string;
   /** Where the .tgz files are kept, by sha256. @default `artifacts/` beside the database */
   artifactDir?: string;
+  databaseUrl?: never;
 }
+
+/** The registry in PostgreSQL, artifacts' bytes included: several cloud instances can share it. */
+export interface PostgresRegistryOptions {
+  /** postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, optionally `?schema=NAME` */
+  databaseUrl: string;
+  /** The schema holding the registry's tables (created when missing). @default the URL's `schema`, else 'public' */
+  schema?: string;
+  /** How long to wait for a connection before failing. @default 10000 */
+  connectTimeoutMs?: number;
+  dbPath?: never;
+}
+
+/** Where the registry keeps its data: `dbPath` for SQLite, or `databaseUrl` for PostgreSQL. */
+export type ModelRegistryOptions = SqliteRegistryOptions | PostgresRegistryOptions;

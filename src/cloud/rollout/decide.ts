@@ -28,16 +28,24 @@ export function initialState(spec: DeploymentSpec): DeploymentState {
 
 export const isTerminal = (s: DeploymentState): boolean => ['promoted', 'rolled-back', 'aborted'].includes(s.status.phase);
 
+/** With an agreement alarm, devices serving the candidate run the baseline as their shadow (to compare outputs). */
+const comparesOutputs = (spec: DeploymentSpec): boolean => (spec.guardrails.alarms ?? []).some((a) => a.metric === 'agreement');
+
 /** What a device is sent for a step mode. */
 export function desiredFor(spec: DeploymentSpec, mode: StepMode | 'baseline'): DesiredForDevice {
   const { fromVersion: from, toVersion: to } = spec;
+  const compare = comparesOutputs(spec) ? { shadowVersion: from } : {};
   switch (mode) {
     case 'rollout':
-      return { version: to };
+      return { version: to, ...compare };
     case 'stage':
       return { version: to, variants: { [from]: 1, [to]: 0 } };
     case 'switch':
-      return { version: to, variants: { [to]: 1, [from]: 0 } };
+      return { version: to, variants: { [to]: 1, [from]: 0 }, ...compare };
+    case 'ab': {
+      const pct = spec.strategy.kind === 'ab' ? spec.strategy.percent : 50;
+      return { version: to, variants: { [from]: 100 - pct, [to]: pct }, ...compare };
+    }
     case 'shadow':
       return { version: from, shadowVersion: to };
     case 'baseline':
@@ -54,6 +62,7 @@ function installOf(spec: DeploymentSpec, obs: FleetObservation, id: string, mode
   switch (mode) {
     case 'rollout':
     case 'stage':
+    case 'ab':
       return r.version === to ? (r.status === 'current' ? 'current' : r.status === 'failed' ? 'failed' : 'pending') : 'pending';
     case 'switch':
       if (r.version === to && r.status === 'failed') return 'failed';
@@ -75,16 +84,21 @@ interface Ctx {
   steps: PlannedStep[];
   order: string[];
   evaluate: NonNullable<DecideOptions['evaluate']>;
+  /** Devices sent a desired state in this decide: the observation predates it, so it says nothing of their install. */
+  sent: Set<string>;
 }
 
 const record = (c: Ctx, event: Extract<RolloutAction, { type: 'record' }>['event'], detail?: Record<string, unknown>, metrics?: AlarmResult[]): void =>
   void c.actions.push({ type: 'record', event, ...(detail ? { detail } : {}), ...(metrics ? { metrics } : {}) });
 
-function send(c: Ctx, id: string, mode: StepMode | 'baseline', step: number): void {
+/** `final`: a forced promote's install, without the baseline shadow that measures agreement (nothing is judged any more). */
+function send(c: Ctx, id: string, mode: StepMode | 'baseline', step: number, final = false): void {
   const desired = desiredFor(c.spec, mode);
+  if (final && mode !== 'shadow' && desired.shadowVersion === c.spec.fromVersion) delete desired.shadowVersion;
   const prev = c.s.devices[id];
   const a: DeviceAssignment = { desired, mode, step, tookNew: mode !== 'baseline' || (prev?.tookNew ?? false), install: 'pending', at: c.now };
   c.s.devices[id] = a;
+  c.sent.add(id);
   c.actions.push({ type: 'set-desired', deviceId: id, ...desired });
 }
 
@@ -164,14 +178,14 @@ function applyCommand(c: Ctx): void {
   }
 }
 
-/** The mode a forced promote installs: what "done" means for the strategy. */
+/** The mode a forced promote installs: what "done" means for the strategy (A/B: the candidate only). */
 const finalMode = (spec: DeploymentSpec): StepMode => (spec.strategy.kind === 'blue-green' ? 'switch' : 'rollout');
 
 /** One step of the rollout. */
 export function decide(spec: DeploymentSpec, state: DeploymentState, observation: FleetObservation, now: number, options: DecideOptions = {}): Decision {
   const s: DeploymentState = structuredClone(state);
   if (s.deploymentId !== spec.id) throw new RangeError(`decide: state is for deployment '${s.deploymentId}', spec is '${spec.id}'`);
-  const c: Ctx = { spec, obs: observation, now, s, actions: [], steps: planSteps(spec), order: deviceOrder(spec), evaluate: options.evaluate ?? evaluateAlarms };
+  const c: Ctx = { spec, obs: observation, now, s, actions: [], steps: planSteps(spec), order: deviceOrder(spec), evaluate: options.evaluate ?? evaluateAlarms, sent: new Set() };
   s.dispatches = s.dispatches.filter((t) => t > now - MINUTE);
 
   if (isTerminal(s)) return { state: s, actions: [] };
@@ -231,10 +245,11 @@ export function decide(spec: DeploymentSpec, state: DeploymentState, observation
     const limit = spec.guardrails.rateLimitPerMinute;
     const room = rateLimited && limit !== undefined ? Math.max(0, Math.floor(limit) - s.dispatches.length) : need.length;
     for (const id of need.slice(0, room)) {
-      send(c, id, mode, cur.step);
+      send(c, id, mode, cur.step, cur.forced === true);
       if (rateLimited) s.dispatches.push(now);
     }
-    for (const id of cohort) if (s.devices[id]?.install === 'pending') s.devices[id].install = installOf(spec, observation, id, mode);
+    // (An A/B promote keeps the version: the old report would look like a finished install.)
+    for (const id of cohort) if (s.devices[id]?.install === 'pending' && !c.sent.has(id)) s.devices[id].install = installOf(spec, observation, id, mode);
     const unfinished = cohort.filter((id) => s.devices[id]?.mode !== mode || s.devices[id].install === 'pending');
     if (unfinished.length > 0) {
       const offline = unfinished.filter((id) => s.devices[id]?.mode === mode && !observation.devices[id]?.online);
@@ -266,6 +281,14 @@ export function decide(spec: DeploymentSpec, state: DeploymentState, observation
 function promote(c: Ctx): Decision {
   c.s.status = { phase: 'promoted', at: c.now };
   c.s.hold = null;
+  // The baseline shadow that measured agreement has done its job: the promoted desired drops it.
+  for (const id of c.order) {
+    const a = c.s.devices[id];
+    if (!a || a.mode === 'baseline' || a.mode === 'shadow' || a.desired.shadowVersion !== c.spec.fromVersion) continue;
+    const { shadowVersion: _, ...desired } = a.desired;
+    c.s.devices[id] = { ...a, desired, at: c.now };
+    c.actions.push({ type: 'set-desired', deviceId: id, ...desired });
+  }
   record(c, 'promoted', { version: c.spec.toVersion, devices: c.spec.devices.length });
   return { state: c.s, actions: c.actions };
 }

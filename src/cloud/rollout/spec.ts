@@ -57,6 +57,9 @@ export function validateSpec(input: unknown): DeploymentSpec {
   } else if (s.kind === 'all-at-once' || s.kind === 'blue-green') {
     unknownKeys('strategy', s, ['kind', 'bakeMs'], p);
     if (s.bakeMs !== undefined && (!num(s.bakeMs) || s.bakeMs < 0)) p.push('strategy.bakeMs must be a number ≥ 0');
+  } else if (s.kind === 'ab') {
+    unknownKeys('strategy', s, ['kind', 'percent'], p);
+    if (!num(s.percent) || s.percent <= 0 || s.percent >= 100) p.push(`strategy.percent = ${JSON.stringify(s.percent)} must be the candidate's share of requests, a percentage in (0, 100)`);
   } else unknownKeys('strategy', s, ['kind'], p);
 
   const g = input.guardrails ?? {};
@@ -133,6 +136,8 @@ export function planSteps(spec: DeploymentSpec): PlannedStep[] {
       ];
     case 'shadow':
       return [{ percent: 100, mode: 'shadow', bakeMs: null, rateLimited: true }];
+    case 'ab':
+      return [{ percent: 100, mode: 'ab', bakeMs: null, rateLimited: true }];
     default:
       throw new RolloutSpecError([`strategy.kind '${String((s as { kind: unknown }).kind)}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`]);
   }

@@ -7,7 +7,7 @@
 
 // ───────────── spec ─────────────
 
-export const STRATEGY_KINDS = ['all-at-once', 'canary', 'linear', 'blue-green', 'shadow'] as const;
+export const STRATEGY_KINDS = ['all-at-once', 'canary', 'linear', 'blue-green', 'shadow', 'ab'] as const;
 export type StrategyKind = (typeof STRATEGY_KINDS)[number];
 
 export type Strategy =
@@ -20,7 +20,13 @@ export type Strategy =
   /** Stage the new version beside the old on every device (serving none of it), then switch all at once; switch-back is a weight flip. */
   | { kind: 'blue-green'; /** Bake after the switch before `promoted`. @default 0 */ bakeMs?: number }
   /** The candidate runs as a shadow variant everywhere (serving nothing) until a `promote` or `rollback` (drop) command. */
-  | { kind: 'shadow' };
+  | { kind: 'shadow' }
+  /**
+   * On-device A/B: every device serves both versions, `percent` of its requests (unkeyed ones by
+   * chance, keyed ones sticky by key) to the candidate, until a `promote` (everyone on the candidate)
+   * or a `rollback` (everyone back); alarms compare the candidate's requests with the baseline's.
+   */
+  | { kind: 'ab'; /** The candidate's share of each device's requests, in (0, 100). */ percent: number };
 
 export const ALARM_METRICS = ['error-rate', 'p99-latency', 'failed-installs', 'agreement', 'output-shift'] as const;
 export type AlarmMetric = (typeof ALARM_METRICS)[number];
@@ -30,7 +36,10 @@ export type AlarmMetric = (typeof ALARM_METRICS)[number];
  * - `error-rate`: fires when candidate error rate − baseline error rate > threshold (absolute, 0..1);
  * - `p99-latency`: fires when candidate p99 > baseline p99 × threshold (a ratio, e.g. 1.5);
  * - `failed-installs`: fires when failed ÷ finished installs > threshold (0..1); samples are devices;
- * - `agreement`: fires when the candidate's agreement with the baseline's outputs < threshold (0..1);
+ * - `agreement`: fires when the candidate's agreement with the baseline's outputs < threshold (0..1).
+ *   Measured by a shadow run of the other version on the device: the candidate as the shadow (shadow
+ *   strategy), or, with this alarm set, the baseline as the shadow of devices serving the candidate
+ *   (canary, linear, all-at-once, blue/green after the switch, A/B);
  * - `output-shift`: fires when the total-variation distance between the candidate's and the baseline's
  *   output histograms > threshold (0..1).
  */
@@ -141,7 +150,7 @@ export type RolloutPhase =
   | { phase: 'aborted'; reason: string; failed: number; finished: number; at: number };
 
 /** How a step installs the candidate on a device. */
-export type StepMode = 'rollout' | 'stage' | 'switch' | 'shadow';
+export type StepMode = 'rollout' | 'stage' | 'switch' | 'shadow' | 'ab';
 
 export interface DeviceAssignment {
   /** The desired we set: version, plus variant weights / shadow. */

@@ -30,6 +30,7 @@ import { BodyPool, discardBody, drainCap, PayloadTooLarge, readBody } from './bo
 import { encodeInferResponse, modelMetadata, parseInferRequest, type InferRequest } from './oip.js';
 import { imageToTensor } from '../pipeline/image.js';
 import { postprocess } from '../pipeline/post.js';
+import { outputBuckets } from '../variants.js';
 
 export interface ServeOptions {
   /** @default '127.0.0.1' */
@@ -126,13 +127,14 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
     let leaseP: Promise<Lease> | undefined;
     let body: Uint8Array | undefined;
     let shadowCopy: (() => void) | undefined;
+    let top1: number[] | undefined;
     res.once('finish', () => {
       // The response is flushed: nothing refers to the request body any more (outputs may have been
       // views of it) — unless a shadow run still reads the inputs; then the collector takes it.
       if (shadowCopy) setImmediate(shadowCopy);
       else if (body) bodies.give(body.buffer as ArrayBuffer);
       const requestSeconds = (performance.now() - t0) / 1000;
-      agent.recordRequest(model, servedVersion, { ok, status, modelSeconds, overheadSeconds: Math.max(0, requestSeconds - modelSeconds), requestSeconds, batch });
+      agent.recordRequest(model, servedVersion, { ok, status, modelSeconds, overheadSeconds: Math.max(0, requestSeconds - modelSeconds), requestSeconds, batch, ...(top1 ? { top1 } : {}) });
     });
     try {
       const key = req.headers['kiln-routing-key'];
@@ -169,6 +171,7 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
         const ran = await agent.run(served, lease, request.inputs);
         outputs = ran.outputs;
         modelSeconds = ran.modelSeconds;
+        top1 = outputBuckets(outputs[served.signature.outputs[0]?.name ?? '']);
       } catch (err) {
         throw new RequestError(500, `the model run failed: ${String((err as Error).message ?? err).split('\n')[0]}`);
       } finally {

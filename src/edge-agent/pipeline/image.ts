@@ -9,7 +9,7 @@ import { typedArrayFor, DataType, type DataTypeName } from '../../onnx/dtypes.js
 import type { TensorSpec } from '../../protocol/manifest.js';
 import type { TensorData } from '../../runtime/backend.js';
 import { RequestError } from '../errors.js';
-import type { ImagePreprocessStep } from './spec.js';
+import type { ImagePreprocessStep } from '../../protocol/pipeline.js';
 
 /** Plan an image input (throws on options that do not fit the model's input). */
 export function planImage(step: ImagePreprocessStep, spec: TensorSpec) {

@@ -2,12 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ArtifactManifest } from '../../protocol/manifest.js';
+import { checkPipeline, PIPELINE_FILE, type PipelineSpec } from '../../protocol/pipeline.js';
 import { planImage } from './image.js';
-import { checkPipeline, PIPELINE_FILE, type PipelineSpec } from './spec.js';
 
 /** Read and check the pipeline.json an artifact lists in its files (undefined when none); throws with every problem. */
-export /** Read and check the pipeline.json an artifact lists in its files; throws with every problem. */
-function readPipeline(dir: string, manifest: ArtifactManifest): PipelineSpec | undefined {
+export function readPipeline(dir: string, manifest: ArtifactManifest): PipelineSpec | undefined {
   if (!manifest.files[PIPELINE_FILE]) return undefined;
   let raw: unknown;
   try {
@@ -16,16 +15,9 @@ function readPipeline(dir: string, manifest: ArtifactManifest): PipelineSpec | u
     throw new Error(`${PIPELINE_FILE} is not JSON (${(err as Error).message})`);
   }
   const labelsFile = (raw as { labelsFile?: unknown })?.labelsFile;
-  const labels = typeof labelsFile === 'string' && manifest.files[labelsFile] ? readFileSync(join(dir, labelsFile), 'utf8') : undefined;
-  const checked = checkPipeline(raw, manifest, { labels });
+  // Only a file the signed manifest lists is read: its sha256 was checked with the artifact.
+  const labels = typeof labelsFile === 'string' && Object.hasOwn(manifest.files, labelsFile) ? readFileSync(join(dir, labelsFile), 'utf8') : undefined;
+  const checked = checkPipeline(raw, manifest, { labels, planImage });
   if (!checked.ok) throw new Error(`${PIPELINE_FILE}: ${checked.problems.join('; ')}`);
-  const pre = checked.spec.preprocess;
-  if (pre) {
-    try {
-      planImage(pre, manifest.inputs.find((i) => i.name === pre.input)!);
-    } catch (err) {
-      throw new Error(`${PIPELINE_FILE}: preprocess: ${(err as Error).message}`);
-    }
-  }
   return checked.spec;
 }

@@ -1,6 +1,6 @@
 /** Postprocessing steps over an output's rows of scores, pure. */
 import type { TensorData } from '../../runtime/backend.js';
-import type { PipelineSpec } from './spec.js';
+import type { PipelineSpec } from '../../protocol/pipeline.js';
 
 export interface Prediction {
   index: number;

@@ -237,6 +237,11 @@ export class ModelStore {
     return before;
   }
 
+  /** Make a version good without making it current (kept beside the serving one). */
+  keepBeside(record: InstallRecord): void {
+    this.db.setInstallState(record.id, 'good');
+  }
+
   /** Remove good versions beyond the current one and `keepVersions` previous ones. Returns those removed. */
   async prune(model: string, options: { hook?: boolean } = {}): Promise<InstallRecord[]> {
     const current = this.db.current(model);

@@ -25,9 +25,14 @@ import {
   type ReportedState,
   type TelemetryRecord,
 } from '../../protocol/sync.js';
-import type { Agent } from '../agent.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { Reconciler } from './reconcile.js';
+import type { Outbox } from '../outbox.js';
+import { Reconciler, type ReconcileAgent } from './reconcile.js';
+
+/** What the sync client uses of the agent: reconciliation's needs and the outbox. `Agent` implements it; bench/rollout.ts drives a stand-in. */
+export interface SyncAgent extends ReconcileAgent {
+  readonly outbox: Pick<Outbox, 'peek' | 'ack'>;
+}
 
 export interface SyncOptions {
   /** mqtt://host:port (or mqtts://). */
@@ -91,7 +96,7 @@ export class SyncClient {
   private readonly waiters = new Set<() => void>();
 
   constructor(
-    private readonly agent: Agent,
+    private readonly agent: SyncAgent,
     private readonly options: SyncOptions,
   ) {
     this.topics = deviceTopics(options.deviceId);
@@ -139,6 +144,8 @@ export class SyncClient {
         else if (granted?.some((g) => g.qos === 128)) this.log.error('sync subscribe refused by the broker', { topics: granted.filter((g) => g.qos === 128).map((g) => g.topic) });
       });
       client.publish(this.topics.presence, encodeMessage('presence', { v: SYNC_PROTOCOL_VERSION, state: 'online', at: new Date().toISOString() }), { qos: 1, retain: true });
+      // What it serves before any desired state names it (preloaded models): the cloud needs a baseline.
+      for (const [model, r] of Object.entries(this.reconciler.servingReport())) this.reportedModels[model] ??= r;
       this.publishReported();
       void this.pump();
       this.notify();

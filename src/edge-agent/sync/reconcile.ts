@@ -3,14 +3,17 @@
  * download (resumable, bounded retries with backoff), verify (sha256, then the manifest's signature,
  * signer and name/version), install through the agent's store and probation — and report each
  * status transition. The agent keeps serving its current versions throughout; a failure leaves
- * them serving.
+ * them serving. A/B weights are applied before an install (a blue/green stage serves none of the new
+ * version), and a shadow version the device does not keep is installed beside the serving one from
+ * `shadowArtifact` (its status reported apart, under `shadow`). `serving` is where unkeyed requests go.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkArtifact } from '../../protocol/artifact.js';
-import type { DesiredModel, DesiredState, ReportedModel } from '../../protocol/sync.js';
-import type { Agent } from '../agent.js';
+import type { ArtifactRef, DesiredModel, DesiredState, ReportedModel } from '../../protocol/sync.js';
 import type { Logger } from '../logger.js';
+import { heaviestVersion } from '../variants.js';
+import type { VariantConfig } from '../variants.js';
 import { DownloadError, downloadArtifact } from './download.js';
 
 export interface ReconcileOptions {
@@ -25,18 +28,49 @@ export interface ReconcileOptions {
   alive(): boolean;
 }
 
+/** What reconciliation uses of the agent. `Agent` implements it; bench/rollout.ts drives a stand-in. */
+export interface ReconcileAgent {
+  readonly dataDir: string;
+  /** Versions of a model that can be asked for, the serving one first. */
+  versions(model: string): readonly { version: string }[];
+  /** Make a kept version current again. */
+  rollback(model: string, version?: string): unknown;
+  /** Install an artifact (.tgz) and make it current (`serve: false`: keep it beside, serving nothing); rejects when it fails. */
+  install(path: string, options?: { serve?: boolean }): Promise<unknown>;
+  setVariants(model: string, config: VariantConfig | undefined): void;
+  /** A model's variants now (for `serving`: where unkeyed requests go). @default none known */
+  variantsOf?(model: string): VariantConfig | undefined;  /** Names of the models served (reported on connect, before any desired state). @default none known */
+  modelNames?(): string[];
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 export class Reconciler {
   private readonly failed = new Map<string, string>();
 
   constructor(
-    private readonly agent: Agent,
+    private readonly agent: ReconcileAgent,
     private readonly options: ReconcileOptions,
   ) {}
 
+  /** The version unkeyed requests go to: the heaviest A/B weight when one is set (and kept), else the current one. */
   private serving(model: string): string | undefined {
-    return this.agent.versions(model)[0]?.version;
+    const kept = this.agent.versions(model);
+    const weights = this.agent.variantsOf?.(model)?.weights;
+    const heavy = weights && heaviestVersion(weights);
+    if (heavy && kept.some((r) => r.version === heavy)) return heavy;
+    return kept[0]?.version;
+  }
+
+  /** What the agent serves now, per model, as a report ('current'): sent on connect, before any desired state names the model. */
+  servingReport(): Record<string, ReportedModel> {
+    const out: Record<string, ReportedModel> = {};
+    for (const name of this.agent.modelNames?.() ?? []) {
+      const version = this.agent.versions(name)[0]?.version;
+      const serving = this.serving(name);
+      if (version) out[name] = { status: 'current', version, ...(serving ? { serving } : {}) };
+    }
+    return out;
   }
 
   /** Converge every model of the desired state (one at a time, in name order). */
@@ -47,30 +81,30 @@ export class Reconciler {
     }
   }
 
-  private key = (name: string, want: DesiredModel) => `${name}\0${want.version}\0${want.artifact.sha256}`;
+  private key = (name: string, version: string, artifact: ArtifactRef) => `${name}\0${version}\0${artifact.sha256}`;
 
   private async one(name: string, want: DesiredModel): Promise<void> {
+    let shadow: ReportedModel['shadow'];
     const report = (status: ReportedModel['status'], extra: Partial<ReportedModel> = {}) =>
-      this.options.onStatus(name, { status, version: want.version, ...(this.serving(name) ? { serving: this.serving(name) } : {}), ...extra });
-    const key = this.key(name, want);
+      this.options.onStatus(name, { status, version: want.version, ...(this.serving(name) ? { serving: this.serving(name) } : {}), ...(shadow ? { shadow } : {}), ...extra });
+    const key = this.key(name, want.version, want.artifact);
     const earlier = this.failed.get(key);
     if (earlier !== undefined) return report('failed', { reason: earlier });
     try {
-      if (this.serving(name) !== want.version) {
+      // Weights first: a version installed now serves only its weight (none, for a blue/green stage).
+      if (want.weights) this.applyVariants(name, want);
+      if (this.agent.versions(name)[0]?.version !== want.version) {
         if (this.agent.versions(name).some((r) => r.version === want.version)) {
           // Kept already: switch back without downloading.
           this.agent.rollback(name, want.version);
-        } else {
-          const file = await this.download(name, want, report);
-          report('verifying');
-          this.verify(file, name, want);
+        } else await this.fetchAndInstall(name, want.version, want.artifact, report, true);
+      }
+      if (want.shadowVersion !== undefined) {
+        shadow = { version: want.shadowVersion, status: 'downloading' };
+        shadow = await this.installShadow(name, want, (s) => {
+          shadow = s;
           report('probation');
-          try {
-            await this.agent.install(file);
-          } finally {
-            rmSync(file, { force: true });
-          }
-        }
+        });
       }
       this.applyVariants(name, want);
       report('current');
@@ -82,7 +116,42 @@ export class Reconciler {
     }
   }
 
-  private async download(name: string, want: DesiredModel, report: (s: ReportedModel['status'], e?: Partial<ReportedModel>) => void): Promise<string> {
+  /** Download, verify and install one version (`serve` false: kept beside, serving nothing). */
+  private async fetchAndInstall(name: string, version: string, artifact: ArtifactRef, report: (s: ReportedModel['status'], e?: Partial<ReportedModel>) => void, serve: boolean): Promise<void> {
+    const file = await this.download(name, artifact, report);
+    report('verifying');
+    this.verify(file, name, version, artifact);
+    report('probation');
+    try {
+      await this.agent.install(file, { serve });
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  /**
+   * The shadow variant's version: kept already, or installed from `shadowArtifact` beside the serving
+   * version (serving nothing). Its failure is reported on its own and never fails the model.
+   */
+  private async installShadow(name: string, want: DesiredModel, progress: (s: NonNullable<ReportedModel['shadow']>) => void): Promise<NonNullable<ReportedModel['shadow']>> {
+    const version = want.shadowVersion!;
+    if (this.agent.versions(name).some((r) => r.version === version)) return { version, status: 'current' };
+    if (!want.shadowArtifact) return { version, status: 'failed', reason: `shadow version '${version}' is not kept on this device and the desired state gives no shadowArtifact` };
+    const key = this.key(name, version, want.shadowArtifact);
+    const earlier = this.failed.get(key);
+    if (earlier !== undefined) return { version, status: 'failed', reason: earlier };
+    try {
+      await this.fetchAndInstall(name, version, want.shadowArtifact, (status) => progress({ version, status }), false);
+      return { version, status: 'current' };
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      this.failed.set(key, reason);
+      this.options.logger.error('shadow version not installed', { model: name, version, error: reason });
+      return { version, status: 'failed', reason };
+    }
+  }
+
+  private async download(name: string, artifact: ArtifactRef, report: (s: ReportedModel['status'], e?: Partial<ReportedModel>) => void): Promise<string> {
     const attempts = this.options.maxAttempts ?? 3;
     const base = this.options.retryBaseMs ?? 500;
     let lastReported = -1;
@@ -90,9 +159,9 @@ export class Reconciler {
       report('downloading', { bytes: 0 });
       try {
         return await downloadArtifact({
-          url: want.artifact.url,
-          sha256: want.artifact.sha256,
-          sizeBytes: want.artifact.sizeBytes,
+          url: artifact.url,
+          sha256: artifact.sha256,
+          sizeBytes: artifact.sizeBytes,
           dir: join(this.agent.dataDir, 'sync', 'downloads'),
           onProgress: (bytes) => {
             // Progress at most every 1 MiB.
@@ -113,7 +182,7 @@ export class Reconciler {
   }
 
   /** The artifact must be intact, signed by the key the desired state names, and be the model and version it names. */
-  private verify(file: string, name: string, want: DesiredModel): void {
+  private verify(file: string, name: string, version: string, artifact: ArtifactRef): void {
     let check;
     try {
       check = checkArtifact(file);
@@ -122,9 +191,9 @@ export class Reconciler {
       throw new Error(`the artifact is not readable: ${(err as Error).message}`);
     }
     const problems = [...check.problems];
-    if (check.ok && check.signer !== want.artifact.signature.keyId) problems.push(`signed by key ${check.signer}, the desired state names ${want.artifact.signature.keyId}`);
+    if (check.ok && check.signer !== artifact.signature.keyId) problems.push(`signed by key ${check.signer}, the desired state names ${artifact.signature.keyId}`);
     if (check.manifest && check.manifest.model.name !== name) problems.push(`the artifact is model '${check.manifest.model.name}', not '${name}'`);
-    if (check.manifest && check.manifest.model.version !== want.version) problems.push(`the artifact is version '${check.manifest.model.version}', not '${want.version}'`);
+    if (check.manifest && check.manifest.model.version !== version) problems.push(`the artifact is version '${check.manifest.model.version}', not '${version}'`);
     if (problems.length) {
       rmSync(file, { force: true });
       throw new Error(`verification failed: ${problems.join('; ')}`);

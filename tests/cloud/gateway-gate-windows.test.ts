@@ -1,0 +1,73 @@
+/**
+ * The telemetry the model-aware gates read: the agent's per-minute aggregates carry an output histogram
+ * and shadow comparison counts, and the gateway's registry sums them per device and version over a
+ * window (`outputHistogramWindow`, `shadowWindow`). Pure SQLite, no broker.
+ */
+import { describe, expect, it } from 'vitest';
+import { DeviceRegistry } from '../../src/cloud/gateway/index.js';
+import { OUTPUT_HISTOGRAM_BUCKETS, outputBucket } from '../../src/protocol/sync.js';
+import { MinuteAggregator, OUTBOX_KINDS, type Outbox } from '../../src/edge-agent/outbox.js';
+import { outputBuckets } from '../../src/edge-agent/variants.js';
+
+/** An outbox stand-in that keeps what the aggregator writes. */
+function memoryOutbox(): { outbox: Outbox; rows: { kind: string; payload: Record<string, unknown> }[] } {
+  const rows: { kind: string; payload: Record<string, unknown> }[] = [];
+  return { rows, outbox: { add: (kind: string, payload: unknown) => (rows.push({ kind, payload: payload as Record<string, unknown> }), String(rows.length)) } as unknown as Outbox };
+}
+
+describe('output histogram buckets', () => {
+  it('one bucket per class up to 32 classes, proportional bins beyond', () => {
+    expect(OUTPUT_HISTOGRAM_BUCKETS).toBe(32);
+    expect(outputBucket(9, 10)).toBe(9);
+    expect(outputBucket(999, 1000)).toBe(31);
+    expect(outputBucket(500, 1000)).toBe(16);
+    const t = { dims: [2, 3], data: Float32Array.from([0, 2, 1, 5, 0, 1]) };
+    expect(outputBuckets(t)).toEqual([1, 0]);
+    expect(outputBuckets(undefined)).toEqual([]);
+  });
+});
+
+describe('MinuteAggregator', () => {
+  it('writes top1 counts with the minute metrics, and comparison counts and shadow latency with the shadow minute', () => {
+    const { outbox, rows } = memoryOutbox();
+    const agg = new MinuteAggregator(outbox, () => 0);
+    const ok = { ok: true, modelSeconds: 0.002, overheadSeconds: 0.001, batch: 1 };
+    agg.record('cnn', '1.0.0', { ...ok, top1: [3] });
+    agg.record('cnn', '1.0.0', { ...ok, top1: [3, 5] });
+    agg.record('cnn', '1.0.0', { ok: false, modelSeconds: 0, overheadSeconds: 0, batch: 1 });
+    agg.recordShadow('cnn', '1.0.0', '2.0.0', { rows: 2, top1Agree: 1, maxAbsDiff: 0.5, shadowSeconds: 0.004, servingSeconds: 0.002 });
+    expect(agg.flush(true)).toBe(2);
+    const m = rows.find((r) => r.kind === OUTBOX_KINDS.metrics)!.payload;
+    expect(m).toMatchObject({ invocations: 2, errors: 1 });
+    expect((m.top1 as number[]).length).toBe(32);
+    expect((m.top1 as number[])[3]).toBe(2);
+    expect((m.top1 as number[])[5]).toBe(1);
+    expect(rows.find((r) => r.kind === OUTBOX_KINDS.shadow)!.payload).toMatchObject({ comparisons: 1, rows: 2, top1Agree: 1, top1Agreement: 0.5, shadowLatency: { p95LeMs: 5 } });
+  });
+});
+
+describe('DeviceRegistry gate windows', () => {
+  const rec = (id: string, kind: string, payload: Record<string, unknown>) => ({ id, kind, createdAt: '2025-01-01T00:00:00.000Z', payload });
+  it('sums histograms and shadow comparisons per device and version from a minute on', () => {
+    const reg = new DeviceRegistry(':memory:');
+    reg.addDevice('a', { id: 'dev-a' });
+    const h = (i: number, n: number) => Object.assign(new Array<number>(32).fill(0), { [i]: n });
+    reg.ingest('dev-a', [
+      rec('rec-00001', 'metrics.minute', { minute: '2025-01-01T00:00:00.000Z', model: 'cnn', version: '1.0.0', invocations: 5, errors: 0, top1: h(3, 5) }),
+      rec('rec-00002', 'metrics.minute', { minute: '2025-01-01T00:01:00.000Z', model: 'cnn', version: '1.0.0', invocations: 4, errors: 0, top1: h(4, 4) }),
+      rec('rec-00003', 'metrics.minute', { minute: '2025-01-01T00:01:00.000Z', model: 'cnn', version: '2.0.0', invocations: 4, errors: 0 }),
+      rec('rec-00004', 'shadow.minute', { minute: '2025-01-01T00:01:00.000Z', model: 'cnn', version: '1.0.0', shadow: '2.0.0', comparisons: 4, rows: 4, top1Agree: 3, shadowLatency: { p95LeMs: 5 } }),
+      // An older agent: no row counts, only the ratio.
+      rec('rec-00005', 'shadow.minute', { minute: '2025-01-01T00:02:00.000Z', model: 'cnn', version: '1.0.0', shadow: '2.0.0', comparisons: 2, top1Agreement: 0.5 }),
+      rec('rec-00006', 'shadow.minute', { minute: '2024-12-31T23:59:00.000Z', model: 'cnn', version: '1.0.0', shadow: '2.0.0', comparisons: 100, rows: 100, top1Agree: 0 }),
+    ]);
+    const hist = reg.outputHistogramWindow('cnn', '2025-01-01T00:00:00.000Z');
+    expect(hist).toHaveLength(1);
+    expect(hist[0]).toMatchObject({ deviceId: 'dev-a', version: '1.0.0' });
+    expect(hist[0].histogram[3]).toBe(5);
+    expect(hist[0].histogram[4]).toBe(4);
+    expect(reg.outputHistogramWindow('cnn', '2025-01-01T00:01:00.000Z')[0].histogram[3]).toBe(0);
+    expect(reg.shadowWindow('cnn', '2025-01-01T00:00:00.000Z')).toEqual([{ deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 6, rows: 6, agreed: 4, maxP95Ms: 5 }]);
+    reg.close();
+  });
+});

@@ -3,7 +3,11 @@
  * and shadow comparison counts, and the gateway's registry sums them per device and version over a
  * window (`outputHistogramWindow`, `shadowWindow`). Pure SQLite, no broker.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Database } from '../../src/sqlite.js';
 import { DeviceRegistry } from '../../src/cloud/gateway/index.js';
 import { OUTPUT_HISTOGRAM_BUCKETS, outputBucket } from '../../src/protocol/sync.js';
 import { MinuteAggregator, OUTBOX_KINDS, type Outbox } from '../../src/edge-agent/outbox.js';
@@ -69,5 +73,18 @@ describe('DeviceRegistry gate windows', () => {
     expect(reg.outputHistogramWindow('cnn', '2025-01-01T00:01:00.000Z')[0].histogram[3]).toBe(0);
     expect(reg.shadowWindow('cnn', '2025-01-01T00:00:00.000Z')).toEqual([{ deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 6, rows: 6, agreed: 4, maxP95Ms: 5 }]);
     reg.close();
+  });
+
+  it("one model's window is read through an index, not a scan of every device's telemetry", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-gate-index-'));
+    try {
+      new DeviceRegistry(join(dir, 'cloud.db')).close();
+      const db = new Database(join(dir, 'cloud.db'), { readonly: true });
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN SELECT device_id, version FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND minute >= ?`).all('cnn', '2025') as { detail: string }[]).map((r) => r.detail).join('; ');
+      db.close();
+      expect(plan).toMatch(/USING INDEX telemetry_model_window/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

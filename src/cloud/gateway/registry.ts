@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS telemetry (
   PRIMARY KEY (device_id, record_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS telemetry_minute ON telemetry (device_id, model, version, minute);
+-- The deployment gates and the dashboard read one model's recent minutes across every device.
+CREATE INDEX IF NOT EXISTS telemetry_model_window ON telemetry (model, kind, minute);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
 

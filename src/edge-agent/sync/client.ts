@@ -59,6 +59,13 @@ export interface SyncOptions {
   downloadRetryMs?: number;
   /** The device's target profile name, reported to the cloud. */
   target?: string;
+  /**
+   * The reported state is published again this often (±10 %), ms, even when nothing changed. A
+   * broker may drop a message to a slow subscriber (Mosquitto does once the cloud's queue is full),
+   * and a report is otherwise sent only on a change: a lost one would hold a rollout until the next.
+   * @default 60000
+   */
+  reportEveryMs?: number;
   logger?: Logger;
 }
 
@@ -73,7 +80,7 @@ export interface SyncStats {
   connected: boolean;
 }
 
-const DEFAULTS = Object.freeze({ keepaliveSeconds: 10, reconnectMinMs: 500, reconnectMaxMs: 15_000, pollMs: 500, batchSize: 100, maxInflight: 1000, resendAfterMs: 10_000 });
+const DEFAULTS = Object.freeze({ keepaliveSeconds: 10, reconnectMinMs: 500, reconnectMaxMs: 15_000, pollMs: 500, batchSize: 100, maxInflight: 1000, resendAfterMs: 10_000, reportEveryMs: 60_000 });
 
 export class SyncClient {
   private readonly topics: DeviceTopics;
@@ -84,6 +91,7 @@ export class SyncClient {
   private attempt = 0;
   private reconnectTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
+  private reportTimer?: NodeJS.Timeout;
   private stopped = false;
   private pumping = false;
   private readonly counts = { connects: 0, sent: 0, acked: 0, dropped: 0 };
@@ -103,6 +111,7 @@ export class SyncClient {
     if (typeof options.deviceSecret !== 'string' || !options.deviceSecret) throw new TypeError('sync: deviceSecret must be a non-empty string');
     this.log = options.logger ?? silentLogger;
     this.o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in DEFAULTS && v !== undefined)) } as SyncClient['o'];
+    if (!(this.o.reportEveryMs >= 10)) throw new RangeError(`sync: reportEveryMs must be a number of ms ≥ 10 (got ${String(options.reportEveryMs)})`);
     this.reconciler = new Reconciler(agent, {
       logger: this.log,
       maxAttempts: options.downloadAttempts,
@@ -158,6 +167,8 @@ export class SyncClient {
     });
     this.pollTimer = setInterval(() => void this.pump(), this.o.pollMs);
     this.pollTimer.unref();
+    this.reportTimer = setInterval(() => this.publishReported(), Math.round(this.o.reportEveryMs * (0.9 + Math.random() / 5)));
+    this.reportTimer.unref();
   }
 
   private scheduleReconnect(): void {
@@ -313,6 +324,7 @@ export class SyncClient {
     if (this.stopped) return;
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.reportTimer) clearInterval(this.reportTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const c = this.client;
     if (!c) return;

@@ -115,11 +115,11 @@ export async function cloudStory(options: { out: string; calibration: Sample[]; 
     say();
     say(`   telemetry  ${traffic.sent} requests answered; ${telemetry.records} records from the devices' outboxes stored exactly once (${telemetry.duplicates} duplicates dropped)`);
     const token = http.tokenFile ? `?token=${encodeURIComponent((await import('node:fs')).readFileSync(http.tokenFile, 'utf8').trim())}` : '';
-    say(`   dashboard  ${http.dashboardUrl}${token}`);
     if (options.keepOpen) {
+      say(`   dashboard  ${http.dashboardUrl}${token}`);
       say('              (the cloud and the devices keep running; press Ctrl-C to stop)');
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-    }
+    } else say('   dashboard  closed with the demo (run `npm start` in a terminal to keep the cloud up and open it)');
   } finally {
     traffic.stop = true;
     await traffic.done.catch(() => {});

@@ -1,14 +1,15 @@
 /**
- * The cloud API as the CLI's declarative and device commands call it (`kiln plan|apply|drift`,
- * `kiln devices …`): the options every such command takes, the operator token (--token,
- * KILN_CLOUD_TOKEN, or the api-token file beside --db) and one request function that returns the
- * status and the JSON body, so that a command can read a refusal's details (problems, a new plan).
+ * The cloud API as every CLI command that talks to a running cloud calls it (`kiln deploy`,
+ * `kiln deployments …`, `kiln plan|apply|drift`, `kiln devices …`): the options every such command
+ * takes, the operator token (--token, KILN_CLOUD_TOKEN, or the api-token file beside --db) and one
+ * request function that returns the status and the JSON body, so that a command can read a refusal's
+ * details (problems, a new plan).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
 
-/** --cloud-url, --token, --db: the same as `kiln deploy`'s. */
+/** --cloud-url, --token, --db: the same for every command that calls the cloud. */
 export const cloudOptions = {
   'cloud-url': { type: 'string', valueName: 'URL', description: 'the cloud API (default: KILN_CLOUD_URL, else http://127.0.0.1:8300)' },
   token: { type: 'string', valueName: 'TOKEN', description: 'the operator token (default: KILN_CLOUD_TOKEN, else api-token beside --db)' },

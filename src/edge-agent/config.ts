@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
 import { isLoopback } from './http/server.js';
-import { parseYaml, YamlError } from './yaml.js';
+import { parseYaml, YamlError } from '../yaml.js';
 import { variantProblems, type VariantConfig } from './variants.js';
 
 export interface AgentConfig {

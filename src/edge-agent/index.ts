@@ -31,4 +31,4 @@ export { RequestError } from './errors.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export { ortNodeBackend, resolveBackend, type OrtNodeAdapterOptions } from './backend.js';
 export { OIP_DATATYPE, ORT_DTYPE } from './tensors.js';
-export { parseYaml, YamlError, type YamlValue } from './yaml.js';
+export { parseYaml, YamlError, type YamlValue } from '../yaml.js';

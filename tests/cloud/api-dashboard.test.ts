@@ -6,10 +6,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findChromium, launchChromium } from '../../src/bench/chromium.js';
-import { createCloudApi } from '../../src/cloud/api/index.js';
 import { startGateway, type DeviceGateway } from '../../src/cloud/gateway/gateway.js';
 import { openModelRegistry, type ModelRegistry } from '../../src/cloud/registry/registry.js';
 import { SYNC_PROTOCOL_VERSION } from '../../src/protocol/sync.js';
+import { listenCloudApi, type CloudApp } from './api-helpers.js';
 import { build, tempDir } from './registry-helpers.js';
 
 const chromium = findChromium();
@@ -19,7 +19,7 @@ describe.skipIf(!chromium)('cloud dashboard in chromium', () => {
   let dir: string;
   let gateway: DeviceGateway;
   let registry: ModelRegistry;
-  let app: ReturnType<typeof createCloudApi>;
+  let app: CloudApp;
   let base: string;
 
   beforeAll(async () => {
@@ -41,9 +41,7 @@ describe.skipIf(!chromium)('cloud dashboard in chromium', () => {
       gateway.registry.setReported(id, { v: SYNC_PROTOCOL_VERSION, desiredVersion: 1, models: { digits: { status, version, ...(status === 'current' ? {} : { serving: '1.0.0' }) } }, target, at: now });
       gateway.registry.setOnline(id, online);
     }
-    app = createCloudApi({ gateway, registry, token: TOKEN });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    ({ app, base } = await listenCloudApi({ gateway, registry, token: TOKEN }));
   }, 180_000);
 
   afterAll(async () => {

@@ -6,32 +6,26 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCloudApi, loadOrCreateToken } from '../../src/cloud/api/index.js';
+import { loadOrCreateToken } from '../../src/cloud/api/index.js';
 import { startGateway, type DeviceGateway } from '../../src/cloud/gateway/gateway.js';
 import { openModelRegistry, type ModelRegistry } from '../../src/cloud/registry/registry.js';
 import { deviceTopics, SYNC_PROTOCOL_VERSION, type DesiredState } from '../../src/protocol/sync.js';
+import { callApi, listenCloudApi, type CallOptions, type CloudApp } from './api-helpers.js';
 import { build, tempDir } from './registry-helpers.js';
 
 const TOKEN = 'test-operator-token-0123456789';
 let dir: string;
 let gateway: DeviceGateway;
 let registry: ModelRegistry;
-let app: ReturnType<typeof createCloudApi>;
+let app: CloudApp;
 let base: string;
 let pi: { id: string; secret: string };
 let laptop: { id: string; secret: string };
 /** The compiler's .tgz of cnn 2.0.0 for wasm: what a download must return byte for byte. */
 let v2wasmTgz: string;
 
-const call = async (method: string, path: string, options: { token?: string | null; body?: unknown } = {}) => {
-  const headers: Record<string, string> = {};
-  const token = options.token === undefined ? TOKEN : options.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body) });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as any) : text };
-};
+/** A request with the operator token (options.token: null sends none). */
+const call = (method: string, path: string, options: CallOptions = {}) => callApi(base, method, path, { token: TOKEN, ...options });
 
 beforeAll(async () => {
   dir = tempDir('kiln-api-');
@@ -48,9 +42,7 @@ beforeAll(async () => {
   // The pi reports its target (as an agent does); the laptop has never reported.
   gateway.registry.setReported(pi.id, { v: SYNC_PROTOCOL_VERSION, desiredVersion: null, models: {}, target: 'wasm', at: new Date().toISOString() });
   gateway.registry.setOnline(pi.id, true);
-  app = createCloudApi({ gateway, registry, token: TOKEN });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  ({ app, base } = await listenCloudApi({ gateway, registry, token: TOKEN }));
 }, 180_000);
 
 afterAll(async () => {

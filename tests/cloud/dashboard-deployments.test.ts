@@ -7,13 +7,13 @@
  * latency and an error-rate line per version from the agents' own telemetry. Screenshots go to
  * out/ (git-ignored): out/dashboard.png (the rollback) and out/dashboard-baking.png.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findChromium, launchChromium } from '../../src/bench/chromium.js';
-import { createCloudApi } from '../../src/cloud/api/index.js';
 import type { DeploymentManager } from '../../src/cloud/deployments/index.js';
+import { listenCloudApi, type CloudApp } from './api-helpers.js';
 import { buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
 
 const chromium = findChromium();
@@ -23,11 +23,10 @@ const alarms = [{ metric: 'error-rate' as const, threshold: 0.2, minRequests: 5 
 
 let fleet: Fleet;
 let mgr: DeploymentManager;
-let app: ReturnType<typeof createCloudApi>;
+let app: CloudApp;
 let base: string;
 
 const phase = (id: string) => mgr.get(id)?.state.status.phase;
-const ids = () => fleet.agents.map((a) => a.id);
 
 async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(OUT, { recursive: true });
@@ -50,17 +49,14 @@ describe.skipIf(!chromium)('dashboard: deployments and telemetry in chromium', (
     const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
     const v3 = await buildArtifact(root, 'cnn', '3.0.0', 3, 16);
     fleet = await startFleet({ root, artifacts: [v1, v2, v3], v1Tgz: v1.tgz, devices: 3, prefix: `dash-${process.pid}` });
-    await waitUntil(() => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.target === 'x86_64'), 30_000, 'devices online with their target');
+    await fleet.ready();
     mgr = fleet.manager();
-    app = createCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    ({ app, base } = await listenCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr }));
   }, 240_000);
 
   afterAll(async () => {
     await app?.close();
     await fleet?.close();
-    if (fleet) rmSync(fleet.root, { recursive: true, force: true });
   });
 
   it('shows its empty states before any deployment or traffic', async () => {
@@ -82,11 +78,11 @@ describe.skipIf(!chromium)('dashboard: deployments and telemetry in chromium', (
     const traffic = fleet.traffic();
     try {
       await waitUntil(() => fleet.gw.registry.metricsWindow('cnn', '1970-01-01T00:00:00.000Z').filter((r) => r.version === '1.0.0').length === 3, 30_000, 'v1 telemetry from every device');
-      await mgr.create({ id: 'to-v2', model: 'cnn', fromVersion: '1.0.0', toVersion: '2.0.0', devices: ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 1500 }, guardrails: { alarms } });
+      await mgr.create({ id: 'to-v2', model: 'cnn', fromVersion: '1.0.0', toVersion: '2.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 1500 }, guardrails: { alarms } });
       await waitUntil(() => phase('to-v2') === 'promoted', 90_000, 'to-v2 promoted');
-      await mgr.create({ id: 'to-v3', model: 'cnn', fromVersion: '2.0.0', toVersion: '3.0.0', devices: ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 120_000 }, guardrails: { alarms } });
+      await mgr.create({ id: 'to-v3', model: 'cnn', fromVersion: '2.0.0', toVersion: '3.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 120_000 }, guardrails: { alarms } });
       await waitUntil(() => phase('to-v3') === 'rolled-back', 90_000, 'to-v3 rolled back');
-      await mgr.create({ id: 'back-to-v1', model: 'cnn', fromVersion: '2.0.0', toVersion: '1.0.0', devices: ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 600_000 }, guardrails: { alarms } });
+      await mgr.create({ id: 'back-to-v1', model: 'cnn', fromVersion: '2.0.0', toVersion: '1.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 600_000 }, guardrails: { alarms } });
       await waitUntil(() => phase('back-to-v1') === 'baking', 60_000, 'back-to-v1 baking');
       // Traffic into the next minute, so the charts have lines (two minutes) and not only dots.
       const next = new Date((Math.floor(Date.now() / 60_000) + 1) * 60_000).toISOString();

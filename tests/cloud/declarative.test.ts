@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkDeployFile, computeDrift, defaultDeploymentId, DeployFileError, parseDeployFile } from '../../src/cloud/deployments/index.js';
-import { parseYamlDocument, YamlSyntaxError } from '../../src/cloud/deployments/yaml-lines.js';
+import { parseYamlDocument, YamlError } from '../../src/yaml.js';
 import type { DeviceRecord } from '../../src/cloud/gateway/index.js';
 import { captureIo } from '../../src/cli/io.js';
 import { runMain } from '../../src/cli/main.js';
@@ -84,12 +84,14 @@ describe('deploy files', () => {
       ['a: 1\na: 2\n', 2, /appears twice/],
       ['steps: [5, 20\n', 1, /expected ',' or '\]'/],
     ] as const) {
-      expect(() => parseYamlDocument(text), text).toThrow(YamlSyntaxError);
+      expect(() => parseYamlDocument(text), text).toThrow(YamlError);
       const problems = problemsOf(text);
       expect(problems, text).toHaveLength(1);
       expect(problems[0], text).toMatch(new RegExp(`^${line} : not valid YAML: `));
       expect(problems[0], text).toMatch(msg);
     }
+    // The deploy file's own advice after the parser's reason.
+    expect(problemsOf('a: 1\n---\n')[0]).toBe('2 : not valid YAML: multiple documents are not supported: put every deployment under one deployments: list');
   });
 
   it('BAD CALL: a bad spec lists every problem with its path and line, in one error', () => {

@@ -4,35 +4,22 @@
  * pause/resume by POST; 401 without the token, 400 on a bad body, 409 for a version with no artifact;
  * and `kiln deploy` + `kiln deployments show` (runMain) against the same API.
  */
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCloudApi } from '../../src/cloud/api/index.js';
 import type { DeploymentManager } from '../../src/cloud/deployments/index.js';
 import { captureIo } from '../../src/cli/io.js';
 import { runMain } from '../../src/cli/main.js';
+import { callApi, kilnAgainst, listenCloudApi, type CallOptions, type CloudApp } from './api-helpers.js';
 import { buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
 
 const TOKEN = 'deploy-api-token-0123456789';
 let fleet: Fleet;
 let mgr: DeploymentManager;
-let app: ReturnType<typeof createCloudApi>;
+let app: CloudApp;
 let base: string;
 
-const call = async (method: string, path: string, options: { token?: string | null; body?: unknown } = {}) => {
-  const headers: Record<string, string> = {};
-  const token = options.token === undefined ? TOKEN : options.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined };
-};
-
-async function kiln(...argv: string[]) {
-  const io = captureIo({ cwd: fleet.root, env: { KILN_CLOUD_TOKEN: TOKEN } });
-  const code = await runMain([...argv, '--cloud-url', base], io);
-  return { code, out: io.out, err: io.err };
-}
+/** A request with the operator token (options.token: null sends none). */
+const call = (method: string, path: string, options: CallOptions = {}) => callApi(base, method, path, { token: TOKEN, ...options });
+const kiln = (...argv: string[]) => kilnAgainst({ base, token: TOKEN, cwd: fleet.root }, argv);
 
 beforeAll(async () => {
   const root = tempDir('kiln-deploy-api-');
@@ -40,17 +27,13 @@ beforeAll(async () => {
   const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
   const v3 = await buildArtifact(root, 'cnn', '3.0.0', 3);
   fleet = await startFleet({ root, artifacts: [v1, v2, v3], v1Tgz: v1.tgz, devices: 2, prefix: `dapi-${process.pid}` });
-  await waitUntil(() => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.target === 'x86_64'), 30_000, 'devices online with their target');
+  await fleet.ready();
   mgr = fleet.manager();
-  app = createCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  ({ app, base } = await listenCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr }));
 }, 240_000);
 afterAll(async () => {
   await app?.close();
   await fleet?.close();
-  if (fleet) rmSync(fleet.root, { recursive: true, force: true });
 });
 
 const phase = async (id: string) => (await call('GET', `/api/deployments/${id}`)).body?.deployment?.state.status.phase;

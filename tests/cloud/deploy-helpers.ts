@@ -17,7 +17,7 @@ import { SyncClient } from '../../src/edge-agent/sync/index.js';
 import { buildCnn } from '../../src/onnx/builder.js';
 import { saveModel } from '../../src/onnx/model.js';
 import { kilnHome, tempDir } from './registry-helpers.js';
-import { uniqueId, type BrokerCase } from '../sync/helpers.js';
+import { uniqueId, waitUntil, type BrokerCase } from '../sync/helpers.js';
 
 export { BROKERS, waitUntil, type BrokerCase } from '../sync/helpers.js';
 
@@ -46,12 +46,17 @@ export interface Fleet {
   agents: FleetAgent[];
   /** The broker the fleet runs on. */
   broker: BrokerCase['name'];
+  /** The agents' device ids. */
+  ids(): string[];
+  /** Wait until every agent is online and has reported its target (what a deployment needs to pick artifacts). */
+  ready(timeoutMs?: number): Promise<void>;
   manager(): DeploymentManager;
   /**
    * Start sending requests to every agent (and flushing its minute aggregates) until stopped.
    * `versions` counts answers by the version that served them; `firstSeen` is when (ms) each version first answered.
    */
   traffic(): { stop(): Promise<void>; sent: { ok: number; failed: number }; versions: Record<string, number>; firstSeen: Record<string, number> };
+  /** Stop the managers, agents, artifact server, registry and gateway, then remove `root`. */
   close(): Promise<void>;
 }
 
@@ -61,8 +66,9 @@ const bodies = Array.from({ length: 8 }, (_, k) =>
 );
 
 /**
- * Start a fleet. `broker`: the embedded aedes (default) or an external one by URL; on an external
- * broker device ids get a unique suffix (it keeps retained messages and sessions between runs).
+ * Start a fleet in `root` (a temp folder it owns from now on: close() removes it). `broker`: the
+ * embedded aedes (default) or an external one by URL; on an external broker device ids get a unique
+ * suffix (it keeps retained messages and sessions between runs).
  */
 export async function startFleet(opts: { root: string; artifacts: { dir: string }[]; v1Tgz: string; devices: number; prefix: string; broker?: BrokerCase }): Promise<Fleet> {
   const dbPath = join(opts.root, 'cloud', 'cloud.db');
@@ -91,6 +97,8 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
     srv,
     agents,
     broker: broker.name,
+    ids: () => agents.map((a) => a.id),
+    ready: (timeoutMs = 30_000) => waitUntil(() => agents.every((a) => gw.device(a.id)?.online && gw.device(a.id)?.reported?.target === 'x86_64'), timeoutMs, 'devices online with their target'),
     manager() {
       const m = new DeploymentManager({ gateway: gw, registry: reg, artifactBaseUrl: srv.url, dbPath, tickMs: 50 });
       managers.push(m);
@@ -143,6 +151,7 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
       await srv.close();
       await reg.close();
       await gw.close();
+      rmSync(opts.root, { recursive: true, force: true });
     },
   };
 }

@@ -39,15 +39,13 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
 
   beforeAll(async () => {
     fleet = await startFleet({ root: tempDir('kiln-model-aware-'), artifacts, v1Tgz: artifacts[0].tgz, devices: 3, prefix: `mdl-${process.pid}`, broker });
-    await waitUntil(() => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.target === 'x86_64'), 30_000, 'devices online with their target');
+    await fleet.ready();
     mgr = fleet.manager();
   }, 120_000);
   afterAll(async () => {
     await fleet?.close();
-    if (fleet) rmSync(fleet.root, { recursive: true, force: true });
   });
 
-  const ids = () => fleet.agents.map((a) => a.id);
   const phase = (id: string) => mgr.get(id)?.state.status.phase;
   const reported = (id: string) => fleet.gw.device(id)?.reported?.models.cnn;
   const fired = (id: string, metric: string): AlarmResult | undefined => {
@@ -64,7 +62,7 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
         model: 'cnn',
         fromVersion: '1.0.0',
         toVersion: '2.0.0',
-        devices: ids(),
+        devices: fleet.ids(),
         strategy: { kind: 'shadow' },
         guardrails: { alarms: [{ metric: 'agreement', threshold: 0.9, minRequests: 10 }] },
       });
@@ -76,7 +74,7 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
         expect(a.agent.versions('cnn').map((r) => r.version)).toContain('2.0.0');
       }
       const compared = () => fleet.gw.registry.shadowWindow('cnn', since).filter((r) => r.version === '1.0.0' && r.shadow === '2.0.0');
-      await waitUntil(() => ids().every((id) => compared().some((r) => r.deviceId === id && r.rows >= 5)), 60_000, 'shadow comparisons from every device');
+      await waitUntil(() => fleet.ids().every((id) => compared().some((r) => r.deviceId === id && r.rows >= 5)), 60_000, 'shadow comparisons from every device');
     } finally {
       await traffic.stop();
     }
@@ -104,7 +102,7 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
         model: 'cnn',
         fromVersion: '2.0.0',
         toVersion: '3.0.0',
-        devices: ids(),
+        devices: fleet.ids(),
         strategy: { kind: 'shadow' },
         guardrails: { alarms: [{ metric: 'agreement', threshold: 0.9, minRequests: 10 }] },
       });
@@ -134,7 +132,7 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
         model: 'cnn',
         fromVersion: '2.0.0',
         toVersion: '4.0.0',
-        devices: ids(),
+        devices: fleet.ids(),
         strategy: { kind: 'canary', steps: [30, 100], bakeMs: 120_000 },
         guardrails: { alarms: [{ metric: 'output-shift', threshold: 0.5, minRequests: 10 }] },
       });
@@ -161,7 +159,7 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
         model: 'cnn',
         fromVersion: '2.0.0',
         toVersion: '5.0.0',
-        devices: ids(),
+        devices: fleet.ids(),
         strategy: { kind: 'canary', steps: [30, 100], bakeMs: 120_000 },
         guardrails: { alarms: [{ metric: 'agreement', threshold: 0.9, minRequests: 10 }] },
       });

@@ -4,7 +4,6 @@
  * devices) and finishes the rollout with every device on v2. On each broker (aedes; Mosquitto when
  * KILN_TEST_MQTT_URL is set).
  */
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKERS, buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
 
@@ -16,16 +15,15 @@ describe.each(BROKERS)('cloud restart mid-canary ($name)', (broker) => {
     const v1 = await buildArtifact(root, 'cnn', '1.0.0', 1);
     const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
     fleet = await startFleet({ root, artifacts: [v1, v2], v1Tgz: v1.tgz, devices: 3, prefix: `rst-${process.pid}`, broker });
-    await waitUntil(() => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.target === 'x86_64'), 30_000, 'devices online with their target');
+    await fleet.ready();
   }, 240_000);
   afterAll(async () => {
     await fleet?.close();
-    if (fleet) rmSync(fleet.root, { recursive: true, force: true });
   });
 
   it('a manager restart mid-canary resumes where it was and finishes', async () => {
     const first = fleet.manager();
-    await first.create({ id: 'rs', model: 'cnn', fromVersion: '1.0.0', toVersion: '2.0.0', devices: fleet.agents.map((a) => a.id), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 1500 }, guardrails: {} });
+    await first.create({ id: 'rs', model: 'cnn', fromVersion: '1.0.0', toVersion: '2.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 1500 }, guardrails: {} });
     await waitUntil(() => first.get('rs')?.state.status.phase === 'baking', 60_000, 'step 0 baking');
     const before = first.get('rs')!;
     expect(before.state.status).toMatchObject({ phase: 'baking', step: 0 });

@@ -41,22 +41,20 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
   }, 120_000);
   afterAll(async () => {
     await fleet?.close();
-    if (fleet) rmSync(fleet.root, { recursive: true, force: true });
   });
 
-  const ids = () => fleet.agents.map((a) => a.id);
   const phase = (id: string) => mgr.get(id)?.state.status.phase;
   const reported = (id: string) => fleet.gw.device(id)?.reported?.models.cnn;
 
   it('deploy() on a fresh fleet finds the baseline the agents report on connect; all-at-once promotes v2', async () => {
     // No desired state was ever written: the report comes from the agents' connect alone.
-    for (const id of ids()) {
+    for (const id of fleet.ids()) {
       expect(fleet.gw.device(id)?.desired).toBeNull();
       expect(fleet.gw.device(id)?.reported).toMatchObject({ desiredVersion: null, models: { cnn: { status: 'current', version: '1.0.0', serving: '1.0.0' } } });
     }
     const d = await mgr.deploy({ model: 'cnn', version: '2.0.0', group: 'fleet', strategy: { kind: 'all-at-once' }, id: 'aao' });
     expect(d.spec).toMatchObject({ fromVersion: '1.0.0', toVersion: '2.0.0' });
-    expect(d.spec.devices.slice().sort()).toEqual(ids().slice().sort());
+    expect(d.spec.devices.slice().sort()).toEqual(fleet.ids().slice().sort());
     // Every device was sent v2 in the first step.
     expect(Object.keys(d.state.devices)).toHaveLength(2);
     await waitUntil(() => phase('aao') === 'promoted', 60_000, 'aao promoted');
@@ -68,7 +66,7 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
   }, 90_000);
 
   it('linear: 50 % steps, each baked, to v3', async () => {
-    const d = await mgr.create({ id: 'lin', model: 'cnn', fromVersion: '2.0.0', toVersion: '3.0.0', devices: ids(), strategy: { kind: 'linear', stepPercent: 50, intervalMs: 300 }, guardrails: {} });
+    const d = await mgr.create({ id: 'lin', model: 'cnn', fromVersion: '2.0.0', toVersion: '3.0.0', devices: fleet.ids(), strategy: { kind: 'linear', stepPercent: 50, intervalMs: 300 }, guardrails: {} });
     expect(Object.keys(d.state.devices)).toHaveLength(1);
     await waitUntil(() => phase('lin') === 'promoted', 60_000, 'lin promoted');
     const events = mgr.get('lin')!.events;
@@ -81,7 +79,7 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
     const traffic = fleet.traffic();
     let switchedAt: number;
     try {
-      await mgr.create({ id: 'bg', model: 'cnn', fromVersion: '3.0.0', toVersion: '4.0.0', devices: ids(), strategy: { kind: 'blue-green', bakeMs: 120_000 }, guardrails: {} });
+      await mgr.create({ id: 'bg', model: 'cnn', fromVersion: '3.0.0', toVersion: '4.0.0', devices: fleet.ids(), strategy: { kind: 'blue-green', bakeMs: 120_000 }, guardrails: {} });
       await waitUntil(() => mgr.get('bg')?.state.status.phase === 'baking', 60_000, 'bg switched and baking');
       const bg = mgr.get('bg')!;
       expect(bg.state.status).toMatchObject({ phase: 'baking', step: 1 });
@@ -111,7 +109,7 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
     expect((mgr.get('bg')!.state.status as { reason: string }).reason).toBe('manual: switch back');
 
     // Again, and through: promoted with every device serving v4.
-    await mgr.create({ id: 'bg-2', model: 'cnn', fromVersion: '3.0.0', toVersion: '4.0.0', devices: ids(), strategy: { kind: 'blue-green', bakeMs: 200 }, guardrails: {} });
+    await mgr.create({ id: 'bg-2', model: 'cnn', fromVersion: '3.0.0', toVersion: '4.0.0', devices: fleet.ids(), strategy: { kind: 'blue-green', bakeMs: 200 }, guardrails: {} });
     await waitUntil(() => phase('bg-2') === 'promoted', 60_000, 'bg-2 promoted');
     for (const a of fleet.agents) expect(reported(a.id)).toMatchObject({ version: '4.0.0', status: 'current', serving: '4.0.0' });
   }, 150_000);
@@ -120,7 +118,7 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
     const traffic = fleet.traffic();
     const since = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
     try {
-      const d = await mgr.create({ id: 'ab', model: 'cnn', fromVersion: '4.0.0', toVersion: '5.0.0', devices: ids(), strategy: { kind: 'ab', percent: 30 }, guardrails: {} });
+      const d = await mgr.create({ id: 'ab', model: 'cnn', fromVersion: '4.0.0', toVersion: '5.0.0', devices: fleet.ids(), strategy: { kind: 'ab', percent: 30 }, guardrails: {} });
       expect(d.summary.strategy).toBe('ab');
       await waitUntil(() => phase('ab') === 'baking', 60_000, 'ab installed and baking');
       for (const a of fleet.agents) {
@@ -131,7 +129,7 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
       // Both versions reach the cloud as each device's own telemetry.
       const both = () => {
         const rows = fleet.gw.registry.metricsWindow('cnn', since);
-        return ids().every((id) => ['4.0.0', '5.0.0'].every((v) => rows.some((r) => r.deviceId === id && r.version === v && r.invocations > 0)));
+        return fleet.ids().every((id) => ['4.0.0', '5.0.0'].every((v) => rows.some((r) => r.deviceId === id && r.version === v && r.invocations > 0)));
       };
       await waitUntil(both, 60_000, 'telemetry of both versions from every device');
       await waitUntil(() => (traffic.versions['4.0.0'] ?? 0) + (traffic.versions['5.0.0'] ?? 0) >= 60, 60_000, '60 answers');

@@ -5,7 +5,6 @@
  * took it. A refused deployment (no artifact for the version) and the command path are checked too.
  * On each broker: the embedded aedes, and Mosquitto when KILN_TEST_MQTT_URL is set.
  */
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentManager } from '../../src/cloud/deployments/index.js';
 import { BROKERS, buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
@@ -20,25 +19,23 @@ describe.each(BROKERS)('DeploymentManager with real agents ($name)', (broker) =>
     const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
     const v3 = await buildArtifact(root, 'cnn', '3.0.0', 3, 16);
     fleet = await startFleet({ root, artifacts: [v1, v2, v3], v1Tgz: v1.tgz, devices: 3, prefix: `dep-${process.pid}`, broker });
-    await waitUntil(() => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.target === 'x86_64'), 30_000, 'devices online with their target');
+    await fleet.ready();
     mgr = fleet.manager();
   }, 240_000);
   afterAll(async () => {
     await fleet?.close();
-    if (fleet) rmSync(fleet.root, { recursive: true, force: true });
   });
 
-  const ids = () => fleet.agents.map((a) => a.id);
   const phase = (id: string) => mgr.get(id)?.state.status.phase;
 
   it('refuses a version with no artifact for the devices’ target, naming them', async () => {
-    await expect(mgr.create({ id: 'nope', model: 'cnn', fromVersion: '1.0.0', toVersion: '9.9.9', devices: ids(), strategy: { kind: 'all-at-once' }, guardrails: {} })).rejects.toThrow(/no artifact[\s\S]*x86_64/);
+    await expect(mgr.create({ id: 'nope', model: 'cnn', fromVersion: '1.0.0', toVersion: '9.9.9', devices: fleet.ids(), strategy: { kind: 'all-at-once' }, guardrails: {} })).rejects.toThrow(/no artifact[\s\S]*x86_64/);
     expect(mgr.get('nope')).toBeUndefined();
-    await expect(mgr.create({ id: 'bad', model: 'cnn', fromVersion: '1.0.0', toVersion: '1.0.0', devices: ids(), strategy: { kind: 'canary' } })).rejects.toThrow(/must differ/);
+    await expect(mgr.create({ id: 'bad', model: 'cnn', fromVersion: '1.0.0', toVersion: '1.0.0', devices: fleet.ids(), strategy: { kind: 'canary' } })).rejects.toThrow(/must differ/);
   });
 
   it('a canary 34 → 100 with a short bake reaches promoted with every device on v2', async () => {
-    const d = await mgr.create({ id: 'to-v2', model: 'cnn', fromVersion: '1.0.0', toVersion: '2.0.0', devices: ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 300 }, guardrails: {} });
+    const d = await mgr.create({ id: 'to-v2', model: 'cnn', fromVersion: '1.0.0', toVersion: '2.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 300 }, guardrails: {} });
     expect(d.summary).toMatchObject({ phase: 'rolling', devices: 3 });
     // Step 0 sends 2 of 3 (ceil 34%): exactly those have a desired state before the first bake ends.
     expect(Object.keys(d.state.devices)).toHaveLength(2);
@@ -66,7 +63,7 @@ describe.each(BROKERS)('DeploymentManager with real agents ($name)', (broker) =>
         model: 'cnn',
         fromVersion: '2.0.0',
         toVersion: '3.0.0',
-        devices: ids(),
+        devices: fleet.ids(),
         strategy: { kind: 'canary', steps: [30, 100], bakeMs: 120_000 },
         guardrails: { alarms: [{ metric: 'error-rate', threshold: 0.2, minRequests: 5 }] },
       });
@@ -99,7 +96,7 @@ describe.each(BROKERS)('DeploymentManager with real agents ($name)', (broker) =>
   }, 120_000);
 
   it('manual pause, resume and rollback go through decide', async () => {
-    await mgr.create({ id: 'manual', model: 'cnn', fromVersion: '2.0.0', toVersion: '1.0.0', devices: ids(), strategy: { kind: 'canary', steps: [30, 100], bakeMs: 60_000 }, guardrails: {} });
+    await mgr.create({ id: 'manual', model: 'cnn', fromVersion: '2.0.0', toVersion: '1.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [30, 100], bakeMs: 60_000 }, guardrails: {} });
     expect((await mgr.pause('manual', 'operator')).state.status).toMatchObject({ phase: 'paused', reason: 'operator' });
     expect((await mgr.resume('manual')).state.status.phase).not.toBe('paused');
     await mgr.rollback('manual', 'changed my mind');

@@ -7,33 +7,26 @@
  * when applied again; `kiln drift` finds a failed install and a version mismatch (exit 1);
  * `kiln devices list|show` over the API.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCloudApi } from '../../src/cloud/api/index.js';
 import type { DeploymentManager, Plan } from '../../src/cloud/deployments/index.js';
 import { captureIo } from '../../src/cli/io.js';
 import { runMain } from '../../src/cli/main.js';
 import { deviceTopics, encodeMessage } from '../../src/protocol/sync.js';
+import { callApi, kilnAgainst, listenCloudApi, type CloudApp } from './api-helpers.js';
 import { buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
 
 const TOKEN = 'plan-apply-token-0123456789';
 let fleet: Fleet;
 let mgr: DeploymentManager;
-let app: ReturnType<typeof createCloudApi>;
+let app: CloudApp;
 let base: string;
 let ids: string[];
 
-async function kiln(argv: string[], extra: { prompt?: (q: string) => Promise<string> } = {}) {
-  const io = Object.assign(captureIo({ cwd: fleet.root, env: { KILN_CLOUD_TOKEN: TOKEN } }), extra);
-  const code = await runMain([...argv, '--cloud-url', base], io);
-  return { code, out: io.out, err: io.err };
-}
-const call = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  return { status: res.status, body: (await res.json()) as any };
-};
+const kiln = (argv: string[], prompt?: (q: string) => Promise<string>) => kilnAgainst({ base, token: TOKEN, cwd: fleet.root }, argv, prompt);
+const call = (method: string, path: string, body?: unknown) => callApi(base, method, path, { token: TOKEN, body });
 const write = (name: string, text: string) => {
   writeFileSync(join(fleet.root, name), text);
   return name;
@@ -59,19 +52,15 @@ beforeAll(async () => {
   const v1 = await buildArtifact(root, 'cnn', '1.0.0', 1);
   const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
   fleet = await startFleet({ root, artifacts: [v1, v2], v1Tgz: v1.tgz, devices: 3, prefix: `plan-${process.pid}` });
-  ids = fleet.agents.map((a) => a.id);
+  ids = fleet.ids();
   fleet.gw.addDevice('bench-spare', { id: `idle-${process.pid}`, group: 'idle' }); // never connects: no target, no models
   await waitUntil(() => ids.every((id) => fleet.gw.device(id)?.online && fleet.gw.device(id)?.reported?.models.cnn?.serving === '1.0.0'), 60_000, 'devices online, serving 1.0.0');
   mgr = fleet.manager();
-  app = createCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  ({ app, base } = await listenCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr }));
 }, 240_000);
 afterAll(async () => {
   await app?.close();
   await fleet?.close();
-  if (fleet) rmSync(fleet.root, { recursive: true, force: true });
 });
 
 describe('kiln plan / apply', () => {
@@ -166,7 +155,7 @@ describe('kiln plan / apply', () => {
     expect(noTty.code).toBe(2);
     expect(noTty.err).toMatch(/no terminal to confirm on: pass --yes/);
     const asked: string[] = [];
-    const no = await kiln(['apply', file], { prompt: async (q) => (asked.push(q), 'no') });
+    const no = await kiln(['apply', file], async (q) => (asked.push(q), 'no'));
     expect(no.code).toBe(1);
     expect(asked[0]).toMatch(/Apply this plan \(1 deployment to create\)\? Type yes to apply: $/);
     expect(no.out).toMatch(/Cancelled: nothing was applied\.\n$/);

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS, parseBytes, resolveAgentConfig } from '../../src/edge-agent/config.js';
-import { parseYaml, YamlError } from '../../src/edge-agent/yaml.js';
+import { parseYaml, YamlError } from '../../src/yaml.js';
 import { KilnError } from '../../src/errors.js';
 import { tempDir } from './helpers.js';
 

@@ -1,62 +1,15 @@
 /**
  * `kiln deploy` and `kiln deployments list|show|pause|resume|promote|rollback`: thin clients of the
- * cloud's HTTP API (`kiln cloud start`). The operator token comes from --token, KILN_CLOUD_TOKEN, or
- * the api-token file beside --db; the API from --cloud-url (default http://127.0.0.1:8300).
+ * cloud's HTTP API (`kiln cloud start`), called through cloud-client.ts (the operator token from --token,
+ * KILN_CLOUD_TOKEN, or the api-token file beside --db; the API from --cloud-url or KILN_CLOUD_URL).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { KilnError } from '../../errors.js';
 import { defineCommand } from '../framework.js';
-
-const common = {
-  'cloud-url': { type: 'string', valueName: 'URL', description: 'the cloud API (default: http://127.0.0.1:8300)' },
-  token: { type: 'string', valueName: 'TOKEN', description: 'the operator token (default: KILN_CLOUD_TOKEN, else api-token beside --db)' },
-  db: { type: 'string', valueName: 'FILE', description: 'the cloud database whose api-token file to read (default: ./.kiln-cloud/cloud.db)' },
-} as const;
-
-interface Ctx {
-  io: { cwd: string; env: Record<string, string | undefined> };
-  options: { 'cloud-url'?: string; token?: string; db?: string };
-}
-
-function tokenOf({ io, options }: Ctx): string {
-  const given = options.token ?? io.env.KILN_CLOUD_TOKEN;
-  if (given) return given;
-  const file = join(dirname(resolve(io.cwd, options.db ?? '.kiln-cloud/cloud.db')), 'api-token');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  throw new KilnError('BAD_OPTION', `no operator token: pass --token, set KILN_CLOUD_TOKEN, or point --db at the cloud database (looked for ${file})`);
-}
-
-/** Call the API; a non-2xx answer becomes a KilnError with the API's message. */
-async function api(ctx: Ctx, method: 'GET' | 'POST', path: string, body?: unknown): Promise<any> {
-  const base = (ctx.options['cloud-url'] ?? 'http://127.0.0.1:8300').replace(/\/+$/, '');
-  const headers: Record<string, string> = { authorization: `Bearer ${tokenOf(ctx)}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  let res: Response;
-  try {
-    res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  } catch (err) {
-    throw new KilnError('BAD_OPTION', `cannot reach the cloud API at ${base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, { hint: 'start it with kiln cloud start, or pass --cloud-url' });
-  }
-  const text = await res.text();
-  let data: any;
-  try {
-    data = text ? JSON.parse(text) : {};
-  } catch {
-    data = { message: text };
-  }
-  if (!res.ok) {
-    const code = data?.error === 'no-artifact' ? 'NO_ARTIFACT' : res.status >= 500 ? 'INTERNAL' : 'BAD_OPTION';
-    throw new KilnError(code, `the cloud refused (${res.status}${data?.error ? ` ${data.error}` : ''}): ${data?.message ?? text}`);
-  }
-  return data;
-}
+import { cloudApi, cloudOptions, timeText } from '../cloud-client.js';
 
 const table = (head: string[], rows: string[][], print: (s: string) => void) => {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const r of [head, ...rows]) print(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
 };
-const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 const dur = (ms: number) => (ms % 60_000 === 0 && ms ? `${ms / 60_000}m` : ms % 1000 === 0 && ms ? `${ms / 1000}s` : `${ms}ms`);
 
 function phaseText(status: any): string {
@@ -64,11 +17,11 @@ function phaseText(status: any): string {
     case 'rolling':
       return `rolling (step ${status.step + 1}${status.forced ? ', promoted by hand' : ''})`;
     case 'baking':
-      return `baking (step ${status.step + 1}${status.until ? `, until ${time(status.until)}` : ', until a command'})`;
+      return `baking (step ${status.step + 1}${status.until ? `, until ${timeText(status.until)}` : ', until a command'})`;
     case 'paused':
       return `paused (was ${phaseText(status.previous)}${status.reason ? `: ${status.reason}` : ''})`;
     case 'promoted':
-      return `promoted at ${time(status.at)}`;
+      return `promoted at ${timeText(status.at)}`;
     case 'rolling-back':
     case 'rolled-back':
       return `${status.phase}: ${status.reason}`;
@@ -118,7 +71,7 @@ function printDeployment(d: any, print: (s: string) => void): void {
   table(
     ['    TIME', 'EVENT', 'DETAIL'],
     d.events.map((e: any) => [
-      `    ${time(e.at)}`,
+      `    ${timeText(e.at)}`,
       e.event,
       [e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ') : '', ...(e.metrics ?? []).map(metricText)].filter(Boolean).join('; '),
     ]),
@@ -133,7 +86,7 @@ export const deploy = defineCommand({
     'Creates a deployment on the running cloud (kiln cloud start): from the version the group serves now to --version, by the ' +
     'strategy given. The cloud refuses a version with no artifact for some device\'s target, listing them.',
   options: {
-    ...common,
+    ...cloudOptions,
     model: { type: 'string', required: true, valueName: 'NAME', description: 'the model' },
     version: { type: 'string', required: true, valueName: 'V', description: 'the version to roll out' },
     group: { type: 'string', required: true, valueName: 'G', description: 'the device group' },
@@ -179,7 +132,7 @@ export const deploy = defineCommand({
     } catch (err) {
       throw usageError((err as Error).message);
     }
-    const { deployment } = await api({ io, options }, 'POST', '/api/deployments', body);
+    const { deployment } = await cloudApi({ io, options }, 'POST', '/api/deployments', body);
     if (json) return printJson(deployment);
     printDeployment(deployment, print);
     print(`follow it with: kiln deployments show ${deployment.id}`);
@@ -189,14 +142,14 @@ export const deploy = defineCommand({
 export const deploymentsList = defineCommand({
   name: 'deployments list',
   summary: 'list deployments: id, model, versions, strategy, phase, devices',
-  options: { ...common },
+  options: { ...cloudOptions },
   async run({ options, io, json, print, printJson }) {
-    const { deployments } = await api({ io, options }, 'GET', '/api/deployments');
+    const { deployments } = await cloudApi({ io, options }, 'GET', '/api/deployments');
     if (json) return printJson(deployments);
     if (!deployments.length) return print('no deployments (start one with: kiln deploy --model M --version V --group G)');
     table(
       ['ID', 'MODEL', 'FROM', 'TO', 'STRATEGY', 'PHASE', 'DEVICES', 'UPDATED'],
-      deployments.map((d: any) => [d.id, d.model, d.fromVersion, d.toVersion, d.strategy, d.phase, `${d.tookNew}/${d.devices}`, time(d.updatedAt)]),
+      deployments.map((d: any) => [d.id, d.model, d.fromVersion, d.toVersion, d.strategy, d.phase, `${d.tookNew}/${d.devices}`, timeText(d.updatedAt)]),
       print,
     );
   },
@@ -205,10 +158,10 @@ export const deploymentsList = defineCommand({
 export const deploymentsShow = defineCommand({
   name: 'deployments show',
   summary: 'show a deployment: phase, steps, devices on which version, events with their metric values',
-  options: { ...common },
+  options: { ...cloudOptions },
   positionals: [{ name: 'id', description: 'the deployment id' }],
   async run({ options, args, io, json, print, printJson }) {
-    const { deployment } = await api({ io, options }, 'GET', `/api/deployments/${encodeURIComponent(args.id)}`);
+    const { deployment } = await cloudApi({ io, options }, 'GET', `/api/deployments/${encodeURIComponent(args.id)}`);
     if (json) return printJson(deployment);
     printDeployment(deployment, print);
   },
@@ -218,11 +171,11 @@ const commandOf = (verb: 'pause' | 'resume' | 'promote' | 'rollback', summary: s
   defineCommand({
     name: `deployments ${verb}`,
     summary,
-    options: { ...common, ...(verb === 'pause' || verb === 'rollback' ? { reason: { type: 'string', valueName: 'TEXT', description: 'why (recorded in the events)' } as const } : {}) },
+    options: { ...cloudOptions, ...(verb === 'pause' || verb === 'rollback' ? { reason: { type: 'string', valueName: 'TEXT', description: 'why (recorded in the events)' } as const } : {}) },
     positionals: [{ name: 'id', description: 'the deployment id' }],
     async run({ options, args, io, json, print, printJson }) {
       const reason = (options as { reason?: string }).reason;
-      const { deployment } = await api({ io, options }, 'POST', `/api/deployments/${encodeURIComponent(args.id)}/${verb}`, reason ? { reason } : {});
+      const { deployment } = await cloudApi({ io, options }, 'POST', `/api/deployments/${encodeURIComponent(args.id)}/${verb}`, reason ? { reason } : {});
       if (json) return printJson(deployment);
       const last = deployment.events.at(-1);
       print(`deployment ${deployment.id}: ${phaseText(deployment.state.status)}${last?.event === 'command-ignored' ? ` (${verb} ignored: ${last.detail?.why ?? 'not allowed now'})` : ''}`);

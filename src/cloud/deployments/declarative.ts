@@ -30,7 +30,7 @@ import { KilnError } from '../../errors.js';
 import { closest } from '../../suggest.js';
 import { STRATEGY_KINDS, validateSpec, RolloutSpecError, type Guardrails, type Strategy } from '../rollout/index.js';
 import { parseDuration } from './flags.js';
-import { joinPath, lineOf, parseYamlDocument, YamlSyntaxError, type YamlDocument } from './yaml-lines.js';
+import { joinPath, lineOf, parseYamlDocument, YamlError, type YamlDocument } from '../../yaml.js';
 
 /** A strategy as written in a deploy file (durations human or ms). */
 export interface DeclaredStrategy {
@@ -274,7 +274,10 @@ export function parseDeployFile(source: string, file?: string): { file: DeployFi
   try {
     doc = parseYamlDocument(source);
   } catch (err) {
-    if (err instanceof YamlSyntaxError) throw new DeployFileError([{ path: '', message: `not valid YAML: ${err.reason}`, line: err.line }], file);
+    if (err instanceof YamlError) {
+      const advice = err.code === 'multiple-documents' ? ': put every deployment under one deployments: list' : '';
+      throw new DeployFileError([{ path: '', message: `not valid YAML: ${err.reason}${advice}`, line: err.line }], file);
+    }
     throw err;
   }
   const { deployments, problems } = checkDeployFile(doc.value, doc.raw);

@@ -1,17 +1,26 @@
 /**
- * The YAML a deploy file needs, with the line of every value so that a problem can be reported as
- * `deploy.yaml:12: deployments[0].strategy.steps: …`. Block mappings and sequences (sequences of
- * mappings too: `- model: cnn`), flow collections on one line (`[5, 20, 100]`, `{failedPercent: 20,
- * minDevices: 5}`), plain / 'single' / "double" quoted scalars, numbers, booleans, null, comments.
- * Anchors, aliases, tags, block scalars and multiple documents are refused with their line, so a file
- * never means something other than it reads. Pure; no dependencies.
+ * kiln's one YAML reader: the subset its files need, and no more — the agent's config file
+ * (`kiln agent start --config`) and deploy files (`kiln plan|apply`). Block mappings and sequences
+ * (sequences of mappings too: `- model: cnn`), flow collections on one line (`[5, 20, 100]`,
+ * `{failedPercent: 20, minDevices: 5}`), plain / 'single' / "double" quoted scalars, numbers (hex
+ * too), booleans, null, comments. Anchors, aliases, tags, block scalars, directives and multiple
+ * documents are refused with their line, so a file never means something other than it reads.
+ *
+ * The line of every value is kept by path, so that a caller can report a problem as
+ * `deploy.yaml:12: deployments[0].strategy.steps: …`. Pure; no dependencies.
  */
 
-export class YamlSyntaxError extends Error {
-  override name = 'YamlSyntaxError';
+/** What kind of problem a YamlError is, so that a caller can add its own advice without reading the text. */
+export type YamlErrorCode = 'syntax' | 'tabs' | 'unsupported' | 'duplicate-key' | 'multiple-documents';
+
+export class YamlError extends Error {
+  override name = 'YamlError';
   constructor(
+    /** What was wrong, without the line. */
     readonly reason: string,
+    /** 1-based. */
     readonly line: number,
+    readonly code: YamlErrorCode = 'syntax',
   ) {
     super(`line ${line}: ${reason}`);
   }
@@ -64,25 +73,26 @@ function stripComment(s: string): string {
 function plainScalar(s: string, no: number): YamlValue {
   if (s === '' || s === '~' || /^(null|Null|NULL)$/.test(s)) return null;
   if (s.startsWith('"')) {
-    if (!s.endsWith('"') || s.length < 2) throw new YamlSyntaxError(`unterminated "string": ${s}`, no);
+    if (!s.endsWith('"') || s.length < 2) throw new YamlError(`unterminated "string": ${s}`, no);
     try {
       return JSON.parse(s) as string;
     } catch {
-      throw new YamlSyntaxError(`bad escape in ${s}`, no);
+      throw new YamlError(`bad escape in ${s}`, no);
     }
   }
   if (s.startsWith("'")) {
-    if (!s.endsWith("'") || s.length < 2) throw new YamlSyntaxError(`unterminated 'string': ${s}`, no);
+    if (!s.endsWith("'") || s.length < 2) throw new YamlError(`unterminated 'string': ${s}`, no);
     return s.slice(1, -1).replace(/''/g, "'");
   }
-  if (/^[&*!|>]/.test(s)) throw new YamlSyntaxError(`'${s[0]}' (anchors, aliases, tags and block scalars) is not supported in a deploy file: write the value out`, no);
+  if (/^[&*!|>]/.test(s)) throw new YamlError(`'${s[0]}' (anchors, aliases, tags and block scalars) is not supported: write the value out`, no, 'unsupported');
   if (/^(true|True|TRUE)$/.test(s)) return true;
   if (/^(false|False|FALSE)$/.test(s)) return false;
   if (/^[-+]?(\d[\d_]*)(\.\d+)?([eE][-+]?\d+)?$/.test(s)) return Number(s.replace(/_/g, ''));
+  if (/^0x[0-9a-fA-F]+$/.test(s)) return Number(s);
   return s;
 }
 
-/** A one-line flow collection or scalar: `[5, 20, 100]`, `{a: 1, b: [x, y]}`, `"x"`, `10m`. */
+/** A one-line flow collection or scalar: `[5, 20, 100]`, `{a: 1, b: [x, y]}`, `"x"`, `'it''s'`, `10m`. */
 function flowValue(text: string, no: number, path: string, lines: Map<string, number>, raw: Map<string, string>): YamlValue {
   let i = 0;
   const ws = () => {
@@ -92,8 +102,13 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
     const start = i;
     if (text[i] === '"' || text[i] === "'") {
       const q = text[i++];
-      while (i < text.length && text[i] !== q) i += text[i] === '\\' && q === '"' ? 2 : 1;
-      if (i >= text.length) throw new YamlSyntaxError(`unterminated string in ${text}`, no);
+      for (;;) {
+        if (i >= text.length) throw new YamlError(`unterminated string in ${text}`, no);
+        if (text[i] === '\\' && q === '"') i += 2;
+        else if (text[i] === "'" && q === "'" && text[i + 1] === "'") i += 2; // '' is a ' inside 'single quotes'
+        else if (text[i] === q) break;
+        else i++;
+      }
       i++;
       return text.slice(start, i);
     }
@@ -113,7 +128,7 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
         ws();
         if (text[i] === ',') i++;
         else if (text[i] === ']') return i++, out;
-        else throw new YamlSyntaxError(`expected ',' or ']' in ${text}`, no);
+        else throw new YamlError(`expected ',' or ']' in ${text}`, no);
       }
     }
     if (text[i] === '{') {
@@ -124,15 +139,15 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
       for (;;) {
         ws();
         const keyText = scalarUntil(':,}');
-        if (text[i] !== ':') throw new YamlSyntaxError(`expected 'key: value' in ${text}`, no);
+        if (text[i] !== ':') throw new YamlError(`expected 'key: value' in ${text}`, no);
         i++;
         const key = String(plainScalar(keyText, no));
-        if (Object.prototype.hasOwnProperty.call(out, key)) throw new YamlSyntaxError(`key '${key}' appears twice`, no);
+        if (Object.prototype.hasOwnProperty.call(out, key)) throw new YamlError(`key '${key}' appears twice`, no, 'duplicate-key');
         out[key] = value(joinPath(p, key), ',}');
         ws();
         if (text[i] === ',') i++;
         else if (text[i] === '}') return i++, out;
-        else throw new YamlSyntaxError(`expected ',' or '}' in ${text}`, no);
+        else throw new YamlError(`expected ',' or '}' in ${text}`, no);
       }
     }
     const s = scalarUntil(stops);
@@ -141,7 +156,7 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
   };
   const v = value(path, '');
   ws();
-  if (i < text.length) throw new YamlSyntaxError(`unexpected '${text.slice(i)}' after ${text.slice(0, i).trim()}`, no);
+  if (i < text.length) throw new YamlError(`unexpected '${text.slice(i)}' after ${text.slice(0, i).trim()}`, no);
   return v;
 }
 
@@ -149,7 +164,7 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
 function splitKey(text: string, no: number): [string, string] | undefined {
   if (text.startsWith('"') || text.startsWith("'")) {
     const end = text.indexOf(text[0], 1);
-    if (end === -1 || text[end + 1] !== ':' || (text[end + 2] !== undefined && text[end + 2] !== ' ')) return undefined;
+    if (end === -1 || text[end + 1] !== ':') return undefined;
     return [String(plainScalar(text.slice(0, end + 1), no)), text.slice(end + 2).trim()];
   }
   if (text.startsWith('[') || text.startsWith('{')) return undefined;
@@ -157,17 +172,17 @@ function splitKey(text: string, no: number): [string, string] | undefined {
   return m ? [m[1], text.slice(m[0].length).trim()] : undefined;
 }
 
-/** Parse a YAML document (the subset above). Throws YamlSyntaxError with the line. */
+/** Parse a YAML document (the subset above), with the line of every value. Throws YamlError with the line. */
 export function parseYamlDocument(text: string): YamlDocument {
   const all: Line[] = [];
   text.split(/\r?\n/).forEach((source, i) => {
     const no = i + 1;
-    if (/\t/.test(source.match(/^\s*/)![0])) throw new YamlSyntaxError('tabs are not allowed for indentation: use spaces', no);
+    if (/\t/.test(source.match(/^\s*/)![0])) throw new YamlError('tabs are not allowed for indentation: use spaces', no, 'tabs');
     const body = stripComment(source).trimEnd();
     if (!body.trim()) return;
     if (body === '---' && all.length === 0) return;
-    if (body === '---' || body === '...') throw new YamlSyntaxError('multiple documents are not supported: put every deployment under one deployments: list', no);
-    if (body.startsWith('%')) throw new YamlSyntaxError('directives are not supported', no);
+    if (body === '---' || body === '...') throw new YamlError('multiple documents are not supported', no, 'multiple-documents');
+    if (body.startsWith('%')) throw new YamlError('directives are not supported', no, 'unsupported');
     all.push({ no, indent: body.length - body.trimStart().length, text: body.trim() });
   });
   const lines = new Map<string, number>();
@@ -203,11 +218,11 @@ export function parseYamlDocument(text: string): YamlDocument {
     const map: Record<string, YamlValue> = {};
     while (pos < all.length && all[pos].indent === indent) {
       const l = all[pos];
-      if (isItem(l)) throw new YamlSyntaxError('a list item ("- …") where a "key: value" was expected', l.no);
+      if (isItem(l)) throw new YamlError('a list item ("- …") where a "key: value" was expected', l.no);
       const kv = splitKey(l.text, l.no);
-      if (!kv) throw new YamlSyntaxError(`expected "key: value", got '${l.text}'`, l.no);
+      if (!kv) throw new YamlError(`expected "key: value", got '${l.text}'`, l.no);
       const [key, rest] = kv;
-      if (Object.prototype.hasOwnProperty.call(map, key)) throw new YamlSyntaxError(`key '${key}' appears twice`, l.no);
+      if (Object.prototype.hasOwnProperty.call(map, key)) throw new YamlError(`key '${key}' appears twice`, l.no, 'duplicate-key');
       const p = joinPath(path, key);
       lines.set(p, l.no);
       pos++;
@@ -220,6 +235,9 @@ export function parseYamlDocument(text: string): YamlDocument {
   };
 
   const value = block(all[0].indent, '');
-  if (pos < all.length) throw new YamlSyntaxError(`unexpected indentation (${all[pos].indent} spaces) at '${all[pos].text}'`, all[pos].no);
+  if (pos < all.length) throw new YamlError(`unexpected indentation (${all[pos].indent} spaces) at '${all[pos].text}'`, all[pos].no);
   return { value, lines, raw };
 }
+
+/** Parse a YAML document (the subset above) into plain values. Throws YamlError with the line. */
+export const parseYaml = (text: string): YamlValue => parseYamlDocument(text).value;

@@ -105,4 +105,22 @@ describe('deployments over the HTTP API', () => {
     const noToken = await runMain(['deployments', 'list', '--cloud-url', base, '--token', 'wrong-token-0123456789'], captureIo({ cwd: fleet.root }));
     expect(noToken).not.toBe(0);
   }, 120_000);
+
+  it('kiln deploy --strategy ab --percent with --alarm flags: weights on every device, the alarms in the spec, then rolled back', async () => {
+    const bad = await kiln('deploy', '--model', 'cnn', '--version', '2.0.0', '--group', 'fleet', '--from', '3.0.0', '--strategy', 'ab', '--percent', '150');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/percent/);
+    const r = await kiln('deploy', '--model', 'cnn', '--version', '2.0.0', '--group', 'fleet', '--from', '3.0.0', '--id', 'cli-ab', '--strategy', 'ab', '--percent', '20', '--alarm', 'error-rate=0.5', '--alarm-min-requests', '1000000');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const d = (await call('GET', '/api/deployments/cli-ab')).body.deployment;
+    expect(d.spec.strategy).toEqual({ kind: 'ab', percent: 20 });
+    expect(d.spec.guardrails.alarms).toEqual([{ metric: 'error-rate', threshold: 0.5, minRequests: 1000000 }]);
+    for (const a of fleet.agents) await waitUntil(() => fleet.gw.device(a.id)?.desired?.models.cnn?.weights?.['2.0.0'] === 20, 30_000, `${a.id} weights`);
+    expect(fleet.gw.device(fleet.agents[0].id)?.desired?.models.cnn?.weights).toEqual({ '3.0.0': 80, '2.0.0': 20 });
+    const back = await kiln('deployments', 'rollback', 'cli-ab');
+    expect(back.code).toBe(0);
+    await waitUntil(async () => (await phase('cli-ab')) === 'rolled-back', 60_000, 'cli-ab rolled back');
+    for (const a of fleet.agents) await waitUntil(() => fleet.gw.device(a.id)?.desired?.models.cnn?.version === '3.0.0' && !fleet.gw.device(a.id)?.desired?.models.cnn?.weights, 30_000, `${a.id} back on 3.0.0 alone`);
+  }, 120_000);
 });

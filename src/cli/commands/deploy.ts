@@ -92,10 +92,11 @@ export const deploy = defineCommand({
     group: { type: 'string', required: true, valueName: 'G', description: 'the device group' },
     from: { type: 'string', valueName: 'V', description: 'the baseline version (default: what the group serves now)' },
     id: { type: 'string', valueName: 'ID', description: 'the deployment id (default: MODEL-VERSION-TIME)' },
-    strategy: { type: 'string', valueName: 'KIND', description: 'all-at-once, canary, linear, blue-green or shadow (default: canary)' },
+    strategy: { type: 'string', valueName: 'KIND', description: 'all-at-once, canary, linear, blue-green, shadow or ab (default: canary)' },
     steps: { type: 'string', valueName: 'P,P,…', description: 'canary steps as cumulative percentages (default: 5,20,100)' },
     bake: { type: 'string', valueName: 'DURATION', description: 'bake time at each canary step, or after all-at-once / blue-green (default for canary: 10m)' },
     'step-percent': { type: 'string', valueName: 'P', description: 'linear: percent of the group per step (default: 25)' },
+    percent: { type: 'string', valueName: 'P', description: "ab: the new version's share of each device's requests, until promote or rollback (default: 10)" },
     interval: { type: 'string', valueName: 'DURATION', description: 'linear: time between steps (default: 10m)' },
     'rate-limit': { type: 'string', valueName: 'N', description: 'most devices sent the new version per minute' },
     alarm: {
@@ -113,18 +114,19 @@ export const deploy = defineCommand({
     { command: 'deploy --model cnn --version 2.0.0 --group store-12 --strategy canary --steps 5,20,100 --bake 10m' },
     { command: 'deploy --model cnn --version 2.0.0 --group store-12 --strategy linear --step-percent 25 --interval 5m' },
     { command: 'deploy --model cnn --version 2.0.0 --group store-12 --alarm error-rate=0.02 --alarm p99-latency=1.5 --abort 20%@5' },
+    { command: 'deploy --model cnn --version 2.0.0 --group lab --strategy ab --percent 10 --alarm agreement=0.95' },
   ],
   async run({ options, io, json, print, printJson, usageError }) {
     const { strategyFromFlags } = await import('../../cloud/deployments/flags.js');
     let strategy;
     try {
-      strategy = strategyFromFlags({ strategy: options.strategy ?? 'canary', steps: options.steps, bake: options.bake, stepPercent: options['step-percent'], interval: options.interval });
+      strategy = strategyFromFlags({ strategy: options.strategy ?? 'canary', steps: options.steps, bake: options.bake, stepPercent: options['step-percent'], interval: options.interval, percent: options.percent });
     } catch (err) {
       throw usageError((err as Error).message);
     }
     const body: Record<string, unknown> = { model: options.model, version: options.version, group: options.group, ...(options.from ? { fromVersion: options.from } : {}), ...(options.id ? { id: options.id } : {}) };
-    const s = strategy as { kind: string; steps?: number[]; bakeMs?: number; stepPercent?: number; intervalMs?: number };
-    body.strategy = { kind: s.kind, ...(s.steps ? { steps: s.steps } : {}), ...(s.bakeMs !== undefined ? { bake: s.bakeMs } : {}), ...(s.stepPercent !== undefined ? { stepPercent: s.stepPercent } : {}), ...(s.intervalMs !== undefined ? { interval: s.intervalMs } : {}) };
+    const s = strategy as { kind: string; steps?: number[]; bakeMs?: number; stepPercent?: number; intervalMs?: number; percent?: number };
+    body.strategy = { kind: s.kind, ...(s.percent !== undefined ? { percent: s.percent } : {}), ...(s.steps ? { steps: s.steps } : {}), ...(s.bakeMs !== undefined ? { bake: s.bakeMs } : {}), ...(s.stepPercent !== undefined ? { stepPercent: s.stepPercent } : {}), ...(s.intervalMs !== undefined ? { interval: s.intervalMs } : {}) };
     try {
       const { guardrailsFromFlags } = await import('../../cloud/deployments/flags.js');
       const guardrails = guardrailsFromFlags({ rateLimit: options['rate-limit'], alarms: options.alarm, alarmMinRequests: options['alarm-min-requests'], abort: options.abort });

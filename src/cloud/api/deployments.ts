@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isKilnError } from '../../errors.js';
 import type { DeploymentDetail, DeploymentManager } from '../deployments/index.js';
 import { parseDuration } from '../deployments/index.js';
-import { deviceOrder, devicesFor, planSteps, type DeploymentSpec, type Guardrails, type Strategy } from '../rollout/index.js';
+import { ALARM_METRICS, STRATEGY_KINDS, deviceOrder, devicesFor, planSteps, type DeploymentSpec, type Guardrails, type Strategy } from '../rollout/index.js';
 
 const errorBody = {
   type: 'object',
@@ -40,11 +40,12 @@ const createBody = {
     strategy: {
       type: 'object',
       properties: {
-        kind: { type: 'string', enum: ['all-at-once', 'canary', 'linear', 'blue-green', 'shadow'] },
+        kind: { type: 'string', enum: [...STRATEGY_KINDS] },
         steps: { type: 'array', minItems: 1, maxItems: 100, items: percent },
         bake: duration,
         stepPercent: percent,
         interval: duration,
+        percent: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 100 },
       },
       required: ['kind'],
       additionalProperties: false,
@@ -65,7 +66,7 @@ const createBody = {
           items: {
             type: 'object',
             properties: {
-              metric: { type: 'string', enum: ['error-rate', 'p99-latency', 'failed-installs', 'agreement', 'output-shift'] },
+              metric: { type: 'string', enum: [...ALARM_METRICS] },
               threshold: { type: 'number' },
               minRequests: { type: 'integer', minimum: 0 },
               minDevices: { type: 'integer', minimum: 0 },

@@ -150,8 +150,13 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
     this.client = client;
     client.on('connect', () => {
       this.log.info('gateway connected to the broker', { url: this.url });
+      // Reports and presence are retained state: a fresh SUBSCRIBE (clean session, on every connect)
+      // delivers the latest of each again, and devices re-publish their reports every minute. QoS 0
+      // keeps them out of the broker's QoS 1 window and queue for this one client, which a fleet's
+      // telemetry fills: Mosquitto then dropped reports and held a rollout (bench/rollout.ts, 1000
+      // devices). Telemetry stays QoS 1 for its flow control; it is acknowledged by record id anyway.
       client.subscribe(
-        [allDevicesFilter('telemetry'), allDevicesFilter('reported'), allDevicesFilter('presence')].map((topic) => ({ topic, qos: 1 as const })).reduce((o, s) => ({ ...o, [s.topic]: { qos: s.qos } }), {}),
+        { [allDevicesFilter('telemetry')]: { qos: 1 }, [allDevicesFilter('reported')]: { qos: 0 }, [allDevicesFilter('presence')]: { qos: 0 } },
         (err) => {
           if (err) this.log.error('gateway subscribe failed', { error: err.message });
         },

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-time setup so that `kiln bench` (and its tests) can run arm64 artifacts on an x86-64 Linux
+# One-time setup so that `kiln bench` (timings, labelled emulated) and `kiln compile --target arm64`
+# (verification on the arm64 kernels), and their tests, can run arm64 artifacts on an x86-64 Linux
 # host under qemu's user-mode emulator, with onnxruntime-node's own linux/arm64 binding.
 #
 #   sudo scripts/setup-arm64-emulation.sh            # sysroot in /var/cache/kiln-arm64/root

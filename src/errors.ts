@@ -17,6 +17,8 @@ export const ErrorCodes = {
   OPSET_UNSUPPORTED: { exitCode: 2, summary: 'the model needs an opset or IR version newer than kiln supports' },
   /** onnxruntime refused to load the model. */
   RUNTIME_LOAD: { exitCode: 2, summary: 'onnxruntime could not load the model' },
+  /** A runtime in a child process (the arm64 one under qemu emulation, say) crashed, ran out of memory or did not answer in time. */
+  RUNTIME_CRASH: { exitCode: 1, summary: 'a model runtime in a child process (e.g. arm64 under qemu) crashed, ran out of memory or time' },
   /** A command-line flag or option has a bad value. */
   BAD_OPTION: { exitCode: 2, summary: 'a flag or option has an invalid value' },
   /** A shape is needed (dynamic dimension) or does not fit the model. */

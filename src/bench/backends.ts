@@ -3,9 +3,8 @@
  * the few facts about them the benchmark reports. Nothing in src/bench imports a runtime directly
  * (the child process script, child/run-models.cjs, aside: a fresh process is its point).
  */
-import { join } from 'node:path';
 import type { InferenceBackend } from '../runtime/backend.js';
-import { installedVersion, packageDir } from '../runtime/package-info.js';
+import { installedVersion } from '../runtime/package-info.js';
 import { getBackend } from '../runtime/registry.js';
 
 export type BenchBackendName = 'ort-node' | 'ort-web';
@@ -21,11 +20,7 @@ export async function cudaUnavailableReason(): Promise<string | undefined> {
   return answer.ok ? undefined : answer.reason;
 }
 
-/** The folder of onnxruntime-node's native binding for a platform/arch (the arm64 one is used under emulation). */
-export function ortNodeBindingDir(arch: string = process.arch, platform: string = process.platform): string | undefined {
-  const dir = packageDir('onnxruntime-node');
-  return dir ? join(dir, 'bin', 'napi-v6', platform, arch) : undefined;
-}
+export { ortNodeBindingDir } from '../runtime/package-info.js';
 
 /** Versions of the runtimes, for the report's host section (read from package.json: nothing is loaded). */
 export const runtimeVersions = (): Record<string, string> => ({

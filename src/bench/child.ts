@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
 import type { NamedTensors, TensorData } from '../runtime/backend.js';
+import { hostNode, type ChildLauncher } from '../runtime/launcher.js';
+
+export { hostNode, type ChildLauncher };
 
 export const CHILD_SCRIPT = fileURLToPath(new URL('./child/run-models.cjs', import.meta.url));
 
@@ -46,17 +49,6 @@ export interface ChildResult {
   totalMs: number;
   models: ChildModelResult[];
 }
-
-/** How to start the child: plain node here, or qemu + an arm64 node. */
-export interface ChildLauncher {
-  command: string;
-  args: string[];
-  env?: Record<string, string>;
-  /** Kill the child after this long. @default 600_000 */
-  timeoutMs?: number;
-}
-
-export const hostNode = (): ChildLauncher => ({ command: process.execPath, args: [] });
 
 const ARRAYS: Record<string, new (buffer: ArrayBuffer) => TensorData['data']> = {
   float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { missingFeatures, type TargetProfile } from '../compiler/targets.js';
 import { cudaUnavailableReason, runtimeVersions } from './backends.js';
-import { findArm64Emulation, type Arm64Emulation } from './emulation.js';
+import { findArm64Emulation, type Arm64Emulation } from '../runtime/emulation.js';
 import type { HostInfo, RuntimeKind } from './types.js';
 
 export function hostInfo(): HostInfo {

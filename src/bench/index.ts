@@ -12,7 +12,7 @@ export { runBench, DEFAULT_ITERATIONS, DEFAULT_EMULATED_ITERATIONS, type BenchOp
 export { writeBenchOutputs, DEFAULT_OUT_DIR, type WriteOptions, type WrittenBench } from './outputs.js';
 export { runInterleaved, DEFAULT_WARMUP, type RunnerVariant, type InterleavedOptions, type InterleavedOutcome } from './runner.js';
 export { runBrowserBench, type BrowserBenchOptions, type BrowserBenchResult } from './browser.js';
-export { findArm64Emulation, DEFAULT_ARM64_SYSROOT, DEFAULT_QEMU_CPU, SETUP_SCRIPT, type Arm64Emulation } from './emulation.js';
+export { findArm64Emulation, DEFAULT_ARM64_SYSROOT, DEFAULT_QEMU_CPU, SETUP_SCRIPT, type Arm64Emulation } from '../runtime/emulation.js';
 export { findChromium, CHROMIUM_MISSING, DEFAULT_CHROMIUM } from './chromium.js';
 export { targetSupport, hostInfo, type TargetSupport } from './host.js';
 export { concreteInputs, randomFeeds, type ConcreteInput } from './inputs.js';

@@ -10,7 +10,7 @@ import { runBrowserBench } from './browser.js';
 import { runChild, type ChildLauncher } from './child.js';
 import { findChromium } from './chromium.js';
 import { compareOutputs, variantFigures, type RawVariant } from './compare.js';
-import { DEFAULT_QEMU_CPU } from './emulation.js';
+import { DEFAULT_QEMU_CPU } from '../runtime/emulation.js';
 import { runInterleaved } from './runner.js';
 import type { BenchEvent, ColdStart, GroupResult, MemoryFigures, RuntimeKind, VariantResult, VariantSpec } from './types.js';
 

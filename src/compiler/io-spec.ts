@@ -56,6 +56,22 @@ export function subsetSource(source: DataSource, label: string, keep: (i: number
   };
 }
 
+/** The first `n` samples of a source; stops reading the source there. */
+export function takeSource(source: DataSource, n: number, label: string): DataSource {
+  return {
+    label,
+    count: Math.min(n, source.count),
+    async *stream() {
+      if (n <= 0) return;
+      let i = 0;
+      for await (const s of source.stream()) {
+        yield s;
+        if (++i >= n) return;
+      }
+    },
+  };
+}
+
 /** Concrete dims for an input: the model's static dims, with symbolic ones from `shapes`, else an error naming them. */
 export function concreteShape(spec: TensorSpec, shapes: Readonly<Record<string, readonly number[]>> = {}): number[] {
   const given = shapes[spec.name];

@@ -37,6 +37,11 @@ export const VerificationSchema = z
     runtime: z.string().nullable(),
     /** Why no runtime verified the artifact (e.g. 'no CUDA provider on the compiling host'). */
     skippedReason: z.string().optional(),
+    /**
+     * How the runtime was run, where that is not plain (e.g. the arm64 runtime under qemu emulation on
+     * an x86-64 host, with how many of the evaluation samples it verified).
+     */
+    note: z.string().optional(),
     samples: z.number().int().min(0),
     /** Where the evaluation inputs came from ('calibration hold-out', 'zoo samples', 'random'). */
     inputs: z.string(),

@@ -37,3 +37,9 @@ export {
 export type { CpuInfo, GpuInfo, HostArch, HostCapabilities, HostFacts, HostReader, TargetFit } from './host.js';
 export { hostReport } from './host-report.js';
 export type { HostReport, HostReportOptions, ProviderStatus, RuntimeStatus } from './host-report.js';
+export { findArm64Emulation, DEFAULT_ARM64_SYSROOT, DEFAULT_QEMU_CPU, SETUP_SCRIPT } from './emulation.js';
+export type { Arm64Emulation } from './emulation.js';
+export { hostNode } from './launcher.js';
+export type { ChildLauncher } from './launcher.js';
+export { startModelServer, MODEL_SERVER_SCRIPT } from './model-server.js';
+export type { ModelServer, ModelServerOptions, ServedModel, ServerLoadOptions } from './model-server.js';

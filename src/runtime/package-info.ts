@@ -35,3 +35,9 @@ export function installedVersion(name: string): string | undefined {
   if (!dir) return undefined;
   return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
 }
+
+/** The folder of onnxruntime-node's native binding for a platform/arch (the arm64 one is used under emulation). */
+export function ortNodeBindingDir(arch: string = process.arch, platform: string = process.platform): string | undefined {
+  const dir = packageDir('onnxruntime-node');
+  return dir ? join(dir, 'bin', 'napi-v6', platform, arch) : undefined;
+}

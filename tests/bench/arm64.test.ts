@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBench } from '../../src/bench/bench.js';
-import { DEFAULT_ARM64_SYSROOT, findArm64Emulation } from '../../src/bench/emulation.js';
+import { DEFAULT_ARM64_SYSROOT, findArm64Emulation } from '../../src/runtime/emulation.js';
 import { tempDir, tinyModel } from './helpers.js';
 
 const emulation = findArm64Emulation();

@@ -40,6 +40,10 @@ export const compile = defineCommand({
     'Turns a trained ONNX model into an artifact for one target (see `kiln targets list`): kiln\'s graph passes and ' +
     'onnxruntime\'s portable optimizations, then int8 / fp16 quantization chosen from the target profile, then ' +
     'verification against the original on held-out data, on the target\'s own runtime where this host has it. ' +
+    'An arm64 target on an x86-64 host is verified on onnxruntime\'s own arm64 build under qemu emulation when ' +
+    'scripts/setup-arm64-emulation.sh has been run (its NEON and int8 dot-product kernels compute the outputs; at most ' +
+    '--emulated-samples samples, as a sample can take seconds there; the manifest says so), else on the x86-64 ' +
+    'kernels as a labelled stand-in; --verify-on host asks for the stand-in. ' +
     'The artifact is a folder (model.onnx, manifest.json, signature.json) plus a .tgz of it. When the quantized ' +
     'model misses the accuracy budget, the nodes that add the most error are kept in float until it fits; the best ' +
     'model found is always saved, with honest figures in its manifest. Identical compiles are cached.\n' +
@@ -79,12 +83,15 @@ export const compile = defineCommand({
     'sign-key': { type: 'string', valueName: 'PEM', description: "ed25519 private key (default: kiln's own, made on first use)" },
     pipeline: { type: 'string', valueName: 'FILE', description: 'pipeline.json to put in the artifact: image preprocessing and postprocessing (softmax, topk, argmax, threshold) the agent runs around the model; format above' },
     labels: { type: 'string', valueName: 'FILE', description: "labels for the pipeline's output, one per line (instead of its labelsFile)" },
+    'verify-on': { type: 'string', choices: ['target', 'host'], default: 'target', valueName: 'target|host', description: "target: the target's own runtime, under qemu emulation for arm64 on x86-64 when set up; host: this host's onnxruntime stands in (faster, the target's kernels do not run)" },
+    'emulated-samples': { type: 'string', valueName: 'N', default: '16', description: 'most evaluation samples verified under emulation' },
     'no-cache': { type: 'boolean', description: 'compile again even if an identical compile is cached' },
   },
   examples: [
     { command: 'compile model.onnx --target x86_64', description: 'compile for x86-64 CPUs into out/model-x86_64/' },
     { command: 'compile model.onnx -t arm64 --calibration calib/ --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225', description: 'int8 for a Raspberry Pi with ImageNet-style calibration images' },
     { command: 'compile zoo:ppocr-det --target all --shape x=1x3x320x320', description: 'every target, one summary table' },
+    { command: 'compile model.onnx -t arm64 --verify-on host', description: 'arm64 artifact verified on this x86-64 host\'s kernels, not under qemu (faster)' },
     { command: 'compile bert.onnx -t x86_64 --quantize int8-dynamic', description: 'weights int8, activations quantized at run time' },
     { command: 'compile model.onnx --target x86_64 --pipeline pipeline.json --labels labels.txt', description: 'an image classifier whose artifact takes images and answers labelled top-k (format above)' },
   ],
@@ -105,6 +112,8 @@ export const compile = defineCommand({
 
     const samples = Number(options.samples);
     if (!Number.isInteger(samples) || samples < 1) throw new KilnError('BAD_OPTION', `--samples ${options.samples}: expected a whole number ≥ 1`);
+    const emulatedSamples = Number(options['emulated-samples']);
+    if (!Number.isInteger(emulatedSamples) || emulatedSamples < 1) throw new KilnError('BAD_OPTION', `--emulated-samples ${options['emulated-samples']}: expected a whole number ≥ 1`);
     const num = (flag: string, v: string | undefined, lo: number, hi: number): number | undefined => {
       if (v === undefined) return undefined;
       const n = Number(v);
@@ -170,6 +179,9 @@ export const compile = defineCommand({
         pipeline,
         labels,
         cache: !options['no-cache'],
+        verifyOn: options['verify-on'] as CompileOptions['verifyOn'],
+        maxEmulatedSamples: emulatedSamples,
+        env: io.env,
         onEvent: (e) => {
           if (e.kind === 'step') progress.step(e.step, e.detail);
           else if (e.kind === 'progress') progress.update(e.step, e.done, e.total);

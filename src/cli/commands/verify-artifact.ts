@@ -43,6 +43,7 @@ export const verifyArtifact = defineCommand({
             ['quantization', m.quantization.mode],
             ['size', `${humanBytes(m.sizes.artifactBytes)} (source ${humanBytes(m.sizes.sourceBytes)})`],
             ['verified on', m.verification.runtime ?? `nothing (${m.verification.skippedReason ?? 'no runtime'})`],
+            ...(m.verification.note ? [['verification note', m.verification.note]] : []),
             ['signed by', res.signer ? `key ${res.signer}${trusted.length ? ' (trusted)' : ' (not checked against trusted keys)'}` : '-'],
           ],
           {},

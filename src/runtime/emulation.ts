@@ -1,11 +1,12 @@
 /**
  * arm64 under qemu user-mode emulation (docs: shared/notes/arm64-emulation.md; one-time setup:
- * scripts/setup-arm64-emulation.sh). Finds the pieces and says exactly which one is missing.
+ * scripts/setup-arm64-emulation.sh). Finds the pieces and says exactly which one is missing. Shared
+ * by `kiln bench` (timings, labelled emulated) and `kiln compile` (verification on the arm64 kernels).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { ortNodeBindingDir } from './backends.js';
-import type { ChildLauncher } from './child.js';
+import type { ChildLauncher } from './launcher.js';
+import { ortNodeBindingDir } from './package-info.js';
 
 export const DEFAULT_ARM64_SYSROOT = '/var/cache/kiln-arm64/root';
 export const SETUP_SCRIPT = 'scripts/setup-arm64-emulation.sh';
@@ -18,7 +19,15 @@ export const DEFAULT_QEMU_CPU = 'cortex-a76';
 const NO_DOTPROD_CPUS = ['cortex-a35', 'cortex-a53', 'cortex-a57', 'cortex-a72'];
 
 export type Arm64Emulation =
-  | { ok: true; qemu: string; sysroot: string; node: string; launcher: ChildLauncher }
+  | {
+      ok: true;
+      qemu: string;
+      sysroot: string;
+      node: string;
+      /** The CPU model qemu emulates (QEMU_CPU), e.g. 'cortex-a76'. */
+      cpu: string;
+      launcher: ChildLauncher;
+    }
   | { ok: false; missing: string; reason: string };
 
 function which(name: string, env: Readonly<Record<string, string | undefined>>): string | undefined {
@@ -67,6 +76,7 @@ export function findArm64Emulation(env: Readonly<Record<string, string | undefin
     qemu,
     sysroot,
     node,
+    cpu: qemuCpu,
     launcher: {
       command: qemu,
       args: ['-L', sysroot, node],

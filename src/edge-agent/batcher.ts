@@ -47,13 +47,19 @@ export function isBatchable(inputs: readonly TensorSpec[], outputs: readonly Ten
 /** Rows of axis 0 in one tensor, and the shape of the rest as a key. */
 const rowsOf = (t: TensorData): number => (t.dims.length ? t.dims[0] : 1);
 
-function concat(parts: readonly TensorData[]): TensorData {
+type Typed = TensorData['data'] & { set(a: ArrayLike<number | bigint>, off: number): void; subarray(a: number, b: number): Typed };
+
+/**
+ * Join requests' tensors along axis 0, into `scratch` when it is of the same kind and big enough
+ * (a fresh array of a few MB per batch costs page faults and zero-filling on every run).
+ */
+function concat(parts: readonly TensorData[], scratch?: Typed): TensorData {
   if (parts.length === 1) return parts[0];
   const first = parts[0];
   const rows = parts.reduce((n, p) => n + rowsOf(p), 0);
-  const Ctor = first.data.constructor as new (n: number) => TensorData['data'];
+  const Ctor = first.data.constructor as new (n: number) => Typed;
   const total = parts.reduce((n, p) => n + p.data.length, 0);
-  const data = new Ctor(total) as unknown as { set(a: ArrayLike<number | bigint>, off: number): void };
+  const data = scratch && scratch.constructor === Ctor && scratch.length >= total ? scratch.subarray(0, total) : new Ctor(total);
   let off = 0;
   for (const p of parts) {
     data.set(p.data as ArrayLike<number>, off);
@@ -72,6 +78,8 @@ export class Batcher {
   private queue: Pending[] = [];
   private timer?: NodeJS.Timeout;
   private running = false;
+  /** Each input's batch memory, reused run after run (one batch runs at a time). */
+  private readonly scratch = new Map<string, Typed>();
 
   constructor(
     private readonly options: BatchingOptions,
@@ -142,9 +150,22 @@ export class Batcher {
   private async execute(batch: Pending[], rows: number): Promise<void> {
     try {
       const feeds: NamedTensors = {};
-      for (const name of Object.keys(batch[0].inputs)) feeds[name] = concat(batch.map((p) => p.inputs[name]));
+      for (const name of Object.keys(batch[0].inputs)) {
+        const scratch = this.scratch.get(name);
+        feeds[name] = concat(
+          batch.map((p) => p.inputs[name]),
+          scratch,
+        );
+        // A batch that needed a new (bigger) array keeps it for the next runs.
+        const data = feeds[name].data as Typed;
+        if (batch.length > 1 && data.buffer !== scratch?.buffer) this.scratch.set(name, data);
+      }
       const t0 = performance.now();
       const out = await batch[0].run(feeds);
+      // An output that is a view of a batch input (an identity model) must not be overwritten by the next batch.
+      for (const t of Object.values(out)) {
+        for (const [name, mem] of this.scratch) if (t.data.buffer === mem.buffer) this.scratch.delete(name);
+      }
       const modelSeconds = (performance.now() - t0) / 1000;
       this.onRun?.(rows, modelSeconds);
       if (batch.length === 1) {

@@ -26,6 +26,7 @@ import type { Agent } from '../agent.js';
 import { RequestError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Lease } from '../pool.js';
+import type { TensorData } from '../../runtime/backend.js';
 import { BodyPool, discardBody, drainCap, PayloadTooLarge, readBody } from './body.js';
 import { encodeInferResponse, modelMetadata, parseInferRequest, type InferRequest } from './oip.js';
 import { imageToTensor } from '../pipeline/image.js';
@@ -127,13 +128,16 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
     let leaseP: Promise<Lease> | undefined;
     let body: Uint8Array | undefined;
     let shadowCopy: (() => void) | undefined;
-    let top1: number[] | undefined;
+    // The first output, for the per-minute top-1 buckets: computed once the answer is written (they
+    // are not part of it, and the client reads the answer meanwhile).
+    let bucketsOf: TensorData | undefined;
     res.once('finish', () => {
+      const requestSeconds = (performance.now() - t0) / 1000;
+      const top1 = bucketsOf ? outputBuckets(bucketsOf) : undefined;
       // The response is flushed: nothing refers to the request body any more (outputs may have been
       // views of it) — unless a shadow run still reads the inputs; then the collector takes it.
       if (shadowCopy) setImmediate(shadowCopy);
       else if (body) bodies.give(body.buffer as ArrayBuffer);
-      const requestSeconds = (performance.now() - t0) / 1000;
       agent.recordRequest(model, servedVersion, { ok, status, modelSeconds, overheadSeconds: Math.max(0, requestSeconds - modelSeconds), requestSeconds, batch, ...(top1 ? { top1 } : {}) });
     });
     try {
@@ -171,7 +175,6 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
         const ran = await agent.run(served, lease, request.inputs);
         outputs = ran.outputs;
         modelSeconds = ran.modelSeconds;
-        top1 = outputBuckets(outputs[served.signature.outputs[0]?.name ?? '']);
       } catch (err) {
         throw new RequestError(500, `the model run failed: ${String((err as Error).message ?? err).split('\n')[0]}`);
       } finally {
@@ -182,10 +185,12 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
         const out = outputs;
         shadowCopy = () => void agent.shadow(served, inputs, out, modelSeconds);
       }
+      bucketsOf = outputs[served.signature.outputs[0]?.name ?? ''];
       if (predict) {
         ok = true;
         const predictions = postprocess(pipeline!, outputs[pipeline!.output]);
-        return sendJson(res, 200, { model_name: name, model_version: servedVersion, ...(request.id !== undefined ? { id: request.id } : {}), predictions });
+        sendJson(res, 200, { model_name: name, model_version: servedVersion, ...(request.id !== undefined ? { id: request.id } : {}), predictions });
+        return;
       }
       const encoded = encodeInferResponse(name, servedVersion, request.id, request.outputs, outputs);
       const headers: Record<string, string | number> = { 'Content-Type': encoded.contentType, 'Content-Length': encoded.byteLength };

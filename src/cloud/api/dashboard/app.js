@@ -1,6 +1,7 @@
 // The kiln cloud dashboard: calls the operator API with the token from ?token= or localStorage,
 // and redraws the fleet, the deployments (steps, gate metrics, events), the per-version telemetry
-// charts (charts.js) and the models every 2 s. No framework, no build step.
+// charts (charts.js) and the models every 2 s. The selected deployment has Pause / Resume / Promote /
+// Roll back buttons (POST /api/deployments/:id/COMMAND). No framework, no build step.
 (() => {
   'use strict';
   const KEY = 'kiln-cloud-token';
@@ -32,11 +33,15 @@
   };
   const STATUS = { current: 'ok', probation: 'warn', downloading: 'warn', verifying: 'warn', failed: 'bad' };
 
-  async function api(path) {
-    const res = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
-    if (res.status === 401) throw Object.assign(new Error('unauthorized'), { unauthorized: true });
-    const body = await res.json();
-    if (!res.ok) throw Object.assign(new Error(body.message || `${res.status}`), { status: res.status });
+  /** GET `path` (or POST `json`) with the operator token; a refusal throws with the server's message and `status`. */
+  async function api(path, json) {
+    const init = json === undefined
+      ? { headers: { authorization: `Bearer ${token}` } }
+      : { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(json) };
+    const res = await fetch(path, init);
+    const body = res.ok ? await res.json() : await res.json().catch(() => null);
+    if (res.status === 401) throw Object.assign(new Error(body?.message || 'unauthorized'), { unauthorized: true, status: 401 });
+    if (!res.ok) throw Object.assign(new Error(body?.message || `HTTP ${res.status}`), { status: res.status });
     return body;
   }
 
@@ -236,26 +241,158 @@
 
   function renderDeployment(d, devices) {
     const el = $('deployment');
-    if (!d) return setHtml(el, '');
+    const body = $('deployment-body');
+    el.hidden = !d;
+    renderActions(d);
+    if (!d) {
+      setHtml($('deployment-head'), '');
+      setHtml(body, '');
+      return;
+    }
     const { spec, state, events } = d;
     const hold = state.hold ? `<div class="hold">held since ${clock(state.hold.since)}: ${state.hold.why.map(esc).join('; ')}</div>` : '';
     const timeline = events.slice(-200).map((e) => `<li data-event="${esc(e.event)}"><span class="mono muted">${clock(e.at)}</span> <span class="pill ${EVENT_CLASS[e.event] || 'info'}">${esc(e.event)}</span> ${esc(eventText(e))}</li>`);
+    setHtml($('deployment-head'), `<div class="detail-head" data-id="${esc(spec.id)}"><strong class="mono">${esc(spec.id)}</strong> <span class="mono">${esc(spec.model)} ${esc(spec.fromVersion)} → ${esc(spec.toVersion)}</span>
+        <span class="pill ${PHASE[state.status.phase] || 'off'}" id="deployment-phase">${esc(state.status.phase)}</span> <span id="deployment-status">${esc(phaseText(state.status))}</span></div>`);
     // Redraw only what changed, and keep the events list scrolled where the reader left it (at the newest by default).
-    const box = el.querySelector('ol.timeline');
-    const follow = !box || el.firstElementChild?.dataset.id !== spec.id || box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    const box = body.querySelector('ol.timeline');
+    const follow = !box || body.dataset.id !== spec.id || box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
     const top = box?.scrollTop ?? 0;
-    const html = `<div class="detail-head" data-id="${esc(spec.id)}"><strong class="mono">${esc(spec.id)}</strong> <span class="mono">${esc(spec.model)} ${esc(spec.fromVersion)} → ${esc(spec.toVersion)}</span>
-        <span class="pill ${PHASE[state.status.phase] || 'off'}" id="deployment-phase">${esc(state.status.phase)}</span> <span id="deployment-status">${esc(phaseText(state.status))}</span></div>
-      ${hold}
+    const html = `${hold}
       <div class="detail-grid">
         <div><h3>Steps</h3>${renderSteps(d, devices)}</div>
         <div><h3>Gates</h3>${renderGates(d)}<h3>Events</h3><ol class="timeline">${timeline.join('')}</ol></div>
       </div>`;
-    if (drawn.get(el) === html) return;
-    setHtml(el, html);
-    const list = el.querySelector('ol.timeline');
+    if (drawn.get(body) === html) return;
+    setHtml(body, html);
+    body.dataset.id = spec.id;
+    const list = body.querySelector('ol.timeline');
     list.scrollTop = follow ? list.scrollHeight : top;
   }
+
+  // --- deployment actions ----------------------------------------------------------------------------
+  // The buttons, the confirm form and the messages are static elements of the page (not redrawn every
+  // 2 s), so focus, a half-typed reason and an error survive the refreshes.
+
+  const ACTIONS = ['pause', 'resume', 'promote', 'rollback'];
+  const ACTION_VERB = { pause: 'pause', resume: 'resume', promote: 'promote', rollback: 'roll back' };
+  const ACTION_ING = { pause: 'pausing', resume: 'resuming', promote: 'promoting', rollback: 'rolling back' };
+  /** The event a command records when the deployment takes it (else it records 'command-ignored'). */
+  const ACTION_EVENT = { pause: 'paused', resume: 'resumed', promote: 'promote-requested', rollback: 'rollback-requested' };
+  const ACTION_DONE = { pause: 'paused', resume: 'resumed', promote: 'promote requested: the remaining devices install it now', rollback: 'rollback requested: the devices go back' };
+  /** What the UI shows about the actions of one deployment (reset when another one is selected). */
+  const act = { id: null, detail: null, busy: null, confirming: null, error: '', done: '' };
+
+  /** Why `action` cannot be taken in this state, or '' when it can. */
+  function refusedWhy(action, status) {
+    const p = status.phase;
+    if (FINISHED.has(p)) return `the deployment is ${p}`;
+    if (p === 'rolling-back') return 'the deployment is rolling back';
+    switch (action) {
+      case 'pause': return p === 'paused' ? 'already paused' : '';
+      case 'resume': return p === 'paused' ? '' : 'only a paused deployment can be resumed';
+      case 'promote': return status.forced ? 'promote already requested' : '';
+      default: return '';
+    }
+  }
+
+  function renderActions(d) {
+    if ((d?.spec.id ?? null) !== act.id) Object.assign(act, { id: d?.spec.id ?? null, busy: null, confirming: null, error: '', done: '' });
+    act.detail = d;
+    if (!d) return void ($('action-confirm').hidden = true);
+    const status = d.state.status;
+    // A confirm for an action the deployment no longer allows (it finished meanwhile) closes.
+    if (act.confirming && !act.busy && refusedWhy(act.confirming, status)) act.confirming = null;
+    for (const a of ACTIONS) {
+      const b = $(`act-${a}`);
+      const why = refusedWhy(a, status);
+      b.disabled = Boolean(act.busy || why);
+      b.title = act.busy ? `${act.busy === a ? ACTION_VERB[a] : 'another action'} in progress` : why ? `cannot ${ACTION_VERB[a]}: ${why}` : '';
+      b.setAttribute('aria-expanded', String(act.confirming === a));
+    }
+    $('deployment-actions').setAttribute('aria-busy', String(Boolean(act.busy)));
+    const none = ACTIONS.every((a) => refusedWhy(a, status));
+    $('action-status').textContent = act.busy ? `${ACTION_ING[act.busy]}…` : none ? `no actions: ${refusedWhy('pause', status)}` : act.done;
+    const form = $('action-confirm');
+    form.hidden = !act.confirming;
+    if (act.confirming) {
+      const { spec, summary } = d;
+      const n = spec.devices.length;
+      $('confirm-text').textContent = act.confirming === 'promote'
+        ? `Promote ${spec.model} ${spec.toVersion} to all ${n} device(s) now? The remaining steps, bakes and gates are skipped.`
+        : `Roll back ${spec.id}? The ${summary.tookNew} device(s) that took ${spec.toVersion} go back to ${spec.fromVersion}, and the deployment ends.`;
+      $('confirm-reason-label').hidden = act.confirming !== 'rollback';
+      $('confirm-ok').textContent = act.confirming === 'promote' ? 'Promote now' : 'Roll back';
+      $('confirm-ok').classList.toggle('danger', act.confirming === 'rollback');
+      $('confirm-ok').disabled = $('confirm-cancel').disabled = Boolean(act.busy);
+    }
+    $('action-error').textContent = act.error;
+    $('action-error').hidden = !act.error;
+  }
+
+  /** The outcome of `action` in the deployment the API answered with: the newest event it could have recorded. */
+  function outcomeOf(action, events) {
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i];
+      if (e.event === ACTION_EVENT[action]) return { ok: true };
+      if (e.event === 'command-ignored' && e.detail?.command === action) return { ok: false, why: e.detail.why, phase: e.detail.phase };
+    }
+    return { ok: true };
+  }
+
+  async function runAction(action, reason) {
+    const id = act.id;
+    if (!id || act.busy) return;
+    Object.assign(act, { busy: action, error: '', done: '' });
+    renderActions(act.detail);
+    try {
+      const { deployment } = await api(`/api/deployments/${encodeURIComponent(id)}/${action}`, reason ? { reason } : {});
+      const out = outcomeOf(action, deployment.events);
+      if (out.ok) Object.assign(act, { confirming: null, done: `${ACTION_DONE[action]} at ${clock(Date.now())}` });
+      else Object.assign(act, { confirming: null, error: `The cloud did not ${ACTION_VERB[action]} ${id}: ${out.why} (it is ${out.phase}).` });
+      if (out.ok) $('confirm-reason').value = '';
+    } catch (err) {
+      const status = err.status ? ` (HTTP ${err.status})` : '';
+      const message = err.status ? err.message : `the cloud did not answer: ${err.message}`;
+      act.error = `Could not ${ACTION_VERB[action]} ${id}: ${message}${status}.`;
+    }
+    // Show what the action did at once; the buttons stay disabled until the view has the new state.
+    await refresh();
+    if (act.id !== id) return;
+    act.busy = null;
+    renderActions(act.detail);
+    // Keep the keyboard where it was: on the button used, or the first one still enabled.
+    if (!act.confirming) (ACTIONS.map((a) => $(`act-${a}`)).find((b) => b.dataset.action === action && !b.disabled) ?? ACTIONS.map((a) => $(`act-${a}`)).find((b) => !b.disabled))?.focus();
+  }
+
+  $('deployment-actions').addEventListener('click', (e) => {
+    const action = e.target.closest('button[data-action]')?.dataset.action;
+    if (!action || act.busy) return;
+    if (action === 'promote' || action === 'rollback') {
+      Object.assign(act, { confirming: action, error: '', done: '' });
+      renderActions(act.detail);
+      (action === 'rollback' ? $('confirm-reason') : $('confirm-ok')).focus();
+    } else {
+      act.confirming = null;
+      runAction(action);
+    }
+  });
+  $('action-confirm').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const action = act.confirming;
+    if (action) runAction(action, action === 'rollback' ? $('confirm-reason').value.trim() : '');
+  });
+  const cancelConfirm = () => {
+    const was = act.confirming;
+    if (!was || act.busy) return;
+    act.confirming = null;
+    renderActions(act.detail);
+    $(`act-${was}`).focus();
+  };
+  $('confirm-cancel').addEventListener('click', cancelConfirm);
+  $('action-confirm').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') cancelConfirm();
+  });
 
   // --- telemetry charts ------------------------------------------------------------------------------
 
@@ -390,15 +527,16 @@
     }
   }
 
-  // One refresh at a time: a click during a refresh asks for one more right after it.
+  // One refresh at a time: a click during a refresh asks for one more right after it. The promise is
+  // settled when a refresh that started after the call has finished.
   let running = null;
-  let again = false;
+  let queued = null;
   function refresh() {
-    if (running) return void (again = true);
-    running = load().finally(() => {
-      running = null;
-      if (again) (again = false), refresh();
-    });
+    if (!running) return (running = load().finally(() => (running = null)));
+    return (queued ??= running.then(() => {
+      queued = null;
+      return refresh();
+    }));
   }
 
   let timer;

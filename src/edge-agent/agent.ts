@@ -349,6 +349,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   /**
    * Copy a served request to the model's shadow version and compare the answers (never returned).
    * At most one shadow run per model at a time: the shadow must not slow the serving path down.
+   * A copy not made (one already running, the version not kept) is *skipped*: not the shadow's fault.
+   * A run that throws (load or model error) or answers none of the served outputs *failed*: counted
+   * per minute as the shadow's `errors`, which the cloud judges (error-rate) like a serving version's.
    */
   async shadow(served: ServedVersion, inputs: NamedTensors, outputs: NamedTensors, servingSeconds: number): Promise<void> {
     const model = served.record.model;
@@ -365,6 +368,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.metrics.shadowSkipped.inc({ model, reason: 'version-missing' });
       return;
     }
+    const labels = { model, version: served.record.version, shadow: shadowVersion };
     this.shadowBusy.add(model);
     try {
       const lease = await this.pool.acquire(target.record);
@@ -376,8 +380,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         lease.release();
       }
       const shadowSeconds = (performance.now() - t0) / 1000;
+      const outputNames = Object.keys(outputs);
+      if (outputNames.length && outputNames.every((name) => !shadowOut?.[name])) throw new TypeError(`the shadow answered none of the served outputs (${outputNames.join(', ')})`);
       const c = compareOutputs(outputs, shadowOut);
-      const labels = { model, version: served.record.version, shadow: shadowVersion };
       this.metrics.shadowRuns.inc(labels);
       this.metrics.shadowRows.inc(labels, c.rows);
       this.metrics.shadowTop1Agree.inc(labels, c.top1Agree);
@@ -385,7 +390,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.metrics.shadowLatency.observe(labels, shadowSeconds);
       this.aggregator.recordShadow(model, served.record.version, shadowVersion, { ...c, shadowSeconds, servingSeconds });
     } catch (err) {
-      this.metrics.shadowSkipped.inc({ model, reason: 'failed' });
+      // A run cut short by shutdown says nothing about the shadow version.
+      if (this.closed) return;
+      this.metrics.shadowFailed.inc(labels);
+      this.aggregator.recordShadowFailure(model, served.record.version, shadowVersion);
       this.log.warn('shadow run failed', { model, shadow: shadowVersion, error: (err as Error).message });
     } finally {
       this.shadowBusy.delete(model);

@@ -174,7 +174,8 @@ export function agentMetrics() {
     shadowTop1Agree: registry.counter('kiln_agent_shadow_top1_agree_total', 'Compared output rows whose argmax agreed (top-1 agreement = this / rows).', [...mv, 'shadow']),
     shadowMaxAbsDiff: registry.histogram('kiln_agent_shadow_max_abs_diff', 'Largest absolute difference between serving and shadow outputs, per request.', [...mv, 'shadow'], [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1, 10]),
     shadowLatency: registry.histogram('kiln_agent_shadow_model_latency_seconds', 'Model time of the shadow variant.', [...mv, 'shadow'], LATENCY_BUCKETS),
-    shadowSkipped: registry.counter('kiln_agent_shadow_skipped_total', 'Requests not copied to the shadow (one already running, or the version is missing).', ['model', 'reason']),
+    shadowFailed: registry.counter('kiln_agent_shadow_failures_total', 'Requests copied to a shadow variant whose run failed (load or model error, none of the served outputs), by serving and shadow version.', [...mv, 'shadow']),
+    shadowSkipped: registry.counter('kiln_agent_shadow_skipped_total', 'Requests not copied to the shadow, by reason (busy: one already running; version-missing). Not failures.', ['model', 'reason']),
     outboxRows: registry.gauge('kiln_agent_outbox_rows', 'Rows waiting in the outbox, by kind.', ['kind']),
     outboxDropped: registry.counter('kiln_agent_outbox_dropped_total', 'Outbox rows dropped by the retention policy, by kind.', ['kind']),
   };

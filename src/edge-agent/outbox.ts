@@ -14,7 +14,7 @@ export const OUTBOX_KINDS = Object.freeze({
   metrics: 'metrics.minute',
   /** The result of one install: promoted, unchanged, refused or failed, and why. */
   install: 'install.result',
-  /** Per-minute shadow comparisons per model, serving version and shadow version. */
+  /** Per-minute shadow comparisons and failed shadow runs per model, serving version and shadow version. */
   shadow: 'shadow.minute',
 });
 
@@ -139,6 +139,8 @@ interface ShadowAcc {
   version: string;
   shadow: string;
   comparisons: number;
+  /** Shadow runs that failed (threw, or answered none of the served outputs): nothing compared. */
+  errors: number;
   rows: number;
   top1Agree: number;
   maxAbsDiff: number;
@@ -177,14 +179,9 @@ export class MinuteAggregator {
     } else a.errors++;
   }
 
+  /** A shadow run that answered and was compared with the served answer. */
   recordShadow(model: string, version: string, shadow: string, c: { rows: number; top1Agree: number; maxAbsDiff: number; shadowSeconds: number; servingSeconds: number }): void {
-    const minute = Math.floor(this.now() / 60_000);
-    const key = `${minute}\u0000${model}\u0000${version}\u0000${shadow}`;
-    let a = this.shadows.get(key);
-    if (!a) {
-      a = { minute, model, version, shadow, comparisons: 0, rows: 0, top1Agree: 0, maxAbsDiff: 0, shadowSeconds: 0, servingSeconds: 0, shadowLatency: newStat() };
-      this.shadows.set(key, a);
-    }
+    const a = this.shadowAcc(model, version, shadow);
     a.comparisons++;
     a.rows += c.rows;
     a.top1Agree += c.top1Agree;
@@ -192,6 +189,25 @@ export class MinuteAggregator {
     a.shadowSeconds += c.shadowSeconds;
     a.servingSeconds += c.servingSeconds;
     addStat(a.shadowLatency, c.shadowSeconds);
+  }
+
+  /**
+   * A shadow run that failed (the model threw, or answered none of the served outputs): an error of
+   * the shadow version. Copies skipped (one already running, the version missing) are not recorded.
+   */
+  recordShadowFailure(model: string, version: string, shadow: string): void {
+    this.shadowAcc(model, version, shadow).errors++;
+  }
+
+  private shadowAcc(model: string, version: string, shadow: string): ShadowAcc {
+    const minute = Math.floor(this.now() / 60_000);
+    const key = `${minute}\u0000${model}\u0000${version}\u0000${shadow}`;
+    let a = this.shadows.get(key);
+    if (!a) {
+      a = { minute, model, version, shadow, comparisons: 0, errors: 0, rows: 0, top1Agree: 0, maxAbsDiff: 0, shadowSeconds: 0, servingSeconds: 0, shadowLatency: newStat() };
+      this.shadows.set(key, a);
+    }
+    return a;
   }
 
   /** Write the minutes that have closed (all of them with `all`). Returns rows written. */
@@ -207,13 +223,15 @@ export class MinuteAggregator {
         version: a.version,
         shadow: a.shadow,
         comparisons: a.comparisons,
+        errors: a.errors,
         rows: a.rows,
         top1Agree: a.top1Agree,
         top1Agreement: a.rows ? a.top1Agree / a.rows : null,
         maxAbsDiff: Number.isFinite(a.maxAbsDiff) ? a.maxAbsDiff : 'Infinity',
-        meanServingMs: (a.servingSeconds / a.comparisons) * 1000,
-        meanShadowMs: (a.shadowSeconds / a.comparisons) * 1000,
-        shadowLatency: summary(a.shadowLatency, a.comparisons),
+        // A minute of failed runs only has no latency to report.
+        meanServingMs: a.comparisons ? (a.servingSeconds / a.comparisons) * 1000 : null,
+        meanShadowMs: a.comparisons ? (a.shadowSeconds / a.comparisons) * 1000 : null,
+        shadowLatency: a.comparisons ? summary(a.shadowLatency, a.comparisons) : null,
       });
       n++;
     }

@@ -6,6 +6,9 @@
  *   agreement and latency reach the cloud as 'shadow.minute' telemetry; promoted on command;
  * - shadow: a candidate with other weights disagrees with the serving version and is dropped by the
  *   agreement alarm, without a command;
+ * - shadow: a candidate that fails on every request (it takes 16×16 inputs, the traffic is 32×32)
+ *   compares nothing; its failed shadow runs reach the cloud as 'shadow.minute' errors and the
+ *   error-rate alarm drops it, while the serving version answers every request;
  * - canary: a bad version's top-1 output distribution on the canary device differs from the baseline
  *   devices' (output-shift), and the canary is rolled back;
  * - canary with an agreement alarm: the canary device shadows the baseline, and the disagreement rolls
@@ -21,6 +24,8 @@ import { BROKERS, buildArtifact, startFleet, tempDir, waitUntil, type Fleet } fr
 
 /** version → seed: 2.0.0 agrees with 1.0.0; 3.0.0, 4.0.0 and 5.0.0 do not. */
 const SEEDS: Record<string, number> = { '1.0.0': 1, '2.0.0': 1, '3.0.0': 2, '4.0.0': 2, '5.0.0': 2 };
+/** A version whose model takes 16×16 inputs: it passes probation, then fails on every 32×32 request. */
+const BROKEN = '6.0.0';
 let artifactsRoot: string;
 let artifacts: { dir: string; tgz: string }[];
 
@@ -28,6 +33,7 @@ beforeAll(async () => {
   artifactsRoot = tempDir('kiln-model-aware-artifacts-');
   artifacts = [];
   for (const [v, seed] of Object.entries(SEEDS)) artifacts.push(await buildArtifact(artifactsRoot, 'cnn', v, seed));
+  artifacts.push(await buildArtifact(artifactsRoot, 'cnn', BROKEN, 1, 16));
 }, 240_000);
 afterAll(() => rmSync(artifactsRoot, { recursive: true, force: true }));
 
@@ -121,6 +127,50 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
       expect(reported(a.id)?.shadow).toBeUndefined();
       expect(fleet.gw.device(a.id)?.desired?.models.cnn?.shadowVersion).toBeUndefined();
       expect(a.agent.variantsOf('cnn')).toBeUndefined();
+    }
+  }, 150_000);
+
+  it('shadow: a candidate that fails on every request is dropped by the error-rate alarm, the serving version answering meanwhile', async () => {
+    const since = minute();
+    const failedBefore = fleet.agents.map((a) => a.agent.metrics.shadowFailed.get({ model: 'cnn', version: '2.0.0', shadow: BROKEN }));
+    const traffic = fleet.traffic();
+    try {
+      await mgr.create({
+        id: 'sh-broken',
+        model: 'cnn',
+        fromVersion: '2.0.0',
+        toVersion: BROKEN,
+        devices: fleet.ids(),
+        strategy: { kind: 'shadow' },
+        // Agreement alone would hold for ever: a shadow that never answers compares nothing.
+        guardrails: { alarms: [{ metric: 'agreement', threshold: 0.9, minRequests: 10 }, { metric: 'error-rate', threshold: 0.5, minRequests: 10 }] },
+      });
+      await waitUntil(() => phase('sh-broken') === 'rolled-back', 90_000, 'sh-broken dropped');
+    } finally {
+      await traffic.stop();
+    }
+    expect((mgr.get('sh-broken')!.state.status as { reason: string }).reason).toBe('alarm: error-rate');
+    const m = fired('sh-broken', 'error-rate')!;
+    expect(m).toMatchObject({ outcome: 'fire', candidate: 1, baseline: 0 });
+    expect(m.samples.candidateRequests).toBeGreaterThanOrEqual(10);
+    expect(m.samples.baselineRequests).toBeGreaterThanOrEqual(10);
+    // The serving version answered every request; the broken one never answered a client.
+    expect(traffic.sent.failed).toBe(0);
+    expect(traffic.sent.ok).toBeGreaterThan(0);
+    expect(traffic.versions[BROKEN]).toBeUndefined();
+    // The failures reached the cloud as the shadow's errors, with nothing compared.
+    const w = fleet.gw.registry.shadowWindow('cnn', since).filter((r) => r.version === '2.0.0' && r.shadow === BROKEN);
+    expect(w.length).toBeGreaterThanOrEqual(1);
+    for (const r of w) expect(r).toMatchObject({ comparisons: 0, rows: 0, maxP95Ms: null });
+    expect(w.reduce((n, r) => n + r.errors, 0)).toBeGreaterThanOrEqual(10);
+    fleet.agents.forEach((a, i) => {
+      expect(a.agent.metrics.shadowFailed.get({ model: 'cnn', version: '2.0.0', shadow: BROKEN })).toBeGreaterThan(failedBefore[i]);
+      expect(a.agent.metrics.shadowRuns.get({ model: 'cnn', version: '2.0.0', shadow: BROKEN })).toBe(0);
+    });
+    await waitUntil(() => fleet.agents.every((a) => reported(a.id)?.shadow === undefined && a.agent.variantsOf('cnn') === undefined), 30_000, 'shadow dropped everywhere');
+    for (const a of fleet.agents) {
+      expect(reported(a.id)).toMatchObject({ version: '2.0.0', status: 'current', serving: '2.0.0' });
+      expect(fleet.gw.device(a.id)?.desired?.models.cnn?.shadowVersion).toBeUndefined();
     }
   }, 150_000);
 

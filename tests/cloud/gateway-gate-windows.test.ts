@@ -1,6 +1,6 @@
 /**
  * The telemetry the model-aware gates read: the agent's per-minute aggregates carry an output histogram
- * and shadow comparison counts, and the gateway's registry sums them per device and version over a
+ * and shadow comparison and failure counts, and the gateway's registry sums them per device and version over a
  * window (`outputHistogramWindow`, `shadowWindow`). Pure SQLite, no broker.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -46,7 +46,25 @@ describe('MinuteAggregator', () => {
     expect((m.top1 as number[]).length).toBe(32);
     expect((m.top1 as number[])[3]).toBe(2);
     expect((m.top1 as number[])[5]).toBe(1);
-    expect(rows.find((r) => r.kind === OUTBOX_KINDS.shadow)!.payload).toMatchObject({ comparisons: 1, rows: 2, top1Agree: 1, top1Agreement: 0.5, shadowLatency: { p95LeMs: 5 } });
+    expect(rows.find((r) => r.kind === OUTBOX_KINDS.shadow)!.payload).toMatchObject({ comparisons: 1, errors: 0, rows: 2, top1Agree: 1, top1Agreement: 0.5, shadowLatency: { p95LeMs: 5 } });
+  });
+
+  it('counts failed shadow runs as errors beside the comparisons, per serving and shadow version', () => {
+    const { outbox, rows } = memoryOutbox();
+    const agg = new MinuteAggregator(outbox, () => 0);
+    const c = { rows: 1, top1Agree: 1, maxAbsDiff: 0, shadowSeconds: 0.002, servingSeconds: 0.001 };
+    agg.recordShadow('cnn', '1.0.0', '2.0.0', c);
+    agg.recordShadowFailure('cnn', '1.0.0', '2.0.0');
+    agg.recordShadowFailure('cnn', '1.0.0', '2.0.0');
+    // Failures only: nothing compared, so no latency, and no division by zero.
+    agg.recordShadowFailure('cnn', '1.0.0', '3.0.0');
+    expect(agg.flush(true)).toBe(2);
+    const byShadow = Object.fromEntries(rows.filter((r) => r.kind === OUTBOX_KINDS.shadow).map((r) => [r.payload.shadow, r.payload]));
+    expect(byShadow['2.0.0']).toMatchObject({ model: 'cnn', version: '1.0.0', comparisons: 1, errors: 2, rows: 1, top1Agree: 1, top1Agreement: 1 });
+    expect(byShadow['3.0.0']).toMatchObject({ model: 'cnn', version: '1.0.0', comparisons: 0, errors: 1, rows: 0, top1Agreement: null, meanServingMs: null, meanShadowMs: null, shadowLatency: null });
+    // Survives the outbox's JSON round trip as written.
+    expect(JSON.parse(JSON.stringify(byShadow['3.0.0']))).toEqual(byShadow['3.0.0']);
+    expect(rows.filter((r) => r.kind === OUTBOX_KINDS.metrics)).toEqual([]);
   });
 });
 
@@ -71,7 +89,31 @@ describe('DeviceRegistry gate windows', () => {
     expect(hist[0].histogram[3]).toBe(5);
     expect(hist[0].histogram[4]).toBe(4);
     expect(reg.outputHistogramWindow('cnn', '2025-01-01T00:01:00.000Z')[0].histogram[3]).toBe(0);
-    expect(reg.shadowWindow('cnn', '2025-01-01T00:00:00.000Z')).toEqual([{ deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 6, rows: 6, agreed: 4, maxP95Ms: 5 }]);
+    expect(reg.shadowWindow('cnn', '2025-01-01T00:00:00.000Z')).toEqual([{ deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 6, errors: 0, rows: 6, agreed: 4, maxP95Ms: 5 }]);
+    reg.close();
+  });
+
+  it('sums failed shadow runs (errors) per device, serving and shadow version; minutes of failures only report no latency', () => {
+    const reg = new DeviceRegistry(':memory:');
+    reg.addDevice('a', { id: 'dev-a' });
+    reg.addDevice('b', { id: 'dev-b' });
+    const m = (minute: number) => `2025-01-01T00:0${minute}:00.000Z`;
+    const shadow = (minute: number, extra: Record<string, unknown>) => ({ minute: m(minute), model: 'cnn', version: '1.0.0', shadow: '2.0.0', ...extra });
+    reg.ingest('dev-a', [
+      rec('rec-a1', 'shadow.minute', shadow(0, { comparisons: 3, errors: 2, rows: 3, top1Agree: 3, shadowLatency: { p95LeMs: 10 } })),
+      rec('rec-a2', 'shadow.minute', shadow(1, { comparisons: 0, errors: 7, rows: 0, top1Agree: 0, shadowLatency: null, meanShadowMs: null })),
+      // Another shadow version of the same serving version is its own window.
+      rec('rec-a3', 'shadow.minute', { ...shadow(1, { comparisons: 0, errors: 4, rows: 0, top1Agree: 0, shadowLatency: null }), shadow: '3.0.0' }),
+    ]);
+    reg.ingest('dev-b', [rec('rec-b1', 'shadow.minute', shadow(1, { comparisons: 0, errors: 5, rows: 0, top1Agree: 0, shadowLatency: null }))]);
+    const w = reg.shadowWindow('cnn', m(0)).sort((x, y) => `${x.deviceId}${x.shadow}`.localeCompare(`${y.deviceId}${y.shadow}`));
+    expect(w).toEqual([
+      { deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 3, errors: 9, rows: 3, agreed: 3, maxP95Ms: 10 },
+      { deviceId: 'dev-a', version: '1.0.0', shadow: '3.0.0', comparisons: 0, errors: 4, rows: 0, agreed: 0, maxP95Ms: null },
+      { deviceId: 'dev-b', version: '1.0.0', shadow: '2.0.0', comparisons: 0, errors: 5, rows: 0, agreed: 0, maxP95Ms: null },
+    ]);
+    // From minute 1 on: dev-a's first minute (with latency) is out of the window.
+    expect(reg.shadowWindow('cnn', m(1)).find((r) => r.deviceId === 'dev-a' && r.shadow === '2.0.0')).toMatchObject({ comparisons: 0, errors: 7, maxP95Ms: null });
     reg.close();
   });
 

@@ -1,7 +1,8 @@
 /**
  * Production variants over real HTTP: weighted A/B between kept versions (sticky by the
  * Kiln-Routing-Key header), and a shadow version that gets a copy of each request, whose answer is
- * compared (top-1 agreement, max abs difference, latency) and never returned.
+ * compared (top-1 agreement, max abs difference, latency) and never returned; a shadow run that fails
+ * is counted as the shadow's error, a copy skipped is not.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { Agent } from '../../src/edge-agent/agent.js';
 import { serveAgent, type AgentServer } from '../../src/edge-agent/http/server.js';
 import { OUTBOX_KINDS } from '../../src/edge-agent/outbox.js';
 import { compareOutputs, pickVersion } from '../../src/edge-agent/variants.js';
+import type { NamedTensors } from '../../src/runtime/backend.js';
 import { http, kilnHome, makeArtifact, randomInput, tempDir } from './helpers.js';
 
 let agent: Agent;
@@ -89,6 +91,50 @@ describe('shadow', () => {
     const s2 = rows.find((r) => r.shadow === '2')!;
     expect(s2.maxAbsDiff).toBeGreaterThan(0);
     agent.setVariants('cnn', undefined);
+  });
+
+  it('a shadow run that fails is an error of the shadow version; a copy skipped is not', async () => {
+    // Version 4 takes 16×16 inputs: it passes probation on its own (zero) inputs, and every copy of a
+    // 32×32 request fails in the model, while version 3 answers every request.
+    const v4 = await makeArtifact(tempDir(), 'cnn', '4', { seed: 1, inputShape: [1, 3, 16, 16] });
+    expect((await agent.install(v4.dir, { serve: false })).state).toBe('kept');
+    const bad = { model: 'cnn', version: '3', shadow: '4' };
+    agent.flushMetrics(true);
+    const before = agent.outbox.count(OUTBOX_KINDS.shadow);
+    agent.setVariants('cnn', { shadow: '4' });
+    for (let i = 0; i < 6; i++) {
+      const res = await http(`${server.url}/v2/models/cnn/infer`, { body: body(200 + i) });
+      expect(res.status).toBe(200);
+      expect(res.json().model_version).toBe('3');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await expect.poll(() => agent.metrics.shadowFailed.get(bad)).toBeGreaterThanOrEqual(5);
+    expect(agent.metrics.shadowRuns.get(bad)).toBe(0);
+
+    // Skipped copies — one already running, the version not kept — are not the shadow's failures.
+    const failed = agent.metrics.shadowFailed.get(bad);
+    const served = agent.route('cnn');
+    const inputs: NamedTensors = { input: { type: 'float32', dims: [1, 3, 32, 32], data: randomInput(3072, 7) } };
+    const outputs: NamedTensors = { output: { type: 'float32', dims: [1, 10], data: new Float32Array(10) } };
+    const busy = agent.metrics.shadowSkipped.get({ model: 'cnn', reason: 'busy' });
+    await Promise.all([agent.shadow(served, inputs, outputs, 0), agent.shadow(served, inputs, outputs, 0)]);
+    expect(agent.metrics.shadowSkipped.get({ model: 'cnn', reason: 'busy' })).toBe(busy + 1);
+    expect(agent.metrics.shadowFailed.get(bad)).toBe(failed + 1);
+    agent.setVariants('cnn', { shadow: '99' });
+    expect((await http(`${server.url}/v2/models/cnn/infer`, { body: body(300) })).status).toBe(200);
+    await expect.poll(() => agent.metrics.shadowSkipped.get({ model: 'cnn', reason: 'version-missing' })).toBeGreaterThanOrEqual(1);
+    agent.setVariants('cnn', undefined);
+
+    agent.flushMetrics(true);
+    const rows = agent.outbox
+      .peek(1000, OUTBOX_KINDS.shadow)
+      .slice(before)
+      .map((r) => r.payload as { shadow: string; comparisons: number; errors: number; shadowLatency: unknown });
+    expect(rows.some((r) => r.shadow === '99')).toBe(false);
+    const four = rows.filter((r) => r.shadow === '4');
+    expect(four.reduce((n, r) => n + r.errors, 0)).toBe(failed + 1);
+    expect(four.every((r) => r.comparisons === 0 && r.shadowLatency === null)).toBe(true);
+    expect(agent.renderMetrics()).toMatch(/kiln_agent_shadow_failures_total\{model="cnn",version="3",shadow="4"\} \d+/);
   });
 
   it('compareOutputs', () => {

@@ -358,7 +358,8 @@ export class DeploymentManager {
    * telemetry over the window — served requests, errors and p99 (per-minute metrics), the output
    * histogram of the top-1 class (output-shift), and from shadow comparisons the candidate's
    * agreement with the baseline (whichever of the two ran as the shadow) and, for a shadow candidate
-   * serving nothing, its compared requests and latency.
+   * serving nothing, its shadow runs as its requests (compared + failed), the failed ones as its
+   * errors (so error-rate judges it), and its latency.
    */
   private observe(spec: DeploymentSpec, records: ReadonlyMap<string, DeviceRecord | undefined>, now: number): FleetObservation {
     const since = new Date(Math.floor((now - this.windowMs) / 60_000) * 60_000).toISOString();
@@ -382,9 +383,10 @@ export class DeploymentManager {
       if (!pair) continue;
       const w = windowOf(a.deviceId, to);
       w.agreement = { compared: (w.agreement?.compared ?? 0) + a.rows, agreed: (w.agreement?.agreed ?? 0) + a.agreed };
-      // The candidate as a shadow serves nothing: its compared requests and latency are its telemetry.
+      // The candidate as a shadow serves nothing: its shadow runs (compared or failed) and latency are its telemetry.
       if (a.shadow === to && w.requests === 0) {
-        w.requests = a.comparisons;
+        w.requests = a.comparisons + a.errors;
+        w.errors = a.errors;
         if (a.maxP95Ms !== null) w.p99Ms = a.maxP95Ms;
       }
     }

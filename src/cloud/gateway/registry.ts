@@ -285,21 +285,32 @@ export class DeviceRegistry {
 
   /**
    * Shadow comparisons ('shadow.minute') of `model` from `sinceMinute` (inclusive), summed per device,
-   * serving version and shadow version: requests compared, output rows compared and rows whose top-1
-   * agreed, and the shadow's largest per-minute p95 model latency bucket bound (null when not reported).
+   * serving version and shadow version: requests compared, shadow runs that failed (`errors`; 0 from
+   * agents that do not report them), output rows compared and rows whose top-1 agreed, and the
+   * shadow's largest per-minute p95 model latency bucket bound (null when not reported).
    */
-  shadowWindow(model: string, sinceMinute: string): { deviceId: string; version: string; shadow: string; comparisons: number; rows: number; agreed: number; maxP95Ms: number | null }[] {
+  shadowWindow(model: string, sinceMinute: string): { deviceId: string; version: string; shadow: string; comparisons: number; errors: number; rows: number; agreed: number; maxP95Ms: number | null }[] {
     const rows = this.db
       .prepare(
         `SELECT device_id, version, json_extract(payload, '$.shadow') AS shadow, COALESCE(SUM(json_extract(payload, '$.comparisons')), 0) AS n,
+                COALESCE(SUM(json_extract(payload, '$.errors')), 0) AS errors,
                 COALESCE(SUM(COALESCE(json_extract(payload, '$.rows'), json_extract(payload, '$.comparisons'))), 0) AS rows_,
                 COALESCE(SUM(COALESCE(json_extract(payload, '$.top1Agree'), json_extract(payload, '$.top1Agreement') * json_extract(payload, '$.comparisons'))), 0) AS agreed,
                 MAX(json_extract(payload, '$.shadowLatency.p95LeMs')) AS p95
            FROM telemetry WHERE kind = 'shadow.minute' AND model = ? AND version IS NOT NULL AND minute >= ? AND json_type(payload, '$.shadow') = 'text'
           GROUP BY device_id, version, shadow`,
       )
-      .all(model, sinceMinute) as { device_id: string; version: string; shadow: string; n: number; rows_: number; agreed: number; p95: number | null }[];
-    return rows.map((r) => ({ deviceId: r.device_id, version: r.version, shadow: r.shadow, comparisons: Number(r.n), rows: Number(r.rows_), agreed: Math.round(Number(r.agreed)), maxP95Ms: r.p95 === null ? null : Number(r.p95) }));
+      .all(model, sinceMinute) as { device_id: string; version: string; shadow: string; n: number; errors: number; rows_: number; agreed: number; p95: number | null }[];
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      version: r.version,
+      shadow: r.shadow,
+      comparisons: Number(r.n),
+      errors: Number(r.errors),
+      rows: Number(r.rows_),
+      agreed: Math.round(Number(r.agreed)),
+      maxP95Ms: r.p95 === null ? null : Number(r.p95),
+    }));
   }
 
   addCounter(name: string, n = 1): void {

@@ -34,6 +34,7 @@ export type AlarmMetric = (typeof ALARM_METRICS)[number];
 /**
  * One alarm. `threshold` means, per metric:
  * - `error-rate`: fires when candidate error rate − baseline error rate > threshold (absolute, 0..1);
+ *   a shadow candidate's requests are its shadow runs and its errors the runs that failed;
  * - `p99-latency`: fires when candidate p99 > baseline p99 × threshold (a ratio, e.g. 1.5);
  * - `failed-installs`: fires when failed ÷ finished installs > threshold (0..1); samples are devices;
  * - `agreement`: fires when the candidate's agreement with the baseline's outputs < threshold (0..1).

@@ -5,6 +5,8 @@
 import { createCloudApi, type CloudApiOptions } from '../../src/cloud/api/index.js';
 import { captureIo } from '../../src/cli/io.js';
 import { runMain } from '../../src/cli/main.js';
+import type { DeploymentManager } from '../../src/cloud/deployments/index.js';
+import { buildArtifact, startFleet, tempDir, type Fleet } from './deploy-helpers.js';
 
 export type CloudApp = ReturnType<typeof createCloudApi>;
 
@@ -37,4 +39,37 @@ export async function kilnAgainst(cloud: { base: string; token: string; cwd: str
   const io = Object.assign(captureIo({ cwd: cloud.cwd, env: { KILN_CLOUD_TOKEN: cloud.token } }), prompt ? { prompt } : {});
   const code = await runMain([...argv, '--cloud-url', cloud.base], io);
   return { code, out: io.out, err: io.err };
+}
+
+export interface FleetWithApi {
+  fleet: Fleet;
+  mgr: DeploymentManager;
+  app: CloudApp;
+  base: string;
+  close(): Promise<void>;
+}
+
+/**
+ * An operator's setup: `versions` of a small CNN 'cnn' compiled (seeds 1, 2, …; `sizes` gives a
+ * version another input size, so that it fails on the others' requests), a fleet of real agents
+ * serving the first version and ready, a deployment manager, and the API with `token` on a real port.
+ */
+export async function fleetWithApi(o: { name: string; versions: string[]; sizes?: Record<string, number>; devices: number; token: string }): Promise<FleetWithApi> {
+  const root = tempDir(`kiln-${o.name}-`);
+  const artifacts = [];
+  for (const [i, v] of o.versions.entries()) artifacts.push(await buildArtifact(root, 'cnn', v, i + 1, o.sizes?.[v]));
+  const fleet = await startFleet({ root, artifacts, v1Tgz: artifacts[0].tgz, devices: o.devices, prefix: `${o.name}-${process.pid}` });
+  await fleet.ready();
+  const mgr = fleet.manager();
+  const { app, base } = await listenCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: o.token, deployments: mgr });
+  return {
+    fleet,
+    mgr,
+    app,
+    base,
+    async close() {
+      await app.close();
+      await fleet.close();
+    },
+  };
 }

@@ -12,8 +12,8 @@ import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_MISSING, findChromium, launchChromium } from '../../src/bench/chromium.js';
 import type { DeploymentManager } from '../../src/cloud/deployments/index.js';
-import { callApi, listenCloudApi, type CloudApp } from './api-helpers.js';
-import { buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
+import { callApi, fleetWithApi, type FleetWithApi } from './api-helpers.js';
+import { waitUntil, type Fleet } from './deploy-helpers.js';
 
 const chromium = findChromium();
 const TOKEN = 'dashboard-actions-token-0123456789';
@@ -22,7 +22,6 @@ const RED = 'rgb(185, 28, 28)'; // --bad
 
 let fleet: Fleet;
 let mgr: DeploymentManager;
-let app: CloudApp;
 let base: string;
 
 const phase = (id: string) => mgr.get(id)?.state.status.phase;
@@ -59,20 +58,12 @@ async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 describe.skipIf(!chromium)(`dashboard: deployment actions in chromium${chromium ? '' : ` (skipped: ${CHROMIUM_MISSING})`}`, () => {
+  let setup: FleetWithApi | undefined;
   beforeAll(async () => {
-    const root = tempDir('kiln-dash-actions-');
-    const v1 = await buildArtifact(root, 'cnn', '1.0.0', 1);
-    const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
-    fleet = await startFleet({ root, artifacts: [v1, v2], v1Tgz: v1.tgz, devices: 3, prefix: `dash-act-${process.pid}` });
-    await fleet.ready();
-    mgr = fleet.manager();
-    ({ app, base } = await listenCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr }));
+    setup = await fleetWithApi({ name: 'dash-act', versions: ['1.0.0', '2.0.0'], devices: 3, token: TOKEN });
+    ({ fleet, mgr, base } = setup);
   }, 240_000);
-
-  afterAll(async () => {
-    await app?.close();
-    await fleet?.close();
-  });
+  afterAll(() => setup?.close());
 
   it('pauses, resumes and rolls back a baking canary from the page', async () => {
     await canary('to-v2', '1.0.0', '2.0.0');

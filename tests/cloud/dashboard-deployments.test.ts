@@ -13,8 +13,8 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findChromium, launchChromium } from '../../src/bench/chromium.js';
 import type { DeploymentManager } from '../../src/cloud/deployments/index.js';
-import { listenCloudApi, type CloudApp } from './api-helpers.js';
-import { buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
+import { fleetWithApi, type FleetWithApi } from './api-helpers.js';
+import { waitUntil, type Fleet } from './deploy-helpers.js';
 
 const chromium = findChromium();
 const TOKEN = 'dashboard-deploy-token-0123456789';
@@ -23,7 +23,6 @@ const alarms = [{ metric: 'error-rate' as const, threshold: 0.2, minRequests: 5 
 
 let fleet: Fleet;
 let mgr: DeploymentManager;
-let app: CloudApp;
 let base: string;
 
 const phase = (id: string) => mgr.get(id)?.state.status.phase;
@@ -43,21 +42,12 @@ const pointsOf = (page: Page, chart: string) =>
   page.$$eval(`#${chart} g.series`, (gs) => Object.fromEntries(gs.map((g) => [g.getAttribute('data-series'), g.querySelectorAll('circle.pt').length])));
 
 describe.skipIf(!chromium)('dashboard: deployments and telemetry in chromium', () => {
+  let setup: FleetWithApi | undefined;
   beforeAll(async () => {
-    const root = tempDir('kiln-dash-deploy-');
-    const v1 = await buildArtifact(root, 'cnn', '1.0.0', 1);
-    const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
-    const v3 = await buildArtifact(root, 'cnn', '3.0.0', 3, 16);
-    fleet = await startFleet({ root, artifacts: [v1, v2, v3], v1Tgz: v1.tgz, devices: 3, prefix: `dash-${process.pid}` });
-    await fleet.ready();
-    mgr = fleet.manager();
-    ({ app, base } = await listenCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr }));
+    setup = await fleetWithApi({ name: 'dash', versions: ['1.0.0', '2.0.0', '3.0.0'], sizes: { '3.0.0': 16 }, devices: 3, token: TOKEN });
+    ({ fleet, mgr, base } = setup);
   }, 240_000);
-
-  afterAll(async () => {
-    await app?.close();
-    await fleet?.close();
-  });
+  afterAll(() => setup?.close());
 
   it('shows its empty states before any deployment or traffic', async () => {
     const browser = await launchChromium(chromium!);
@@ -124,7 +114,8 @@ describe.skipIf(!chromium)('dashboard: deployments and telemetry in chromium', (
       expect(gate.slice(2, 5)).toEqual(['0.000', '0.2', 'fire']);
       expect(gate[5]).toMatch(/candidate \d+ req \/ [12] dev · baseline \d+ req \/ [1-3] dev/);
       const events = await page.$$eval('#deployment ol.timeline li', (lis) => lis.map((li) => [li.getAttribute('data-event'), li.textContent!.replace(/\s+/g, ' ').trim()]));
-      expect(events.map(([e]) => e)).toEqual(expect.arrayContaining(['created', 'started', 'step-started', 'step-installed', 'alarm', 'rolled-back']));
+      // No 'step-installed' required: the alarm may fire while the step's second device still installs.
+      expect(events.map(([e]) => e)).toEqual(expect.arrayContaining(['created', 'started', 'step-started', 'alarm', 'rolled-back']));
       expect(events.find(([e]) => e === 'rolled-back')![1]).toMatch(/rolled back: error-rate \d\.\d{3} vs baseline 0\.000: Δ \d\.\d{3} > 0\.2/);
       expect(events.find(([e]) => e === 'alarm')![1]).toMatch(new RegExp(`rolling back: error-rate .*devices: ${took.join(', ')}`));
       const v3steps = await page.$$eval('#deployment li.step', (lis) => lis.map((li) => [li.getAttribute('data-state'), Array.from(li.querySelectorAll('.chip[data-install]')).map((c) => c.getAttribute('data-install'))]));

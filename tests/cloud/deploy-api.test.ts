@@ -8,33 +8,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentManager } from '../../src/cloud/deployments/index.js';
 import { captureIo } from '../../src/cli/io.js';
 import { runMain } from '../../src/cli/main.js';
-import { callApi, kilnAgainst, listenCloudApi, type CallOptions, type CloudApp } from './api-helpers.js';
-import { buildArtifact, startFleet, tempDir, waitUntil, type Fleet } from './deploy-helpers.js';
+import { callApi, fleetWithApi, kilnAgainst, type CallOptions, type FleetWithApi } from './api-helpers.js';
+import { waitUntil, type Fleet } from './deploy-helpers.js';
 
 const TOKEN = 'deploy-api-token-0123456789';
 let fleet: Fleet;
 let mgr: DeploymentManager;
-let app: CloudApp;
 let base: string;
 
 /** A request with the operator token (options.token: null sends none). */
 const call = (method: string, path: string, options: CallOptions = {}) => callApi(base, method, path, { token: TOKEN, ...options });
 const kiln = (...argv: string[]) => kilnAgainst({ base, token: TOKEN, cwd: fleet.root }, argv);
 
+let setup: FleetWithApi | undefined;
 beforeAll(async () => {
-  const root = tempDir('kiln-deploy-api-');
-  const v1 = await buildArtifact(root, 'cnn', '1.0.0', 1);
-  const v2 = await buildArtifact(root, 'cnn', '2.0.0', 2);
-  const v3 = await buildArtifact(root, 'cnn', '3.0.0', 3);
-  fleet = await startFleet({ root, artifacts: [v1, v2, v3], v1Tgz: v1.tgz, devices: 2, prefix: `dapi-${process.pid}` });
-  await fleet.ready();
-  mgr = fleet.manager();
-  ({ app, base } = await listenCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr }));
+  setup = await fleetWithApi({ name: 'dapi', versions: ['1.0.0', '2.0.0', '3.0.0'], devices: 2, token: TOKEN });
+  ({ fleet, mgr, base } = setup);
 }, 240_000);
-afterAll(async () => {
-  await app?.close();
-  await fleet?.close();
-});
+afterAll(() => setup?.close());
 
 const phase = async (id: string) => (await call('GET', `/api/deployments/${id}`)).body?.deployment?.state.status.phase;
 

@@ -86,7 +86,7 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
     }
     for (const r of fleet.gw.registry.shadowWindow('cnn', since).filter((x) => x.shadow === '2.0.0')) {
       expect(r.agreed).toBe(r.rows);
-      expect(r.maxP95Ms).toBeGreaterThan(0);
+      expect(r.maxP99Ms).toBeGreaterThan(0);
     }
     expect(traffic.versions['2.0.0']).toBeUndefined();
     expect(traffic.sent.failed).toBe(0);
@@ -161,7 +161,7 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
     // The failures reached the cloud as the shadow's errors, with nothing compared.
     const w = fleet.gw.registry.shadowWindow('cnn', since).filter((r) => r.version === '2.0.0' && r.shadow === BROKEN);
     expect(w.length).toBeGreaterThanOrEqual(1);
-    for (const r of w) expect(r).toMatchObject({ comparisons: 0, rows: 0, maxP95Ms: null });
+    for (const r of w) expect(r).toMatchObject({ comparisons: 0, rows: 0, maxP99Ms: null });
     expect(w.reduce((n, r) => n + r.errors, 0)).toBeGreaterThanOrEqual(10);
     fleet.agents.forEach((a, i) => {
       expect(a.agent.metrics.shadowFailed.get({ model: 'cnn', version: '2.0.0', shadow: BROKEN })).toBeGreaterThan(failedBefore[i]);

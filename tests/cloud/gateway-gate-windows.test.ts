@@ -46,6 +46,8 @@ describe('MinuteAggregator', () => {
     expect((m.top1 as number[]).length).toBe(32);
     expect((m.top1 as number[])[3]).toBe(2);
     expect((m.top1 as number[])[5]).toBe(1);
+    expect(m.modelLatency).toMatchObject({ p95LeMs: expect.any(Number), p99LeMs: expect.any(Number) });
+    expect((m.modelLatency as { p99LeMs: number }).p99LeMs).toBeGreaterThanOrEqual((m.modelLatency as { p95LeMs: number }).p95LeMs);
     expect(rows.find((r) => r.kind === OUTBOX_KINDS.shadow)!.payload).toMatchObject({ comparisons: 1, errors: 0, rows: 2, top1Agree: 1, top1Agreement: 0.5, shadowLatency: { p95LeMs: 5 } });
   });
 
@@ -89,7 +91,7 @@ describe('DeviceRegistry gate windows', () => {
     expect(hist[0].histogram[3]).toBe(5);
     expect(hist[0].histogram[4]).toBe(4);
     expect(reg.outputHistogramWindow('cnn', '2025-01-01T00:01:00.000Z')[0].histogram[3]).toBe(0);
-    expect(reg.shadowWindow('cnn', '2025-01-01T00:00:00.000Z')).toEqual([{ deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 6, errors: 0, rows: 6, agreed: 4, maxP95Ms: 5 }]);
+    expect(reg.shadowWindow('cnn', '2025-01-01T00:00:00.000Z')).toEqual([{ deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 6, errors: 0, rows: 6, agreed: 4, maxP99Ms: 5 }]);
     reg.close();
   });
 
@@ -108,12 +110,12 @@ describe('DeviceRegistry gate windows', () => {
     reg.ingest('dev-b', [rec('rec-b1', 'shadow.minute', shadow(1, { comparisons: 0, errors: 5, rows: 0, top1Agree: 0, shadowLatency: null }))]);
     const w = reg.shadowWindow('cnn', m(0)).sort((x, y) => `${x.deviceId}${x.shadow}`.localeCompare(`${y.deviceId}${y.shadow}`));
     expect(w).toEqual([
-      { deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 3, errors: 9, rows: 3, agreed: 3, maxP95Ms: 10 },
-      { deviceId: 'dev-a', version: '1.0.0', shadow: '3.0.0', comparisons: 0, errors: 4, rows: 0, agreed: 0, maxP95Ms: null },
-      { deviceId: 'dev-b', version: '1.0.0', shadow: '2.0.0', comparisons: 0, errors: 5, rows: 0, agreed: 0, maxP95Ms: null },
+      { deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 3, errors: 9, rows: 3, agreed: 3, maxP99Ms: 10 },
+      { deviceId: 'dev-a', version: '1.0.0', shadow: '3.0.0', comparisons: 0, errors: 4, rows: 0, agreed: 0, maxP99Ms: null },
+      { deviceId: 'dev-b', version: '1.0.0', shadow: '2.0.0', comparisons: 0, errors: 5, rows: 0, agreed: 0, maxP99Ms: null },
     ]);
     // From minute 1 on: dev-a's first minute (with latency) is out of the window.
-    expect(reg.shadowWindow('cnn', m(1)).find((r) => r.deviceId === 'dev-a' && r.shadow === '2.0.0')).toMatchObject({ comparisons: 0, errors: 7, maxP95Ms: null });
+    expect(reg.shadowWindow('cnn', m(1)).find((r) => r.deviceId === 'dev-a' && r.shadow === '2.0.0')).toMatchObject({ comparisons: 0, errors: 7, maxP99Ms: null });
     reg.close();
   });
 
@@ -128,5 +130,18 @@ describe('DeviceRegistry gate windows', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('the latency gate reads p99 bucket bounds, and p95 from agents that send no p99', () => {
+    const reg = new DeviceRegistry(':memory:');
+    reg.addDevice('a', { id: 'dev-a' });
+    reg.addDevice('b', { id: 'dev-b' });
+    const minute = '2025-01-01T00:00:00.000Z';
+    reg.ingest('dev-a', [{ id: 'rec-p99-1', kind: 'metrics.minute', createdAt: minute, payload: { minute, model: 'cnn', version: '1.0.0', invocations: 100, errors: 0, modelLatency: { p95LeMs: 10, p99LeMs: 40 } } }]);
+    reg.ingest('dev-b', [{ id: 'rec-p99-2', kind: 'metrics.minute', createdAt: minute, payload: { minute, model: 'cnn', version: '1.0.0', invocations: 100, errors: 0, modelLatency: { p95LeMs: 25 } } }]);
+    const w = reg.metricsWindow('cnn', minute);
+    expect(w.find((r) => r.deviceId === 'dev-a')?.maxP99Ms).toBe(40);
+    expect(w.find((r) => r.deviceId === 'dev-b')?.maxP99Ms).toBe(25);
+    reg.close();
   });
 });

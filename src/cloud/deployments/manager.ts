@@ -371,7 +371,7 @@ export class DeploymentManager {
     };
     for (const r of this.gw.registry.metricsWindow(spec.model, since)) {
       if (!records.has(r.deviceId)) continue;
-      Object.assign(windowOf(r.deviceId, r.version), { requests: r.invocations + r.errors, errors: r.errors, ...(r.maxP95Ms !== null ? { p99Ms: r.maxP95Ms } : {}) });
+      Object.assign(windowOf(r.deviceId, r.version), { requests: r.invocations + r.errors, errors: r.errors, ...(r.maxP99Ms !== null ? { p99Ms: r.maxP99Ms } : {}) });
     }
     for (const h of this.gw.registry.outputHistogramWindow(spec.model, since)) {
       if (records.has(h.deviceId)) windowOf(h.deviceId, h.version).histogram = h.histogram;
@@ -387,7 +387,7 @@ export class DeploymentManager {
       if (a.shadow === to && w.requests === 0) {
         w.requests = a.comparisons + a.errors;
         w.errors = a.errors;
-        if (a.maxP95Ms !== null) w.p99Ms = a.maxP95Ms;
+        if (a.maxP99Ms !== null) w.p99Ms = a.maxP99Ms;
       }
     }
     const devices: FleetObservation['devices'] = {};

@@ -206,18 +206,18 @@ export class DeviceRegistry {
 
   /**
    * Per-minute metric aggregates ('metrics.minute' records) of `model` from `sinceMinute` (an ISO
-   * minute, inclusive) summed per device and version: for deployment gates. `maxP95Ms` is the largest
-   * per-minute p95 bucket bound (agents report no p99).
+   * minute, inclusive) summed per device and version: for deployment gates. `maxP99Ms` is the largest
+   * per-minute p99 latency bucket bound (agents before p99LeMs: their p95 bound).
    */
-  metricsWindow(model: string, sinceMinute: string): { deviceId: string; version: string; invocations: number; errors: number; maxP95Ms: number | null; minutes: number }[] {
+  metricsWindow(model: string, sinceMinute: string): { deviceId: string; version: string; invocations: number; errors: number; maxP99Ms: number | null; minutes: number }[] {
     const rows = this.db
       .prepare(
         `SELECT device_id, version, COALESCE(SUM(json_extract(payload, '$.invocations')), 0) AS inv, COALESCE(SUM(json_extract(payload, '$.errors')), 0) AS err,
-                MAX(json_extract(payload, '$.modelLatency.p95LeMs')) AS p95, COUNT(DISTINCT minute) AS minutes
+                MAX(COALESCE(json_extract(payload, '$.modelLatency.p99LeMs'), json_extract(payload, '$.modelLatency.p95LeMs'))) AS p99, COUNT(DISTINCT minute) AS minutes
            FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND version IS NOT NULL AND minute >= ? GROUP BY device_id, version`,
       )
-      .all(model, sinceMinute) as { device_id: string; version: string; inv: number; err: number; p95: number | null; minutes: number }[];
-    return rows.map((r) => ({ deviceId: r.device_id, version: r.version, invocations: Number(r.inv), errors: Number(r.err), maxP95Ms: r.p95 === null ? null : Number(r.p95), minutes: r.minutes }));
+      .all(model, sinceMinute) as { device_id: string; version: string; inv: number; err: number; p99: number | null; minutes: number }[];
+    return rows.map((r) => ({ deviceId: r.device_id, version: r.version, invocations: Number(r.inv), errors: Number(r.err), maxP99Ms: r.p99 === null ? null : Number(r.p99), minutes: r.minutes }));
   }
 
   // --- per-version time series (the dashboard's charts) ---
@@ -287,20 +287,20 @@ export class DeviceRegistry {
    * Shadow comparisons ('shadow.minute') of `model` from `sinceMinute` (inclusive), summed per device,
    * serving version and shadow version: requests compared, shadow runs that failed (`errors`; 0 from
    * agents that do not report them), output rows compared and rows whose top-1 agreed, and the
-   * shadow's largest per-minute p95 model latency bucket bound (null when not reported).
+   * shadow's largest per-minute p99 model latency bucket bound (p95 from older agents; null when not reported).
    */
-  shadowWindow(model: string, sinceMinute: string): { deviceId: string; version: string; shadow: string; comparisons: number; errors: number; rows: number; agreed: number; maxP95Ms: number | null }[] {
+  shadowWindow(model: string, sinceMinute: string): { deviceId: string; version: string; shadow: string; comparisons: number; errors: number; rows: number; agreed: number; maxP99Ms: number | null }[] {
     const rows = this.db
       .prepare(
         `SELECT device_id, version, json_extract(payload, '$.shadow') AS shadow, COALESCE(SUM(json_extract(payload, '$.comparisons')), 0) AS n,
                 COALESCE(SUM(json_extract(payload, '$.errors')), 0) AS errors,
                 COALESCE(SUM(COALESCE(json_extract(payload, '$.rows'), json_extract(payload, '$.comparisons'))), 0) AS rows_,
                 COALESCE(SUM(COALESCE(json_extract(payload, '$.top1Agree'), json_extract(payload, '$.top1Agreement') * json_extract(payload, '$.comparisons'))), 0) AS agreed,
-                MAX(json_extract(payload, '$.shadowLatency.p95LeMs')) AS p95
+                MAX(COALESCE(json_extract(payload, '$.shadowLatency.p99LeMs'), json_extract(payload, '$.shadowLatency.p95LeMs'))) AS p99
            FROM telemetry WHERE kind = 'shadow.minute' AND model = ? AND version IS NOT NULL AND minute >= ? AND json_type(payload, '$.shadow') = 'text'
           GROUP BY device_id, version, shadow`,
       )
-      .all(model, sinceMinute) as { device_id: string; version: string; shadow: string; n: number; errors: number; rows_: number; agreed: number; p95: number | null }[];
+      .all(model, sinceMinute) as { device_id: string; version: string; shadow: string; n: number; errors: number; rows_: number; agreed: number; p99: number | null }[];
     return rows.map((r) => ({
       deviceId: r.device_id,
       version: r.version,
@@ -309,7 +309,7 @@ export class DeviceRegistry {
       errors: Number(r.errors),
       rows: Number(r.rows_),
       agreed: Math.round(Number(r.agreed)),
-      maxP95Ms: r.p95 === null ? null : Number(r.p95),
+      maxP99Ms: r.p99 === null ? null : Number(r.p99),
     }));
   }
 

@@ -7,6 +7,7 @@
  * input's first dim is 1 or symbolic (an image `[3, 224, 224]` fits `[1, 3, 224, 224]`).
  */
 import { KilnError } from '../errors.js';
+import type { SampleTensor } from '../zoo/types.js';
 import { dtypeFromShort, numberToFloat16, typedArrayFor, type NumericArray } from '../onnx/dtypes.js';
 import type { NpyDType } from './npy.js';
 
@@ -29,21 +30,8 @@ export interface ResolvedInputSpec {
   readonly shape: readonly (number | string)[];
 }
 
-/** A tensor as onnxruntime takes it: `new ort.Tensor(t.type, t.data, t.dims)`. */
-export type CalibrationTensor =
-  | { type: 'float32'; dims: number[]; data: Float32Array }
-  | { type: 'float64'; dims: number[]; data: Float64Array }
-  /** float16 as IEEE binary16 bits, as onnxruntime-node takes it. */
-  | { type: 'float16'; dims: number[]; data: Uint16Array }
-  | { type: 'int8'; dims: number[]; data: Int8Array }
-  | { type: 'uint8'; dims: number[]; data: Uint8Array }
-  | { type: 'int16'; dims: number[]; data: Int16Array }
-  | { type: 'uint16'; dims: number[]; data: Uint16Array }
-  | { type: 'int32'; dims: number[]; data: Int32Array }
-  | { type: 'uint32'; dims: number[]; data: Uint32Array }
-  | { type: 'int64'; dims: number[]; data: BigInt64Array }
-  | { type: 'uint64'; dims: number[]; data: BigUint64Array }
-  | { type: 'bool'; dims: number[]; data: Uint8Array };
+/** A tensor as onnxruntime takes it: the zoo's samples are calibration samples as they are. */
+export type CalibrationTensor = SampleTensor;
 
 /** One sample: a tensor per model input, by input name. */
 export type CalibrationSample = Record<string, CalibrationTensor>;

@@ -11,6 +11,8 @@ import type { Catalog, CatalogEntry, ModelTask } from './catalog.js';
 export type SampleTensor =
   | { type: 'float32'; dims: number[]; data: Float32Array }
   | { type: 'float64'; dims: number[]; data: Float64Array }
+  /** float16 as IEEE binary16 bits, as onnxruntime-node takes it. */
+  | { type: 'float16'; dims: number[]; data: Uint16Array }
   | { type: 'int8'; dims: number[]; data: Int8Array }
   | { type: 'uint8'; dims: number[]; data: Uint8Array }
   | { type: 'int16'; dims: number[]; data: Int16Array }

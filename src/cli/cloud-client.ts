@@ -39,12 +39,21 @@ export interface ApiAnswer {
 
 /** Call the API and return whatever it answered (a network failure throws a KilnError saying how to start the cloud). */
 export async function callCloud(ctx: CloudCtx, method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer> {
+  return send(ctx, method, path, body === undefined ? undefined : { bytes: JSON.stringify(body), contentType: 'application/json' });
+}
+
+/** POST `bytes` (e.g. an artifact's .tgz) as they are, with `contentType`, and return whatever the API answered. */
+export async function uploadToCloud(ctx: CloudCtx, path: string, bytes: Uint8Array, contentType: string): Promise<ApiAnswer> {
+  return send(ctx, 'POST', path, { bytes, contentType });
+}
+
+async function send(ctx: CloudCtx, method: 'GET' | 'POST', path: string, body?: { bytes: string | Uint8Array; contentType: string }): Promise<ApiAnswer> {
   const base = cloudUrl(ctx);
   const headers: Record<string, string> = { authorization: `Bearer ${tokenOf(ctx)}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (body) headers['content-type'] = body.contentType;
   let res: Response;
   try {
-    res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    res = await fetch(`${base}${path}`, { method, headers, ...(body ? { body: body.bytes as string | Uint8Array<ArrayBuffer> } : {}) });
   } catch (err) {
     const why = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
     throw new KilnError('BAD_OPTION', `cannot reach the cloud API at ${base}: ${why}`, { hint: 'start it with kiln cloud start, or pass --cloud-url' });

@@ -117,6 +117,10 @@ export interface CloudHttpOptions {
    * share one registry. @default the SQLite database at dbPath, artifacts in `artifacts/` beside it
    */
   databaseUrl?: string;
+  /** The largest artifact `kiln push --cloud-url` (POST /api/artifacts) may upload, in bytes. @default 512 MiB */
+  maxUploadBytes?: number;
+  /** Raw ed25519 public keys (base64) an uploaded artifact must be signed by. @default any valid signature */
+  trustedKeys?: readonly string[];
 }
 
 export interface RunningCloud {
@@ -150,7 +154,7 @@ export async function startCloud(options: GatewayOptions & { http?: CloudHttpOpt
       // The manager needs the API's URL (for the artifact URLs it puts in desired states), and the API
       // the manager: the routes read it through this getter, set once the port is known.
       const holder: { manager?: DeploymentManager } = {};
-      const api = createCloudApi({ gateway, registry, token: token.token, publicUrl: httpOptions.publicUrl, deployments: () => holder.manager });
+      const api = createCloudApi({ gateway, registry, token: token.token, publicUrl: httpOptions.publicUrl, deployments: () => holder.manager, maxUploadBytes: httpOptions.maxUploadBytes, trustedKeys: httpOptions.trustedKeys });
       await api.listen({ host, port: httpOptions.port ?? DEFAULT_HTTP_PORT });
       const address = api.server.address();
       const port = typeof address === 'object' && address ? address.port : httpOptions.port ?? DEFAULT_HTTP_PORT;

@@ -95,6 +95,7 @@ export function unpackEntries(archive: Uint8Array, source = 'archive', limits: U
   try {
     tar = archive[0] === 0x1f && archive[1] === 0x8b ? gunzipSync(archive, { maxOutputLength: Math.min(maxBytes + 1e6, 2 ** 32) }) : Buffer.from(archive);
   } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw bad(`it unpacks to more than ${(maxBytes / 2 ** 20).toFixed(0)} MiB, the most accepted here`);
     throw bad(`gzip: ${(err as Error).message}`);
   }
   const entries: ArchiveEntry[] = [];

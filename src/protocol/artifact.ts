@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { basename, dirname, join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
 import { checkManifest, type ArtifactManifest } from './manifest.js';
-import { packDir, unpackEntries, type ArchiveEntry } from './archive.js';
+import { packDir, unpackEntries, type ArchiveEntry, type UnpackLimits } from './archive.js';
 import { signBytes, verifySignature, type SignatureFile, type SigningKey } from './signing.js';
 
 export const MODEL_FILE = 'model.onnx';
@@ -88,7 +88,7 @@ export interface ArtifactCheck {
 }
 
 /** Read an artifact from a directory or a .tgz, without trusting anything in it yet. */
-export function readArtifactFiles(path: string): Map<string, Uint8Array> {
+export function readArtifactFiles(path: string, limits: UnpackLimits = {}): Map<string, Uint8Array> {
   if (!existsSync(path)) throw new KilnError('FILE_NOT_FOUND', `${path}: no such artifact`, { hint: 'pass an artifact directory or its .tgz' });
   let entries: ArchiveEntry[];
   if (statSync(path).isDirectory()) {
@@ -105,7 +105,7 @@ export function readArtifactFiles(path: string): Map<string, Uint8Array> {
       }
     }
   } else {
-    entries = unpackEntries(readFileSync(path), path);
+    entries = unpackEntries(readFileSync(path), path, limits);
   }
   return new Map(entries.map((e) => [e.path, e.data]));
 }
@@ -114,8 +114,8 @@ export function readArtifactFiles(path: string): Map<string, Uint8Array> {
  * Check an artifact: manifest schema, signature over the manifest (against trustedKeys when given),
  * and every file's sha256 and size. Never throws for a bad artifact: problems are listed.
  */
-export function checkArtifact(path: string, trustedKeys?: readonly string[]): ArtifactCheck {
-  const files = readArtifactFiles(path);
+export function checkArtifact(path: string, trustedKeys?: readonly string[], limits: UnpackLimits = {}): ArtifactCheck {
+  const files = readArtifactFiles(path, limits);
   const problems: string[] = [];
   const manifestBytes = files.get(MANIFEST_FILE);
   const sigBytes = files.get(SIGNATURE_FILE);

@@ -2,6 +2,7 @@
  * `kiln cloud start` and `kiln cloud devices add|list`: the cloud's device gateway (src/cloud),
  * loaded only when these run. Thin: flags in, src/cloud/admin.ts does the work, text or JSON out.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineCommand } from '../framework.js';
 
@@ -17,7 +18,8 @@ export const cloudStart = defineCommand({
     'external MQTT broker (Mosquitto, EMQX, …) is used instead (its ACLs do the per-device access control; see docs/sync.md); ' +
     'its credentials come from --broker-user and KILN_CLOUD_BROKER_PASSWORD. One HTTP port (127.0.0.1:8300 unless --http-host/--http-port) ' +
     'serves the operator API under /api (token required: --token, KILN_CLOUD_TOKEN, or the api-token file beside the database, ' +
-    'generated on first start), the dashboard at /, and signed artifacts at /artifacts/. The model registry lives in the database ' +
+    'generated on first start), the dashboard at /, and signed artifacts at /artifacts/. `kiln push ARTIFACT --cloud-url URL` uploads ' +
+    'artifacts to POST /api/artifacts (up to --max-upload-mib; signers limited by --trust). The model registry lives in the database ' +
     '(artifacts in artifacts/ beside it) unless --database-url (or KILN_DATABASE_URL) names a PostgreSQL database: then it lives there, ' +
     "artifacts' bytes included, and several cloud instances can share it. Runs until SIGINT or SIGTERM.",
   options: {
@@ -31,6 +33,8 @@ export const cloudStart = defineCommand({
     'public-url': { type: 'string', valueName: 'URL', description: 'the base URL devices download artifacts from (default: http://HTTP-HOST:HTTP-PORT)' },
     token: { type: 'string', valueName: 'TOKEN', description: 'the operator token for /api (default: KILN_CLOUD_TOKEN, else generated once into api-token beside the database, mode 0600)' },
     'database-url': { type: 'string', valueName: 'URL', description: 'keep the model registry in PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DB, shared by cloud instances (default: KILN_DATABASE_URL, else in --db)' },
+    'max-upload-mib': { type: 'string', valueName: 'N', description: 'the largest artifact `kiln push --cloud-url` may upload, in MiB (default: 512)' },
+    trust: { type: 'string', multiple: true, valueName: 'KEY|FILE', description: 'only accept uploaded artifacts signed by this public key (base64) or the key in this file; repeatable (default: any valid signature)' },
   },
   examples: [
     { command: 'cloud start', description: 'embedded broker on mqtt://127.0.0.1:1883, registry in ./.kiln-cloud/cloud.db' },
@@ -48,6 +52,12 @@ export const cloudStart = defineCommand({
     if (options['public-url'] !== undefined && !/^https?:\/\/[^\s]+$/.test(options['public-url'])) throw usageError(`--public-url '${options['public-url']}': expected an http:// or https:// URL`);
     const token = options.token ?? io.env.KILN_CLOUD_TOKEN;
     if (token !== undefined && token !== '' && (token.length < 16 || /\s/.test(token))) throw usageError('--token: the operator token must be at least 16 characters without spaces');
+    const maxUpload = options['max-upload-mib'] === undefined ? undefined : Number(options['max-upload-mib']);
+    if (maxUpload !== undefined && !(Number.isFinite(maxUpload) && maxUpload > 0 && maxUpload <= 65536)) throw usageError(`--max-upload-mib '${options['max-upload-mib']}': expected a number of MiB, more than 0 and at most 65536`);
+    const trustedKeys = (options.trust ?? []).map((k) => {
+      const f = resolve(io.cwd, k);
+      return existsSync(f) ? readFileSync(f, 'utf8').trim() : k;
+    });
     const db = dbPath(io.cwd, options.db);
     const databaseUrl = options['database-url'] || io.env.KILN_DATABASE_URL || undefined;
     const { startCloud } = await import('../../cloud/admin.js');
@@ -56,7 +66,7 @@ export const cloudStart = defineCommand({
       dbPath: db,
       ...(options.broker ? { brokerUrl: options.broker, username: options['broker-user'], password: io.env.KILN_CLOUD_BROKER_PASSWORD } : { port, host: options.host }),
       logger: { debug() {}, info: log('info'), warn: log('warn'), error: log('error') },
-      http: { host: options['http-host'], port: httpPort, token: token || undefined, publicUrl: options['public-url'], databaseUrl },
+      http: { host: options['http-host'], port: httpPort, token: token || undefined, publicUrl: options['public-url'], databaseUrl, ...(maxUpload !== undefined ? { maxUploadBytes: Math.floor(maxUpload * 2 ** 20) } : {}), ...(trustedKeys.length ? { trustedKeys } : {}) },
     });
     const http = cloud.http!;
     const tokenAt = http.tokenFile ?? (options.token ? '--token' : 'KILN_CLOUD_TOKEN');

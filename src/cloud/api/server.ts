@@ -3,6 +3,7 @@
  *
  * - `/api/*`: operator routes, `Authorization: Bearer TOKEN` required (401 with a JSON error otherwise):
  *   GET /api/devices, GET /api/devices/:id, GET /api/models, GET /api/models/:name/versions,
+ *   POST /api/artifacts (./artifacts.ts: upload an artifact's .tgz into the registry, as `kiln push --cloud-url` does),
  *   POST /api/devices/:id/desired, GET /api/stats, GET /api/models/:name/metrics (./metrics.ts: per-version
  *   time series); with a DeploymentManager, the deployment routes of
  *   ./deployments.ts (POST/GET /api/deployments, GET /api/deployments/:id, POST …/:id/{pause|resume|promote|rollback});
@@ -11,7 +12,7 @@
  * - `/`, `/dashboard.js` and `/dashboard-charts.js`: the dashboard page (no token in the page: it asks for one, or reads
  *   `?token=`, and keeps it in localStorage).
  *
- * Errors are JSON `{ error, message }`: 400 bad input (the schema's message), 401, 404, 409.
+ * Errors are JSON `{ error, message }`: 400 bad input (the schema's message), 401, 404, 409, 413 (an upload over the limit).
  */
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -21,6 +22,7 @@ import type { DeviceRecord } from '../gateway/registry.js';
 import { artifactHandler } from '../registry/http.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { DeploymentManager } from '../deployments/index.js';
+import { registerArtifactRoutes } from './artifacts.js';
 import { registerDeploymentRoutes } from './deployments.js';
 import { registerPlanRoutes } from './plan.js';
 import { registerMetricsRoutes } from './metrics.js';
@@ -38,6 +40,13 @@ export interface CloudApiOptions {
   publicUrl?: string;
   /** The deployment manager behind /api/deployments, or a getter for it (503 while it returns none); the routes are absent without it. */
   deployments?: DeploymentManager | (() => DeploymentManager | undefined);
+  /** The largest artifact POST /api/artifacts accepts, in bytes. @default DEFAULT_MAX_UPLOAD_BYTES (512 MiB) */
+  maxUploadBytes?: number;
+  /**
+   * Raw ed25519 public keys (base64) an artifact uploaded to POST /api/artifacts must be signed by (the
+   * cloud decides, not the uploader). @default any valid signature, as `kiln push --db` without --trust
+   */
+  trustedKeys?: readonly string[];
   /** Fastify's logger. @default false */
   logger?: boolean;
 }
@@ -207,6 +216,9 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
       }))),
     };
   });
+
+  // --- artifact upload: POST /api/artifacts (./artifacts.ts) ---
+  registerArtifactRoutes(app, { registry, maxUploadBytes: options.maxUploadBytes, trustedKeys: options.trustedKeys });
 
   // --- stats ---
   app.get('/api/stats', { schema: { response: { 401: errorBody } } }, async () => {

@@ -63,11 +63,9 @@ export class ModelRegistry {
    */
   async pushArtifact(path: string, options: PushOptions = {}): Promise<PushResult> {
     if (typeof path !== 'string' || !path) throw new TypeError('pushArtifact: path must be an artifact directory or .tgz');
-    const check = checkArtifact(path, options.trustedKeys);
+    const check = checkArtifact(path, options.trustedKeys, options.maxUnpackedBytes !== undefined ? { maxBytes: options.maxUnpackedBytes } : {});
     if (!check.ok || !check.manifest) {
-      throw new KilnError('BAD_ARTIFACT', `${path}: refused, the artifact did not pass its checks:\n${check.problems.map((p) => `  - ${p}`).join('\n')}`, {
-        hint: 'push an artifact exactly as `kiln compile` wrote it, signed by a trusted key',
-      });
+      throw new ArtifactRefusedError(path, check.problems);
     }
     const m = check.manifest;
     const mismatch: string[] = [];
@@ -181,6 +179,18 @@ export class ModelRegistry {
 
 /** `${baseUrl}/artifacts/${sha256}.tgz`, with one slash whatever baseUrl ends with. */
 export const artifactUrl = (baseUrl: string, sha256: string): string => `${baseUrl.replace(/\/+$/, '')}/artifacts/${sha256}.tgz`;
+
+/** KilnError('BAD_ARTIFACT') for an artifact that failed its checks; `problems` lists every one (nothing was stored). */
+export class ArtifactRefusedError extends KilnError {
+  override name = 'ArtifactRefusedError';
+  readonly problems: readonly string[];
+  constructor(path: string, problems: readonly string[]) {
+    super('BAD_ARTIFACT', `${path}: refused, the artifact did not pass its checks:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+      hint: 'push an artifact exactly as `kiln compile` wrote it, signed by a trusted key',
+    });
+    this.problems = Object.freeze([...problems]);
+  }
+}
 
 function conflict(pushed: ArtifactRecord, existing: ArtifactRecord): KilnError {
   return new KilnError(

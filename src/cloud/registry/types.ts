@@ -72,6 +72,8 @@ export interface PushOptions {
   version?: string;
   /** Raw ed25519 public keys (base64) the signer must be one of. @default any valid signature is accepted */
   trustedKeys?: readonly string[];
+  /** Largest unpacked size of a .tgz accepted, bytes (an upload is small; what it unpacks to must be too). @default 4 GiB */
+  maxUnpackedBytes?: number;
 }
 
 export interface PushResult {

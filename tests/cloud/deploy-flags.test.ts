@@ -1,6 +1,9 @@
 /** The CLI's deployment flags as rollout specs: durations, steps, guardrails, and every bad flag's message. */
 import { describe, expect, it } from 'vitest';
 import { guardrailsFromFlags, parseDuration, parseSteps, strategyFromFlags } from '../../src/cloud/deployments/flags.js';
+import { checkDeployFile } from '../../src/cloud/deployments/declarative.js';
+import { strategyFromBody } from '../../src/cloud/api/deployments.js';
+import { STRATEGY_KINDS } from '../../src/cloud/rollout/index.js';
 import { validateSpec } from '../../src/cloud/rollout/index.js';
 
 describe('deployment flags', () => {
@@ -39,5 +42,17 @@ describe('deployment flags', () => {
     expect(() => guardrailsFromFlags({ rateLimit: '0' })).toThrow(/--rate-limit '0'/);
     expect(() => parseDuration('ten minutes')).toThrow(/not a duration \(e\.g\. 250ms/);
     expect(() => strategyFromFlags({ strategy: 'canery' })).toThrow(/--strategy 'canery' is unknown/);
+  });
+
+  it('every road in — CLI flags, API body, deploy file — gives the same strategy with nothing but the kind', () => {
+    for (const kind of STRATEGY_KINDS) {
+      const flags = strategyFromFlags({ strategy: kind });
+      expect(strategyFromBody({ kind })).toEqual(flags);
+      const { deployments, problems } = checkDeployFile({ deployments: [{ model: 'm', version: '2', group: 'g', strategy: kind }] });
+      expect(problems).toEqual([]);
+      expect(deployments[0].strategy).toEqual(flags);
+    }
+    expect(strategyFromFlags({ strategy: 'ab' })).toEqual({ kind: 'ab', percent: 10 });
+    expect(strategyFromFlags({ strategy: 'canary' })).toEqual({ kind: 'canary', steps: [5, 20, 100], bakeMs: 600_000 });
   });
 });

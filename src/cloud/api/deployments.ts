@@ -14,7 +14,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isKilnError } from '../../errors.js';
 import type { DeploymentDetail, DeploymentManager } from '../deployments/index.js';
-import { parseDuration } from '../deployments/index.js';
+import { parseDuration, strategyWithDefaults } from '../deployments/index.js';
 import { ALARM_METRICS, STRATEGY_KINDS, deviceOrder, devicesFor, planSteps, type DeploymentSpec, type Guardrails, type Strategy } from '../rollout/index.js';
 
 const errorBody = {
@@ -107,20 +107,7 @@ const ms = (v: number | string | undefined): number | undefined => (v === undefi
 
 /** The API's strategy body as a rollout Strategy (the same defaults as the CLI's flags). */
 export function strategyFromBody(s: StrategyBody): Strategy {
-  const bakeMs = ms(s.bake);
-  switch (s.kind) {
-    case 'canary':
-      return { kind: 'canary', steps: s.steps ?? [5, 20, 100], bakeMs: bakeMs ?? 10 * 60_000 };
-    case 'linear':
-      return { kind: 'linear', stepPercent: s.stepPercent ?? 25, intervalMs: ms(s.interval) ?? 10 * 60_000 };
-    case 'all-at-once':
-    case 'blue-green':
-      return { kind: s.kind, ...(bakeMs !== undefined ? { bakeMs } : {}) };
-    case 'shadow':
-      return { kind: 'shadow' };
-    case 'ab':
-      return { kind: 'ab', percent: s.percent ?? 10 };
-  }
+  return strategyWithDefaults({ kind: s.kind, steps: s.steps, bakeMs: ms(s.bake), stepPercent: s.stepPercent, intervalMs: ms(s.interval), percent: s.percent });
 }
 
 /** A deployment as the API shows it. */

@@ -29,7 +29,7 @@ import { createHash } from 'node:crypto';
 import { KilnError } from '../../errors.js';
 import { closest } from '../../suggest.js';
 import { STRATEGY_KINDS, validateSpec, RolloutSpecError, type Guardrails, type Strategy } from '../rollout/index.js';
-import { parseDuration } from './flags.js';
+import { parseDuration, strategyWithDefaults } from './flags.js';
 import { joinPath, lineOf, parseYamlDocument, YamlError, type YamlDocument } from '../../yaml.js';
 
 /** A strategy as written in a deploy file (durations human or ms). */
@@ -221,13 +221,14 @@ export function checkDeployFile(input: unknown, raw?: ReadonlyMap<string, string
       const percent = pct('percent');
       // The same defaults as `kiln deploy` and POST /api/deployments. Built even after a problem above
       // (with a stand-in for the bad value), so that the engine's checks below still list theirs.
-      strategy = (
-        kind === 'canary'
-          ? { kind, steps: stepsOk && s.steps ? (s.steps as number[]) : [5, 20, 100], bakeMs: bakeMs ?? 10 * 60_000 }
-          : kind === 'linear'
-            ? { kind, stepPercent: stepPercent ?? 25, intervalMs: intervalMs ?? 10 * 60_000 }
-            : { kind, ...(bakeMs !== undefined ? { bakeMs } : {}), ...(typeof s.percent === 'number' ? { percent } : s.percent !== undefined ? { percent: 50 } : {}) }
-      ) as Strategy;
+      strategy = strategyWithDefaults({
+        kind,
+        steps: stepsOk && s.steps ? (s.steps as number[]) : undefined,
+        bakeMs,
+        stepPercent,
+        intervalMs,
+        percent: typeof s.percent === 'number' ? percent : s.percent !== undefined ? 50 : undefined,
+      });
     }
 
     // What the engine says about the strategy and the guardrails, each problem at its path.

@@ -1,7 +1,7 @@
-/** The CLI's deployment flags (`--strategy canary --steps 5,20,100 --bake 10m`) as a rollout Strategy. Pure. */
+/** Deployment options from outside as rollout specs: the CLI's flags (`--strategy canary --steps 5,20,100 --bake 10m`, `--alarm …`), and the one set of strategy defaults that flags, API bodies and deploy files share. Pure. */
 import { KilnError } from '../../errors.js';
 import { closest } from '../../suggest.js';
-import { ALARM_METRICS, STRATEGY_KINDS, type AlarmMetric, type AlarmSpec, type Guardrails, type Strategy } from '../rollout/index.js';
+import { ALARM_METRICS, STRATEGY_KINDS, type AlarmMetric, type AlarmSpec, type Guardrails, type Strategy, type StrategyKind } from '../rollout/index.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -36,21 +36,45 @@ export interface StrategyFlags {
 }
 
 export function strategyFromFlags(f: StrategyFlags): Strategy {
-  const bakeMs = f.bake !== undefined ? parseDuration(f.bake) : undefined;
-  switch (f.strategy) {
+  if (!(STRATEGY_KINDS as readonly string[]).includes(f.strategy)) throw new KilnError('BAD_OPTION', `--strategy '${f.strategy}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
+  return strategyWithDefaults({
+    kind: f.strategy as StrategyKind,
+    ...(f.steps !== undefined ? { steps: parseSteps(f.steps) } : {}),
+    ...(f.bake !== undefined ? { bakeMs: parseDuration(f.bake) } : {}),
+    ...(f.stepPercent !== undefined ? { stepPercent: Number(f.stepPercent) } : {}),
+    ...(f.interval !== undefined ? { intervalMs: parseDuration(f.interval) } : {}),
+    ...(f.percent !== undefined ? { percent: Number(f.percent) } : {}),
+  });
+}
+
+/** What a user may give of a strategy, by any road in (CLI flags, API bodies, deploy files); the rest has defaults. */
+export interface StrategyInput {
+  kind: StrategyKind;
+  steps?: number[];
+  bakeMs?: number;
+  stepPercent?: number;
+  intervalMs?: number;
+  percent?: number;
+}
+
+/** The defaults of `kiln deploy`, POST /api/deployments and deploy files alike. */
+export const STRATEGY_DEFAULTS = Object.freeze({ steps: Object.freeze([5, 20, 100]), bakeMs: 10 * 60_000, stepPercent: 25, intervalMs: 10 * 60_000, percent: 10 });
+
+/** A Strategy from what was given, defaults filled in and options the kind does not take left out (the engine validates the values). Pure. */
+export function strategyWithDefaults(s: StrategyInput): Strategy {
+  const D = STRATEGY_DEFAULTS;
+  switch (s.kind) {
     case 'canary':
-      return { kind: 'canary', steps: parseSteps(f.steps ?? '5,20,100'), bakeMs: bakeMs ?? 10 * 60_000 };
+      return { kind: 'canary', steps: s.steps ?? [...D.steps], bakeMs: s.bakeMs ?? D.bakeMs };
     case 'linear':
-      return { kind: 'linear', stepPercent: Number(f.stepPercent ?? 25), intervalMs: f.interval !== undefined ? parseDuration(f.interval) : 10 * 60_000 };
+      return { kind: 'linear', stepPercent: s.stepPercent ?? D.stepPercent, intervalMs: s.intervalMs ?? D.intervalMs };
     case 'all-at-once':
     case 'blue-green':
-      return { kind: f.strategy, ...(bakeMs !== undefined ? { bakeMs } : {}) };
+      return { kind: s.kind, ...(s.bakeMs !== undefined ? { bakeMs: s.bakeMs } : {}) };
     case 'shadow':
       return { kind: 'shadow' };
     case 'ab':
-      return { kind: 'ab', percent: Number(f.percent ?? 10) };
-    default:
-      throw new KilnError('BAD_OPTION', `--strategy '${f.strategy}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
+      return { kind: 'ab', percent: s.percent ?? D.percent };
   }
 }
 

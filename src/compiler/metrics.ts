@@ -1,6 +1,7 @@
 /**
  * Comparing a compiled model's outputs with the original's: pure functions over number arrays.
  */
+import type { OutputVerification } from '../protocol/manifest.js';
 
 export interface OutputAccumulator {
   name: string;
@@ -98,13 +99,8 @@ function argmax(v: ArrayLike<number | bigint>, start: number, n: number): number
   return best - start;
 }
 
-export interface OutputFigures {
-  name: string;
-  cosine: number;
-  maxAbsError: number;
-  meanAbsError: number;
-  top1Agreement?: number;
-}
+/** The figures of one output, as the manifest records them. */
+export type OutputFigures = OutputVerification;
 
 export function figures(acc: OutputAccumulator): OutputFigures {
   // Two all-zero outputs agree perfectly.

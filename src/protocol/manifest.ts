@@ -30,6 +30,8 @@ export const OutputVerificationSchema = z
     top1Agreement: z.number().optional(),
   })
   .strict();
+/** One output's figures, compiled against the original: what the compiler measures and the registry keeps. */
+export type OutputVerification = z.infer<typeof OutputVerificationSchema>;
 
 export const VerificationSchema = z
   .object({

@@ -2,15 +2,10 @@
  * The model registry's public types: models, versions and per-target artifacts, as the registry
  * stores and returns them. Plain data (frozen by the registry); no I/O here.
  */
+import type { OutputVerification } from '../../protocol/manifest.js';
 
 /** One output's verification figures, as the compiler measured them (float vs compiled). */
-export interface OutputFigures {
-  name: string;
-  cosine: number;
-  maxAbsError: number;
-  meanAbsError: number;
-  top1Agreement?: number;
-}
+export type OutputFigures = OutputVerification;
 
 /** A compiled artifact of one model version for one target. */
 export interface ArtifactRecord {

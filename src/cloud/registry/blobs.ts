@@ -3,8 +3,9 @@
  * same folder, fsync'd, then renamed), so a reader never sees half a file and a crash leaves only a
  * temp file behind. Existing content is never rewritten: the name is the content.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsyncDir, writeFileSynced } from '../../durable-fs.js';
 
 const SHA = /^[0-9a-f]{64}$/;
 
@@ -30,15 +31,9 @@ export class BlobStore {
     mkdirSync(this.dir, { recursive: true });
     const tmp = join(this.dir, `.${sha256}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
     try {
-      const fd = openSync(tmp, 'w', 0o644);
-      try {
-        let off = 0;
-        while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      writeFileSynced(tmp, bytes);
       renameSync(tmp, final);
+      fsyncDir(this.dir);
     } catch (err) {
       rmSync(tmp, { force: true });
       throw err;

@@ -16,8 +16,9 @@
  * folder is gone falls back to the newest good one.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
+import { fsyncDir, writeFileSynced } from '../../durable-fs.js';
 import { KilnError } from '../../errors.js';
 import type { ArtifactCheck } from '../../protocol/artifact.js';
 import type { ArtifactManifest } from '../../protocol/manifest.js';
@@ -66,26 +67,6 @@ const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(byt
 export function safeName(name: string): string {
   const s = name.replace(/[^A-Za-z0-9._-]/g, (c) => `_${c.codePointAt(0)!.toString(16)}_`);
   return s.startsWith('.') ? `_${s}` : s;
-}
-
-function writeFileSynced(path: string, data: Uint8Array): void {
-  const fd = openSync(path, 'wx', 0o644);
-  try {
-    let off = 0;
-    while (off < data.byteLength) off += writeSync(fd, data, off, data.byteLength - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export class ModelStore {
@@ -193,7 +174,7 @@ export class ModelStore {
           throw new KilnError('AGENT_INSTALL', `${path}: refused: manifest lists a file outside the artifact ('${name}')`);
         }
         if (dirname(file) !== staging) mkdirSync(dirname(file), { recursive: true });
-        writeFileSynced(file, check.files.get(name)!);
+        writeFileSynced(file, check.files.get(name)!, 'wx');
       }
       await this.step('unpack', { model, version });
       fsyncDir(staging);

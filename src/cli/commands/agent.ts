@@ -3,6 +3,17 @@
  */
 import { defineCommand } from '../framework.js';
 
+/** `--model`, for the commands that run a model of a data dir without a server (agent infer, batch). */
+const localModelArg = { type: 'string', required: true, valueName: 'NAME|ARTIFACT', description: 'model name in the data dir, or an artifact to install' } as const;
+
+/** Their other shared options (agent status takes the data dir and config too). */
+const localOptions = {
+  version: { type: 'string', valueName: 'V', description: 'a kept version instead of the current one' },
+  'data-dir': { type: 'string', valueName: 'DIR', description: 'the agent data dir (default: ./.kiln-agent)' },
+  trust: { type: 'string', multiple: true, valueName: 'KEY|FILE', description: 'trusted public key when installing an artifact' },
+  config: { type: 'string', valueName: 'FILE', description: 'YAML config file' },
+} as const;
+
 const configOptions = {
   model: { type: 'string', multiple: true, valueName: 'ARTIFACT', description: 'artifact folder or .tgz to install and serve (under its manifest name)' },
   port: { type: 'string', valueName: 'PORT', description: 'TCP port (0 picks a free one) (default: 8080)' },
@@ -94,12 +105,9 @@ export const agentInfer = defineCommand({
     'declares image preprocessing in pipeline.json), a .npy array (single-input models) or JSON: an OIP request body ' +
     '{"inputs": [...]}, an object of input name → nested array, or a nested array. A declared postprocessing adds "predictions".',
   options: {
-    model: { type: 'string', required: true, valueName: 'NAME|ARTIFACT', description: 'model name in the data dir, or an artifact to install' },
+    model: localModelArg,
     input: { type: 'string', required: true, valueName: 'FILE', description: 'image, .json or .npy input' },
-    version: { type: 'string', valueName: 'V', description: 'a kept version instead of the current one' },
-    'data-dir': { type: 'string', valueName: 'DIR', description: 'the agent data dir (default: ./.kiln-agent)' },
-    trust: { type: 'string', multiple: true, valueName: 'KEY|FILE', description: 'trusted public key when installing an artifact' },
-    config: { type: 'string', valueName: 'FILE', description: 'YAML config file' },
+    ...localOptions,
   },
   examples: [
     { command: 'agent infer --model mobilenet --input cat.jpg', description: 'an image, through the artifact\'s pipeline' },
@@ -146,10 +154,7 @@ export const agentStatus = defineCommand({
   name: 'agent status',
   summary: "show the agent data dir: models, versions, failed installs, outbox",
   description: 'Reads the data dir (a running agent may be using it): each model with its current and kept versions, recent failed installs, and the outbox.',
-  options: {
-    'data-dir': { type: 'string', valueName: 'DIR', description: 'the agent data dir (default: ./.kiln-agent)' },
-    config: { type: 'string', valueName: 'FILE', description: 'YAML config file' },
-  },
+  options: { 'data-dir': localOptions['data-dir'], config: localOptions.config },
   examples: [{ command: 'agent status' }, { command: 'agent status --data-dir /var/lib/kiln-agent --json' }],
   async run({ options, io, json, print, printJson }) {
     const { agentStatus: status } = await import('../../edge-agent/status.js');
@@ -178,13 +183,10 @@ export const batch = defineCommand({
     'a rerun scores only files that are new or changed (by size and modification time), so an interrupted batch simply resumes. ' +
     '--model is a model name in the agent data dir, or an artifact folder/.tgz (installed first).',
   options: {
-    model: { type: 'string', required: true, valueName: 'NAME|ARTIFACT', description: 'model name in the data dir, or an artifact to install' },
+    model: localModelArg,
     input: { type: 'string', required: true, valueName: 'DIR', description: 'folder of input files' },
     output: { type: 'string', required: true, valueName: 'FILE', description: 'results, JSON lines (appended; also the bookmark)' },
-    version: { type: 'string', valueName: 'V', description: 'a kept version instead of the current one' },
-    'data-dir': { type: 'string', valueName: 'DIR', description: 'the agent data dir (default: ./.kiln-agent)' },
-    trust: { type: 'string', multiple: true, valueName: 'KEY|FILE', description: 'trusted public key when installing an artifact' },
-    config: { type: 'string', valueName: 'FILE', description: 'YAML config file' },
+    ...localOptions,
   },
   examples: [
     { command: 'batch --model mobilenet --input photos/ --output results.jsonl' },

@@ -214,11 +214,9 @@ export class MinuteAggregator {
 
   /** Write the minutes that have closed (all of them with `all`). Returns rows written. */
   flush(all = false): number {
-    const current = Math.floor(this.now() / 60_000);
+    const current = all ? Infinity : Math.floor(this.now() / 60_000);
     let n = 0;
-    for (const [key, a] of this.shadows) {
-      if (!all && a.minute >= current) continue;
-      this.shadows.delete(key);
+    for (const a of takeClosed(this.shadows, current)) {
       this.outbox.add(OUTBOX_KINDS.shadow, {
         minute: new Date(a.minute * 60_000).toISOString(),
         model: a.model,
@@ -237,9 +235,7 @@ export class MinuteAggregator {
       });
       n++;
     }
-    for (const [key, a] of this.acc) {
-      if (!all && a.minute >= current) continue;
-      this.acc.delete(key);
+    for (const a of takeClosed(this.acc, current)) {
       this.outbox.add(OUTBOX_KINDS.metrics, {
         minute: new Date(a.minute * 60_000).toISOString(),
         model: a.model,
@@ -254,5 +250,14 @@ export class MinuteAggregator {
       n++;
     }
     return n;
+  }
+}
+
+/** Remove and yield the aggregates of minutes before `current` (every one when it is Infinity). */
+function* takeClosed<T extends { minute: number }>(map: Map<string, T>, current: number): Generator<T> {
+  for (const [key, a] of map) {
+    if (a.minute >= current) continue;
+    map.delete(key);
+    yield a;
   }
 }

@@ -21,7 +21,7 @@ import { ortNodeRunner, ortWebRunner } from '../src/compiler/verify.js';
 import { buildMatMulAdd } from '../src/onnx/builder.js';
 import { loadModel, saveModel } from '../src/onnx/model.js';
 import { resolveModel, sampleInputs } from '../src/zoo/index.js';
-import { table } from '../src/cli/format.js';
+import { table } from '../src/format.js';
 import { IMAGE_SIZE, PIXELS, splitMnist, subset } from '../models/mnist/data.js';
 
 const MODELS_DIR = 'bench/.models';

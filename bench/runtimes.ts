@@ -19,7 +19,7 @@ import { runInterleaved } from '../src/bench/runner.js';
 import { runBrowserBench } from '../src/bench/browser.js';
 import { CHROMIUM_MISSING, findChromium } from '../src/bench/chromium.js';
 import { summarize } from '../src/bench/stats.js';
-import { table } from '../src/cli/format.js';
+import { table } from '../src/format.js';
 
 const RESULTS = 'bench/results';
 

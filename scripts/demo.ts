@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runMain } from '../src/cli/main.js';
 import { captureIo } from '../src/cli/io.js';
-import { table } from '../src/cli/format.js';
+import { table } from '../src/format.js';
 import { compileModel } from '../src/compiler/compile.js';
 import { memorySource } from '../src/compiler/io-spec.js';
 import type { Sample } from '../src/compiler/quantize/calibrate.js';

@@ -8,6 +8,8 @@
  * ```
  */
 export * as onnx from './onnx/index.js';
+export * as targets from './targets/index.js';
+export * as numerics from './numerics/index.js';
 export * as compiler from './compiler/index.js';
 export * as runtime from './runtime/index.js';
 export * as protocol from './protocol/index.js';
@@ -18,6 +20,7 @@ export * as importers from './importers/tfjs.js';
 
 export { KilnError, ErrorCodes, isKilnError, type ErrorCode } from './errors.js';
 export { KILN_VERSION } from './version.js';
+export { kilnConfigDir } from './config-dir.js';
 export { loadModel, saveModel } from './onnx/model.js';
 export { compileModel, loadTarget } from './compiler/index.js';
 export { checkArtifact } from './protocol/artifact.js';

@@ -3,7 +3,7 @@ import * as kiln from '../src/index.js';
 
 describe('the public surface (package "exports": src/index.ts)', () => {
   it('exposes each area as a namespace and the main entry points by name', () => {
-    for (const ns of ['onnx', 'compiler', 'runtime', 'protocol', 'zoo', 'bench', 'agent', 'importers'] as const) {
+    for (const ns of ['onnx', 'targets', 'numerics', 'compiler', 'runtime', 'protocol', 'zoo', 'bench', 'agent', 'importers'] as const) {
       expect(Object.keys(kiln[ns]).length, ns).toBeGreaterThan(3);
     }
     expect(typeof kiln.compileModel).toBe('function');

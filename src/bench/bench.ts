@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadAllTargets, loadTarget, listBuiltinTargets, type TargetProfile } from '../compiler/targets.js';
+import { loadAllTargets, loadTarget, listBuiltinTargets, type TargetProfile } from '../targets/profiles.js';
 import { inputSpecs } from '../compiler/io-spec.js';
 import { KilnError } from '../errors.js';
 import { loadModel } from '../onnx/model.js';

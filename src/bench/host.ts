@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { missingFeatures, type TargetProfile } from '../compiler/targets.js';
+import { missingFeatures, type TargetProfile } from '../targets/profiles.js';
 import { cudaUnavailableReason, runtimeVersions } from './backends.js';
 import { findArm64Emulation, type Arm64Emulation } from '../runtime/emulation.js';
 import type { HostInfo, RuntimeKind } from './types.js';

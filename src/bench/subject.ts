@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { compileModel } from '../compiler/compile.js';
 import { inputSpecs, memorySource, randomSource, type DataSource } from '../compiler/io-spec.js';
-import type { TargetProfile } from '../compiler/targets.js';
+import type { TargetProfile } from '../targets/profiles.js';
 import { KilnError } from '../errors.js';
 import { loadModel } from '../onnx/model.js';
 import { checkManifest, type ArtifactManifest, type TensorSpec } from '../protocol/manifest.js';

@@ -20,7 +20,7 @@
 import { parseArgs } from 'node:util';
 import { isKilnError, KilnError } from '../errors.js';
 import type { CliIo } from './io.js';
-import { closest, table, wrap } from './format.js';
+import { closest, table, wrap } from '../format.js';
 
 // ───────────────────────────── specs ─────────────────────────────
 

@@ -24,6 +24,6 @@ export {
   type PositionalValues,
 } from './framework.js';
 export { captureIo, type CliIo, type CliWriter, type CapturedIo } from './io.js';
-export { table, keyValues, thousands, humanBytes, compactNumber, wrap, closest, editDistance, type TableOptions, type Align } from './format.js';
+export { table, keyValues, thousands, humanBytes, compactNumber, wrap, closest, editDistance, type TableOptions, type Align } from '../format.js';
 export { runMain, cli } from './main.js';
 export { versions, packageVersion } from './versions.js';

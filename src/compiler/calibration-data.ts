@@ -32,11 +32,11 @@ import { openFileTable, openFolderTable, type FolderOptions } from './calibratio
 import {
   describeInputs, fitDims, resolveInputSpecs, toCalibrationTensor, valueDims,
   type CalibrationSample, type ModelInputSpec, type ResolvedInputSpec, type TensorValue,
-} from './calibration-tensor.js';
+} from '../numerics/input-tensors.js';
 
 export type { CalibrationSource, CalibrationSplit } from './calibration-source.js';
-export type { CalibrationSample, CalibrationTensor, ModelInputSpec, ResolvedInputSpec, TensorValue } from './calibration-tensor.js';
-export type { ImagePreprocess } from './image-preprocess.js';
+export type { CalibrationSample, CalibrationTensor, ModelInputSpec, ResolvedInputSpec, TensorValue } from '../numerics/input-tensors.js';
+export type { ImagePreprocess } from '../numerics/image-preprocess.js';
 
 export interface CalibrationDataOptions extends FolderOptions {
   /**

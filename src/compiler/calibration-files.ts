@@ -7,10 +7,10 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { KilnError } from '../errors.js';
-import { allocateNpy, npyDataOffset, parseNpyHeader, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, type NpyHeader } from './npy.js';
-import { describeInputs, fitDims, makeCalibrationTensor, type CalibrationSample, type CalibrationTensor, type ResolvedInputSpec } from './calibration-tensor.js';
-import { planImageInput, writeImage, type ImagePlan, type ImagePreprocess } from './image-preprocess.js';
-import { decodeImage, IMAGE_EXTENSIONS } from './image-decode.js';
+import { allocateNpy, npyDataOffset, parseNpyHeader, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, type NpyHeader } from '../numerics/npy.js';
+import { describeInputs, fitDims, makeCalibrationTensor, type CalibrationSample, type CalibrationTensor, type ResolvedInputSpec } from '../numerics/input-tensors.js';
+import { planImageInput, writeImage, type ImagePlan, type ImagePreprocess } from '../numerics/image-preprocess.js';
+import { decodeImage, IMAGE_EXTENSIONS } from '../numerics/image-decode.js';
 import { typedArrayFor, dtypeFromShort } from '../onnx/dtypes.js';
 import type { SampleTable } from './calibration-source.js';
 

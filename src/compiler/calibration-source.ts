@@ -7,7 +7,7 @@
  */
 import { KilnError } from '../errors.js';
 import { mulberry32 } from '../onnx/random.js';
-import type { CalibrationSample, ResolvedInputSpec } from './calibration-tensor.js';
+import type { CalibrationSample, ResolvedInputSpec } from '../numerics/input-tensors.js';
 
 /** Where samples come from: a fixed number of samples, each read on demand. */
 export interface SampleTable {

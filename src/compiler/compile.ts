@@ -22,8 +22,9 @@ import { calibrate, withIntermediateOutputs } from './quantize/calibrate.js';
 import { quantizeDynamic } from './quantize/dynamic.js';
 import { quantizeQdq } from './quantize/qdq.js';
 import { measureNodes, timeSideBySide } from './quantize/measure.js';
-import { defaultSigningKey, kilnConfigDir, loadSigningKey } from '../protocol/signing.js';
-import { loadTarget, type TargetProfile } from './targets.js';
+import { kilnConfigDir } from '../config-dir.js';
+import { defaultSigningKey, loadSigningKey } from '../protocol/signing.js';
+import { loadTarget, type TargetProfile } from '../targets/profiles.js';
 import { budgetMargin, compareModels, ortNodeRunner, runnerForTarget, type Budget, type ModelRunner, type VerifyResult } from './verify.js';
 import { cosineSimilarity } from './metrics.js';
 import { KILN_VERSION } from '../version.js';
@@ -443,7 +444,7 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
     await runner.close?.();
 
     emit({ kind: 'step', step: 'package', detail: outDir });
-    const key = options.signKey ? loadSigningKey(options.signKey) : defaultSigningKey();
+    const key = options.signKey ? loadSigningKey(options.signKey) : defaultSigningKey(kilnConfigDir());
     const opsets = Object.fromEntries(source.opsetImport.map((o) => [o.domain || 'ai.onnx', o.version]));
     const seconds = (performance.now() - started) / 1000;
     const manifest: Omit<ArtifactManifest, 'files'> = {

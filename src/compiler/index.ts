@@ -1,7 +1,7 @@
 /** The public surface of kiln's compiler: compile a model for a target, and the pieces it is built from. */
 export { compileModel, unsupportedNodes, DEFAULT_EMULATED_SAMPLES, type CompileOptions, type CompileResult, type CompileEvent } from './compile.js';
 export { readPipelineSource, checkPipelineSource, pipelineArtifactFiles, type PipelineSource, type ReadPipelineOptions } from './pipeline.js';
-export { loadTarget, loadAllTargets, listBuiltinTargets, parseTargetProfile, missingFeatures, TargetProfileSchema, BUILTIN_TARGETS_DIR, type TargetProfile } from './targets.js';
+export { loadTarget, loadAllTargets, listBuiltinTargets, parseTargetProfile, missingFeatures, TargetProfileSchema, BUILTIN_TARGETS_DIR, type TargetProfile } from '../targets/profiles.js';
 export { resolveQuantPlan, FP16_KEEP_FLOAT32_OPS, type QuantPlan, type QuantizeMode, type UserQuantOptions, type ModelFacts } from './quant-plan.js';
 export { AbsHistogram, RunningRange, activationParams, calibratedRange, quantizeWeightsSymmetric, type CalibrationMethod, type Range, type QuantParams } from './calibration.js';
 export { calibrate, withIntermediateOutputs, type Sample, type SampleStream, type CalibrationResult } from './quantize/calibrate.js';

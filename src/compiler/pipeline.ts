@@ -10,8 +10,8 @@ import { KilnError } from '../errors.js';
 import { canonicalJson, sha256Hex } from '../protocol/artifact.js';
 import type { ArtifactManifest, TensorSpec } from '../protocol/manifest.js';
 import { checkPipeline, LABELS_FILE, PIPELINE_FILE, type ImagePreprocessStep, type PipelineFile, type PipelineSpec } from '../protocol/pipeline.js';
-import type { InputDType } from './calibration-tensor.js';
-import { planImageInput } from './image-preprocess.js';
+import type { InputDType } from '../numerics/input-tensors.js';
+import { planImageInput } from '../numerics/image-preprocess.js';
 
 /** A pipeline as given, read but not yet checked against a model. Frozen. */
 export interface PipelineSource {

@@ -2,7 +2,7 @@
  * Choosing how to quantize: a pure function from (target profile, user options, facts about the
  * model) to a plan. No I/O; warnings go through the `warn` callback the caller passes in.
  */
-import type { TargetProfile } from './targets.js';
+import type { TargetProfile } from '../targets/profiles.js';
 
 export type QuantizeMode = 'auto' | 'int8' | 'int8-dynamic' | 'fp16' | 'none';
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';

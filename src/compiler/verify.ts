@@ -3,7 +3,7 @@
  * compared per output (cosine, max/mean abs error, top-1 agreement for classifier-like outputs).
  * The compiled model runs on the target's own runtime where this host has it.
  */
-import type { TargetProfile } from './targets.js';
+import type { TargetProfile } from '../targets/profiles.js';
 import type { BackendLoadOptions, NamedTensors } from '../runtime/backend.js';
 import { ortNodeVersion } from '../runtime/ort-node.js';
 import { ortWebVersion } from '../runtime/ort-web.js';

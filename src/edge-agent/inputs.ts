@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { decodeNpy } from '../compiler/npy.js';
+import { decodeNpy } from '../numerics/npy.js';
 import { KilnError } from '../errors.js';
 import type { TensorSpec } from '../protocol/manifest.js';
 import type { NamedTensors } from '../runtime/backend.js';

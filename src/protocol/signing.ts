@@ -4,7 +4,6 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../errors.js';
 
@@ -23,12 +22,6 @@ export interface SigningKey {
   publicKey: KeyObject;
   keyId: string;
   publicKeyBase64: string;
-}
-
-/** kiln's config directory: $KILN_HOME, else $XDG_CONFIG_HOME/kiln, else ~/.config/kiln. */
-export function kilnConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.KILN_HOME) return env.KILN_HOME;
-  return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'kiln');
 }
 
 const rawPublicKey = (key: KeyObject): Buffer => {
@@ -62,8 +55,8 @@ export function loadSigningKey(path: string): SigningKey {
   }
 }
 
-/** The default key in kiln's config dir, generated on first use (0600). */
-export function defaultSigningKey(configDir = kilnConfigDir()): SigningKey {
+/** The default key in `configDir` (kiln's config dir, src/config-dir.ts), generated on first use (0600). */
+export function defaultSigningKey(configDir: string): SigningKey {
   const path = join(configDir, 'keys', 'signing-key.pem');
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

@@ -4,7 +4,7 @@
  * the cloud. Plain data, no class instances, stable key order.
  */
 import { readFileSync } from 'node:fs';
-import { loadAllTargets, type TargetProfile } from '../compiler/targets.js';
+import { loadAllTargets, type TargetProfile } from '../targets/profiles.js';
 import type { Availability, ModelKind } from './backend.js';
 import { readHostFacts, rankTargets, recommendTarget, systemHostReader, type HostFacts, type HostReader, type TargetFit } from './host.js';
 import { defaultBackendRegistry, optionsForTarget, type BackendRegistry } from './registry.js';

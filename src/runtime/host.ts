@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, freemem, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { missingFeatures, type TargetProfile } from '../compiler/targets.js';
+import { missingFeatures, type TargetProfile } from '../targets/profiles.js';
 import type { Availability } from './backend.js';
 
 // ───────────────────────────── /proc/cpuinfo ─────────────────────────────

@@ -13,7 +13,7 @@
  * shared object (ort-node, ort-web, tfjs), replaceable in tests with `setDefaultBackendRegistry`.
  */
 import { KilnError } from '../errors.js';
-import type { TargetProfile } from '../compiler/targets.js';
+import type { TargetProfile } from '../targets/profiles.js';
 import type { Availability, BackendLoadOptions, InferenceBackend, ModelKind } from './backend.js';
 import { createOrtNodeBackend } from './ort-node-backend.js';
 import { createOrtWebBackend } from './ort-web-backend.js';

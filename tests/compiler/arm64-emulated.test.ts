@@ -5,7 +5,7 @@ import { buildCnn } from '../../src/onnx/builder.js';
 import { saveModel, serializeModel } from '../../src/onnx/model.js';
 import { compileModel } from '../../src/compiler/compile.js';
 import { emulatedArm64Runner, ortNodeRunner, runnerForTarget } from '../../src/compiler/verify.js';
-import { loadTarget } from '../../src/compiler/targets.js';
+import { loadTarget } from '../../src/targets/profiles.js';
 import { findArm64Emulation } from '../../src/runtime/emulation.js';
 import { randomData, randomSamples, tempDir } from './helpers.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach } from 'vitest';
-import { encodeNpy, type NpyDType } from '../../src/compiler/npy.js';
+import { encodeNpy, type NpyDType } from '../../src/numerics/npy.js';
 import { typedArrayFor, dtypeFromShort } from '../../src/onnx/dtypes.js';
 import type { CalibrationSample, CalibrationSource } from '../../src/compiler/calibration-data.js';
 

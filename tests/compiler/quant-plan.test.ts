@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadTarget } from '../../src/compiler/targets.js';
+import { loadTarget } from '../../src/targets/profiles.js';
 import { resolveQuantPlan } from '../../src/compiler/quant-plan.js';
 
 const cnn = { ops: { Conv: 20, Relu: 20, Gemm: 1 }, hasCalibrationData: true };

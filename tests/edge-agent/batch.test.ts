@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { captureIo } from '../../src/cli/io.js';
 import { runMain } from '../../src/cli/main.js';
-import { encodeNpy } from '../../src/compiler/npy.js';
+import { encodeNpy } from '../../src/numerics/npy.js';
 import { createOrtNodeSession, ort } from '../../src/runtime/ort-node.js';
 import { kilnHome, makeArtifact, randomInput, tempDir, type TestArtifact } from './helpers.js';
 

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { captureIo } from '../../src/cli/io.js';
 import { runMain } from '../../src/cli/main.js';
-import { encodeNpy } from '../../src/compiler/npy.js';
+import { encodeNpy } from '../../src/numerics/npy.js';
 import { createOrtNodeSession, ort } from '../../src/runtime/ort-node.js';
 import { http, kilnHome, makeArtifact, randomInput, tempDir, type TestArtifact } from './helpers.js';
 

@@ -11,6 +11,7 @@ import { serveAgent, type AgentServer } from '../../src/edge-agent/http/server.j
 import { OUTBOX_KINDS } from '../../src/edge-agent/outbox.js';
 import { KilnError } from '../../src/errors.js';
 import { writeArtifact, MANIFEST_FILE } from '../../src/protocol/artifact.js';
+import { kilnConfigDir } from '../../src/config-dir.js';
 import { defaultSigningKey } from '../../src/protocol/signing.js';
 import type { ArtifactManifest } from '../../src/protocol/manifest.js';
 import { http, kilnHome, makeArtifact, randomInput, tempDir, type TestArtifact } from './helpers.js';
@@ -83,7 +84,7 @@ describe('install lifecycle', () => {
     const manifest = JSON.parse(readFileSync(join(v4.dir, MANIFEST_FILE), 'utf8')) as ArtifactManifest;
     const { files: _files, ...rest } = manifest;
     // Validly signed, but the manifest promises an input the model does not have.
-    const liar = writeArtifact(join(root, 'liar'), { ...rest, inputs: [{ name: 'pixels', dtype: 'float32', shape: [1, 3, 32, 32] }] }, { 'model.onnx': readFileSync(join(v4.dir, 'model.onnx')) }, defaultSigningKey());
+    const liar = writeArtifact(join(root, 'liar'), { ...rest, inputs: [{ name: 'pixels', dtype: 'float32', shape: [1, 3, 32, 32] }] }, { 'model.onnx': readFileSync(join(v4.dir, 'model.onnx')) }, defaultSigningKey(kilnConfigDir()));
     await refused(liar.dir, /failed probation: the model has no input 'pixels'/);
     expect(await servingVersion()).toBe('1');
     const failed = agent.db.installs({ states: ['failed'] });

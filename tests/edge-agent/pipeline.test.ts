@@ -14,9 +14,10 @@ import { checkPipeline } from '../../src/protocol/pipeline.js';
 import { compileModel } from '../../src/compiler/compile.js';
 import { buildCnn } from '../../src/onnx/builder.js';
 import { saveModel } from '../../src/onnx/model.js';
-import { decodeImage } from '../../src/compiler/image-decode.js';
-import { planImageInput, writeImage } from '../../src/compiler/image-preprocess.js';
+import { decodeImage } from '../../src/numerics/image-decode.js';
+import { planImageInput, writeImage } from '../../src/numerics/image-preprocess.js';
 import { writeArtifact, MANIFEST_FILE } from '../../src/protocol/artifact.js';
+import { kilnConfigDir } from '../../src/config-dir.js';
 import { defaultSigningKey } from '../../src/protocol/signing.js';
 import type { ArtifactManifest } from '../../src/protocol/manifest.js';
 import { createOrtNodeSession, ort } from '../../src/runtime/ort-node.js';
@@ -43,7 +44,7 @@ function withFiles(src: string, out: string, extra: Record<string, string>, vers
   const { files: _files, ...rest } = manifest;
   const files: Record<string, Uint8Array> = { 'model.onnx': readFileSync(join(src, 'model.onnx')) };
   for (const [k, v] of Object.entries(extra)) files[k] = Buffer.from(v);
-  return writeArtifact(out, version ? { ...rest, model: { ...rest.model, version } } : rest, files, defaultSigningKey());
+  return writeArtifact(out, version ? { ...rest, model: { ...rest.model, version } } : rest, files, defaultSigningKey(kilnConfigDir()));
 }
 
 beforeAll(async () => {

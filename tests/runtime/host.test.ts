@@ -3,7 +3,7 @@
  * EPYC box, nvidia-smi and /proc/driver/nvidia output, and the target ranking each host gets.
  */
 import { describe, expect, it } from 'vitest';
-import { loadAllTargets } from '../../src/compiler/targets.js';
+import { loadAllTargets } from '../../src/targets/profiles.js';
 import {
   hostArch,
   mlFeatures,

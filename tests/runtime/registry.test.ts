@@ -3,7 +3,7 @@
  * error that lists why each candidate failed, and the replaceable default registry.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadTarget } from '../../src/compiler/targets.js';
+import { loadTarget } from '../../src/targets/profiles.js';
 import type { Availability, BackendLoadOptions, InferenceBackend, ModelKind } from '../../src/runtime/backend.js';
 import {
   createBackendRegistry,

@@ -3,7 +3,7 @@
  * timed sample), speed-up bars and size bars. Pure functions returning self-contained <svg> text
  * (no scripts, no external fonts or links), so the HTML opens anywhere and renders to PNG as is.
  */
-import { humanBytes } from '../../cli/format.js';
+import { humanBytes } from '../../format.js';
 import type { BenchReport, GroupResult, VariantResult, VariantSpec } from '../types.js';
 import { ms, percent, ratio, runtimeShort } from './text.js';
 

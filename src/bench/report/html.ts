@@ -2,7 +2,7 @@
  * The report as one self-contained HTML file: inline CSS and inline SVG charts, no scripts and no
  * links outside the file. Pure.
  */
-import { humanBytes } from '../../cli/format.js';
+import { humanBytes } from '../../format.js';
 import type { BenchReport, HistoryDelta } from '../types.js';
 import { COLORS, escapeXml, reportCharts, type Chart } from './charts.js';
 import { COLUMNS, groupTitle, headlines, ms, ratio, signedPercent, unavailableReason, variantRows } from './text.js';

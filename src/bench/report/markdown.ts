@@ -1,7 +1,7 @@
 /**
  * The report as a Markdown summary (report.md). Pure.
  */
-import { humanBytes } from '../../cli/format.js';
+import { humanBytes } from '../../format.js';
 import type { BenchReport, HistoryDelta } from '../types.js';
 import { COLUMNS, groupTitle, headlines, ms, ratio, signedPercent, unavailableReason, variantRows } from './text.js';
 

@@ -1,7 +1,7 @@
 /**
  * The report as aligned terminal tables (what `kiln bench` prints). Pure.
  */
-import { humanBytes, table } from '../../cli/format.js';
+import { humanBytes, table } from '../../format.js';
 import type { BenchReport, HistoryDelta } from '../types.js';
 import { ALIGN, COLUMNS, deltaLines, groupTitle, headlines, unavailableReason, variantRows } from './text.js';
 

@@ -2,7 +2,7 @@
  * How figures read in every report (terminal, Markdown, HTML): the same rows, the same words.
  * Pure functions over a BenchReport.
  */
-import { humanBytes } from '../../cli/format.js';
+import { humanBytes } from '../../format.js';
 import type { BenchReport, GroupResult, HistoryDelta, VariantResult } from '../types.js';
 
 /** 0.1712 → '0.171 ms', 25.31 → '25.3 ms', 1651 → '1651 ms'. */

@@ -161,7 +161,7 @@ export const agentStatus = defineCommand({
     const config = await configFrom({ 'data-dir': options['data-dir'], config: options.config }, io);
     const s = status(config.dataDir);
     if (json) return printJson(s);
-    const { table } = await import('../format.js');
+    const { table } = await import('../../format.js');
     print(`data dir ${s.dataDir} — ${s.running ? `agent running (pid ${s.pid})` : 'no agent running'}`);
     if (!s.models.length) print('no models installed');
     else print(table(s.models.map((m) => [m.name, m.current, m.kept.join(', ') || '-', m.since]), { header: ['model', 'current', 'kept', 'since'] }));

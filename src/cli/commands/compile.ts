@@ -3,10 +3,10 @@
  */
 import type { CompileResult, CompileOptions } from '../../compiler/compile.js';
 import type { DataSource } from '../../compiler/io-spec.js';
-import type { TargetProfile } from '../../compiler/targets.js';
+import type { TargetProfile } from '../../targets/profiles.js';
 import { KilnError } from '../../errors.js';
 import { defineCommand } from '../framework.js';
-import { humanBytes, table } from '../format.js';
+import { humanBytes, table } from '../../format.js';
 import { createProgress } from '../progress.js';
 
 const ZOO_PREFIX = 'zoo:';
@@ -98,7 +98,7 @@ export const compile = defineCommand({
   async run({ args, options, json, print, io, warn }) {
     const { resolve } = await import('node:path');
     const { compileModel } = await import('../../compiler/compile.js');
-    const { loadAllTargets, loadTarget } = await import('../../compiler/targets.js');
+    const { loadAllTargets, loadTarget } = await import('../../targets/profiles.js');
     const { loadModel } = await import('../../onnx/model.js');
     const { inputSpecs, outputSpecs } = await import('../../compiler/io-spec.js');
 

@@ -3,7 +3,7 @@
  * GET /api/devices/:id). `kiln cloud devices add|list` stay for working on the database directly.
  */
 import { defineCommand } from '../framework.js';
-import { keyValues, table } from '../format.js';
+import { keyValues, table } from '../../format.js';
 import { ago, cloudApi, cloudOptions, timeText } from '../cloud-client.js';
 
 interface DeviceView {

@@ -3,7 +3,7 @@
  * profile fits it best, with what the others lack. `--json` prints `hostReport()` as is.
  */
 import { defineCommand } from '../framework.js';
-import { humanBytes, table } from '../format.js';
+import { humanBytes, table } from '../../format.js';
 import type { HostReport } from '../../runtime/host-report.js';
 
 /** The text `kiln doctor` prints for a report. Pure. */

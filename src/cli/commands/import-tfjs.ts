@@ -3,7 +3,7 @@
  * The converter is src/importers/tfjs.ts; this command only wires files to it.
  */
 import { defineCommand } from '../framework.js';
-import { humanBytes, thousands } from '../format.js';
+import { humanBytes, thousands } from '../../format.js';
 
 export const importTfjs = defineCommand({
   name: 'import tfjs',

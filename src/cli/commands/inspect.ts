@@ -5,7 +5,7 @@
 import type { InspectReport, ValueSummary } from '../../onnx/inspect.js';
 import type { Dim } from '../../onnx/shape-inference.js';
 import { defineCommand } from '../framework.js';
-import { compactNumber, humanBytes, table, thousands } from '../format.js';
+import { compactNumber, humanBytes, table, thousands } from '../../format.js';
 
 /** What onnxruntime said about the model. */
 export interface RuntimeCheck {

@@ -2,7 +2,7 @@
  * `kiln models list` and `kiln models path`: the model zoo (src/zoo), loaded only when these run.
  */
 import { defineCommand } from '../framework.js';
-import { humanBytes, table } from '../format.js';
+import { humanBytes, table } from '../../format.js';
 
 export const modelsList = defineCommand({
   name: 'models list',

@@ -10,7 +10,7 @@ import { KilnError } from '../../errors.js';
 import type { DeployProblem, Plan, PlannedDeployment, DriftReport } from '../../cloud/deployments/index.js';
 import type { Strategy } from '../../cloud/rollout/index.js';
 import { defineCommand } from '../framework.js';
-import { table } from '../format.js';
+import { table } from '../../format.js';
 import { ago, callCloud, cloudOptions, refusal, type CloudCtx } from '../cloud-client.js';
 
 const FORMAT_HELP =

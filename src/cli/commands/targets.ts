@@ -2,7 +2,7 @@
  * `kiln targets list|show`: the hardware target profiles (targets/*.json).
  */
 import { defineCommand } from '../framework.js';
-import { table } from '../format.js';
+import { table } from '../../format.js';
 
 export const targetsList = defineCommand({
   name: 'targets list',
@@ -10,7 +10,7 @@ export const targetsList = defineCommand({
   description: 'Each target is a JSON profile in targets/. Write your own (copy one, change it) and pass its path to --target.',
   examples: [{ command: 'targets list' }, { command: 'targets list --json' }],
   async run({ json, print, printJson }) {
-    const { loadAllTargets } = await import('../../compiler/targets.js');
+    const { loadAllTargets } = await import('../../targets/profiles.js');
     const targets = loadAllTargets();
     if (json) return printJson(targets);
     print(
@@ -29,7 +29,7 @@ export const targetsShow = defineCommand({
   examples: [{ command: 'targets show arm64' }, { command: 'targets show ./my-board.json --json', description: 'validate your own profile' }],
   async run({ args, json, print, printJson, io }) {
     const { resolve } = await import('node:path');
-    const { loadTarget } = await import('../../compiler/targets.js');
+    const { loadTarget } = await import('../../targets/profiles.js');
     const t = loadTarget(args.target.includes('/') || args.target.endsWith('.json') ? resolve(io.cwd, args.target) : args.target);
     if (json) return printJson(t);
     const i8 = t.numerics.int8;

@@ -3,7 +3,7 @@
  */
 import { KilnError } from '../../errors.js';
 import { defineCommand } from '../framework.js';
-import { humanBytes, table } from '../format.js';
+import { humanBytes, table } from '../../format.js';
 
 export const verifyArtifact = defineCommand({
   name: 'verify-artifact',

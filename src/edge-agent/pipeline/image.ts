@@ -3,8 +3,8 @@
  * compiler's pure layout/normalization. The only agent module that touches sharp (imported lazily:
  * it is slow to load and most requests never need it).
  */
-import { planImageInput, writeImage } from '../../compiler/image-preprocess.js';
-import type { InputDType } from '../../compiler/calibration-tensor.js';
+import { planImageInput, writeImage } from '../../numerics/image-preprocess.js';
+import type { InputDType } from '../../numerics/input-tensors.js';
 import { typedArrayFor, DataType, type DataTypeName } from '../../onnx/dtypes.js';
 import type { TensorSpec } from '../../protocol/manifest.js';
 import type { TensorData } from '../../runtime/backend.js';

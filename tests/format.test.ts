@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closest, compactNumber, humanBytes, table, thousands, wrap } from '../../src/cli/format.js';
+import { closest, compactNumber, humanBytes, table, thousands, wrap } from '../src/format.js';
 
 describe('output helpers', () => {
   it('table aligns columns, right-aligns where asked, underlines a header, trims trailing spaces', () => {

@@ -110,4 +110,4 @@ export function wrap(text: string, width: number, indent = 0): string {
     .join(`\n${pad}`);
 }
 
-export { closest, editDistance } from '../suggest.js';
+export { closest, editDistance } from './suggest.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../../src/errors.js';
-import { listBuiltinTargets, loadAllTargets, loadTarget, missingFeatures, parseTargetProfile } from '../../src/compiler/targets.js';
+import { listBuiltinTargets, loadAllTargets, loadTarget, missingFeatures, parseTargetProfile } from '../../src/targets/profiles.js';
 
 describe('target profiles', () => {
   it('ships the four target families, each valid and frozen', () => {

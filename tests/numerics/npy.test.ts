@@ -3,9 +3,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeNpy, encodeNpy, NPY_DTYPES, parseNpyHeader, parsePythonLiteral, type NpyDType } from '../../src/compiler/npy.js';
+import { decodeNpy, encodeNpy, NPY_DTYPES, parseNpyHeader, parsePythonLiteral, type NpyDType } from '../../src/numerics/npy.js';
 import { typedArrayFor, dtypeFromShort } from '../../src/onnx/dtypes.js';
-import { expectKilnError, tempDir } from './calibration-data-helpers.js';
+import { expectKilnError, tempDir } from '../compiler/calibration-data-helpers.js';
 
 const latin1 = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const concat = (...parts: Uint8Array[]): Uint8Array => {

@@ -7,7 +7,7 @@
  */
 import { KilnError } from '../errors.js';
 import { numberToFloat16, type NumericArray } from '../onnx/dtypes.js';
-import { formatShape, isDynamicDim, type InputDType, type ResolvedInputSpec } from './calibration-tensor.js';
+import { formatShape, isDynamicDim, type InputDType, type ResolvedInputSpec } from './input-tensors.js';
 // The options' type is part of the pipeline.json contract (src/protocol); the planner is the compiler's.
 import { IMAGE_PREPROCESS_KEYS, type ChannelOrder, type ImageLayout, type ImagePreprocess, type ResizeMode } from '../protocol/pipeline.js';
 

@@ -35,7 +35,7 @@ import {
 } from '../numerics/input-tensors.js';
 
 export type { CalibrationSource, CalibrationSplit } from './calibration-source.js';
-export type { CalibrationSample, CalibrationTensor, ModelInputSpec, ResolvedInputSpec, TensorValue } from '../numerics/input-tensors.js';
+export type { CalibrationSample, ModelInputSpec, ResolvedInputSpec, TensorValue } from '../numerics/input-tensors.js';
 export type { ImagePreprocess } from '../numerics/image-preprocess.js';
 
 export interface CalibrationDataOptions extends FolderOptions {

@@ -8,7 +8,8 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { allocateNpy, npyDataOffset, parseNpyHeader, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, type NpyHeader } from '../numerics/npy.js';
-import { describeInputs, fitDims, makeCalibrationTensor, type CalibrationSample, type CalibrationTensor, type ResolvedInputSpec } from '../numerics/input-tensors.js';
+import { describeInputs, fitDims, makeCalibrationTensor, type CalibrationSample, type ResolvedInputSpec } from '../numerics/input-tensors.js';
+import type { TypedTensor } from '../numerics/tensor.js';
 import { planImageInput, writeImage, type ImagePlan, type ImagePreprocess } from '../numerics/image-preprocess.js';
 import { decodeImage, IMAGE_EXTENSIONS } from '../numerics/image-decode.js';
 import { typedArrayFor, dtypeFromShort } from '../onnx/dtypes.js';
@@ -27,7 +28,7 @@ export const DATA_EXTENSIONS: readonly string[] = Object.freeze(['.npy', ...IMAG
 /** Files of one input: a column of the sample table. */
 interface Column {
   readonly count: number;
-  load(index: number): Promise<CalibrationTensor>;
+  load(index: number): Promise<TypedTensor>;
   describe(index: number): string;
 }
 
@@ -200,7 +201,7 @@ async function npyColumn(files: readonly string[], spec: ResolvedInputSpec): Pro
 }
 
 /** Read a .npy file into a fresh tensor fitted to `spec` (the data is read straight into the array). */
-async function readNpyTensor(file: string, spec: ResolvedInputSpec): Promise<CalibrationTensor> {
+async function readNpyTensor(file: string, spec: ResolvedInputSpec): Promise<TypedTensor> {
   const fh = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
     throw new KilnError('FILE_NOT_FOUND', `${file}: ${err.code === 'ENOENT' ? 'the file was removed after the calibration data was opened' : `cannot be read (${err.code ?? err.message})`}`, {
       hint: 'leave the calibration folder unchanged while kiln reads it',

@@ -7,7 +7,8 @@ import { dtypeShort } from '../onnx/dtypes.js';
 import type { ModelProto, ValueInfoProto } from '../onnx/proto-types.js';
 import type { TensorSpec } from '../protocol/manifest.js';
 import { mulberry32 } from '../onnx/random.js';
-import type { Sample, SampleTensor } from './quantize/calibrate.js';
+import type { TensorData } from '../numerics/tensor.js';
+import type { Sample } from './quantize/calibrate.js';
 
 const specOf = (vi: ValueInfoProto): TensorSpec => ({
   name: vi.name,
@@ -107,7 +108,7 @@ export function randomSource(specs: readonly TensorSpec[], shapes: Readonly<Reco
         const sample: Sample = {};
         specs.forEach((spec, i) => {
           const n = dims[i].reduce((a, b) => a * b, 1);
-          let t: SampleTensor;
+          let t: TensorData;
           if (spec.dtype === 'float32') {
             const data = new Float32Array(n);
             for (let j = 0; j < n; j++) data[j] = rand();

@@ -7,7 +7,7 @@
  * input's first dim is 1 or symbolic (an image `[3, 224, 224]` fits `[1, 3, 224, 224]`).
  */
 import { KilnError } from '../errors.js';
-import type { SampleTensor } from '../zoo/types.js';
+import type { TypedTensor } from './tensor.js';
 import { dtypeFromShort, numberToFloat16, typedArrayFor, type NumericArray } from '../onnx/dtypes.js';
 import type { NpyDType } from './npy.js';
 
@@ -30,17 +30,14 @@ export interface ResolvedInputSpec {
   readonly shape: readonly (number | string)[];
 }
 
-/** A tensor as onnxruntime takes it: the zoo's samples are calibration samples as they are. */
-export type CalibrationTensor = SampleTensor;
-
-/** One sample: a tensor per model input, by input name. */
-export type CalibrationSample = Record<string, CalibrationTensor>;
+/** One sample: a tensor per model input, by input name (the zoo's samples are calibration samples as they are). */
+export type CalibrationSample = Record<string, TypedTensor>;
 
 const INPUT_DTYPES: readonly InputDType[] = ['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool'];
 
 /** Build a tensor of the input's type; `data` must be the natural array for it (not checked). */
-export const makeCalibrationTensor = (type: InputDType, dims: number[], data: NumericArray): CalibrationTensor =>
-  ({ type, dims, data }) as CalibrationTensor;
+export const makeCalibrationTensor = (type: InputDType, dims: number[], data: NumericArray): TypedTensor =>
+  ({ type, dims, data }) as TypedTensor;
 
 export const isDynamicDim = (d: number | string): d is string => typeof d === 'string' || d < 0;
 
@@ -182,7 +179,7 @@ const isScalar = (v: unknown): boolean => typeof v === 'number' || typeof v === 
  * converted (integers checked, float16 rounded to nearest even); a typed array must already be the
  * input's natural array type, and is copied.
  */
-export function toCalibrationTensor(value: unknown, spec: ResolvedInputSpec, where: string): CalibrationTensor {
+export function toCalibrationTensor(value: unknown, spec: ResolvedInputSpec, where: string): TypedTensor {
   const dims = fitDims(valueDims(value, where), spec, where);
   const count = dims.reduce((a, b) => a * b, 1);
   const out = typedArrayFor(dtypeFromShort(spec.dtype), count);

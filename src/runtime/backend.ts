@@ -3,16 +3,10 @@
  * Implementations live in their own modules; this file holds types only.
  */
 
-export type TensorType = 'float32' | 'float16' | 'float64' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool';
+import type { NamedTensors } from '../numerics/tensor.js';
 
-/** A tensor crossing the backend boundary: onnxruntime's {type, dims, data} shape. */
-export interface TensorData {
-  type: TensorType | string;
-  dims: readonly number[];
-  data: ArrayBufferView & ArrayLike<number | bigint>;
-}
-
-export type NamedTensors = Record<string, TensorData>;
+/** The one tensor type lives in src/numerics/tensor.ts; the backend speaks it. */
+export type { NamedTensors, TensorData, TensorType } from '../numerics/tensor.js';
 
 export interface TensorInfo {
   name: string;

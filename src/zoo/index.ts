@@ -15,7 +15,7 @@ export type {
   Catalog, CatalogEntry, TensorSpec, ModelSource, NpmSource, FileSource, LicenseInfo, Labels, Feed, ImageFeed, AudioFeed,
   FeatureFeed, Postprocess, ModelTask, TensorDType, AssetFile,
 } from './catalog.js';
-export type { Zoo, ZooOptions, ResolvedModel, SampleFeeds, SampleTensor, SampleOptions, ListOptions } from './types.js';
+export type { Zoo, ZooOptions, ResolvedModel, SampleFeeds, SampleOptions, ListOptions } from './types.js';
 export { sha256File, HashCache } from './hash.js';
 export { closestNames, editDistance } from '../suggest.js';
 export { buildSampleInputs, makeTensor, sampleImage, DEFAULT_SAMPLE_TEXT, DETECTION_CANVAS, LINE_FONT_SIZE, LINE_MARGIN } from './samples.js';

@@ -9,7 +9,8 @@ import { synthesize, frameStream } from './preprocess/audio.js';
 import { mulberry32 } from '../onnx/random.js';
 import { crop, imageToTensor, inkBox, padBox, rotate180, type RgbImage } from './preprocess/image.js';
 import type { RenderTextOptions } from './render.js';
-import type { SampleFeeds, SampleOptions, SampleTensor } from './types.js';
+import type { TypedTensor } from '../numerics/tensor.js';
+import type { SampleFeeds, SampleOptions } from './types.js';
 
 /** Default text rendered for each image task. */
 export const DEFAULT_SAMPLE_TEXT: Readonly<Record<string, string>> = Object.freeze({
@@ -54,7 +55,7 @@ function bindDims(entry: CatalogEntry, spec: TensorSpec, dims: readonly number[]
 const concreteDims = (spec: TensorSpec, bind: Map<string, number>): number[] => spec.shape.map((d) => (typeof d === 'number' ? d : (bind.get(d) ?? 1)));
 
 /** A tensor of `dtype` holding `values` (repeated/filled to the element count when it is one value). */
-export function makeTensor(dtype: TensorDType, dims: number[], values: ArrayLike<number> | number): SampleTensor {
+export function makeTensor(dtype: TensorDType, dims: number[], values: ArrayLike<number> | number): TypedTensor {
   const count = dims.reduce((a, b) => a * b, 1);
   const at = (i: number): number => (typeof values === 'number' ? values : values[i]);
   if (typeof values !== 'number' && values.length !== count) throw new RangeError(`makeTensor: ${values.length} values for dims [${dims.join(', ')}]`);

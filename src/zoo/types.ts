@@ -2,29 +2,11 @@
  * The zoo's public types: the Zoo interface and the tensors it hands out. The implementation is in
  * zoo.ts, exported through `createZoo`.
  */
+import type { TypedTensor } from '../numerics/tensor.js';
 import type { Catalog, CatalogEntry, ModelTask } from './catalog.js';
 
-/**
- * A tensor as onnxruntime takes it: `new ort.Tensor(t.type, t.data, t.dims)`. Plain data, no
- * onnxruntime import needed to build one.
- */
-export type SampleTensor =
-  | { type: 'float32'; dims: number[]; data: Float32Array }
-  | { type: 'float64'; dims: number[]; data: Float64Array }
-  /** float16 as IEEE binary16 bits, as onnxruntime-node takes it. */
-  | { type: 'float16'; dims: number[]; data: Uint16Array }
-  | { type: 'int8'; dims: number[]; data: Int8Array }
-  | { type: 'uint8'; dims: number[]; data: Uint8Array }
-  | { type: 'int16'; dims: number[]; data: Int16Array }
-  | { type: 'uint16'; dims: number[]; data: Uint16Array }
-  | { type: 'int32'; dims: number[]; data: Int32Array }
-  | { type: 'uint32'; dims: number[]; data: Uint32Array }
-  | { type: 'int64'; dims: number[]; data: BigInt64Array }
-  | { type: 'uint64'; dims: number[]; data: BigUint64Array }
-  | { type: 'bool'; dims: number[]; data: Uint8Array };
-
 /** Named input tensors, one per model input. */
-export type SampleFeeds = Record<string, SampleTensor>;
+export type SampleFeeds = Record<string, TypedTensor>;
 
 /** A zoo model found on disk and verified against the catalog. */
 export interface ResolvedModel {

@@ -3,17 +3,14 @@
  * activation. Memory stays bounded: one sample's activations at a time, reduced to a running range
  * (and, for Percentile/Entropy, a fixed-size histogram filled in a second pass).
  */
+import type { NamedTensors, TensorData } from '../../numerics/tensor.js';
 import type { ModelProto } from '../../onnx/proto-types.js';
 import { serializeModel } from '../../onnx/model.js';
 import { createOrtNodeSession, ort } from '../../runtime/ort-node.js';
 import { AbsHistogram, calibratedRange, RunningRange, type CalibrationMethod, type Range } from '../calibration.js';
 
-export interface SampleTensor {
-  type: string;
-  dims: readonly number[];
-  data: ArrayLike<number | bigint> & ArrayBufferView;
-}
-export type Sample = Record<string, SampleTensor>;
+/** One sample: a tensor per model input. */
+export type Sample = NamedTensors;
 /** Calibration data is read again for each pass, one sample at a time. */
 export type SampleStream = () => AsyncIterable<Sample>;
 
@@ -34,7 +31,7 @@ export interface CalibrateOptions {
   threads?: number;
 }
 
-export const toOrtTensor = (t: SampleTensor): ort.Tensor =>
+export const toOrtTensor = (t: TensorData): ort.Tensor =>
   new ort.Tensor(t.type as 'float32', t.data as unknown as Float32Array, [...t.dims]);
 
 /** A copy of the model whose graph also outputs every intermediate tensor (types left for onnxruntime to infer). */

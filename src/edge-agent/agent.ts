@@ -15,7 +15,7 @@ import type { InferenceBackend, LoadedModelHandle, NamedTensors } from '../runti
 import { resolveBackend } from './backend.js';
 import { notFound, RequestError } from './errors.js';
 import type { ModelSignature } from './http/oip.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { MinuteAggregator, Outbox, OUTBOX_KINDS, type RequestSample } from './outbox.js';
 import { ModelPool, type Lease } from './pool.js';

@@ -28,7 +28,7 @@ export { agentStatus, type AgentStatus } from './status.js';
 export { Outbox, MinuteAggregator, OUTBOX_KINDS, type OutboxOptions, type RequestSample } from './outbox.js';
 export { Registry, Counter, Gauge, Histogram, agentMetrics, type AgentMetrics } from './metrics.js';
 export { RequestError } from './errors.js';
-export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+export { createLogger, silentLogger, type Logger, type LogLevel } from '../logger.js';
 export { ortNodeBackend, resolveBackend, type OrtNodeAdapterOptions } from './backend.js';
 export { OIP_DATATYPE, ORT_DTYPE } from './tensors.js';
 export { parseYaml, YamlError, type YamlValue } from '../yaml.js';

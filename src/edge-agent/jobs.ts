@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Agent, ServedVersion } from './agent.js';
 import { RequestError } from './errors.js';
 import { encodeInferResponse, parseInferRequest } from './http/oip.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 import type { JobFormat, JobRecord, StateDb } from './store/state-db.js';
 
 export interface JobQueueOptions {

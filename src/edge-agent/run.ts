@@ -5,7 +5,7 @@
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { serveAgent, type AgentServer } from './http/server.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { SyncClient } from './sync/client.js';
 
 export interface RunningAgent {

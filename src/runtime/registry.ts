@@ -13,6 +13,7 @@
  * shared object (ort-node, ort-web, tfjs), replaceable in tests with `setDefaultBackendRegistry`.
  */
 import { KilnError } from '../errors.js';
+import { editDistance } from '../suggest.js';
 import type { TargetProfile } from '../targets/profiles.js';
 import type { Availability, BackendLoadOptions, InferenceBackend, ModelKind } from './backend.js';
 import { createOrtNodeBackend } from './ort-node-backend.js';
@@ -92,17 +93,10 @@ export function optionsForTarget(profile: TargetProfile): BackendLoadOptions {
 const providersText = (eps: readonly string[] | undefined): string => (eps?.length ? ` [${eps.join(', ')}]` : '');
 
 function closestName(word: string, names: readonly string[]): string | undefined {
-  const distance = (a: string, b: string): number => {
-    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-    for (let j = 1; j <= b.length; j++) d[0][j] = j;
-    for (let i = 1; i <= a.length; i++)
-      for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    return d[a.length][b.length];
-  };
   let best: string | undefined;
   let bestD = Infinity;
   for (const n of names) {
-    const dist = distance(word.toLowerCase(), n);
+    const dist = editDistance(word.toLowerCase(), n);
     if (dist < bestD) [best, bestD] = [n, dist];
   }
   return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;

@@ -78,7 +78,7 @@ export const agentStart = defineCommand({
   ],
   async run({ options, io, json, print }) {
     const config = await configFrom(options, io);
-    const { createLogger } = await import('../../edge-agent/logger.js');
+    const { createLogger } = await import('../../logger.js');
     const { startAgent } = await import('../../edge-agent/run.js');
     const logger = createLogger((line) => io.stderr.write(line), { level: config.logLevel, pretty: config.logFormat === 'pretty' });
     const running = await startAgent(config, { logger, kilnHome: io.env.KILN_HOME });

@@ -10,8 +10,8 @@
  */
 import { KilnError } from '../../errors.js';
 import type { DesiredModel } from '../../protocol/sync.js';
-import type { DeviceGateway, DeviceRecord, GatewayLogger } from '../gateway/index.js';
-import { silentGatewayLogger } from '../gateway/index.js';
+import type { DeviceGateway, DeviceRecord } from '../gateway/index.js';
+import { silentLogger, type Logger } from '../../logger.js';
 import type { ModelRegistry } from '../registry/index.js';
 import {
   decide,
@@ -51,7 +51,7 @@ export interface DeploymentManagerOptions {
   telemetryWindowMs?: number;
   /** A device's target when it has not reported one. @default none: such a device is refused */
   defaultTarget?: string;
-  logger?: GatewayLogger;
+  logger?: Logger;
 }
 
 /** What `list()` returns per deployment. */
@@ -94,7 +94,7 @@ export class DeploymentManager {
   private readonly store: DeploymentStore;
   private readonly gw: DeviceGateway;
   private readonly reg: ModelRegistry;
-  private readonly log: GatewayLogger;
+  private readonly log: Logger;
   private readonly clock: () => number;
   private readonly windowMs: number;
   /** In-memory copy of every non-terminal deployment. */
@@ -117,7 +117,7 @@ export class DeploymentManager {
     if (typeof options.dbPath !== 'string' || !options.dbPath) throw new TypeError('DeploymentManager: options.dbPath must be a non-empty string');
     this.gw = options.gateway;
     this.reg = options.registry;
-    this.log = options.logger ?? silentGatewayLogger;
+    this.log = options.logger ?? silentLogger;
     this.clock = options.clock ?? Date.now;
     this.windowMs = options.telemetryWindowMs ?? 5 * 60_000;
     this.minPassGapMs = options.minPassGapMs ?? 200;

@@ -8,7 +8,7 @@
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { createServer, type Server } from 'node:net';
 import { deviceTopics, isDeviceId } from '../../protocol/sync.js';
-import type { GatewayLogger } from './types.js';
+import type { Logger } from '../../logger.js';
 import { listen } from '../listen.js';
 
 export type RefusalKind = 'connect' | 'publish' | 'subscribe';
@@ -20,7 +20,7 @@ export interface BrokerPolicy {
   cloud: { username: string; password: string };
   /** Told of each refusal (the gateway counts them). */
   onRefused(kind: RefusalKind, info: { clientId?: string; topic?: string; reason: string }): void;
-  logger: GatewayLogger;
+  logger: Logger;
 }
 
 export interface EmbeddedBroker {

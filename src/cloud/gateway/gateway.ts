@@ -31,7 +31,7 @@ import {
 } from '../../protocol/sync.js';
 import { startEmbeddedBroker, type EmbeddedBroker, type RefusalKind } from './broker.js';
 import { DeviceRegistry, type AddDeviceOptions, type DeviceRecord, type NewDevice } from './registry.js';
-import { silentGatewayLogger, type GatewayLogger } from './types.js';
+import { silentLogger, type Logger } from '../../logger.js';
 
 export interface GatewayOptions {
   /** The registry's SQLite file (':memory:' for a throwaway one). */
@@ -47,7 +47,7 @@ export interface GatewayOptions {
   port?: number;
   /** Largest payload accepted, bytes. @default MAX_PAYLOAD_BYTES (256 KiB) */
   maxPayloadBytes?: number;
-  logger?: GatewayLogger;
+  logger?: Logger;
 }
 
 export interface GatewayStats {
@@ -68,7 +68,7 @@ export interface GatewayEvents {
 
 export class DeviceGateway extends EventEmitter<GatewayEvents> {
   readonly registry: DeviceRegistry;
-  private readonly log: GatewayLogger;
+  private readonly log: Logger;
   private readonly maxPayloadBytes: number;
   private readonly cloudCreds = { username: `kiln-cloud`, password: randomBytes(24).toString('base64url') };
   private embedded?: EmbeddedBroker;
@@ -80,7 +80,7 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
 
   private constructor(private readonly options: GatewayOptions) {
     super();
-    this.log = options.logger ?? silentGatewayLogger;
+    this.log = options.logger ?? silentLogger;
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.registry = new DeviceRegistry(options.dbPath);
   }

@@ -2,4 +2,3 @@
 export { DeviceGateway, startGateway, type GatewayOptions, type GatewayStats, type GatewayEvents } from './gateway.js';
 export { DeviceRegistry, type DeviceRecord, type NewDevice, type AddDeviceOptions, type MetricsSeriesPoint } from './registry.js';
 export { deviceAcl, type RefusalKind } from './broker.js';
-export { silentGatewayLogger, type GatewayLogger } from './types.js';

@@ -24,7 +24,7 @@ import { KilnError } from '../../errors.js';
 import { KILN_VERSION } from '../../version.js';
 import type { Agent } from '../agent.js';
 import { RequestError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, type Logger } from '../../logger.js';
 import type { Lease } from '../pool.js';
 import type { TensorData } from '../../runtime/backend.js';
 import { BodyPool, discardBody, drainCap, PayloadTooLarge, readBody } from './body.js';

@@ -25,7 +25,7 @@ import {
   type ReportedState,
   type TelemetryRecord,
 } from '../../protocol/sync.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, type Logger } from '../../logger.js';
 import type { Outbox } from '../outbox.js';
 import { Reconciler, type ReconcileAgent } from './reconcile.js';
 

@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkArtifact } from '../../protocol/artifact.js';
 import type { ArtifactRef, DesiredModel, DesiredState, ReportedModel } from '../../protocol/sync.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../logger.js';
 import { heaviestVersion } from '../variants.js';
 import type { VariantConfig } from '../variants.js';
 import { DownloadError, downloadArtifact } from './download.js';

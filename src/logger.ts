@@ -1,6 +1,6 @@
 /**
- * The agent logs through this interface (passed in; never console.* in library code). The CLI gives
- * it JSON lines on stderr, or a pretty one-line form on a terminal.
+ * kiln's one logger interface: the agent and the cloud log through it (passed in; never console.* in
+ * library code). The CLI gives it JSON lines on stderr, or a pretty one-line form on a terminal.
  */
 export type LogFields = Record<string, unknown>;
 

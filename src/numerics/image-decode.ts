@@ -1,10 +1,10 @@
 /**
- * Image files → resized 8-bit pixels with sharp. The only compiler module that touches sharp.
+ * Image files or bytes → resized 8-bit pixels with sharp: kiln's one image decoder (calibration folders and the agent's uploads).
  *
  * Photos are turned upright from their EXIF orientation, alpha is dropped (as PIL's
  * `convert('RGB')` does), and grayscale uses sharp's luminance conversion.
  */
-import sharp, { type OutputInfo } from 'sharp';
+import type { OutputInfo } from 'sharp';
 import { KilnError } from '../errors.js';
 import type { ChannelOrder, ResizeMode } from './image-preprocess.js';
 
@@ -18,16 +18,26 @@ export interface DecodeTarget {
   channels: ChannelOrder;
 }
 
+export interface DecodeOptions {
+  /** What the bytes are, for messages. @default the file's path, or 'image' */
+  what?: string;
+  /** sharp's `failOn`: how bad an image must be to be refused. @default 'warning' */
+  failOn?: 'none' | 'truncated' | 'error' | 'warning';
+}
+
 /**
- * Decode `file` and resize it to `target`: interleaved rows, 3 bytes per pixel in RGB order (for
- * 'rgb' and 'bgr'; the swap happens when the tensor is written) or 1 for 'gray'.
+ * Decode an image file (or its bytes) and resize it to `target`: interleaved rows, 3 bytes per
+ * pixel in RGB order (for 'rgb' and 'bgr'; the swap happens when the tensor is written) or 1 for
+ * 'gray'. The one module that touches sharp (imported on first use: it is slow to load).
  */
-export async function decodeImage(file: string, target: DecodeTarget): Promise<Uint8Array> {
+export async function decodeImage(source: string | Uint8Array, target: DecodeTarget, options: DecodeOptions = {}): Promise<Uint8Array> {
+  const file = options.what ?? (typeof source === 'string' ? source : 'image');
   const want = target.channels === 'gray' ? 1 : 3;
+  const { default: sharp } = await import('sharp');
   let data: Buffer;
   let info: OutputInfo;
   try {
-    let pipeline = sharp(file).autoOrient().resize(target.width, target.height, {
+    let pipeline = sharp(source, options.failOn ? { failOn: options.failOn } : {}).autoOrient().resize(target.width, target.height, {
       fit: target.resize,
       position: 'centre',
       background: { r: 0, g: 0, b: 0, alpha: 1 },

@@ -117,6 +117,46 @@ function perChannel(what: string, values: readonly number[], count: number): num
   return [...values];
 }
 
+/** How pixels become tensor values: `(pixel * scale - mean[c]) / std[c]`, `mean`/`std` in the tensor's channel order. */
+export interface PixelNormalisation {
+  readonly scale: number;
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  /** Take the pixels' channels in reverse order (RGB pixels into a BGR tensor). */
+  readonly reverse: boolean;
+  /** 'NHWC': channels interleaved (also what a flat [1, H·W·C] tensor holds). */
+  readonly layout: 'NCHW' | 'NHWC';
+}
+
+/**
+ * The one image normaliser (calibration images, the agent's uploads, the zoo's samples). `pixels`:
+ * `width` × `height` interleaved pixels of `channels` values each, written through `store` into an
+ * image of `size` (at least `width` × `height`; the rest is padding, left alone) starting at `offset`.
+ */
+export function normalizePixels(
+  pixels: ArrayLike<number>,
+  width: number,
+  height: number,
+  channels: number,
+  n: PixelNormalisation,
+  store: (index: number, value: number) => void,
+  offset = 0,
+  size: { readonly width: number; readonly height: number } = { width, height },
+): void {
+  const { width: W, height: H } = size;
+  const nchw = n.layout === 'NCHW';
+  for (let c = 0; c < channels; c++) {
+    const src = n.reverse ? channels - 1 - c : c;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        // (pixel·scale − mean) / std, computed in the same order for every dtype
+        const value = (pixels[(y * width + x) * channels + src] * n.scale - n.mean[c]) / n.std[c];
+        store(offset + (nchw ? (c * H + y) * W + x : (y * W + x) * channels + c), value);
+      }
+    }
+  }
+}
+
 /**
  * Write one decoded image into image slot `index` of a tensor. `pixels` are interleaved rows of
  * `plan.channelCount` bytes per pixel (RGB order, or gray), `plan.width` × `plan.height`.
@@ -126,16 +166,8 @@ export function writeImage(pixels: Uint8Array, plan: ImagePlan, out: NumericArra
   const plane = width * height;
   if (pixels.length !== plane * cc) throw new RangeError(`writeImage: ${pixels.length} bytes for ${width}×${height}×${cc} pixels`);
   if (index < 0 || index >= plan.batch) throw new RangeError(`writeImage: slot ${index} outside a batch of ${plan.batch}`);
-  const base = index * plane * cc;
-  const store = storeFor(plan.dtype, out);
-  for (let c = 0; c < cc; c++) {
-    const src = plan.channels === 'bgr' ? 2 - c : c;
-    for (let p = 0; p < plane; p++) {
-      // (pixel·scale − mean) / std, computed in the same order for every dtype
-      const value = (pixels[p * cc + src] * plan.scale - plan.mean[c]) / plan.std[c];
-      store(layout === 'NCHW' ? base + c * plane + p : base + p * cc + c, value);
-    }
-  }
+  const normalisation = { scale: plan.scale, mean: plan.mean, std: plan.std, reverse: plan.channels === 'bgr', layout };
+  normalizePixels(pixels, width, height, cc, normalisation, storeFor(plan.dtype, out), index * plane * cc);
 }
 
 function storeFor(dtype: InputDType, out: NumericArray): (i: number, v: number) => void {

@@ -1,8 +1,8 @@
 /**
- * Image bytes → an input tensor with sharp (decode, EXIF upright, resize, drop alpha), then the
- * compiler's pure layout/normalization. The only agent module that touches sharp (imported lazily:
- * it is slow to load and most requests never need it).
+ * Image bytes → an input tensor: kiln's one decoder (sharp: decode, EXIF upright, resize, drop
+ * alpha; loaded on first use, most requests never need it) and its one normaliser (src/numerics).
  */
+import { decodeImage } from '../../numerics/image-decode.js';
 import { planImageInput, writeImage } from '../../numerics/image-preprocess.js';
 import type { InputDType } from '../../numerics/input-tensors.js';
 import { typedArrayFor, DataType, type DataTypeName } from '../../onnx/dtypes.js';
@@ -22,25 +22,12 @@ const ONNX_NAMES: Record<string, DataTypeName> = { float32: 'FLOAT', float16: 'F
 /** Decode image bytes into the tensor the step and the model's input describe. Bad images are a 400. */
 export async function imageToTensor(bytes: Uint8Array, step: ImagePreprocessStep, spec: TensorSpec): Promise<TensorData> {
   const plan = planImage(step, spec);
-  const { default: sharp } = await import('sharp');
-  let pixels: Buffer;
-  let channels: number;
+  let px: Uint8Array;
   try {
-    let p = sharp(bytes, { failOn: 'error' }).autoOrient().resize(plan.width, plan.height, { fit: plan.resize, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } }).removeAlpha();
-    p = plan.channelCount === 1 ? p.grayscale() : p.toColourspace('srgb');
-    const { data, info } = await p.raw().toBuffer({ resolveWithObject: true });
-    pixels = data;
-    channels = info.channels;
-    if (info.width !== plan.width || info.height !== plan.height) throw new Error(`got ${info.width}×${info.height}`);
+    px = await decodeImage(bytes, plan, { failOn: 'error', what: 'the upload' });
   } catch (err) {
-    throw new RequestError(400, `the upload is not an image sharp can decode (${(err as Error).message})`);
-  }
-  let px = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength);
-  if (channels !== plan.channelCount) {
-    const n = px.length / channels;
-    const out = new Uint8Array(n * plan.channelCount);
-    for (let i = 0; i < n; i++) for (let c = 0; c < plan.channelCount; c++) out[i * plan.channelCount + c] = px[i * channels + Math.min(c, channels - 1)];
-    px = out;
+    const cause = (err as { cause?: unknown }).cause;
+    throw new RequestError(400, `the upload is not an image sharp can decode (${(cause instanceof Error ? cause : (err as Error)).message})`);
   }
   const count = plan.dims.reduce((a, b) => a * b, 1);
   const data = typedArrayFor(DataType[ONNX_NAMES[plan.dtype]], count);

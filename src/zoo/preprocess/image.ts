@@ -4,6 +4,7 @@
  * PaddleOCR's tools/infer/predict_{det,rec,cls}.py; resizing is bilinear with half-pixel centres like
  * OpenCV's INTER_LINEAR.
  */
+import { normalizePixels } from '../../numerics/image-preprocess.js';
 import type { ImageFeed } from '../catalog.js';
 
 /** 8-bit RGB pixels, row-major, 3 bytes per pixel. */
@@ -182,6 +183,13 @@ export function resizeTarget(rule: ImageFeed['resize'], width: number, height: n
   }
 }
 
+/** Gray values (ITU-R BT.601 luma, unrounded) of an RGB image. */
+function luma(img: RgbImage): Float64Array {
+  const out = new Float64Array(img.width * img.height);
+  for (let p = 0; p < out.length; p++) out[p] = 0.299 * img.data[p * 3] + 0.587 * img.data[p * 3 + 1] + 0.114 * img.data[p * 3 + 2];
+  return out;
+}
+
 /**
  * An image → a [1, C, H, W] ([1, H, W, C], or [1, H·W·C] for 'flat') float32 tensor by the feed's rules:
  * resize, then x = (pixel · scale − mean[c]) / std[c] with channels in the feed's order, then pad
@@ -192,22 +200,14 @@ export function imageToTensor(img: RgbImage, feed: ImageFeedRule): ImageTensor {
   const { resized, tensor } = resizeTarget(feed.resize, img.width, img.height);
   const src = resizeBilinear(img, resized.width, resized.height);
   const channels = feed.channels === 'gray' ? 1 : 3;
-  const order = feed.channels === 'BGR' ? [2, 1, 0] : [0, 1, 2];
   const H = tensor.height;
   const W = tensor.width;
   const pad = feed.resize.mode === 'fixed-height' ? feed.resize.padValue : 0;
   const data = new Float32Array(channels * H * W).fill(pad);
   const nchw = feed.layout === 'NCHW';
-  for (let y = 0; y < resized.height; y++) {
-    for (let x = 0; x < resized.width; x++) {
-      const p = (y * resized.width + x) * 3;
-      for (let c = 0; c < channels; c++) {
-        const v = channels === 1 ? 0.299 * src.data[p] + 0.587 * src.data[p + 1] + 0.114 * src.data[p + 2] : src.data[p + order[c]];
-        const value = (v * feed.scale - feed.mean[c]) / feed.std[c];
-        data[nchw ? (c * H + y) * W + x : (y * W + x) * channels + c] = value;
-      }
-    }
-  }
+  const pixels = channels === 1 ? luma(src) : src.data;
+  const normalisation = { scale: feed.scale, mean: feed.mean, std: feed.std, reverse: feed.channels === 'BGR', layout: nchw ? 'NCHW' : 'NHWC' } as const;
+  normalizePixels(pixels, resized.width, resized.height, channels, normalisation, (i, v) => { data[i] = v; }, 0, tensor);
   return {
     data,
     dims: nchw ? [1, channels, H, W] : feed.layout === 'flat' ? [1, H * W * channels] : [1, H, W, channels],

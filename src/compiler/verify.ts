@@ -4,39 +4,17 @@
  * The compiled model runs on the target's own runtime where this host has it.
  */
 import type { TargetProfile } from '../targets/profiles.js';
-import type { BackendLoadOptions, NamedTensors } from '../runtime/backend.js';
+import type { BackendLoadOptions, ModelRunner, RunningModel } from '../runtime/backend.js';
 import { ortNodeVersion } from '../runtime/ort-node.js';
 import { ortWebVersion } from '../runtime/ort-web.js';
 import { getBackend } from '../runtime/registry.js';
 import { findArm64Emulation, type Arm64Emulation } from '../runtime/emulation.js';
 import { startModelServer, type ModelServer } from '../runtime/model-server.js';
-import type { NamedTensors as Tensors } from '../runtime/backend.js';
 import { accumulate, figures, newAccumulator, type OutputAccumulator, type OutputFigures } from './metrics.js';
 import type { Sample } from './quantize/calibrate.js';
 import type { DataSource } from './io-spec.js';
 
-/** Something that runs model bytes on named inputs; one per runtime. */
-export interface ModelRunner {
-  /** e.g. 'onnxruntime-node 1.30.0 (cpu)'. */
-  label: string;
-  /** True when this runner is the target's own runtime on its own hardware. */
-  native: boolean;
-  /**
-   * The target's own runtime, run under an emulator (arm64 on x86-64 with qemu): its kernels compute
-   * the outputs, but its timings are not the target's. `native` is false.
-   */
-  emulated?: boolean;
-  /** Why the target's own runtime could not be used (stand-in), or how it was run (emulated). */
-  note?: string;
-  load(bytes: Uint8Array): Promise<LoadedModel>;
-  /** End what the runner keeps between loads (an emulator process). Safe to call twice; a later load starts again. */
-  close?(): Promise<void>;
-}
-
-export interface LoadedModel {
-  run(sample: Sample): Promise<Record<string, { dims: readonly number[]; data: ArrayLike<number | bigint> }>>;
-  release(): Promise<void>;
-}
+export type { ModelRunner, RunningModel } from '../runtime/backend.js';
 
 /** A runner over one of kiln's inference backends (src/runtime). */
 function backendRunner(backendName: 'ort-node' | 'ort-web', load: BackendLoadOptions, label: string): ModelRunner {
@@ -45,10 +23,7 @@ function backendRunner(backendName: 'ort-node' | 'ort-web', load: BackendLoadOpt
     native: true,
     async load(bytes) {
       const handle = await getBackend(backendName).load(bytes, load);
-      return {
-        run: (sample) => handle.run(sample as NamedTensors),
-        release: () => handle.release(),
-      };
+      return { run: (sample) => handle.run(sample), release: () => handle.release() };
     },
   };
 }
@@ -103,7 +78,7 @@ export function emulatedArm64Runner(emulation: Extract<Arm64Emulation, { ok: tru
         s = await serverNow();
       }
       const model = await s.load(bytes, { threads: options.threads ?? 0, optimization: options.optimization });
-      return { run: (sample) => model.run(sample as Tensors), release: () => model.release() };
+      return { run: (sample) => model.run(sample), release: () => model.release() };
     },
     async close() {
       const s = server;
@@ -156,8 +131,8 @@ export interface VerifyResult {
 
 /** Run reference and candidate on every sample of `data` and compare their outputs. */
 export async function compareModels(
-  reference: LoadedModel,
-  candidate: LoadedModel,
+  reference: RunningModel,
+  candidate: RunningModel,
   data: DataSource,
   onSample?: (done: number) => void,
 ): Promise<VerifyResult> {

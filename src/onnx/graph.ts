@@ -346,44 +346,7 @@ export class Graph {
    */
   topologicalSort(): readonly NodeProto[] {
     const ix = this.index();
-    const deps = (node: NodeProto): NodeProto[] => {
-      const out = new Set<NodeProto>();
-      for (const name of [...node.input, ...(ix.implicit.get(node) ?? [])]) {
-        const p = name ? ix.producer.get(name) : undefined;
-        if (p) out.add(p);
-      }
-      return [...out];
-    };
-    const DONE = 2;
-    const OPEN = 1;
-    const state = new Map<NodeProto, number>();
-    const order: NodeProto[] = [];
-    for (const root of this.nodeList) {
-      if (state.has(root)) continue;
-      const stack: { node: NodeProto; deps: NodeProto[]; next: number }[] = [{ node: root, deps: deps(root), next: 0 }];
-      state.set(root, OPEN);
-      while (stack.length > 0) {
-        const top = stack[stack.length - 1];
-        if (top.next < top.deps.length) {
-          const d = top.deps[top.next++];
-          const s = state.get(d);
-          if (s === DONE) continue;
-          if (s === OPEN) {
-            const cycle = stack.slice(stack.findIndex((f) => f.node === d)).map((f) => f.node);
-            const path = [...cycle, d].map(nodeLabel).join(' → ');
-            throw new KilnError('BAD_GRAPH', `the graph has a cycle: ${path} (each node reads the output of the one before it)`, {
-              hint: 'a pass or the exporter wired a node to read its own result',
-            });
-          }
-          state.set(d, OPEN);
-          stack.push({ node: d, deps: deps(d), next: 0 });
-        } else {
-          state.set(top.node, DONE);
-          order.push(top.node);
-          stack.pop();
-        }
-      }
-    }
+    const order = topologicalOrder(this.nodeList, { producer: (name) => ix.producer.get(name), implicitInputs: (node) => ix.implicit.get(node) ?? [] });
     this.nodeList.splice(0, this.nodeList.length, ...order);
     return this.nodeList;
   }
@@ -493,4 +456,72 @@ export class Graph {
     collectNames({ ...this.proto, node: this.nodeList, input: this.inputs, output: this.outputs, initializer: [...this.inits.values()], valueInfo: [...this.infos.values()] }, names);
     return names;
   }
+}
+
+export interface TopologicalOrderOptions {
+  /** The node that writes a name. @default the last node of `nodes` that lists it as an output */
+  producer?: (name: string) => NodeProto | undefined;
+  /** Names a node reads besides its inputs (its sub-graphs' outer-scope reads). @default none */
+  implicitInputs?: (node: NodeProto) => readonly string[];
+  /**
+   * 'throw': a cycle is a BAD_GRAPH error naming its nodes; 'keep': a read that closes a cycle (which a
+   * valid graph never has) is ignored, so every node is still listed once.
+   * @default 'throw'
+   */
+  onCycle?: 'throw' | 'keep';
+}
+
+/**
+ * kiln's one topological sort (Graph.topologicalSort, shape inference and the compiler's inference
+ * use it): the nodes in an order where each comes after the producers of what it reads, keeping the
+ * given order where it already fits. Iterative (no deep recursion on long chains). Pure.
+ */
+export function topologicalOrder(nodes: readonly NodeProto[], options: TopologicalOrderOptions = {}): NodeProto[] {
+  let producer = options.producer;
+  if (!producer) {
+    const byName = new Map<string, NodeProto>();
+    for (const n of nodes) for (const o of n.output) if (o) byName.set(o, n);
+    producer = (name) => byName.get(name);
+  }
+  const implicit = options.implicitInputs;
+  const deps = (node: NodeProto): NodeProto[] => {
+    const out = new Set<NodeProto>();
+    for (const name of implicit ? [...node.input, ...implicit(node)] : node.input) {
+      const p = name ? producer(name) : undefined;
+      if (p) out.add(p);
+    }
+    return [...out];
+  };
+  const DONE = 2;
+  const OPEN = 1;
+  const state = new Map<NodeProto, number>();
+  const order: NodeProto[] = [];
+  for (const root of nodes) {
+    if (state.has(root)) continue;
+    const stack: { node: NodeProto; deps: NodeProto[]; next: number }[] = [{ node: root, deps: deps(root), next: 0 }];
+    state.set(root, OPEN);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.next < top.deps.length) {
+        const d = top.deps[top.next++];
+        const s = state.get(d);
+        if (s === DONE) continue;
+        if (s === OPEN) {
+          if (options.onCycle === 'keep') continue;
+          const cycle = stack.slice(stack.findIndex((f) => f.node === d)).map((f) => f.node);
+          const path = [...cycle, d].map(nodeLabel).join(' → ');
+          throw new KilnError('BAD_GRAPH', `the graph has a cycle: ${path} (each node reads the output of the one before it)`, {
+            hint: 'a pass or the exporter wired a node to read its own result',
+          });
+        }
+        state.set(d, OPEN);
+        stack.push({ node: d, deps: deps(d), next: 0 });
+      } else {
+        state.set(top.node, DONE);
+        order.push(top.node);
+        stack.pop();
+      }
+    }
+  }
+  return order;
 }

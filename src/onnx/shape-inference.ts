@@ -11,6 +11,7 @@
  */
 import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from './proto-types.js';
 import { DataType } from './dtypes.js';
+import { topologicalOrder } from './graph.js';
 import { elementCount, tensorData } from './tensor.js';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor, getAttr, type Dim } from './nodes.js';
 
@@ -817,39 +818,11 @@ export function defaultOpset(model: Pick<ModelProto, 'opsetImport'>): number {
 
 // ───────────────────────────── the walk ─────────────────────────────
 
-/** Nodes in an order where producers come first (ONNX requires it, but not every exporter obeys). Iterative: no deep recursion on long chains. */
+/** Nodes in an order where producers come first (ONNX requires it, but not every exporter obeys); names in `available` (graph inputs, initializers) depend on no node. */
 function topoOrder(graph: GraphProto, available: Set<string>): NodeProto[] {
-  const produced = new Set(available);
-  const nodeOutputs = new Set(graph.node.flatMap((n) => n.output));
-  let sorted = true;
-  for (const node of graph.node) {
-    if (node.input.some((name) => name && !produced.has(name) && nodeOutputs.has(name))) {
-      sorted = false;
-      break;
-    }
-    for (const o of node.output) if (o) produced.add(o);
-  }
-  if (sorted) return graph.node;
-  // Kahn's algorithm over node-to-node edges; nodes left in a cycle keep their place at the end.
-  const producer = new Map<string, number>();
-  graph.node.forEach((n, i) => n.output.forEach((o) => o && producer.set(o, i)));
-  const waiting = graph.node.map((n) => new Set(n.input.filter((name) => name && !available.has(name) && producer.has(name)).map((name) => producer.get(name)!)));
-  const consumers = graph.node.map(() => [] as number[]);
-  waiting.forEach((deps, i) => deps.forEach((d) => consumers[d].push(i)));
-  const ready = waiting.flatMap((deps, i) => (deps.size === 0 ? [i] : []));
-  const done = new Set<number>();
-  const order: NodeProto[] = [];
-  for (let next = 0; next < ready.length; next++) {
-    const i = ready[next];
-    done.add(i);
-    order.push(graph.node[i]);
-    for (const c of consumers[i]) {
-      waiting[c].delete(i);
-      if (waiting[c].size === 0 && !done.has(c)) ready.push(c);
-    }
-  }
-  graph.node.forEach((n, i) => done.has(i) || order.push(n));
-  return order;
+  const producer = new Map<string, NodeProto>();
+  for (const n of graph.node) for (const o of n.output) if (o && !available.has(o)) producer.set(o, n);
+  return topologicalOrder(graph.node, { producer: (name) => producer.get(name), onCycle: 'keep' });
 }
 
 /** Merge inferred and declared shapes dimension by dimension: numbers beat symbols beat unknown. */

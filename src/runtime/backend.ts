@@ -54,6 +54,32 @@ export interface LoadedModelHandle {
   release(): Promise<void>;
 }
 
+/** What a runner's load gives: a backend's handle, run and released. */
+export type RunningModel = Pick<LoadedModelHandle, 'run' | 'release'>;
+
+/**
+ * A backend with its load options settled, and what it stands for on a target: the compiler
+ * verifies and times compiled models through one (src/compiler/verify.ts makes them). Not a second
+ * backend interface: its models are backends' handles; an emulated runtime (arm64 under qemu, a
+ * child process) is the one runner that is not one of the registered backends.
+ */
+export interface ModelRunner {
+  /** e.g. 'onnxruntime-node 1.30.0 (cpu)'. */
+  label: string;
+  /** True when this runner is the target's own runtime on its own hardware. */
+  native: boolean;
+  /**
+   * The target's own runtime, run under an emulator (arm64 on x86-64 with qemu): its kernels compute
+   * the outputs, but its timings are not the target's. `native` is false.
+   */
+  emulated?: boolean;
+  /** Why the target's own runtime could not be used (stand-in), or how it was run (emulated). */
+  note?: string;
+  load(bytes: Uint8Array): Promise<RunningModel>;
+  /** End what the runner keeps between loads (an emulator process). Safe to call twice; a later load starts again. */
+  close?(): Promise<void>;
+}
+
 export interface InferenceBackend {
   /** 'ort-node', 'ort-web', 'tfjs'. */
   readonly name: string;

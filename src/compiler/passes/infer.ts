@@ -7,7 +7,7 @@
  * Pure functions; nothing here edits a graph. Unknown stays unknown: callers decide what to do
  * without a fact (usually: refuse, or take the conservative path).
  */
-import type { Graph } from '../../onnx/graph.js';
+import { topologicalOrder, type Graph } from '../../onnx/graph.js';
 import { attrInt, attrInts, attrTensor, getAttr, subgraphsOf } from '../../onnx/nodes.js';
 import { DataType } from '../../onnx/dtypes.js';
 import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from '../../onnx/proto-types.js';
@@ -51,37 +51,8 @@ function namesOf(view: GraphView): Set<string> {
   return names;
 }
 
-/**
- * The nodes in an order where each comes after the producers of its inputs (within the list). Nodes on
- * a cycle, which a valid graph never has, are appended at the end in their original order.
- */
-export function dependencyOrder(nodes: readonly NodeProto[]): NodeProto[] {
-  const producer = new Map<string, NodeProto>();
-  for (const n of nodes) for (const o of n.output) if (o) producer.set(o, n);
-  const state = new Map<NodeProto, number>();
-  const order: NodeProto[] = [];
-  for (const root of nodes) {
-    if (state.has(root)) continue;
-    const stack: { node: NodeProto; next: number }[] = [{ node: root, next: 0 }];
-    state.set(root, 1);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1];
-      if (top.next < top.node.input.length) {
-        const name = top.node.input[top.next++];
-        const p = name ? producer.get(name) : undefined;
-        if (p && !state.has(p)) {
-          state.set(p, 1);
-          stack.push({ node: p, next: 0 });
-        }
-      } else {
-        state.set(top.node, 2);
-        order.push(top.node);
-        stack.pop();
-      }
-    }
-  }
-  return order;
-}
+/** The nodes in an order where each comes after the producers of its inputs (a read that closes a cycle is ignored). */
+export const dependencyOrder = (nodes: readonly NodeProto[]): NodeProto[] => topologicalOrder(nodes, { onCycle: 'keep' });
 
 // ---- element types -------------------------------------------------------------------------------
 

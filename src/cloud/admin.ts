@@ -13,9 +13,10 @@ import { DeviceRegistry, type DeviceRecord } from './gateway/registry.js';
 import type { ModelRegistry } from './registry/registry.js';
 import type { FastifyInstance } from 'fastify';
 import type { DeploymentManager } from './deployments/index.js';
+import { DEFAULTS } from '../defaults.js';
 
 export const DEFAULT_CLOUD_DB = '.kiln-cloud/cloud.db';
-export const DEFAULT_MQTT_PORT = 1883;
+export const DEFAULT_MQTT_PORT = DEFAULTS.mqttPort;
 
 /** Parse `k=v` tags (k: 1–64 of A-Z a-z 0-9 . _ -; v: 1–128 printable, no spaces). Throws RangeError with a clear message. */
 export function parseTags(tags: readonly string[]): string[] {

@@ -10,6 +10,7 @@ import { KilnError } from '../errors.js';
 import { isLoopback } from './http/server.js';
 import { parseYaml, YamlError } from '../yaml.js';
 import { variantProblems, type VariantConfig } from './variants.js';
+import { DEFAULTS } from '../defaults.js';
 
 export interface AgentConfig {
   /** Address to bind. @default '127.0.0.1' */
@@ -59,17 +60,17 @@ export interface AgentConfig {
 }
 
 export const CONFIG_DEFAULTS = Object.freeze({
-  host: '127.0.0.1',
-  port: 8080,
+  host: DEFAULTS.agentHost,
+  port: DEFAULTS.agentPort,
   dataDir: './.kiln-agent',
   models: Object.freeze([]) as readonly string[],
   trustedKeys: Object.freeze([]) as readonly string[],
   trustKilnKey: true,
-  keepVersions: 3,
-  maxRequestBytes: 6 * 2 ** 20,
-  maxJobBytes: 2 ** 30,
+  keepVersions: DEFAULTS.keepVersions,
+  maxRequestBytes: DEFAULTS.maxRequestBytes,
+  maxJobBytes: DEFAULTS.maxJobBytes,
   preload: true,
-  outboxMaxRows: 10_000,
+  outboxMaxRows: DEFAULTS.outboxMaxRows,
   maxBatchSize: 1,
   maxQueueDelayMs: 2,
   variants: Object.freeze({}) as Readonly<Record<string, VariantConfig>>,

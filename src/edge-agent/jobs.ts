@@ -19,6 +19,7 @@ import { RequestError } from './errors.js';
 import { encodeInferResponse, parseInferRequest } from './http/oip.js';
 import type { Logger } from '../logger.js';
 import type { JobFormat, JobRecord, StateDb } from './store/state-db.js';
+import { DEFAULTS } from '../defaults.js';
 
 export interface JobQueueOptions {
   /** Largest job payload, bytes. @default 1 GiB */
@@ -44,7 +45,7 @@ export class JobQueue {
     options: JobQueueOptions = {},
   ) {
     this.dir = join(dataDir, 'jobs');
-    this.maxJobBytes = options.maxJobBytes ?? 2 ** 30;
+    this.maxJobBytes = options.maxJobBytes ?? DEFAULTS.maxJobBytes;
     this.maxItemBytes = options.maxItemBytes ?? 64 * 2 ** 20;
     mkdirSync(this.dir, { recursive: true });
   }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { OutboxRow, StateDb } from './store/state-db.js';
 import { LATENCY_BUCKETS } from './metrics.js';
 import { OUTPUT_HISTOGRAM_BUCKETS } from '../protocol/sync.js';
+import { DEFAULTS } from '../defaults.js';
 
 export const OUTBOX_KINDS = Object.freeze({
   /** Per-minute metric aggregates per model and version. */
@@ -32,7 +33,7 @@ export class Outbox {
     private readonly db: StateDb,
     private readonly options: OutboxOptions = {},
   ) {
-    this.maxRows = options.maxRows ?? 10_000;
+    this.maxRows = options.maxRows ?? DEFAULTS.outboxMaxRows;
     if (!Number.isInteger(this.maxRows) || this.maxRows < 1) throw new RangeError(`outbox maxRows must be an integer ≥ 1 (got ${options.maxRows})`);
   }
 

@@ -2,6 +2,7 @@
  * `kiln agent start|infer|status`: the edge agent (src/edge-agent), loaded only when these run.
  */
 import { defineCommand } from '../framework.js';
+import { DEFAULTS } from '../../defaults.js';
 
 /** `--model`, for the commands that run a model of a data dir without a server (agent infer, batch). */
 const localModelArg = { type: 'string', required: true, valueName: 'NAME|ARTIFACT', description: 'model name in the data dir, or an artifact to install' } as const;
@@ -16,13 +17,13 @@ const localOptions = {
 
 const configOptions = {
   model: { type: 'string', multiple: true, valueName: 'ARTIFACT', description: 'artifact folder or .tgz to install and serve (under its manifest name)' },
-  port: { type: 'string', valueName: 'PORT', description: 'TCP port (0 picks a free one) (default: 8080)' },
-  host: { type: 'string', valueName: 'HOST', description: 'address to bind; a non-loopback one needs --token (default: 127.0.0.1)' },
+  port: { type: 'string', valueName: 'PORT', description: `TCP port (0 picks a free one) (default: ${DEFAULTS.agentPort})` },
+  host: { type: 'string', valueName: 'HOST', description: `address to bind; a non-loopback one needs --token (default: ${DEFAULTS.agentHost})` },
   'data-dir': { type: 'string', valueName: 'DIR', description: 'installed versions, state DB and outbox (default: ./.kiln-agent)' },
   token: { type: 'string', valueName: 'TOKEN', description: 'bearer token required on every request but health checks' },
   config: { type: 'string', valueName: 'FILE', description: 'YAML config file (flags > KILN_AGENT_* env > file > defaults)' },
   trust: { type: 'string', multiple: true, valueName: 'KEY|FILE', description: "trusted public key (base64) or a file holding one, besides kiln's own" },
-  'keep-versions': { type: 'string', valueName: 'N', description: 'previous good versions kept per model (default: 3)' },
+  'keep-versions': { type: 'string', valueName: 'N', description: `previous good versions kept per model (default: ${DEFAULTS.keepVersions})` },
   'max-request-bytes': { type: 'string', valueName: 'SIZE', description: 'largest request body, e.g. 6MiB (default: 6MiB)' },
   'memory-budget': { type: 'string', valueName: 'SIZE', description: "loaded models' memory before LRU unloading (default: from the models' sizes)" },
   'max-batch-size': { type: 'string', valueName: 'N', description: 'dynamic batching: most rows per model run, for models with a free batch dimension (default: 1, off)' },

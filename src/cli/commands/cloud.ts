@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineCommand } from '../framework.js';
+import { DEFAULTS } from '../../defaults.js';
 
 const dbOption = { type: 'string', valueName: 'FILE', description: 'the device registry (SQLite) (default: ./.kiln-cloud/cloud.db)' } as const;
 const dbPath = (cwd: string, db: string | undefined) => resolve(cwd, db ?? '.kiln-cloud/cloud.db');
@@ -24,7 +25,7 @@ export const cloudStart = defineCommand({
     "artifacts' bytes included, and several cloud instances can share it. Runs until SIGINT or SIGTERM.",
   options: {
     db: dbOption,
-    'mqtt-port': { type: 'string', valueName: 'PORT', description: 'embedded broker TCP port, 0 for a free one (default: 1883)' },
+    'mqtt-port': { type: 'string', valueName: 'PORT', description: `embedded broker TCP port, 0 for a free one (default: ${DEFAULTS.mqttPort})` },
     host: { type: 'string', valueName: 'HOST', description: 'embedded broker address (default: 127.0.0.1)' },
     broker: { type: 'string', valueName: 'URL', description: 'an external broker (mqtt://host:port) instead of the embedded one' },
     'broker-user': { type: 'string', valueName: 'USER', description: 'username on the external broker (password: KILN_CLOUD_BROKER_PASSWORD)' },
@@ -43,7 +44,7 @@ export const cloudStart = defineCommand({
     { command: 'cloud start --database-url postgres://kiln@db.internal/kiln', description: 'the model registry in PostgreSQL, shared with other instances' },
   ],
   async run({ options, io, json, print, usageError }) {
-    const port = options['mqtt-port'] === undefined ? 1883 : Number(options['mqtt-port']);
+    const port = options['mqtt-port'] === undefined ? DEFAULTS.mqttPort : Number(options['mqtt-port']);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--mqtt-port '${options['mqtt-port']}': expected a TCP port 0–65535`);
     if (options.broker !== undefined && !/^mqtts?:\/\/[^\s]+$/.test(options.broker)) throw usageError(`--broker '${options.broker}': expected an mqtt:// or mqtts:// URL`);
     if (options.broker !== undefined && (options['mqtt-port'] !== undefined || options.host !== undefined)) throw usageError('--broker: the embedded broker options --mqtt-port and --host do not apply to an external broker');

@@ -32,6 +32,7 @@ import { encodeInferResponse, modelMetadata, parseInferRequest, type InferReques
 import { imageToTensor } from '../pipeline/image.js';
 import { postprocess } from '../pipeline/post.js';
 import { outputBuckets } from '../variants.js';
+import { DEFAULTS } from '../../defaults.js';
 
 export interface ServeOptions {
   /** @default '127.0.0.1' */
@@ -53,7 +54,7 @@ export interface AgentServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_MAX_REQUEST_BYTES = 6 * 2 ** 20;
+export const DEFAULT_MAX_REQUEST_BYTES = DEFAULTS.maxRequestBytes;
 
 /** Loopback addresses: the only ones served without a token. */
 export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -326,12 +327,12 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
-        new KilnError('AGENT_CONFIG', `cannot listen on ${host}:${options.port ?? 8080}: ${err.code ?? err.message}`, {
+        new KilnError('AGENT_CONFIG', `cannot listen on ${host}:${options.port ?? DEFAULTS.agentPort}: ${err.code ?? err.message}`, {
           hint: err.code === 'EADDRINUSE' ? 'another process uses that port: pass --port' : 'check --host and --port',
         }),
       ),
     );
-    server.listen(options.port ?? 8080, host, () => resolve());
+    server.listen(options.port ?? DEFAULTS.agentPort, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -23,6 +23,7 @@ import { KilnError } from '../../errors.js';
 import type { ArtifactCheck } from '../../protocol/artifact.js';
 import type { ArtifactManifest } from '../../protocol/manifest.js';
 import type { InstallRecord, StateDb } from './state-db.js';
+import { DEFAULTS } from '../../defaults.js';
 
 export type InstallStep = 'check' | 'unpack' | 'synced' | 'renamed' | 'recorded' | 'loaded' | 'warmed' | 'promoted' | 'pruned';
 
@@ -79,7 +80,7 @@ export class ModelStore {
     private readonly options: ModelStoreOptions,
   ) {
     this.modelsDir = join(dataDir, 'models');
-    this.keep = options.keepVersions ?? 3;
+    this.keep = options.keepVersions ?? DEFAULTS.keepVersions;
     if (!Number.isInteger(this.keep) || this.keep < 0) throw new RangeError(`keepVersions must be an integer ≥ 0 (got ${options.keepVersions})`);
     mkdirSync(join(this.modelsDir, STAGING), { recursive: true });
   }

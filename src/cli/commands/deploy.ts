@@ -5,6 +5,7 @@
  */
 import { defineCommand } from '../framework.js';
 import { cloudApi, cloudOptions, timeText } from '../cloud-client.js';
+import { phaseText, type RolloutPhase } from '../../cloud/rollout/index.js';
 
 const table = (head: string[], rows: string[][], print: (s: string) => void) => {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -12,25 +13,9 @@ const table = (head: string[], rows: string[][], print: (s: string) => void) => 
 };
 const dur = (ms: number) => (ms % 60_000 === 0 && ms ? `${ms / 60_000}m` : ms % 1000 === 0 && ms ? `${ms / 1000}s` : `${ms}ms`);
 
-function phaseText(status: any): string {
-  switch (status.phase) {
-    case 'rolling':
-      return `rolling (step ${status.step + 1}${status.forced ? ', promoted by hand' : ''})`;
-    case 'baking':
-      return `baking (step ${status.step + 1}${status.until ? `, until ${timeText(status.until)}` : ', until a command'})`;
-    case 'paused':
-      return `paused (was ${phaseText(status.previous)}${status.reason ? `: ${status.reason}` : ''})`;
-    case 'promoted':
-      return `promoted at ${timeText(status.at)}`;
-    case 'rolling-back':
-    case 'rolled-back':
-      return `${status.phase}: ${status.reason}`;
-    case 'aborted':
-      return `aborted: ${status.reason} (${status.failed}/${status.finished} installs failed)`;
-    default:
-      return String(status.phase);
-  }
-}
+/** The phase in words, by the rollout engine's description (times local, fired alarms by metric). */
+const statusText = (status: RolloutPhase): string =>
+  phaseText(status, { time: (ms) => timeText(ms), alarms: (fired) => fired.map(metricText).join('; ') });
 
 function strategyText(s: any): string {
   if (s.kind === 'canary') return `canary ${s.steps.join(' → ')}%, bake ${dur(s.bakeMs)}`;
@@ -43,7 +28,7 @@ const metricText = (m: any) => `${m.metric} ${m.outcome}${m.candidate !== undefi
 function printDeployment(d: any, print: (s: string) => void): void {
   const s = d.summary;
   print(`deployment ${d.id}: ${s.model} ${s.fromVersion} → ${s.toVersion}, ${strategyText(d.spec.strategy)}`);
-  print(`  phase:    ${phaseText(d.state.status)}`);
+  print(`  phase:    ${statusText(d.state.status)}`);
   print(`  devices:  ${s.devices} (${s.tookNew} sent ${s.toVersion})`);
   if (d.spec.strategy.kind === 'canary') {
     const current = d.state.status.step ?? d.state.status.previous?.step;
@@ -180,7 +165,7 @@ const commandOf = (verb: 'pause' | 'resume' | 'promote' | 'rollback', summary: s
       const { deployment } = await cloudApi({ io, options }, 'POST', `/api/deployments/${encodeURIComponent(args.id)}/${verb}`, reason ? { reason } : {});
       if (json) return printJson(deployment);
       const last = deployment.events.at(-1);
-      print(`deployment ${deployment.id}: ${phaseText(deployment.state.status)}${last?.event === 'command-ignored' ? ` (${verb} ignored: ${last.detail?.why ?? 'not allowed now'})` : ''}`);
+      print(`deployment ${deployment.id}: ${statusText(deployment.state.status)}${last?.event === 'command-ignored' ? ` (${verb} ignored: ${last.detail?.why ?? 'not allowed now'})` : ''}`);
     },
   });
 

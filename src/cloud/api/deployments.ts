@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isKilnError } from '../../errors.js';
 import type { DeploymentDetail, DeploymentManager } from '../deployments/index.js';
 import { parseDuration, strategyWithDefaults } from '../deployments/index.js';
-import { ALARM_METRICS, STRATEGY_KINDS, deviceOrder, devicesFor, planSteps, type DeploymentSpec, type Guardrails, type Strategy } from '../rollout/index.js';
+import { ALARM_METRICS, ROLLOUT_COMMANDS, STRATEGY_KINDS, describePhase, deviceOrder, devicesFor, isFinishedPhase, phaseCommands, planSteps, type DeploymentSpec, type Guardrails, type Strategy } from '../rollout/index.js';
 
 const errorBody = {
   type: 'object',
@@ -110,8 +110,11 @@ export function strategyFromBody(s: StrategyBody): Strategy {
   return strategyWithDefaults({ kind: s.kind, steps: s.steps, bakeMs: ms(s.bake), stepPercent: s.stepPercent, intervalMs: ms(s.interval), percent: s.percent });
 }
 
-/** A deployment as the API shows it. */
-export const deploymentView = (d: DeploymentDetail) => ({ id: d.spec.id, summary: d.summary, spec: d.spec, state: d.state, events: d.events, createdAt: d.createdAt, updatedAt: d.updatedAt, plan: deploymentPlan(d.spec) });
+/** A deployment as the API shows it; `phase`: what the rollout engine allows now and the phase in words (the dashboard shows these). */
+export const deploymentView = (d: DeploymentDetail) => ({
+  id: d.spec.id, summary: d.summary, spec: d.spec, state: d.state, events: d.events, createdAt: d.createdAt, updatedAt: d.updatedAt, plan: deploymentPlan(d.spec),
+  phase: { finished: isFinishedPhase(d.state.status.phase), commands: phaseCommands(d.state.status), text: describePhase(d.state.status) },
+});
 
 /** The steps the strategy takes, each with its cumulative device count, and the devices in rollout order (for the dashboard). */
 const deploymentPlan = (spec: DeploymentSpec) => ({
@@ -159,7 +162,7 @@ export function registerDeploymentRoutes(app: FastifyInstance, managerOrGetter: 
     }),
   );
 
-  app.get('/api/deployments', { schema: { response: { 401: errorBody } } }, async () => ({ deployments: manager().list() }));
+  app.get('/api/deployments', { schema: { response: { 401: errorBody } } }, async () => ({ deployments: manager().list().map((s) => ({ ...s, finished: isFinishedPhase(s.phase) })) }));
 
   app.get<{ Params: { id: string } }>('/api/deployments/:id', { schema: { params: idParams, response: errors } }, async (req, reply) => {
     const d = manager().get(req.params.id);
@@ -167,7 +170,7 @@ export function registerDeploymentRoutes(app: FastifyInstance, managerOrGetter: 
     return { deployment: deploymentView(d) };
   });
 
-  for (const command of ['pause', 'resume', 'promote', 'rollback'] as const) {
+  for (const command of ROLLOUT_COMMANDS) {
     app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>(
       `/api/deployments/:id/${command}`,
       { schema: { params: idParams, body: commandBody, response: errors } },

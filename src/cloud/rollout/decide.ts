@@ -4,6 +4,7 @@
  */
 import { aggregate, evaluateAlarms } from './alarms.js';
 import { deviceOrder, devicesFor, planSteps, type PlannedStep } from './spec.js';
+import { commandRefusal, isFinishedPhase } from './phases.js';
 import type {
   ActivePhase,
   AlarmResult,
@@ -15,6 +16,7 @@ import type {
   DeviceAssignment,
   FleetObservation,
   RolloutAction,
+  RolloutPhase,
   StepMode,
   Verdict,
 } from './types.js';
@@ -26,7 +28,7 @@ export function initialState(spec: DeploymentSpec): DeploymentState {
   return { deploymentId: spec.id, status: { phase: 'pending' }, devices: {}, dispatches: [], hold: null, baselineSnapshot: null };
 }
 
-export const isTerminal = (s: DeploymentState): boolean => ['promoted', 'rolled-back', 'aborted'].includes(s.status.phase);
+export const isTerminal = (s: DeploymentState): boolean => isFinishedPhase(s.status.phase);
 
 /** With an agreement alarm, devices serving the candidate run the baseline as their shadow (to compare outputs). */
 const comparesOutputs = (spec: DeploymentSpec): boolean => (spec.guardrails.alarms ?? []).some((a) => a.metric === 'agreement');
@@ -155,25 +157,21 @@ function applyCommand(c: Ctx): void {
   const cmd = c.obs.command;
   if (!cmd) return;
   const st = c.s.status;
-  const active = st.phase === 'pending' || st.phase === 'rolling' || st.phase === 'baking';
-  const ignore = (why: string): void => record(c, 'command-ignored', { command: cmd.kind, phase: st.phase, why });
+  const why = commandRefusal(cmd.kind, st);
+  if (why) return record(c, 'command-ignored', { command: cmd.kind, phase: st.phase, why });
   switch (cmd.kind) {
     case 'pause':
-      if (!active) return ignore('only a pending, rolling or baking deployment can be paused');
       c.s.status = { phase: 'paused', previous: st as ActivePhase, ...(cmd.reason ? { reason: cmd.reason } : {}) };
       return record(c, 'paused', cmd.reason ? { reason: cmd.reason } : undefined);
     case 'resume':
-      if (st.phase !== 'paused') return ignore('the deployment is not paused');
-      c.s.status = st.previous;
+      c.s.status = (st as Extract<RolloutPhase, { phase: 'paused' }>).previous;
       return record(c, 'resumed');
     case 'promote': {
-      if (!active && st.phase !== 'paused') return ignore('the deployment is finished or rolling back');
       c.s.status = { phase: 'rolling', step: c.steps.length - 1, forced: true };
       c.s.hold = null;
       return record(c, 'promote-requested');
     }
     case 'rollback':
-      if (!active && st.phase !== 'paused') return ignore('the deployment is finished or already rolling back');
       return startRollback(c, `manual: ${cmd.reason ?? 'rollback requested'}`, []);
   }
 }

@@ -105,7 +105,6 @@
   // --- deployments ----------------------------------------------------------------------------------
 
   const PHASE = { pending: 'off', rolling: 'info', baking: 'info', paused: 'warn', promoted: 'ok', 'rolling-back': 'bad', 'rolled-back': 'bad', aborted: 'bad' };
-  const FINISHED = new Set(['promoted', 'rolled-back', 'aborted']);
   const num = (v) => (v === undefined || v === null ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3));
   const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
   const dur = (ms) => (ms === null ? 'until a command' : ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${+(ms / 1000).toFixed(1)} s` : ms < 3_600_000 ? `${+(ms / 60_000).toFixed(1)} min` : `${+(ms / 3_600_000).toFixed(1)} h`);
@@ -153,18 +152,8 @@
   }
   const EVENT_CLASS = { 'step-passed': 'ok', promoted: 'ok', alarm: 'bad', 'rolled-back': 'bad', aborted: 'bad', 'rollback-requested': 'bad', hold: 'warn', paused: 'warn', 'desired-failed': 'bad', 'command-ignored': 'off' };
 
-  function phaseText(st) {
-    switch (st.phase) {
-      case 'rolling': return `rolling out step ${st.step + 1}${st.forced ? ' (promoted by hand)' : ''}`;
-      case 'baking': return `baking step ${st.step + 1} ${st.until === null ? 'until a command' : `until ${clock(st.until)} (${inTime(st.until)})`}`;
-      case 'paused': return `paused${st.reason ? `: ${st.reason}` : ''} (was ${phaseText(st.previous)})`;
-      case 'promoted': return `promoted at ${clock(st.at)}`;
-      case 'rolling-back': return `rolling back: ${firedText(st.metrics) || st.reason}`;
-      case 'rolled-back': return `rolled back at ${clock(st.at)}: ${firedText(st.metrics) || st.reason}`;
-      case 'aborted': return `aborted at ${clock(st.at)}: ${st.reason}`;
-      default: return st.phase;
-    }
-  }
+  /** The phase in words: the rollout engine's description (the API's `phase.text`), with times and alarms formatted here. */
+  const phaseText = (parts) => parts.map((p) => (typeof p === 'string' ? p : 'time' in p ? (p.until ? `${clock(p.time)} (${inTime(p.time)})` : clock(p.time)) : p.alarms.map(alarmText).join('; '))).join('');
 
   function renderDeploymentList(list, empty = 'no deployments yet: kiln deploy --model M --version V --group G') {
     const rows = list.map((s) => `<tr data-deployment="${esc(s.id)}" class="${s.id === selected ? 'selected' : ''}" tabindex="0">
@@ -177,7 +166,7 @@
   function renderSteps(d, devices) {
     const { spec, state, events, plan } = d;
     const st = state.status.phase === 'paused' ? state.status.previous : state.status;
-    const finished = FINISHED.has(state.status.phase) || state.status.phase === 'rolling-back';
+    const finished = d.phase.finished || state.status.phase === 'rolling-back';
     const passed = new Map(events.filter((e) => e.event === 'step-passed').map((e) => [e.detail.step, e]));
     const started = events.filter((e) => e.event === 'step-started').map((e) => e.detail.step);
     const current = st.step ?? (started.length ? Math.max(...started) : -1);
@@ -253,7 +242,7 @@
     const hold = state.hold ? `<div class="hold">held since ${clock(state.hold.since)}: ${state.hold.why.map(esc).join('; ')}</div>` : '';
     const timeline = events.slice(-200).map((e) => `<li data-event="${esc(e.event)}"><span class="mono muted">${clock(e.at)}</span> <span class="pill ${EVENT_CLASS[e.event] || 'info'}">${esc(e.event)}</span> ${esc(eventText(e))}</li>`);
     setHtml($('deployment-head'), `<div class="detail-head" data-id="${esc(spec.id)}"><strong class="mono">${esc(spec.id)}</strong> <span class="mono">${esc(spec.model)} ${esc(spec.fromVersion)} → ${esc(spec.toVersion)}</span>
-        <span class="pill ${PHASE[state.status.phase] || 'off'}" id="deployment-phase">${esc(state.status.phase)}</span> <span id="deployment-status">${esc(phaseText(state.status))}</span></div>`);
+        <span class="pill ${PHASE[state.status.phase] || 'off'}" id="deployment-phase">${esc(state.status.phase)}</span> <span id="deployment-status">${esc(phaseText(d.phase.text))}</span></div>`);
     // Redraw only what changed, and keep the events list scrolled where the reader left it (at the newest by default).
     const box = body.querySelector('ol.timeline');
     const follow = !box || body.dataset.id !== spec.id || box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
@@ -283,18 +272,8 @@
   /** What the UI shows about the actions of one deployment (reset when another one is selected). */
   const act = { id: null, detail: null, busy: null, confirming: null, error: '', done: '' };
 
-  /** Why `action` cannot be taken in this state, or '' when it can. */
-  function refusedWhy(action, status) {
-    const p = status.phase;
-    if (FINISHED.has(p)) return `the deployment is ${p}`;
-    if (p === 'rolling-back') return 'the deployment is rolling back';
-    switch (action) {
-      case 'pause': return p === 'paused' ? 'already paused' : '';
-      case 'resume': return p === 'paused' ? '' : 'only a paused deployment can be resumed';
-      case 'promote': return status.forced ? 'promote already requested' : '';
-      default: return '';
-    }
-  }
+  /** Why `action` cannot be taken now, or '' when it can: the rollout engine's rule (the API's `phase.commands`). */
+  const refusedWhy = (action, d) => d.phase.commands[action] ?? '';
 
   function renderActions(d) {
     if ((d?.spec.id ?? null) !== act.id) Object.assign(act, { id: d?.spec.id ?? null, busy: null, confirming: null, error: '', done: '' });
@@ -302,17 +281,17 @@
     if (!d) return void ($('action-confirm').hidden = true);
     const status = d.state.status;
     // A confirm for an action the deployment no longer allows (it finished meanwhile) closes.
-    if (act.confirming && !act.busy && refusedWhy(act.confirming, status)) act.confirming = null;
+    if (act.confirming && !act.busy && refusedWhy(act.confirming, d)) act.confirming = null;
     for (const a of ACTIONS) {
       const b = $(`act-${a}`);
-      const why = refusedWhy(a, status);
+      const why = refusedWhy(a, d);
       b.disabled = Boolean(act.busy || why);
       b.title = act.busy ? `${act.busy === a ? ACTION_VERB[a] : 'another action'} in progress` : why ? `cannot ${ACTION_VERB[a]}: ${why}` : '';
       b.setAttribute('aria-expanded', String(act.confirming === a));
     }
     $('deployment-actions').setAttribute('aria-busy', String(Boolean(act.busy)));
-    const none = ACTIONS.every((a) => refusedWhy(a, status));
-    $('action-status').textContent = act.busy ? `${ACTION_ING[act.busy]}…` : none ? `no actions: ${refusedWhy('pause', status)}` : act.done;
+    const none = ACTIONS.every((a) => refusedWhy(a, d));
+    $('action-status').textContent = act.busy ? `${ACTION_ING[act.busy]}…` : none ? `no actions: ${refusedWhy('pause', d)}` : act.done;
     const form = $('action-confirm');
     form.hidden = !act.confirming;
     if (act.confirming) {
@@ -454,11 +433,11 @@
     let detail = null;
     try {
       list = (await api('/api/deployments')).deployments.slice().sort((a, b) => b.createdAt - a.createdAt);
-      if (!selected || !list.some((s) => s.id === selected)) selected = (list.find((s) => !FINISHED.has(s.phase)) ?? list[0])?.id ?? null;
+      if (!selected || !list.some((s) => s.id === selected)) selected = (list.find((s) => !s.finished) ?? list[0])?.id ?? null;
       renderDeploymentList(list);
       detail = selected ? (await api(`/api/deployments/${encodeURIComponent(selected)}`)).deployment : null;
       renderDeployment(detail, devices);
-      $('deploy-note').textContent = `${list.filter((s) => !FINISHED.has(s.phase)).length} active of ${list.length}`;
+      $('deploy-note').textContent = `${list.filter((s) => !s.finished).length} active of ${list.length}`;
       sectionError('deploy-error');
     } catch (err) {
       if (err.unauthorized) throw err;

@@ -207,7 +207,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const profile = artifactProfile(subject.manifest);
     const support = await targetSupport(profile, supportCtx);
     if (!support.ok) {
-      throw new KilnError('BAD_OPTION', `${subject.dir}: this host cannot run the artifact's target — ${support.reason}`, {
+      throw new KilnError('BACKEND_UNAVAILABLE', `${subject.dir}: this host cannot run the artifact's target — ${support.reason}`, {
         hint: support.runtime === 'arm64-emulated' ? 'run scripts/setup-arm64-emulation.sh once, or bench it on the device' : 'bench it on a host that has what is missing, or compile for another target',
       });
     }

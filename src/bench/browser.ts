@@ -8,6 +8,7 @@ import type { NamedTensors } from '../runtime/backend.js';
 import { launchChromium, peakRssOf, rendererPids } from './chromium.js';
 import { startPageServer } from './server.js';
 import type { OutputAgreement } from './types.js';
+import { KilnError } from '../errors.js';
 
 export interface BrowserBenchOptions {
   chromiumPath: string;
@@ -95,7 +96,7 @@ export async function runBrowserBench(options: BrowserBenchOptions): Promise<Bro
     };
 
     const main = await open('?mode=interleaved');
-    if (main.result.fatal) throw new Error(`the bench page failed in Chromium: ${main.result.fatal.split('\n')[0]}`);
+    if (main.result.fatal) throw new KilnError('RUNTIME_CRASH', `the bench page failed in Chromium: ${main.result.fatal.split('\n')[0]}`);
     const models: BrowserModelResult[] = main.result.models.map((m) => ({
       id: m.id,
       loadMs: m.loadMs,

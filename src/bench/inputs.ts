@@ -20,14 +20,14 @@ export interface ConcreteInput {
  * Concrete dims for every input. A symbolic first dim is the batch: `batch` when given, else 1;
  * `batch` also replaces the first dim of a `--shape`. Other symbolic dims come from `shapes`, else a
  * KilnError('BAD_SHAPE') that says which `--shape NAME=…` to pass. A fixed first dim other than
- * `batch` is a KilnError('BAD_OPTION').
+ * `batch` is a KilnError('BAD_SHAPE').
  */
 export function concreteInputs(specs: readonly TensorSpec[], shapes: Readonly<Record<string, readonly number[]>>, batch?: number): ConcreteInput[] {
   return specs.map((spec) => {
     const d0 = spec.shape[0];
     const batchDim = spec.shape.length > 0 && typeof d0 !== 'number';
     if (batch !== undefined && spec.shape.length > 0 && !batchDim && d0 !== batch) {
-      throw new KilnError('BAD_OPTION', `--batch ${batch}: input '${spec.name}' has a fixed batch dimension of ${d0} [${spec.shape.join(', ')}]`, {
+      throw new KilnError('BAD_SHAPE', `--batch ${batch}: input '${spec.name}' has a fixed batch dimension of ${d0} [${spec.shape.join(', ')}]`, {
         hint: `benchmark it at its own batch size (--batch ${d0}), or re-export the model with a dynamic batch dimension`,
       });
     }

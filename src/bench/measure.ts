@@ -159,7 +159,7 @@ export async function measureGroup(g: PlannedGroup, ctx: MeasureContext): Promis
     ...(eps.length ? { executionProviders: eps } : {}),
   };
   const available = await backend.available(loadOptions);
-  if (!available.ok) throw new KilnError('BAD_OPTION', `${g.id}: not available on this host: ${available.reason}`);
+  if (!available.ok) throw new KilnError('BACKEND_UNAVAILABLE', `${g.id}: not available on this host: ${available.reason}`);
   const outcomes = await runInterleaved(
     g.variants.map((v) => ({ id: v.id, model: v.modelPath, feeds: ctx.feedsOf(v) })),
     { backend, load: loadOptions, warmup: ctx.warmup, iterations: ctx.iterations, onProgress: progress },

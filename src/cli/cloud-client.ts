@@ -28,7 +28,7 @@ function tokenOf({ io, options }: CloudCtx): string {
   if (given) return given;
   const file = join(dirname(resolve(io.cwd, options.db ?? '.kiln-cloud/cloud.db')), 'api-token');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  throw new KilnError('BAD_OPTION', `no operator token: pass --token, set KILN_CLOUD_TOKEN, or point --db at the cloud database (looked for ${file})`);
+  throw new KilnError('UNAUTHORIZED', `no operator token: pass --token, set KILN_CLOUD_TOKEN, or point --db at the cloud database (looked for ${file})`);
 }
 
 export interface ApiAnswer {
@@ -56,7 +56,7 @@ async function send(ctx: CloudCtx, method: 'GET' | 'POST', path: string, body?: 
     res = await fetch(`${base}${path}`, { method, headers, ...(body ? { body: body.bytes as string | Uint8Array<ArrayBuffer> } : {}) });
   } catch (err) {
     const why = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
-    throw new KilnError('BAD_OPTION', `cannot reach the cloud API at ${base}: ${why}`, { hint: 'start it with kiln cloud start, or pass --cloud-url' });
+    throw new KilnError('CLOUD_UNREACHABLE', `cannot reach the cloud API at ${base}: ${why}`, { hint: 'start it with kiln cloud start, or pass --cloud-url' });
   }
   const text = await res.text();
   let data: unknown;
@@ -68,10 +68,11 @@ async function send(ctx: CloudCtx, method: 'GET' | 'POST', path: string, body?: 
   return { status: res.status, ok: res.ok, data };
 }
 
-/** The KilnError for a refusal: 404 NOT_FOUND, 409 DEPLOYMENT_CONFLICT (or NO_ARTIFACT), other 4xx BAD_OPTION, 5xx INTERNAL. */
+/** The KilnError for a refusal, by the HTTP status: 401 UNAUTHORIZED, 404 NOT_FOUND, 409 DEPLOYMENT_CONFLICT (or NO_ARTIFACT), 413 PAYLOAD_TOO_LARGE, other 4xx REQUEST_REFUSED, 5xx INTERNAL. */
 export function refusal(answer: ApiAnswer): KilnError {
   const d = answer.data ?? {};
-  const code = d.error === 'no-artifact' ? 'NO_ARTIFACT' : answer.status === 404 ? 'NOT_FOUND' : answer.status === 409 ? 'DEPLOYMENT_CONFLICT' : answer.status >= 500 ? 'INTERNAL' : 'BAD_OPTION';
+  const s = answer.status;
+  const code = d.error === 'no-artifact' ? 'NO_ARTIFACT' : s === 401 ? 'UNAUTHORIZED' : s === 404 ? 'NOT_FOUND' : s === 409 ? 'DEPLOYMENT_CONFLICT' : s === 413 ? 'PAYLOAD_TOO_LARGE' : s >= 500 ? 'INTERNAL' : 'REQUEST_REFUSED';
   const hint = answer.status === 401 ? 'the token is in api-token beside the cloud database; pass --token or --db' : undefined;
   return new KilnError(code, `the cloud refused (${answer.status}${d.error ? ` ${d.error}` : ''}): ${d.message ?? JSON.stringify(d)}`, hint ? { hint } : {});
 }

@@ -113,7 +113,7 @@ export interface CommandContext<O extends OptionSpecs = OptionSpecs, P extends r
   printJson(value: unknown): void;
   /** Write `kiln: warning: …` to stderr. */
   warn(text: string): void;
-  /** A KilnError('BAD_OPTION') for this command, hinting at its --help. */
+  /** A KilnError('USAGE') for this command, hinting at its --help. */
   usageError(message: string): KilnError;
 }
 
@@ -155,6 +155,14 @@ export interface CliSpec {
   version: () => Record<string, string> | Promise<Record<string, string>>;
   commands: readonly Command[];
   groups?: readonly GroupSpec[];
+  /** Help topics beyond the commands: `kiln help errors`. Each writes its text, or JSON with --json. */
+  topics?: Readonly<Record<string, HelpTopic>>;
+}
+
+export interface HelpTopic {
+  /** One line shown in the top-level --help. */
+  summary: string;
+  render(json: boolean): string;
 }
 
 // ───────────────────────────── the tree ─────────────────────────────
@@ -286,6 +294,8 @@ function groupHelp(spec: CliSpec, node: Node): string {
   const globals: [string, string][] = Object.entries(GLOBAL_OPTIONS).map(([name, s]) => [flagLabel(name, s), s.description]);
   if (isRoot) globals.push(['    --version', `print ${spec.name}'s version and its runtimes'`]);
   out.push('', 'Global options', twoColumns(globals));
+  const topics = isRoot ? Object.entries(spec.topics ?? {}).map(([name, t]): [string, string] => [`help ${name}`, t.summary]) : [];
+  if (topics.length) out.push('', 'Help topics', twoColumns(topics));
   out.push('', `Run '${title} <command> --help' for a command's options and examples.`);
   return out.join('\n') + '\n';
 }
@@ -329,11 +339,11 @@ function resolve(root: Node, argv: readonly string[]): Resolution {
   return node.command ? { kind: 'command', node, rest } : { kind: 'group', node, rest };
 }
 
-/** Parse a command's arguments (after its name). Throws KilnError('BAD_OPTION') on bad input. */
+/** Parse a command's arguments (after its name). Throws KilnError('USAGE') on bad input. */
 export function parseCommandArgs(program: string, command: Command, argv: readonly string[]): ParsedCommand {
   const specs: Record<string, OptionSpec> = { ...(command.options ?? {}), ...GLOBAL_OPTIONS };
   const helpHint = `see ${program} ${command.name} --help`;
-  const bad = (message: string): KilnError => new KilnError('BAD_OPTION', message, { hint: helpHint });
+  const bad = (message: string): KilnError => new KilnError('USAGE', message, { hint: helpHint });
   const parseConfig: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(specs)) {
     parseConfig[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.type === 'string' && spec.multiple ? { multiple: true } : {}) };
@@ -464,13 +474,18 @@ export function createCli(spec: CliSpec): Cli {
     const flags = { json: globalArgs.includes('--json'), verbose: globalArgs.includes('--verbose') };
     try {
       // `kiln help models list` ≡ `kiln models list --help`
+      const topic = argv[0] === 'help' ? spec.topics?.[argv[1]] : undefined;
+      if (topic && argv.slice(2).every((a) => a === '--json')) {
+        io.stdout.write(topic.render(flags.json));
+        return 0;
+      }
       if (argv[0] === 'help') return run([...argv.slice(1), '--help'], io);
       const found = resolve(root, argv);
       const wantsHelp = found.rest.some((t) => t === '--help' || t === '-h');
       if (found.kind === 'unknown') {
         const where = [program, ...found.node.path].join(' ');
         const guess = closest(found.word, found.node.children.keys());
-        throw new KilnError('BAD_OPTION', `unknown command '${[...found.node.path, found.word].join(' ')}'${guess ? ` (did you mean '${[...found.node.path, guess].join(' ')}'?)` : ''}`, {
+        throw new KilnError('USAGE', `unknown command '${[...found.node.path, found.word].join(' ')}'${guess ? ` (did you mean '${[...found.node.path, guess].join(' ')}'?)` : ''}`, {
           hint: `see ${where} --help`,
         });
       }
@@ -486,13 +501,13 @@ export function createCli(spec: CliSpec): Cli {
         }
         if (found.node.path.length === 0) {
           const stray = found.rest.find((t) => t !== '--json' && t !== '--verbose');
-          if (stray) throw new KilnError('BAD_OPTION', `unknown option '${stray}'`, { hint: `see ${program} --help` });
+          if (stray) throw new KilnError('USAGE', `unknown option '${stray}'`, { hint: `see ${program} --help` });
           io.stdout.write(helpFor(found.node));
           return 0;
         }
         const where = [program, ...found.node.path].join(' ');
         const subs = [...found.node.children.keys()].join(', ');
-        throw new KilnError('BAD_OPTION', `'${where}' needs a command: ${subs}`, { hint: `see ${where} --help` });
+        throw new KilnError('USAGE', `'${where}' needs a command: ${subs}`, { hint: `see ${where} --help` });
       }
       const command = found.node.command!;
       const parsed = parseCommandArgs(program, command, found.rest);
@@ -511,7 +526,7 @@ export function createCli(spec: CliSpec): Cli {
         print: (text = '') => writeLine(io.stdout, text),
         printJson: (value) => writeLine(io.stdout, JSON.stringify(value, jsonReplacer, 2)),
         warn: (text) => writeLine(io.stderr, `${program}: warning: ${text}`),
-        usageError: (message) => new KilnError('BAD_OPTION', message, { hint: `see ${program} ${command.name} --help` }),
+        usageError: (message) => new KilnError('USAGE', message, { hint: `see ${program} ${command.name} --help` }),
       };
       const code = await command.run(ctx);
       return typeof code === 'number' ? code : 0;

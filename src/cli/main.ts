@@ -6,6 +6,7 @@ import { createCli, type Cli } from './framework.js';
 import type { CliIo } from './io.js';
 import { commands, groups } from './commands/index.js';
 import { versions } from './versions.js';
+import { errorsTopic } from './errors-topic.js';
 
 export const cli: Cli = createCli({
   name: 'kiln',
@@ -13,6 +14,7 @@ export const cli: Cli = createCli({
   version: versions,
   commands,
   groups,
+  topics: { errors: errorsTopic },
 });
 
 function processIo(): CliIo {

@@ -181,7 +181,7 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
   const outDir = resolve(options.outDir ?? join('out', `${modelName}-${profile.name}`));
   // The pipeline first: a bad one fails in a moment, not after calibration and verification.
   if (options.labels !== undefined && options.pipeline === undefined) {
-    throw new KilnError('BAD_OPTION', `labels ${options.labels}: a labels file is part of a pipeline, and no pipeline was given`, { hint: 'pass --pipeline pipeline.json with it (postprocess with topk or argmax)' });
+    throw new KilnError('BAD_PIPELINE', `labels ${options.labels}: a labels file is part of a pipeline, and no pipeline was given`, { hint: 'pass --pipeline pipeline.json with it (postprocess with topk or argmax)' });
   }
   const pipeline = options.pipeline === undefined ? undefined : readPipelineSource(options.pipeline, { labels: options.labels, warn });
   if (pipeline) checkPipelineSource(pipeline, { inputs: inputSpecs(source), outputs: outputSpecs(source) });
@@ -233,7 +233,7 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
   emit({ kind: 'step', step: 'check', detail: profile.name });
   const unsupported = unsupportedNodes(source, profile);
   if (unsupported.length) {
-    throw new KilnError('BAD_OPTION', `${sourcePath}: ${unsupported.length} node(s) cannot run on target ${profile.name}:\n  • ${unsupported.slice(0, 20).join('\n  • ')}`, {
+    throw new KilnError('UNSUPPORTED_OPERATOR', `${sourcePath}: ${unsupported.length} node(s) cannot run on target ${profile.name}:\n  • ${unsupported.slice(0, 20).join('\n  • ')}`, {
       hint: 'pick another target, or re-export the model with standard operators',
     });
   }

@@ -61,9 +61,9 @@ export function readPipelineSource(pipeline: string | PipelineFile, options: Rea
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new KilnError('BAD_OPTION', `${origin}: the pipeline is not JSON (${(err as Error).message})`, { hint: 'a pipeline file holds one JSON object; see `kiln compile --help` for its format' });
+      throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline is not JSON (${(err as Error).message})`, { hint: 'a pipeline file holds one JSON object; see `kiln compile --help` for its format' });
     }
-    if (!isObject(parsed)) throw new KilnError('BAD_OPTION', `${origin}: the pipeline must be a JSON object, not ${Array.isArray(parsed) ? 'a list' : JSON.stringify(parsed)}`, { hint: 'see `kiln compile --help` for its format' });
+    if (!isObject(parsed)) throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline must be a JSON object, not ${Array.isArray(parsed) ? 'a list' : JSON.stringify(parsed)}`, { hint: 'see `kiln compile --help` for its format' });
     raw = parsed;
   } else {
     origin = 'the pipeline option';
@@ -75,7 +75,7 @@ export function readPipelineSource(pipeline: string | PipelineFile, options: Rea
   let labels: PipelineSource['labels'];
   if (options.labels !== undefined) {
     const path = resolve(cwd, options.labels);
-    if (raw.labels !== undefined) throw new KilnError('BAD_OPTION', `${origin}: the pipeline lists its labels inline, and a labels file (${path}) was also given`, { hint: 'drop "labels" from the pipeline or the --labels file' });
+    if (raw.labels !== undefined) throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline lists its labels inline, and a labels file (${path}) was also given`, { hint: 'drop "labels" from the pipeline or the --labels file' });
     if (raw.labelsFile !== undefined) options.warn?.(`${origin}: labelsFile ${JSON.stringify(raw.labelsFile)} replaced by the labels file ${path}`);
     labels = { path, bytes: readOrThrow(path, 'labels file', 'a labels file holds one label per line') };
   } else if (typeof raw.labelsFile === 'string' && raw.labelsFile !== '') {
@@ -104,7 +104,7 @@ export function checkPipelineSource(source: PipelineSource, model: Pick<Artifact
   if (checked.ok) return checked.spec;
   const n = checked.problems.length;
   const io = `inputs ${model.inputs.map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join(', ')}; outputs ${model.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}`;
-  throw new KilnError('BAD_OPTION', `${source.origin}: the pipeline does not fit ${stage} (${io}); ${n} problem${n === 1 ? '' : 's'}:\n  • ${checked.problems.join('\n  • ')}`, {
+  throw new KilnError('BAD_PIPELINE', `${source.origin}: the pipeline does not fit ${stage} (${io}); ${n} problem${n === 1 ? '' : 's'}:\n  • ${checked.problems.join('\n  • ')}`, {
     hint: 'fix the pipeline; `kiln compile --help` shows its format',
   });
 }

@@ -9,6 +9,7 @@
  */
 import type { TensorSpec } from '../protocol/manifest.js';
 import type { NamedTensors, TensorData } from '../runtime/backend.js';
+import { KilnError } from '../errors.js';
 
 export interface BatchingOptions {
   /** Most rows in one run. 1 turns batching off. @default 1 */
@@ -173,7 +174,7 @@ export class Batcher {
         return;
       }
       for (const [name, t] of Object.entries(out)) {
-        if (rowsOf(t) !== rows) throw new Error(`output '${name}' has ${rowsOf(t)} rows for a batch of ${rows}: the model cannot be batched`);
+        if (rowsOf(t) !== rows) throw new KilnError('MODEL_RUN_FAILED', `output '${name}' has ${rowsOf(t)} rows for a batch of ${rows}: the model cannot be batched`);
       }
       let from = 0;
       for (const p of batch) {

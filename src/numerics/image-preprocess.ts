@@ -35,7 +35,7 @@ export interface ImagePlan {
   readonly dims: readonly number[];
 }
 
-const badOption = (message: string, hint?: string): KilnError => new KilnError('BAD_OPTION', `image preprocessing: ${message}`, { hint });
+const badOption = (message: string, hint?: string): KilnError => new KilnError('BAD_PIPELINE', `image preprocessing: ${message}`, { hint });
 
 /** Check the preprocessing options against an image input and settle every default. */
 export function planImageInput(spec: ResolvedInputSpec, options: ImagePreprocess = {}): ImagePlan {

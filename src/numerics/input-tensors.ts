@@ -63,13 +63,13 @@ export function resolveInputSpecs(
   }
   for (const name of Object.keys(shapes)) {
     if (!seen.has(name)) {
-      throw new KilnError('BAD_OPTION', `--shape names input '${name}', which the model does not have`, { hint: `the model's inputs are ${describeInputs(inputs)}` });
+      throw new KilnError('BAD_SHAPE', `--shape names input '${name}', which the model does not have`, { hint: `the model's inputs are ${describeInputs(inputs)}` });
     }
   }
   const resolved = inputs.map((input): ResolvedInputSpec => {
     const dtype = input.dtype as InputDType;
     if (!INPUT_DTYPES.includes(dtype)) {
-      throw new KilnError('BAD_OPTION', `input '${input.name}' is ${input.dtype}; calibration data can feed ${INPUT_DTYPES.join(', ')} inputs only`, {
+      throw new KilnError('CALIBRATION_DATA', `input '${input.name}' is ${input.dtype}; calibration data can feed ${INPUT_DTYPES.join(', ')} inputs only`, {
         hint: 'calibrate a model whose inputs are numeric tensors, or quantize it without calibration (dynamic int8)',
       });
     }
@@ -77,7 +77,7 @@ export function resolveInputSpecs(
     if (!user) return Object.freeze({ name: input.name, dtype, shape: Object.freeze([...input.shape]) });
     const shown = `--shape ${input.name}=${user.join('x')}`;
     if (!user.every((d) => Number.isSafeInteger(d) && d > 0)) {
-      throw new KilnError('BAD_OPTION', `${shown}: every dim must be a positive integer`);
+      throw new KilnError('BAD_SHAPE', `${shown}: every dim must be a positive integer`);
     }
     if (user.length !== input.shape.length) {
       throw new KilnError('BAD_SHAPE', `${shown} has rank ${user.length}, input '${input.name}' has rank ${input.shape.length} ${formatShape(input.shape)}`, {

@@ -25,15 +25,15 @@ export function parseShapeSpec(text: string): ShapeSpec {
   const dimsText = (eq >= 0 ? text.slice(eq + 1) : text).trim();
   const example = `${name || 'input'}=1x3x224x224`;
   if (name !== undefined && name.length === 0) {
-    throw new KilnError('BAD_OPTION', `--shape '${text}': the input name before '=' is empty`, { hint: `write NAME=DIMS, e.g. ${example}` });
+    throw new KilnError('USAGE', `--shape '${text}': the input name before '=' is empty`, { hint: `write NAME=DIMS, e.g. ${example}` });
   }
   if (!dimsText) {
-    throw new KilnError('BAD_OPTION', `--shape '${text}': no dimensions after '='`, { hint: `write NAME=DIMS, e.g. ${example}` });
+    throw new KilnError('USAGE', `--shape '${text}': no dimensions after '='`, { hint: `write NAME=DIMS, e.g. ${example}` });
   }
   const parts = dimsText.split(/[x×,]/i).map((p) => p.trim());
   const dims = parts.map((p) => {
     if (!/^\d+$/.test(p) || Number(p) < 1 || !Number.isSafeInteger(Number(p))) {
-      throw new KilnError('BAD_OPTION', `--shape '${text}': '${p}' is not a dimension (dimensions are positive integers)`, {
+      throw new KilnError('USAGE', `--shape '${text}': '${p}' is not a dimension (dimensions are positive integers)`, {
         hint: `write NAME=DIMS with dims separated by x, e.g. ${example}`,
       });
     }

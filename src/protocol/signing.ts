@@ -33,7 +33,7 @@ export const keyIdOf = (rawPublic: Uint8Array): string => createHash('sha256').u
 
 function fromPrivate(privateKey: KeyObject): SigningKey {
   if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new KilnError('BAD_OPTION', `signing key is ${privateKey.asymmetricKeyType}, kiln signs with ed25519`, {
+    throw new KilnError('BAD_SIGNING_KEY', `signing key is ${privateKey.asymmetricKeyType}, kiln signs with ed25519`, {
       hint: 'create one with: openssl genpkey -algorithm ed25519 -out key.pem',
     });
   }
@@ -49,7 +49,7 @@ export function loadSigningKey(path: string): SigningKey {
     return fromPrivate(createPrivateKey(readFileSync(path)));
   } catch (err) {
     if (err instanceof KilnError) throw err;
-    throw new KilnError('BAD_OPTION', `${path} is not a PEM private key (${(err as Error).message})`, {
+    throw new KilnError('BAD_SIGNING_KEY', `${path} is not a PEM private key (${(err as Error).message})`, {
       hint: 'create one with: openssl genpkey -algorithm ed25519 -out key.pem',
     });
   }

@@ -87,7 +87,7 @@ const frame = (header: unknown, payloads: readonly Uint8Array[] = []): Buffer[] 
 /** Start a model server: resolves once the child has loaded onnxruntime and said so. */
 export async function startModelServer(launcher: ChildLauncher, options: ModelServerOptions): Promise<ModelServer> {
   const { name, hint } = options;
-  const fail = (message: string, cause?: unknown, code: 'RUNTIME_CRASH' | 'RUNTIME_LOAD' | 'INTERNAL' = 'RUNTIME_CRASH') => new KilnError(code, `${name}: ${message}`, { hint, cause });
+  const fail = (message: string, cause?: unknown, code: 'RUNTIME_CRASH' | 'RUNTIME_LOAD' | 'MODEL_RUN_FAILED' | 'INTERNAL' = 'RUNTIME_CRASH') => new KilnError(code, `${name}: ${message}`, { hint, cause });
 
   if (!exitHook) {
     process.once('exit', killAll);
@@ -162,7 +162,7 @@ export async function startModelServer(launcher: ChildLauncher, options: ModelSe
       if (!p) continue;
       if (header.ok) p.resolve({ header, payload });
       else if (header.fatal) end(fail(String(header.error)));
-      else p.reject(fail(`${p.what} failed: ${String(header.error)}`, undefined, p.what.startsWith('load') ? 'RUNTIME_LOAD' : 'INTERNAL'));
+      else p.reject(fail(`${p.what} failed: ${String(header.error)}`, undefined, p.what.startsWith('load') ? 'RUNTIME_LOAD' : 'MODEL_RUN_FAILED'));
       arm();
     }
   });

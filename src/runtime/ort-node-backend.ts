@@ -191,7 +191,7 @@ export function createOrtNodeBackend(backendOptions: OrtNodeBackendOptions = {})
         inputs,
         outputs,
         async run(feeds) {
-          if (released) throw new Error('ort-node: run() after release()');
+          if (released) throw new KilnError('CLOSED', 'ort-node: run() after release()');
           checkFeeds('ort-node', inputs, feeds);
           return session.run(feeds);
         },

@@ -83,7 +83,7 @@ export function createOrtWebBackend(): InferenceBackend {
         inputs,
         outputs,
         async run(feeds: NamedTensors): Promise<NamedTensors> {
-          if (released) throw new Error('ort-web: run() after release()');
+          if (released) throw new KilnError('CLOSED', 'ort-web: run() after release()');
           checkFeeds('ort-web', inputs, feeds);
           const ortFeeds: Record<string, InstanceType<typeof m.ortWeb.Tensor>> = {};
           for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new m.ortWeb.Tensor(t.type as 'float32', t.data as Float32Array, [...t.dims]);

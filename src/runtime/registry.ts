@@ -62,7 +62,7 @@ export interface ResolvedBackend {
 export interface BackendRegistry {
   /** Add a backend; a higher priority is tried first. Registering a name again replaces it. */
   register(backend: InferenceBackend, priority?: number): void;
-  /** The backend of that name; an unknown name is a KilnError('BAD_OPTION') listing the known ones. */
+  /** The backend of that name; an unknown name is a KilnError('UNKNOWN_BACKEND') listing the known ones. */
   get(name: string): InferenceBackend;
   has(name: string): boolean;
   /** Every backend, highest priority first (registration order among equals). */
@@ -118,7 +118,7 @@ export function createBackendRegistry(): BackendRegistry {
     const names = sorted().map((e) => e.name);
     const guess = typeof name === 'string' ? closestName(name, names) : undefined;
     const provider = PROVIDER_NAMES.includes(String(name).toLowerCase());
-    throw new KilnError('BAD_OPTION', `unknown backend '${String(name)}'${guess ? ` (did you mean '${guess}'?)` : ''}`, {
+    throw new KilnError('UNKNOWN_BACKEND', `unknown backend '${String(name)}'${guess ? ` (did you mean '${guess}'?)` : ''}`, {
       hint: `backends: ${names.join(', ') || '(none registered)'}${provider ? `; '${name}' is an execution provider, not a backend: pass it in executionProviders (e.g. ort-node with ['${name}'])` : ''}`,
     });
   };
@@ -142,7 +142,7 @@ export function createBackendRegistry(): BackendRegistry {
 
   const wrongKind = (name: string, kind: ModelKind, why: string): KilnError => {
     const others = namesFor(kind);
-    return new KilnError('BAD_OPTION', `${why}: backend '${name}' loads ${kindOf(get(name))} models, not ${kind}`, {
+    return new KilnError('WRONG_BACKEND', `${why}: backend '${name}' loads ${kindOf(get(name))} models, not ${kind}`, {
       hint: others.length ? `for ${kind} models use ${others.join(' or ')}` : `no registered backend loads ${kind} models`,
     });
   };

@@ -33,7 +33,7 @@ function head(path: string, bytes = 64): Uint8Array {
 /** Refuse what is not a model.json path (bytes, an ONNX file) with a message that says what to pass. */
 function checkModelArgument(model: string | Uint8Array): string {
   const wrongKind = (what: string) =>
-    new KilnError('BAD_OPTION', `tfjs: ${what}; the tfjs backend loads TF.js layers models (a model.json with its weight files)`, {
+    new KilnError('WRONG_BACKEND', `tfjs: ${what}; the tfjs backend loads TF.js layers models (a model.json with its weight files)`, {
       hint: 'run ONNX models with the ort-node or ort-web backend, or pass the path of a model.json',
     });
   if (typeof model !== 'string') throw wrongKind('load() was given bytes, not the path of a model.json');
@@ -117,7 +117,7 @@ export function createTfjsBackend(): InferenceBackend {
         inputs,
         outputs,
         async run(feeds: NamedTensors): Promise<NamedTensors> {
-          if (released) throw new Error('tfjs: run() after release()');
+          if (released) throw new KilnError('CLOSED', 'tfjs: run() after release()');
           checkFeeds('tfjs', inputs, feeds);
           await m.activateTfjsBackend(backend);
           const xs = inputs.map((info) => {

@@ -92,7 +92,7 @@ export function parseTargetProfile(data: unknown, source: string): TargetProfile
       }
       return `${where}: ${issue.message}`;
     });
-    throw new KilnError('BAD_OPTION', `${source}: invalid target profile, ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  • ${problems.join('\n  • ')}`, {
+    throw new KilnError('BAD_TARGET_PROFILE', `${source}: invalid target profile, ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  • ${problems.join('\n  • ')}`, {
       hint: `compare with a built-in profile (kiln targets show x86_64)`,
     });
   }
@@ -131,7 +131,7 @@ export function loadTarget(nameOrPath: string, dir = BUILTIN_TARGETS_DIR): Targe
   if (!existsSync(file)) {
     if (isPath) throw new KilnError('FILE_NOT_FOUND', `target file ${nameOrPath} does not exist`);
     const names = listBuiltinTargets(dir);
-    throw new KilnError('BAD_OPTION', `unknown target '${nameOrPath}'${suggest(nameOrPath, names)}`, {
+    throw new KilnError('UNKNOWN_TARGET', `unknown target '${nameOrPath}'${suggest(nameOrPath, names)}`, {
       hint: `built-in targets: ${names.join(', ')}; or pass a profile file (--target ./my-board.json)`,
     });
   }
@@ -139,11 +139,11 @@ export function loadTarget(nameOrPath: string, dir = BUILTIN_TARGETS_DIR): Targe
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new KilnError('BAD_OPTION', `${file}: not valid JSON (${(err as Error).message})`);
+    throw new KilnError('BAD_TARGET_PROFILE', `${file}: not valid JSON (${(err as Error).message})`);
   }
   const profile = parseTargetProfile(data, file);
   if (!isPath && profile.name !== nameOrPath) {
-    throw new KilnError('BAD_OPTION', `${file}: profile is named '${profile.name}' but its file says '${nameOrPath}'`);
+    throw new KilnError('BAD_TARGET_PROFILE', `${file}: profile is named '${profile.name}' but its file says '${nameOrPath}'`);
   }
   return profile;
 }

@@ -3,6 +3,7 @@
  */
 import sharp from 'sharp';
 import type { RgbImage } from './preprocess/image.js';
+import { KilnError } from '../errors.js';
 
 export interface RenderTextOptions {
   /** Canvas size in pixels. @default width: 40 + 0.7·fontSize·text length, height: 2·fontSize */
@@ -42,6 +43,6 @@ export function textSvg(text: string, options: RenderTextOptions = {}): { svg: s
 export async function renderText(text: string, options: RenderTextOptions = {}): Promise<RgbImage> {
   const { svg } = textSvg(text, options);
   const { data, info } = await sharp(Buffer.from(svg)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new Error(`renderText: expected 3 channels from sharp, got ${info.channels}`);
+  if (info.channels !== 3) throw new KilnError('INTERNAL', `renderText: expected 3 channels from sharp, got ${info.channels}`);
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }

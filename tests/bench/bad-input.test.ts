@@ -56,7 +56,7 @@ describe('kiln bench bad input', () => {
     m.target = { ...m.target, name: 'gpu-cuda', executionProviders: ['tensorrt', 'cuda', 'cpu'] };
     writeFileSync(manifestPath, JSON.stringify(m));
     const err = await caught(runBench({ subject: out, iterations: 1, support: { cudaReason: () => 'no CUDA provider installed' } }));
-    expect(err.code).toBe('BAD_OPTION');
+    expect(err.code).toBe('BACKEND_UNAVAILABLE');
     expect(err.message).toMatch(/this host cannot run the artifact's target — gpu-cuda: no CUDA provider installed/);
   });
 

@@ -122,7 +122,7 @@ describe('deploy files', () => {
       err = e as DeployFileError;
     }
     expect(err).toBeInstanceOf(DeployFileError);
-    expect(err!.code).toBe('BAD_OPTION');
+    expect(err!.code).toBe('BAD_DEPLOYMENT_SPEC');
     expect(err!.exitCode).toBe(2);
     const lines = err!.problems.map((p) => `${p.line} ${p.path}: ${p.message}`);
     expect(lines).toEqual(

@@ -218,7 +218,7 @@ export function registryContract(name: string, backend: RegistryBackend, artifac
       const { root, x86 } = artifacts();
       const reg = await open(backend.fresh('names'));
       const err = await caught(() => reg.pushArtifact(x86.dir, { model: 'resnet', version: '9' }));
-      expect(err.code).toBe('BAD_OPTION');
+      expect(err.code).toBe('ARTIFACT_MISMATCH');
       expect(err.message).toMatch(/--model 'resnet': the artifact is model 'cnn'; --version '9': the artifact is version '1\.0\.0'/);
       expect(await reg.listModels()).toEqual([]);
       await expect(reg.pushArtifact(join(root, 'nothing-here'))).rejects.toThrow(/no such artifact/);

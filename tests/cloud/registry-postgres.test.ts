@@ -68,7 +68,7 @@ afterAll(async () => {
 });
 
 describe('PostgreSQL: refusals that need no server', () => {
-  it('BAD CALL: a URL that is not postgres:// is BAD_OPTION, and the password never shows', async () => {
+  it('BAD CALL: a URL that is not postgres:// is BAD_DATABASE_URL, and the password never shows', async () => {
     for (const [url, message] of [
       ['mysql://kiln:s3cret@db/kiln', /database URL 'mysql:\/\/kiln:\*\*\*@db\/kiln': scheme 'mysql' is not supported: expected postgres:\/\/USER/],
       ['not a url :s3cret@', /is not a URL: expected postgres:\/\//],
@@ -76,7 +76,7 @@ describe('PostgreSQL: refusals that need no server', () => {
     ] as const) {
       const err = await caught(() => openModelRegistry({ databaseUrl: url }));
       expect(err).toBeInstanceOf(KilnError);
-      expect(err.code).toBe('BAD_OPTION');
+      expect(err.code).toBe('BAD_DATABASE_URL');
       expect(err.message).toMatch(message);
       expect(err.message).not.toContain('s3cret');
     }

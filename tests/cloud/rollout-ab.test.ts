@@ -51,9 +51,9 @@ describe('on-device A/B', () => {
   });
 
   it('BAD CALL: a percent outside (0, 100) or an unknown key', async () => {
-    const err = await expectKilnError(() => mk({ kind: 'ab', percent: 100, weights: { v1: 1 } }), 'BAD_OPTION', 'strategy.percent = 100', "unknown key 'weights'");
+    const err = await expectKilnError(() => mk({ kind: 'ab', percent: 100, weights: { v1: 1 } }), 'BAD_DEPLOYMENT_SPEC', 'strategy.percent = 100', "unknown key 'weights'");
     expect(err).toBeInstanceOf(RolloutSpecError);
-    await expectKilnError(() => mk({ kind: 'ab' }), 'BAD_OPTION', 'strategy.percent = undefined');
+    await expectKilnError(() => mk({ kind: 'ab' }), 'BAD_DEPLOYMENT_SPEC', 'strategy.percent = undefined');
   });
 });
 

@@ -108,12 +108,12 @@ describe('BAD CALL: invalid specs', () => {
   it('lists every problem in one error', async () => {
     const err = await expectKilnError(
       () => validateSpec({ id: 'x', model: 'm', fromVersion: 'v1', toVersion: 'v1', devices: ['a', 'a'], strategy: { kind: 'canary', steps: [20, 10, 50], bakeMs: -1 }, guardrails: { alarms: [{ metric: 'vibes', threshold: 1 }], extra: 1 } }),
-      'BAD_OPTION', 'strictly increasing', 'must end at 100', 'bakeMs', 'duplicates', 'must differ', "'vibes'", "unknown key 'extra'",
+      'BAD_DEPLOYMENT_SPEC', 'strictly increasing', 'must end at 100', 'bakeMs', 'duplicates', 'must differ', "'vibes'", "unknown key 'extra'",
     );
     expect(err).toBeInstanceOf(RolloutSpecError);
     expect((err as RolloutSpecError).problems.length).toBe(7);
   });
   it('rejects an unknown strategy', async () => {
-    await expectKilnError(() => mk({ kind: 'yolo' }), 'BAD_OPTION', "strategy.kind 'yolo' is unknown", 'canary');
+    await expectKilnError(() => mk({ kind: 'yolo' }), 'BAD_DEPLOYMENT_SPEC', "strategy.kind 'yolo' is unknown", 'canary');
   });
 });

@@ -151,18 +151,18 @@ describe('a folder of images', () => {
     });
     it('channel count, size, layout and option values that contradict the model', async () => {
       const dir = await tinyImageFolder();
-      await expectKilnError(() => openCalibrationData(dir, input([1, 1, 2, 2]), { preprocess: { channels: 'rgb' } }), 'BAD_OPTION', /input 'x' \[1, 1, 2, 2\] has 1 channel \(dim 1, NCHW\), but channels 'rgb' gives 3/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { size: [4, 4] } }), 'BAD_OPTION', /size \[4, 4\] does not match input 'x' \[1, 3, 2, 2\], whose height is fixed at 2/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { layout: 'NHWC' } }), 'BAD_OPTION', /has 2 channels \(dim 3, NHWC\)/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { std: [1, 0, 1] } }), 'BAD_OPTION', /std \[1, 0, 1\] holds a zero/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { mean: [1, 2] } }), 'BAD_OPTION', /mean has 2 values; give 1 or 3/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { normalise: true } as never }), 'BAD_OPTION', /unknown option normalise/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { resize: 'stretch' as never } }), 'BAD_OPTION', /resize 'stretch' is not fill, cover or contain/);
+      await expectKilnError(() => openCalibrationData(dir, input([1, 1, 2, 2]), { preprocess: { channels: 'rgb' } }), 'BAD_PIPELINE', /input 'x' \[1, 1, 2, 2\] has 1 channel \(dim 1, NCHW\), but channels 'rgb' gives 3/);
+      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { size: [4, 4] } }), 'BAD_PIPELINE', /size \[4, 4\] does not match input 'x' \[1, 3, 2, 2\], whose height is fixed at 2/);
+      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { layout: 'NHWC' } }), 'BAD_PIPELINE', /has 2 channels \(dim 3, NHWC\)/);
+      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { std: [1, 0, 1] } }), 'BAD_PIPELINE', /std \[1, 0, 1\] holds a zero/);
+      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { mean: [1, 2] } }), 'BAD_PIPELINE', /mean has 2 values; give 1 or 3/);
+      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { normalise: true } as never }), 'BAD_PIPELINE', /unknown option normalise/);
+      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { resize: 'stretch' as never } }), 'BAD_PIPELINE', /resize 'stretch' is not fill, cover or contain/);
     });
     it('inputs that are not images', async () => {
       const dir = await tinyImageFolder();
       await expectKilnError(() => openCalibrationData(dir, input([1, 12])), 'BAD_SHAPE', /input 'x' \[1, 12\] is not an image tensor/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2], 'int64')), 'BAD_OPTION', /input 'x' is int64; images can feed float32, float16, float64, uint8, int8 inputs/);
+      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2], 'int64')), 'BAD_PIPELINE', /input 'x' is int64; images can feed float32, float16, float64, uint8, int8 inputs/);
     });
     it('fewer images than a static batch needs', async () => {
       const dir = await tinyImageFolder();

@@ -177,12 +177,12 @@ describe('BAD CALL - input specs and shapes', () => {
   it('--shape for an input the model lacks, of the wrong rank, or against a static dim', async () => {
     const dir = tempDir();
     writeNpy(join(dir, 'a.npy'), 'float32', [2, 3], new Array(6).fill(0));
-    await expectKilnError(() => openCalibrationData(dir, image, { shapes: { y: [1, 2, 3] } }), 'BAD_OPTION', /--shape names input 'y', which the model does not have/);
+    await expectKilnError(() => openCalibrationData(dir, image, { shapes: { y: [1, 2, 3] } }), 'BAD_SHAPE', /--shape names input 'y', which the model does not have/);
     await expectKilnError(() => openCalibrationData(dir, image, { shapes: { x: [1, 2] } }), 'BAD_SHAPE', /--shape x=1x2 has rank 2, input 'x' has rank 3/);
     await expectKilnError(() => openCalibrationData(dir, image, { shapes: { x: [1, 5, 3] } }), 'BAD_SHAPE', /sets dim 1 to 5, but the model fixes it at 2/);
-    await expectKilnError(() => openCalibrationData(dir, image, { shapes: { x: [0, 2, 3] } }), 'BAD_OPTION', /every dim must be a positive integer/);
+    await expectKilnError(() => openCalibrationData(dir, image, { shapes: { x: [0, 2, 3] } }), 'BAD_SHAPE', /every dim must be a positive integer/);
   });
   it('string inputs cannot be calibrated', async () => {
-    await expectKilnError(() => openCalibrationData(tempDir(), [{ name: 'text', dtype: 'string', shape: [1] }]), 'BAD_OPTION', /input 'text' is string/);
+    await expectKilnError(() => openCalibrationData(tempDir(), [{ name: 'text', dtype: 'string', shape: [1] }]), 'CALIBRATION_DATA', /input 'text' is string/);
   });
 });

@@ -56,27 +56,27 @@ const expectRefused = async (name: string, content: string | object, code: Error
 
 describe('BAD CALL: pipelines kiln compile refuses, naming the file', () => {
   it('an unknown output', async () => {
-    await expectRefused('unknown-output.json', { postprocess: [{ op: 'softmax' }], output: 'logits' }, 'BAD_OPTION', /output 'logits' is not an output of the model \(output\)/);
+    await expectRefused('unknown-output.json', { postprocess: [{ op: 'softmax' }], output: 'logits' }, 'BAD_PIPELINE', /output 'logits' is not an output of the model \(output\)/);
   });
 
   it('a wrong input', async () => {
-    await expectRefused('wrong-input.json', { preprocess: { type: 'image', input: 'pixels' } }, 'BAD_OPTION', /preprocess\.input 'pixels' is not an input of the model \(input\)/);
+    await expectRefused('wrong-input.json', { preprocess: { type: 'image', input: 'pixels' } }, 'BAD_PIPELINE', /preprocess\.input 'pixels' is not an input of the model \(input\)/);
   });
 
   it('a bad step, a bad option, an image size the model does not take', async () => {
-    await expectRefused('bad-step.json', { postprocess: [{ op: 'sigmoid' }, { op: 'topk', k: 0 }] }, 'BAD_OPTION', /unknown op 'sigmoid'/, /postprocess\[1\] \(topk\) needs "k"/, /2 problems/);
-    await expectRefused('bad-pre.json', { preprocess: { type: 'image', size: [64, 64], colour: 'rgb' } }, 'BAD_OPTION', /preprocess: unknown key 'colour'/);
-    await expectRefused('bad-size.json', { preprocess: { type: 'image', size: [64, 64] } }, 'BAD_OPTION', /preprocess: size \[64, 64\] does not match input 'input' \[1, 3, 32, 32\], whose height is fixed at 32 \(drop the size or use \[32, 32\]\)/);
+    await expectRefused('bad-step.json', { postprocess: [{ op: 'sigmoid' }, { op: 'topk', k: 0 }] }, 'BAD_PIPELINE', /unknown op 'sigmoid'/, /postprocess\[1\] \(topk\) needs "k"/, /2 problems/);
+    await expectRefused('bad-pre.json', { preprocess: { type: 'image', size: [64, 64], colour: 'rgb' } }, 'BAD_PIPELINE', /preprocess: unknown key 'colour'/);
+    await expectRefused('bad-size.json', { preprocess: { type: 'image', size: [64, 64] } }, 'BAD_PIPELINE', /preprocess: size \[64, 64\] does not match input 'input' \[1, 3, 32, 32\], whose height is fixed at 32 \(drop the size or use \[32, 32\]\)/);
   });
 
   it('every problem at once', async () => {
-    const err = await expectRefused('many.json', { preprocess: { type: 'video' }, postprocess: [{ op: 'softmax', axis: 1 }], output: 'nope', extra: true }, 'BAD_OPTION', /4 problems/);
+    const err = await expectRefused('many.json', { preprocess: { type: 'video' }, postprocess: [{ op: 'softmax', axis: 1 }], output: 'nope', extra: true }, 'BAD_PIPELINE', /4 problems/);
     expect(err.message.split('\n  • ')).toHaveLength(5);
   });
 
   it('labels that do not match the classes', async () => {
-    await expectRefused('nine.json', { postprocess: [{ op: 'argmax' }], labelsFile: 'nine.txt' }, 'BAD_OPTION', new RegExp(`labelsFile '${join(root, 'nine.txt').replace(/[.\\]/g, '\\$&')}' has 9 labels, but output 'output' \\[1, 10\\] has 10 classes`));
-    await expectRefused('inline.json', { postprocess: [{ op: 'argmax' }], labels: ['a', 'b'] }, 'BAD_OPTION', /labels has 2 labels, but output 'output' \[1, 10\] has 10 classes/);
+    await expectRefused('nine.json', { postprocess: [{ op: 'argmax' }], labelsFile: 'nine.txt' }, 'BAD_PIPELINE', new RegExp(`labelsFile '${join(root, 'nine.txt').replace(/[.\\]/g, '\\$&')}' has 9 labels, but output 'output' \\[1, 10\\] has 10 classes`));
+    await expectRefused('inline.json', { postprocess: [{ op: 'argmax' }], labels: ['a', 'b'] }, 'BAD_PIPELINE', /labels has 2 labels, but output 'output' \[1, 10\] has 10 classes/);
   });
 
   it('a missing labels file', async () => {
@@ -91,8 +91,8 @@ describe('BAD CALL: pipelines kiln compile refuses, naming the file', () => {
   });
 
   it('not JSON, not an object, no such file', async () => {
-    await expectRefused('broken.json', '{"postprocess": [', 'BAD_OPTION', /the pipeline is not JSON/);
-    await expectRefused('list.json', '[1]', 'BAD_OPTION', /must be a JSON object, not a list/);
+    await expectRefused('broken.json', '{"postprocess": [', 'BAD_PIPELINE', /the pipeline is not JSON/);
+    await expectRefused('list.json', '[1]', 'BAD_PIPELINE', /must be a JSON object, not a list/);
     const err = await compileModel(model, { target: 'x86_64', pipeline: join(root, 'nowhere.json') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KilnError);
     expect((err as KilnError).code).toBe('FILE_NOT_FOUND');
@@ -101,7 +101,7 @@ describe('BAD CALL: pipelines kiln compile refuses, naming the file', () => {
 
   it('labels without a pipeline; inline labels and a labels file both', async () => {
     const err = await compileModel(model, { target: 'x86_64', labels: join(root, 'labels.txt') }).catch((e: unknown) => e);
-    expect((err as KilnError).code).toBe('BAD_OPTION');
+    expect((err as KilnError).code).toBe('BAD_PIPELINE');
     expect((err as Error).message).toMatch(/labels .*labels\.txt: a labels file is part of a pipeline, and no pipeline was given/);
     const both = await refused('both.json', { postprocess: [{ op: 'argmax' }], labels: LABELS }, { labels: join(root, 'labels.txt') });
     expect(both.err.message).toMatch(/lists its labels inline, and a labels file .* was also given/);

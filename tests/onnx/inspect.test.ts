@@ -180,12 +180,12 @@ describe('--shape specs', () => {
     expect(parseShapeSpec('input:0=1,3')).toEqual({ name: 'input:0', dims: [1, 3] });
     expect(parseShapeSpec('a=b=2x2')).toEqual({ name: 'a=b', dims: [2, 2] });
   });
-  it('BAD CALL - rejects malformed specs with BAD_OPTION', async () => {
-    await expectKilnError(() => parseShapeSpec('x=1xNx3'), 'BAD_OPTION', "'N' is not a dimension");
-    await expectKilnError(() => parseShapeSpec('x='), 'BAD_OPTION', 'no dimensions');
-    await expectKilnError(() => parseShapeSpec('=1x2'), 'BAD_OPTION', 'name before');
-    await expectKilnError(() => parseShapeSpec('x=0x2'), 'BAD_OPTION', 'positive integers');
-    await expectKilnError(() => parseShapeSpec('x=1.5'), 'BAD_OPTION', "'1.5'");
+  it('BAD CALL - rejects malformed specs with USAGE', async () => {
+    await expectKilnError(() => parseShapeSpec('x=1xNx3'), 'USAGE', "'N' is not a dimension");
+    await expectKilnError(() => parseShapeSpec('x='), 'USAGE', 'no dimensions');
+    await expectKilnError(() => parseShapeSpec('=1x2'), 'USAGE', 'name before');
+    await expectKilnError(() => parseShapeSpec('x=0x2'), 'USAGE', 'positive integers');
+    await expectKilnError(() => parseShapeSpec('x=1.5'), 'USAGE', "'1.5'");
   });
   it('BAD CALL - rejects unknown names, wrong ranks and contradicted fixed dims with BAD_SHAPE', async () => {
     const graph = buildMlp().graph!;

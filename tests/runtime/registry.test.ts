@@ -56,10 +56,10 @@ describe('register and get', () => {
     const r = createBackendRegistry();
     r.register(fake('ort-node', ok).backend, 100);
     r.register(fake('ort-web', ok).backend, 50);
-    await expectKilnError(() => r.get('ort-nod'), 'BAD_OPTION', "unknown backend 'ort-nod' (did you mean 'ort-node'?)", 'backends: ort-node, ort-web');
-    await expectKilnError(() => r.resolve({ name: 'onnxruntime', modelKind: 'onnx' }), 'BAD_OPTION', "unknown backend 'onnxruntime'", 'backends: ort-node, ort-web');
+    await expectKilnError(() => r.get('ort-nod'), 'UNKNOWN_BACKEND', "unknown backend 'ort-nod' (did you mean 'ort-node'?)", 'backends: ort-node, ort-web');
+    await expectKilnError(() => r.resolve({ name: 'onnxruntime', modelKind: 'onnx' }), 'UNKNOWN_BACKEND', "unknown backend 'onnxruntime'", 'backends: ort-node, ort-web');
     // A provider name is not a backend: the hint says where it goes.
-    await expectKilnError(() => r.get('cuda'), 'BAD_OPTION', "unknown backend 'cuda'", 'execution provider', "ort-node with ['cuda']");
+    await expectKilnError(() => r.get('cuda'), 'UNKNOWN_BACKEND', "unknown backend 'cuda'", 'execution provider', "ort-node with ['cuda']");
   });
 
   it('BAD CALL: something that is not a backend, or a bad priority, is a TypeError / RangeError', () => {
@@ -127,8 +127,8 @@ describe('resolve', () => {
     const r = createBackendRegistry();
     r.register(fake('ort-node', ok).backend, 100);
     r.register(fake('tfjs', ok, 'tfjs').backend, 50);
-    await expectKilnError(() => r.resolve({ name: 'tfjs', modelKind: 'onnx' }), 'BAD_OPTION', "backend 'tfjs' loads tfjs models, not onnx", 'use ort-node');
-    await expectKilnError(() => r.resolve({ target: loadTarget('x86_64'), modelKind: 'tfjs' }), 'BAD_OPTION', "target 'x86_64' runs on ort-node", 'use tfjs');
+    await expectKilnError(() => r.resolve({ name: 'tfjs', modelKind: 'onnx' }), 'WRONG_BACKEND', "backend 'tfjs' loads tfjs models, not onnx", 'use ort-node');
+    await expectKilnError(() => r.resolve({ target: loadTarget('x86_64'), modelKind: 'tfjs' }), 'WRONG_BACKEND', "target 'x86_64' runs on ort-node", 'use tfjs');
     await expectKilnError(() => r.resolve({ modelKind: 'pytorch' as ModelKind }), 'BAD_OPTION', "modelKind must be 'onnx' or 'tfjs'");
     await expectKilnError(() => createBackendRegistry().resolve({ modelKind: 'onnx' }), 'BACKEND_UNAVAILABLE', 'no registered backend loads onnx models');
   });

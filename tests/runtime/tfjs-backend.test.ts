@@ -86,12 +86,12 @@ describe('BAD CALL', () => {
   it('an .onnx file is refused: the tfjs backend loads model.json', async () => {
     const onnxPath = join(dir, 'mlp.onnx');
     writeFileSync(onnxPath, serializeModel(buildMlp()));
-    await expectKilnError(() => backend.load(onnxPath), 'BAD_OPTION', 'mlp.onnx is an ONNX model', 'ort-node or ort-web');
+    await expectKilnError(() => backend.load(onnxPath), 'WRONG_BACKEND', 'mlp.onnx is an ONNX model', 'ort-node or ort-web');
     // Same bytes under a .json name: still not a model.json.
     const disguised = join(dir, 'disguised.json');
     copyFileSync(onnxPath, disguised);
-    await expectKilnError(() => backend.load(disguised), 'BAD_OPTION', 'is not a model.json');
-    await expectKilnError(() => backend.load(serializeModel(buildMlp())), 'BAD_OPTION', 'given bytes');
+    await expectKilnError(() => backend.load(disguised), 'WRONG_BACKEND', 'is not a model.json');
+    await expectKilnError(() => backend.load(serializeModel(buildMlp())), 'WRONG_BACKEND', 'given bytes');
   });
 
   it('a missing file, a graph model and missing weights are clear errors', async () => {

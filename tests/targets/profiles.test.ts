@@ -32,7 +32,7 @@ describe('target profiles', () => {
     }
     expect(err).toBeInstanceOf(KilnError);
     const msg = (err as KilnError).message;
-    expect((err as KilnError).code).toBe('BAD_OPTION');
+    expect((err as KilnError).code).toBe('BAD_TARGET_PROFILE');
     expect(msg).toContain('my-board.json');
     expect(msg).toContain('3 problems');
     expect(msg).toMatch(/unknown key 'thread' \(did you mean 'threads'\?\)/);

@@ -18,9 +18,12 @@ const ARRAYS = {
   int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array,
 };
 
+/** A job this process cannot run: reported to the parent as the run's fatal error (it raises a KilnError). */
+class JobError extends Error {}
+
 function readInput(input) {
   const Ctor = ARRAYS[input.type];
-  if (!Ctor) throw new Error(`input ${input.name}: unsupported type ${input.type}`);
+  if (!Ctor) throw new JobError(`input ${input.name}: unsupported type ${input.type}`);
   const buf = fs.readFileSync(input.file);
   const copy = new Uint8Array(buf.byteLength);
   copy.set(buf);

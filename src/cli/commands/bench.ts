@@ -9,7 +9,7 @@ import { createProgress } from '../progress.js';
 const wholeNumber = (flag: string, text: string | undefined, min: number): number | undefined => {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new KilnError('BAD_OPTION', `--${flag} ${text}: expected a whole number ≥ ${min}`);
+  if (!Number.isInteger(n) || n < min) throw new KilnError('USAGE', `--${flag} ${text}: expected a whole number ≥ ${min}`);
   return n;
 };
 
@@ -21,7 +21,7 @@ function parseModes(text: string | undefined): Mode[] | undefined {
   const modes = text.split(',').map((m) => m.trim()).filter(Boolean);
   const bad = modes.filter((m) => !(MODES as readonly string[]).includes(m));
   if (bad.length || modes.length === 0) {
-    throw new KilnError('BAD_OPTION', `--modes ${text}: ${bad.length ? `unknown mode${bad.length > 1 ? 's' : ''} ${bad.join(', ')}` : 'no mode given'}`, { hint: `use a comma-separated list of ${MODES.join(', ')}` });
+    throw new KilnError('USAGE', `--modes ${text}: ${bad.length ? `unknown mode${bad.length > 1 ? 's' : ''} ${bad.join(', ')}` : 'no mode given'}`, { hint: `use a comma-separated list of ${MODES.join(', ')}` });
   }
   return modes as Mode[];
 }

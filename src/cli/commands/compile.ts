@@ -29,7 +29,7 @@ async function zooSource(name: string, count: number): Promise<DataSource> {
 function parseNumberList(flag: string, text: string | undefined): number[] | undefined {
   if (text === undefined) return undefined;
   const values = text.split(',').map((s) => Number(s.trim()));
-  if (values.some((v) => !Number.isFinite(v))) throw new KilnError('BAD_OPTION', `--${flag} ${text}: expected comma-separated numbers, e.g. 0.485,0.456,0.406`);
+  if (values.some((v) => !Number.isFinite(v))) throw new KilnError('USAGE', `--${flag} ${text}: expected comma-separated numbers, e.g. 0.485,0.456,0.406`);
   return values;
 }
 
@@ -111,13 +111,13 @@ export const compile = defineCommand({
     } else modelPath = resolve(io.cwd, args.model);
 
     const samples = Number(options.samples);
-    if (!Number.isInteger(samples) || samples < 1) throw new KilnError('BAD_OPTION', `--samples ${options.samples}: expected a whole number ≥ 1`);
+    if (!Number.isInteger(samples) || samples < 1) throw new KilnError('USAGE', `--samples ${options.samples}: expected a whole number ≥ 1`);
     const emulatedSamples = Number(options['emulated-samples']);
-    if (!Number.isInteger(emulatedSamples) || emulatedSamples < 1) throw new KilnError('BAD_OPTION', `--emulated-samples ${options['emulated-samples']}: expected a whole number ≥ 1`);
+    if (!Number.isInteger(emulatedSamples) || emulatedSamples < 1) throw new KilnError('USAGE', `--emulated-samples ${options['emulated-samples']}: expected a whole number ≥ 1`);
     const num = (flag: string, v: string | undefined, lo: number, hi: number): number | undefined => {
       if (v === undefined) return undefined;
       const n = Number(v);
-      if (!Number.isFinite(n) || n < lo || n > hi) throw new KilnError('BAD_OPTION', `--${flag} ${v}: expected a number from ${lo} to ${hi}`);
+      if (!Number.isFinite(n) || n < lo || n > hi) throw new KilnError('USAGE', `--${flag} ${v}: expected a number from ${lo} to ${hi}`);
       return n;
     };
     const { parseShapeSpec, resolveInputShapes } = await import('../../onnx/input-shapes.js');
@@ -132,7 +132,7 @@ export const compile = defineCommand({
       const { readPipelineSource, checkPipelineSource } = await import('../../compiler/pipeline.js');
       checkPipelineSource(readPipelineSource(pipeline, { labels }), { inputs: specs, outputs: outputSpecs(source) });
     } else if (labels) {
-      throw new KilnError('BAD_OPTION', `--labels ${options.labels}: labels belong to a pipeline, and no --pipeline was given`, { hint: 'pass --pipeline pipeline.json with it (postprocess with topk or argmax)' });
+      throw new KilnError('BAD_PIPELINE', `--labels ${options.labels}: labels belong to a pipeline, and no --pipeline was given`, { hint: 'pass --pipeline pipeline.json with it (postprocess with topk or argmax)' });
     }
 
     let calibrationData: DataSource | undefined;

@@ -21,7 +21,7 @@ export const modelsList = defineCommand({
     const zoo = await import('../../zoo/index.js');
     if (options.task !== undefined && !(zoo.TASKS as readonly string[]).includes(options.task)) {
       const { KilnError } = await import('../../errors.js');
-      throw new KilnError('BAD_OPTION', `kiln models list: unknown task '${options.task}'`, { hint: `use one of ${zoo.TASKS.join(', ')}` });
+      throw new KilnError('USAGE', `kiln models list: unknown task '${options.task}'`, { hint: `use one of ${zoo.TASKS.join(', ')}` });
     }
     const entries = zoo.listModels(options.task ? { task: options.task as (typeof zoo.TASKS)[number] } : undefined);
     if (json) {

@@ -26,17 +26,17 @@ const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
 function uploadRefusal(answer: ApiAnswer, what: string, base: string): KilnError {
   const d = answer.data ?? {};
   const said = String(d.message ?? JSON.stringify(d));
-  if (answer.status === 401) return new KilnError('BAD_OPTION', `the cloud at ${base} refused the operator token (401): ${said}`, { hint: 'pass --token, set KILN_CLOUD_TOKEN, or point --db at the cloud database (its api-token file)' });
+  if (answer.status === 401) return new KilnError('UNAUTHORIZED', `the cloud at ${base} refused the operator token (401): ${said}`, { hint: 'pass --token, set KILN_CLOUD_TOKEN, or point --db at the cloud database (its api-token file)' });
   if (answer.status === 400 && d.error === 'bad-artifact') {
     const problems: string[] = Array.isArray(d.problems) ? d.problems.map(String) : [said];
     return new KilnError('BAD_ARTIFACT', `${what}: the cloud refused it, the artifact did not pass its checks (nothing was stored):\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
       hint: 'push an artifact exactly as `kiln compile` wrote it, signed by a key the cloud trusts (kiln cloud start --trust)',
     });
   }
-  if (answer.status === 400) return new KilnError('BAD_OPTION', `${what}: the cloud refused it: ${said}`);
+  if (answer.status === 400) return new KilnError('REQUEST_REFUSED', `${what}: the cloud refused it: ${said}`);
   if (answer.status === 409) return new KilnError('ARTIFACT_CONFLICT', `${what}: the cloud refused it: ${said}`);
   if (answer.status === 413) {
-    return new KilnError('BAD_OPTION', `${what}: the cloud refused it (413): ${said}`, { hint: "raise the cloud's limit (kiln cloud start --max-upload-mib N), or push with --db/--database-url where the registry's database is" });
+    return new KilnError('PAYLOAD_TOO_LARGE', `${what}: the cloud refused it (413): ${said}`, { hint: "raise the cloud's limit (kiln cloud start --max-upload-mib N), or push with --db/--database-url where the registry's database is" });
   }
   return refusal(answer);
 }

@@ -130,7 +130,7 @@ export function registerArtifactRoutes(app: FastifyInstance, options: ArtifactRo
               if (!isKilnError(err)) throw err;
               const message = inWords(err.message);
               if (err.code === 'BAD_ARTIFACT') return { status: 400, body: { error: 'bad-artifact', message, problems: err instanceof ArtifactRefusedError ? err.problems.map(inWords) : [inWords(err.message.split(' — ')[0])] } };
-              if (err.code === 'BAD_OPTION') return { status: 400, body: { error: 'bad-request', message } };
+              if (err.httpStatus === 400) return { status: 400, body: { error: 'bad-request', message } };
               if (err.code === 'ARTIFACT_CONFLICT') return { status: 409, body: { error: 'artifact-conflict', message } };
               throw err;
             }

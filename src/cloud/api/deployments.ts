@@ -128,7 +128,7 @@ function refusal(err: unknown): { status: number; error: string } | undefined {
   if (err.code === 'NO_ARTIFACT') return { status: 409, error: 'no-artifact' };
   if (err.code === 'NOT_FOUND') return { status: 404, error: 'not-found' };
   if (err.code === 'DEPLOYMENT_CONFLICT') return { status: 409, error: 'conflict' };
-  if (err.code !== 'BAD_OPTION') return undefined;
+  if (err.httpStatus !== 400) return undefined;
   return { status: 400, error: 'bad-request' };
 }
 

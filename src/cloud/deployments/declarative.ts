@@ -90,7 +90,7 @@ export class DeployFileError extends KilnError {
   constructor(problems: DeployProblem[], file?: string) {
     const what = file ?? 'the deploy file';
     super(
-      'BAD_OPTION',
+      'BAD_DEPLOYMENT_SPEC',
       `${what} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${problemText(p, file)}`).join('\n')}`,
       { hint: 'the format is in kiln plan --help' },
     );

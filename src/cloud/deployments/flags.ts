@@ -5,19 +5,19 @@ import { ALARM_METRICS, STRATEGY_KINDS, type AlarmMetric, type AlarmSpec, type G
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** '10m', '90s', '1h30m', '250ms' or a bare number of ms → milliseconds. KilnError('BAD_OPTION') otherwise. */
+/** '10m', '90s', '1h30m', '250ms' or a bare number of ms → milliseconds. KilnError('BAD_DEPLOYMENT_SPEC') otherwise. */
 export function parseDuration(text: string): number {
   const t = String(text).trim();
   if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
   const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== t) throw new KilnError('BAD_OPTION', `'${text}' is not a duration (e.g. 250ms, 90s, 10m, 1h30m)`);
+  if (!parts.length || parts.map((p) => p[0]).join('') !== t) throw new KilnError('BAD_DEPLOYMENT_SPEC', `'${text}' is not a duration (e.g. 250ms, 90s, 10m, 1h30m)`);
   return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * UNITS[p[2]], 0));
 }
 
 /** '5,20,100' → [5, 20, 100] (the engine's validateSpec checks order and the final 100). */
 export function parseSteps(text: string): number[] {
   const steps = String(text).split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  if (!steps.length || steps.some((n) => !Number.isFinite(n))) throw new KilnError('BAD_OPTION', `--steps '${text}' must be comma-separated percentages, e.g. 5,20,100`);
+  if (!steps.length || steps.some((n) => !Number.isFinite(n))) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--steps '${text}' must be comma-separated percentages, e.g. 5,20,100`);
   return steps;
 }
 
@@ -36,7 +36,7 @@ export interface StrategyFlags {
 }
 
 export function strategyFromFlags(f: StrategyFlags): Strategy {
-  if (!(STRATEGY_KINDS as readonly string[]).includes(f.strategy)) throw new KilnError('BAD_OPTION', `--strategy '${f.strategy}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
+  if (!(STRATEGY_KINDS as readonly string[]).includes(f.strategy)) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--strategy '${f.strategy}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
   return strategyWithDefaults({
     kind: f.strategy as StrategyKind,
     ...(f.steps !== undefined ? { steps: parseSteps(f.steps) } : {}),
@@ -93,26 +93,26 @@ export function guardrailsFromFlags(f: GuardrailFlags): Guardrails | undefined {
   const g: Guardrails = {};
   if (f.rateLimit !== undefined) {
     const n = Number(f.rateLimit);
-    if (!(n >= 1)) throw new KilnError('BAD_OPTION', `--rate-limit '${f.rateLimit}': expected a number of devices per minute ≥ 1`);
+    if (!(n >= 1)) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--rate-limit '${f.rateLimit}': expected a number of devices per minute ≥ 1`);
     g.rateLimitPerMinute = n;
   }
   let minRequests: number | undefined;
   if (f.alarmMinRequests !== undefined) {
     minRequests = Number(f.alarmMinRequests);
-    if (!Number.isInteger(minRequests) || minRequests < 0) throw new KilnError('BAD_OPTION', `--alarm-min-requests '${f.alarmMinRequests}': expected a whole number ≥ 0`);
+    if (!Number.isInteger(minRequests) || minRequests < 0) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--alarm-min-requests '${f.alarmMinRequests}': expected a whole number ≥ 0`);
   }
   if (f.alarms?.length) {
     g.alarms = f.alarms.map((text): AlarmSpec => {
       const m = /^([A-Za-z0-9_-]+)=(\d+(?:\.\d+)?)$/.exec(text.trim());
-      if (!m) throw new KilnError('BAD_OPTION', `--alarm '${text}': expected METRIC=THRESHOLD, e.g. error-rate=0.02 (metrics: ${ALARM_METRICS.join(', ')})`);
+      if (!m) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--alarm '${text}': expected METRIC=THRESHOLD, e.g. error-rate=0.02 (metrics: ${ALARM_METRICS.join(', ')})`);
       const metric = m[1] as AlarmMetric;
-      if (!(ALARM_METRICS as readonly string[]).includes(metric)) throw new KilnError('BAD_OPTION', `--alarm '${text}': unknown metric '${m[1]}'${hint(closest(m[1], ALARM_METRICS))} (valid: ${ALARM_METRICS.join(', ')})`);
+      if (!(ALARM_METRICS as readonly string[]).includes(metric)) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--alarm '${text}': unknown metric '${m[1]}'${hint(closest(m[1], ALARM_METRICS))} (valid: ${ALARM_METRICS.join(', ')})`);
       return { metric, threshold: Number(m[2]), ...(minRequests !== undefined ? { minRequests } : {}) };
     });
-  } else if (minRequests !== undefined) throw new KilnError('BAD_OPTION', '--alarm-min-requests needs at least one --alarm');
+  } else if (minRequests !== undefined) throw new KilnError('BAD_DEPLOYMENT_SPEC', '--alarm-min-requests needs at least one --alarm');
   if (f.abort !== undefined) {
     const m = /^(\d+(?:\.\d+)?)%@(\d+)$/.exec(f.abort.trim());
-    if (!m || Number(m[1]) > 100 || Number(m[2]) < 1) throw new KilnError('BAD_OPTION', `--abort '${f.abort}': expected PERCENT%@DEVICES, e.g. 20%@5 (abort when 20% of installs failed, once 5 devices finished)`);
+    if (!m || Number(m[1]) > 100 || Number(m[2]) < 1) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--abort '${f.abort}': expected PERCENT%@DEVICES, e.g. 20%@5 (abort when 20% of installs failed, once 5 devices finished)`);
     g.abort = { failedPercent: Number(m[1]), minDevices: Number(m[2]) };
   }
   return Object.keys(g).length ? g : undefined;

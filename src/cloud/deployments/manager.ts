@@ -256,7 +256,7 @@ export class DeploymentManager {
   // ───────────── internals ─────────────
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('the deployment manager is closed');
+    if (this.closed) throw new KilnError('CLOSED', 'the deployment manager is closed');
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -337,7 +337,7 @@ export class DeploymentManager {
   private async sendDesired(spec: DeploymentSpec, deviceId: string, want: DesiredForDevice, rec: DeviceRecord | undefined): Promise<void> {
     try {
       const target = rec?.reported?.target ?? this.options.defaultTarget;
-      if (!target) throw new Error(`device '${deviceId}' has no known target`);
+      if (!target) throw new KilnError('DEPLOYMENT_CONFLICT', `device '${deviceId}' has no known target`);
       const entry: DesiredModel = { ...(await this.reg.desiredEntryFor(spec.model, want.version, target, this.options.artifactBaseUrl)) };
       if (want.variants) entry.weights = { ...want.variants };
       if (want.shadowVersion) {

@@ -15,15 +15,15 @@ export function redactUrl(url: string): string | undefined {
   }
 }
 
-/** Check a database URL without connecting: KilnError('BAD_OPTION') saying what is wrong with it. */
+/** Check a database URL without connecting: KilnError('BAD_DATABASE_URL') saying what is wrong with it. */
 export function checkDatabaseUrl(url: string): void {
   const example = 'expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE';
-  if (typeof url !== 'string' || !url) throw new KilnError('BAD_OPTION', `database URL: ${example}, got ${url === '' ? 'an empty string' : typeof url}`);
+  if (typeof url !== 'string' || !url) throw new KilnError('BAD_DATABASE_URL', `database URL: ${example}, got ${url === '' ? 'an empty string' : typeof url}`);
   const shown = redactUrl(url);
-  if (shown === undefined) throw new KilnError('BAD_OPTION', `database URL '${url.replace(/:[^:@/]*@/, ':***@')}' is not a URL: ${example}`);
+  if (shown === undefined) throw new KilnError('BAD_DATABASE_URL', `database URL '${url.replace(/:[^:@/]*@/, ':***@')}' is not a URL: ${example}`);
   const u = new URL(url);
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new KilnError('BAD_OPTION', `database URL '${shown}': scheme '${u.protocol.slice(0, -1)}' is not supported: ${example}`, {
+    throw new KilnError('BAD_DATABASE_URL', `database URL '${shown}': scheme '${u.protocol.slice(0, -1)}' is not supported: ${example}`, {
       hint: 'the model registry stores in PostgreSQL by URL, or in SQLite by --db FILE',
     });
   }

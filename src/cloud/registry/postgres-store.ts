@@ -57,13 +57,13 @@ export function databaseError(err: unknown, where: string, doing: string): KilnE
   return new KilnError('DATABASE', `${head} failed: ${msg}${e.code ? ` (SQLSTATE ${e.code})` : ''}`, { cause: err });
 }
 
-/** Connect, create the schema when missing, and return the store. KilnError('BAD_OPTION' | 'DATABASE') when that fails. */
+/** Connect, create the schema when missing, and return the store. KilnError('BAD_DATABASE_URL' | 'DATABASE') when that fails. */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresRegistryStore> {
   checkDatabaseUrl(options.url);
   const u = new URL(options.url);
   const schema = options.schema ?? u.searchParams.get('schema') ?? 'public';
   u.searchParams.delete('schema');
-  if (!SCHEMA_NAME.test(schema)) throw new KilnError('BAD_OPTION', `registry schema '${schema}': expected a lower-case SQL name (a-z, 0-9, _; at most 63 characters)`);
+  if (!SCHEMA_NAME.test(schema)) throw new KilnError('BAD_DATABASE_URL', `registry schema '${schema}': expected a lower-case SQL name (a-z, 0-9, _; at most 63 characters)`);
   const where = redactUrl(options.url)!;
   const pool = new pg.Pool({ connectionString: u.toString(), connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000, application_name: 'kiln-cloud registry' });
   // An idle pooled connection that dies (server restart) emits 'error' on the pool, which would end the
@@ -148,7 +148,7 @@ export class PostgresRegistryStore implements RegistryStore {
   }
 
   private async query<R extends pg.QueryResultRow>(doing: string, text: string, values: unknown[]): Promise<R[]> {
-    if (this.closed) throw new Error(`the model registry at ${this.location} is closed`);
+    if (this.closed) throw new KilnError('CLOSED', `the model registry at ${this.location} is closed`);
     try {
       return (await this.pool.query<R>(text, values)).rows;
     } catch (err) {
@@ -190,7 +190,7 @@ export class PostgresRegistryStore implements RegistryStore {
   }
 
   async insertArtifact(record: ArtifactRecord, tgz: Uint8Array): Promise<InsertOutcome> {
-    if (this.closed) throw new Error(`the model registry at ${this.location} is closed`);
+    if (this.closed) throw new KilnError('CLOSED', `the model registry at ${this.location} is closed`);
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();

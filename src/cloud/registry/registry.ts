@@ -24,7 +24,7 @@ const SHA = /^[0-9a-f]{64}$/;
 /**
  * Open the registry `options` name: `{ dbPath }` (SQLite, artifacts in `artifacts/` beside it unless
  * `artifactDir`) or `{ databaseUrl }` (PostgreSQL; its tables are created when missing). TypeError for
- * options that name neither or both; KilnError('BAD_OPTION') for a malformed URL, 'DATABASE' when the
+ * options that name neither or both; KilnError('BAD_DATABASE_URL') for a malformed URL, 'DATABASE' when the
  * server cannot be reached or refuses the login.
  */
 export async function openModelRegistry(options: ModelRegistryOptions): Promise<ModelRegistry> {
@@ -58,7 +58,7 @@ export class ModelRegistry {
   /**
    * Check and register an artifact (a directory or its .tgz). Refuses a bad artifact with
    * KilnError('BAD_ARTIFACT') listing every problem (nothing is stored), a name or version other than
-   * the manifest's with 'BAD_OPTION', and a different artifact already registered for the same
+   * the manifest's with 'ARTIFACT_MISMATCH', and a different artifact already registered for the same
    * (model, version, target) with 'ARTIFACT_CONFLICT'.
    */
   async pushArtifact(path: string, options: PushOptions = {}): Promise<PushResult> {
@@ -72,7 +72,7 @@ export class ModelRegistry {
     if (options.model !== undefined && options.model !== m.model.name) mismatch.push(`--model '${options.model}': the artifact is model '${m.model.name}'`);
     if (options.version !== undefined && options.version !== m.model.version) mismatch.push(`--version '${options.version}': the artifact is version '${m.model.version}'`);
     if (mismatch.length) {
-      throw new KilnError('BAD_OPTION', `${path}: ${mismatch.join('; ')} (the name and version are part of the signed manifest)`, {
+      throw new KilnError('ARTIFACT_MISMATCH', `${path}: ${mismatch.join('; ')} (the name and version are part of the signed manifest)`, {
         hint: 'recompile with `kiln compile --name NAME --model-version V`, or leave --model/--version out',
       });
     }

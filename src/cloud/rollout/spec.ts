@@ -8,7 +8,7 @@ export class RolloutSpecError extends KilnError {
   override name = 'RolloutSpecError';
   readonly problems: readonly string[];
   constructor(problems: string[]) {
-    super('BAD_OPTION', `deployment spec is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.join('; ')}`);
+    super('BAD_DEPLOYMENT_SPEC', `deployment spec is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.join('; ')}`);
     this.problems = Object.freeze([...problems]);
   }
 }

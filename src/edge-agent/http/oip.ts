@@ -10,7 +10,7 @@
  */
 import type { TensorSpec } from '../../protocol/manifest.js';
 import type { NamedTensors, TensorData } from '../../runtime/backend.js';
-import { badRequest } from '../errors.js';
+import { badRequest, RequestError } from '../errors.js';
 import { elementBytes, elementCount, flattenJson, OIP_DATATYPE, oipShape, shapeProblem, tensorBytes, tensorToJson, typedFromBytes, typedFromJson } from '../tensors.js';
 
 export interface ModelSignature {
@@ -150,7 +150,7 @@ export function encodeInferResponse(
   const binaries: Uint8Array[] = [];
   const outputs = requested.map(({ name, binary }) => {
     const t = results[name];
-    if (!t) throw new Error(`the model returned no output '${name}'`);
+    if (!t) throw new RequestError(500, `the model returned no output '${name}'`);
     const datatype = OIP_DATATYPE[t.type] ?? String(t.type).toUpperCase();
     const shape = [...t.dims];
     if (binary) {

@@ -205,7 +205,7 @@ export class StateDb {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
-      throw new Error(`its schema version ${version} is newer than this kiln reads (${SCHEMA_VERSION})`);
+      throw new KilnError('AGENT_STATE', `its schema version ${version} is newer than this kiln reads (${SCHEMA_VERSION})`);
     }
     for (let v = version; v < SCHEMA_VERSION; v++) {
       this.db.transaction(() => {
@@ -270,7 +270,7 @@ export class StateDb {
   promote(id: number): InstallRecord | undefined {
     return this.transaction(() => {
       const rec = this.install(id);
-      if (!rec) throw new Error(`promote: no install ${id}`);
+      if (!rec) throw new KilnError('INTERNAL', `promote: no install ${id}`);
       const before = this.current(rec.model);
       this.setInstallState(id, 'good');
       this.db

@@ -15,6 +15,7 @@ import type { Logger } from '../../logger.js';
 import { heaviestVersion } from '../variants.js';
 import type { VariantConfig } from '../variants.js';
 import { DownloadError, downloadArtifact } from './download.js';
+import { KilnError } from '../../errors.js';
 
 export interface ReconcileOptions {
   /** Download attempts per artifact. @default 3 */
@@ -173,7 +174,7 @@ export class Reconciler {
         });
       } catch (err) {
         const retryable = !(err instanceof DownloadError) || err.retryable;
-        if (!retryable || i >= attempts || !this.options.alive()) throw new Error(`download failed after ${i} attempt${i > 1 ? 's' : ''}: ${(err as Error).message}`);
+        if (!retryable || i >= attempts || !this.options.alive()) throw new KilnError('AGENT_INSTALL', `download failed after ${i} attempt${i > 1 ? 's' : ''}: ${(err as Error).message}`);
         const delay = Math.min(30_000, base * 2 ** (i - 1)) * (0.5 + Math.random() / 2);
         this.options.logger.warn('artifact download failed; retrying', { model: name, attempt: i, delayMs: Math.round(delay), error: (err as Error).message });
         await sleep(delay);
@@ -188,7 +189,7 @@ export class Reconciler {
       check = checkArtifact(file);
     } catch (err) {
       rmSync(file, { force: true });
-      throw new Error(`the artifact is not readable: ${(err as Error).message}`);
+      throw new KilnError('BAD_ARTIFACT', `the artifact is not readable: ${(err as Error).message}`);
     }
     const problems = [...check.problems];
     if (check.ok && check.signer !== artifact.signature.keyId) problems.push(`signed by key ${check.signer}, the desired state names ${artifact.signature.keyId}`);
@@ -196,7 +197,7 @@ export class Reconciler {
     if (check.manifest && check.manifest.model.version !== version) problems.push(`the artifact is version '${check.manifest.model.version}', not '${version}'`);
     if (problems.length) {
       rmSync(file, { force: true });
-      throw new Error(`verification failed: ${problems.join('; ')}`);
+      throw new KilnError('BAD_ARTIFACT', `verification failed: ${problems.join('; ')}`);
     }
   }
 

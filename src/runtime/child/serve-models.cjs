@@ -41,6 +41,9 @@ try {
 }
 const sessions = new Map();
 
+/** A request this process cannot serve: answered like a failed run (the parent turns it into a KilnError). */
+const refuse = (error) => [{ ok: false, error }];
+
 async function handle(header, payload) {
   if (header.op === 'load') {
     const o = header.options || {};
@@ -56,12 +59,12 @@ async function handle(header, payload) {
   }
   if (header.op === 'run') {
     const session = sessions.get(header.id);
-    if (!session) throw new Error(`no model ${header.id} loaded`);
+    if (!session) return refuse(`no model ${header.id} loaded`);
     const feeds = {};
     let offset = 0;
     for (const t of header.inputs) {
       const Ctor = ARRAYS[t.type];
-      if (!Ctor) throw new Error(`input ${t.name}: unsupported type ${t.type}`);
+      if (!Ctor) return refuse(`input ${t.name}: unsupported type ${t.type}`);
       // A copy: aligned, and owned by the tensor.
       const bytes = new Uint8Array(t.byteLength);
       bytes.set(payload.subarray(offset, offset + t.byteLength));
@@ -73,7 +76,7 @@ async function handle(header, payload) {
     const payloads = [];
     for (const [name, tensor] of Object.entries(out)) {
       const d = tensor.data;
-      if (!ArrayBuffer.isView(d)) throw new Error(`output ${name}: type ${tensor.type} cannot be sent`);
+      if (!ArrayBuffer.isView(d)) return refuse(`output ${name}: type ${tensor.type} cannot be sent`);
       const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
       outputs.push({ name, type: tensor.type, dims: Array.from(tensor.dims), byteLength: bytes.byteLength });
       payloads.push(bytes);
@@ -86,7 +89,7 @@ async function handle(header, payload) {
     if (session) await session.release();
     return [{ ok: true }];
   }
-  throw new Error(`unknown op ${header.op}`);
+  return refuse(`unknown op ${header.op}`);
 }
 
 let buffered = Buffer.alloc(0);

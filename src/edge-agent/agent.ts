@@ -5,13 +5,12 @@
  * layer (http/server.ts) and the CLI drive it; so can a library user.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
-import { kilnConfigDir, loadSigningKey } from '../protocol/signing.js';
-import type { InferenceBackend, LoadedModelHandle, NamedTensors } from '../runtime/backend.js';
-import { resolveBackend } from './backend.js';
+import type { InferenceBackend, NamedTensors } from '../runtime/backend.js';
+import { defaultBackendRegistry, type BackendRegistry } from '../runtime/registry.js';
 import type { BatchingOptions, BatchRun } from './batcher.js';
 import { installError, Installer, type AgentEvents, type InstallResult } from './installer.js';
 import { JobQueue } from './jobs.js';
@@ -20,6 +19,8 @@ import type { AgentMetrics } from './metrics.js';
 import type { Outbox } from './outbox.js';
 import { ModelPool, type Lease } from './pool.js';
 import { Runner, type ServedVersion } from './runner.js';
+import { VersionLoader, type RuntimeChoice } from './runtime.js';
+import { trustedKeys } from './trust.js';
 import { Shadow } from './shadow.js';
 import { LOCK_FILE, releaseLock, takeLock } from './store/lock.js';
 import { ModelStore, type RecoveryReport, type StoreHooks } from './store/model-store.js';
@@ -45,8 +46,16 @@ export interface AgentOptions {
   keepVersions?: number;
   /** Bytes of loaded models before least-recently-used ones are unloaded. @default 2 × the served models' sizes (≥ 256 MiB, ≤ half the RAM) */
   memoryBudgetBytes?: number;
-  /** onnxruntime intra-op threads per model. @default onnxruntime's choice */
+  /** onnxruntime intra-op threads per model. @default onnxruntime's choice (ort-web: 1) */
   threads?: number;
+  /** onnxruntime inter-op threads per model. @default 1 where threads is set, else onnxruntime's choice */
+  interOpThreads?: number;
+  /**
+   * Serve an artifact whose target's runtime this host lacks (a gpu-cuda artifact without CUDA, a wasm
+   * one without onnxruntime-web) on onnxruntime-node's CPU provider, logged and reported as such.
+   * Off: such an artifact is refused. @default false
+   */
+  allowCpuFallback?: boolean;
   /** Load every served model at start (else on first use). @default true */
   preload?: boolean;
   /** Most outbox rows kept. @default 10000 */
@@ -65,7 +74,9 @@ export interface AgentOptions {
   logger?: Logger;
   /** Install step hooks (tests stop the process at a step). */
   hooks?: StoreHooks;
-  /** The runtime. @default onnxruntime-node (CPU) */
+  /** Where each artifact's target runtime is looked up. @default the shared registry (ort-node, ort-web, tfjs) */
+  registry?: BackendRegistry;
+  /** One backend for every artifact, whatever its target (its providers are not asked for). @default the artifact's target runtime, from `registry` */
   backend?: InferenceBackend;
   /**
    * Own the data dir: take its lock (one agent per data dir), undo half-done installs, allow
@@ -84,7 +95,6 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly metrics: AgentMetrics;
   readonly pool: ModelPool;
   readonly recovery: RecoveryReport;
-  readonly backend: InferenceBackend;
   /** Async jobs (undefined for a non-exclusive agent). */
   readonly jobs?: JobQueue;
   private readonly log: Logger;
@@ -92,6 +102,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly runner: Runner;
   private readonly shadowRuns: Shadow;
   private readonly installer: Installer;
+  private readonly loader: VersionLoader;
   private started = false;
   private closed = false;
   private readonly exclusive: boolean;
@@ -106,7 +117,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     } catch (err) {
       throw new KilnError('AGENT_STATE', `cannot create the data dir ${this.dataDir}: ${(err as Error).message}`, { hint: 'pass --data-dir with a writable folder' });
     }
-    this.backend = options.backend ?? resolveBackend('ort-node');
     const batching: BatchingOptions = { maxBatchSize: options.batching?.maxBatchSize ?? 1, maxQueueDelayMs: options.batching?.maxQueueDelayMs ?? 2 };
     if (!Number.isInteger(batching.maxBatchSize) || batching.maxBatchSize < 1) throw new RangeError(`batching.maxBatchSize must be an integer ≥ 1 (got ${batching.maxBatchSize})`);
     if (!(batching.maxQueueDelayMs >= 0)) throw new RangeError(`batching.maxQueueDelayMs must be ≥ 0 (got ${batching.maxQueueDelayMs})`);
@@ -120,7 +130,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.telemetry = new Telemetry(this.db, this.log, options.outboxMaxRows);
     this.outbox = this.telemetry.outbox;
     this.metrics = this.telemetry.metrics;
-    this.store = new ModelStore(this.dataDir, this.db, { trustedKeys: this.trustedKeys(), keepVersions: options.keepVersions, hooks: options.hooks });
+    this.store = new ModelStore(this.dataDir, this.db, { trustedKeys: trustedKeys(options), keepVersions: options.keepVersions, hooks: options.hooks });
     this.recovery = this.exclusive ? this.store.recover() : { staging: 0, interrupted: [], orphans: [], fellBack: {} };
     if (this.recovery.interrupted.length || this.recovery.orphans.length || this.recovery.staging) {
       this.log.warn('recovered from an interrupted install', {
@@ -131,12 +141,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     this.pool = new ModelPool({
       budgetBytes: options.memoryBudgetBytes ?? 256 * MiB,
-      load: (record) => this.loadVersion(record),
+      load: (record) => this.loader.load(record),
       onEvent: (e) => {
         const labels = { model: e.record.model, version: e.record.version };
         if (e.kind === 'loaded') {
           this.metrics.loads.inc(labels);
-          this.log.info('model loaded', { ...labels, ms: Math.round(e.ms) });
+          const rt = this.loader.runtimeOf(e.record.id);
+          this.log.info('model loaded', { ...labels, ms: Math.round(e.ms), ...(rt ? { backend: rt.backend, provider: rt.provider, threads: rt.threads ?? 'default', ...(rt.interOpThreads ? { interOpThreads: rt.interOpThreads } : {}) } : {}) });
+          if (rt?.fallback) this.log.warn(rt.fallback, labels);
         } else if (e.kind === 'unloaded') {
           this.runner.forget(e.record.id, 'batcher');
           this.metrics.unloads.inc({ ...labels, reason: e.reason });
@@ -150,6 +162,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     const closed = (): boolean => this.closed;
     this.runner = new Runner({ db: this.db, store: this.store, pool: this.pool, metrics: this.metrics, log: this.log, batching, closed });
+    this.loader = new VersionLoader({ store: this.store, runner: this.runner, metrics: this.metrics, registry: () => options.registry ?? defaultBackendRegistry(), override: options.backend, runtime: options });
     for (const [model, v] of Object.entries(options.variants ?? {})) this.runner.setVariants(model, v);
     this.shadowRuns = new Shadow({ runner: this.runner, pool: this.pool, telemetry: this.telemetry, log: this.log, closed });
     this.installer = new Installer({
@@ -162,6 +175,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       hooks: options.hooks,
       exclusive: this.exclusive,
       emit: (event, ...args) => this.emit(event, ...(args as never)),
+      runtimeOf: (id) => this.loader.runtimeOf(id),
       routesChanged: () => this.fitBudget(),
     });
     if (this.exclusive) {
@@ -170,20 +184,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
-  private trustedKeys(): string[] {
-    const keys = [...(this.options.trustedKeys ?? [])];
-    if (this.options.trustKilnKey !== false) {
-      // kiln's own key (what `kiln compile` signs with), read — never generated — from its config dir.
-      const keysDir = join(this.options.kilnHome ?? kilnConfigDir(), 'keys');
-      if (existsSync(join(keysDir, 'signing-key.pem'))) keys.push(loadSigningKey(join(keysDir, 'signing-key.pem')).publicKeyBase64);
-      else if (existsSync(join(keysDir, 'signing-key.pub'))) keys.push(readFileSync(join(keysDir, 'signing-key.pub'), 'utf8').trim());
-    }
-    return keys;
-  }
-
-  private async loadVersion(record: InstallRecord): Promise<LoadedModelHandle> {
-    const bytes = this.store.readModel(record);
-    return this.backend.load(bytes, { threads: this.options.threads });
+  /** How a version runs (undefined until it was loaded once in this process). */
+  runtimeOf(record: InstallRecord): RuntimeChoice | undefined {
+    return this.loader.runtimeOf(record.id);
   }
 
   /** Install the configured models, then (by default) load every served model. */

@@ -11,6 +11,7 @@ import type { Logger } from './logger.js';
 import { readPipeline } from './pipeline/load.js';
 import type { Lease, ModelPool } from './pool.js';
 import type { Runner } from './runner.js';
+import type { RuntimeChoice } from './runtime.js';
 import type { ModelStore, StoreHooks } from './store/model-store.js';
 import type { InstallRecord, StateDb } from './store/state-db.js';
 import type { Telemetry } from './telemetry.js';
@@ -40,6 +41,8 @@ export interface InstallerDeps {
   emit<E extends keyof AgentEvents>(event: E, ...args: AgentEvents[E]): void;
   /** The served models changed: refit the memory budget. */
   routesChanged(): void;
+  /** How a loaded version runs, for the install telemetry. */
+  runtimeOf(id: number): RuntimeChoice | undefined;
 }
 
 /** A KilnError for an install that failed after its checks (load, warm-up). */
@@ -106,7 +109,7 @@ export class Installer {
     if (!serve && current && current.id !== record.id) {
       store.keepBeside(record);
       await store.prune(record.model);
-      telemetry.reportInstall({ source, ...at, result: 'kept' });
+      telemetry.reportInstall({ source, ...at, result: 'kept', runtime: this.deps.runtimeOf(record.id) });
       log.info('model version kept beside the serving one', { ...at, serving: current.version });
       return { state: 'kept', ...at, installId: record.id, ms: performance.now() - t0 };
     }
@@ -117,7 +120,7 @@ export class Installer {
     await store.prune(record.model);
     this.deps.routesChanged();
     telemetry.metrics.swaps.inc({ model: record.model });
-    telemetry.reportInstall({ source, ...at, result: 'promoted', replaced: before?.version });
+    telemetry.reportInstall({ source, ...at, result: 'promoted', replaced: before?.version, runtime: this.deps.runtimeOf(record.id) });
     log.info('model version serving', { ...at, replaced: before?.version });
     this.deps.emit('model-swapped', { model: record.model, from: current?.version, to: record.version });
     return { state: 'promoted', ...at, installId: record.id, replaced: before?.version, ms: performance.now() - t0 };

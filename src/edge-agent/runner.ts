@@ -79,7 +79,8 @@ export class Runner implements VersionRunner {
     else this.servedCache.delete(id);
   }
 
-  private manifest(record: InstallRecord): ArtifactManifest {
+  /** A version's manifest, read once. */
+  manifestOf(record: InstallRecord): ArtifactManifest {
     let m = this.manifests.get(record.id);
     if (!m) {
       m = this.deps.store.manifestOf(record);
@@ -110,7 +111,7 @@ export class Runner implements VersionRunner {
   private served(record: InstallRecord): ServedVersion {
     let s = this.servedCache.get(record.id);
     if (!s) {
-      const manifest = this.manifest(record);
+      const manifest = this.manifestOf(record);
       s = Object.freeze({ record, manifest, signature: { name: record.model, inputs: manifest.inputs, outputs: manifest.outputs }, pipeline: this.pipeline(record, manifest) });
       this.servedCache.set(record.id, s);
     }

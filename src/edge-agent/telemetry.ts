@@ -3,6 +3,7 @@
  * sync client publishes), and the install results the cloud is told about. Nothing here runs a model.
  */
 import type { Logger } from './logger.js';
+import type { RuntimeChoice } from './runtime.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { MinuteAggregator, Outbox, OUTBOX_KINDS, type RequestSample } from './outbox.js';
 import type { StateDb } from './store/state-db.js';
@@ -16,6 +17,8 @@ export interface InstallReport {
   result: string;
   error?: string;
   replaced?: string;
+  /** How the installed version runs (a CPU fallback says so in `fallback`). */
+  runtime?: RuntimeChoice;
 }
 
 export type RequestRecord = RequestSample & { status?: number; requestSeconds?: number };

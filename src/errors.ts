@@ -53,6 +53,8 @@ export const ErrorCodes = {
   DEPLOYMENT_CONFLICT: { exitCode: 2, summary: "a deployment cannot start in the fleet's current state" },
   /** A database kiln was pointed at (the registry's PostgreSQL) cannot be reached, refuses the login, or fails a query. */
   DATABASE: { exitCode: 1, summary: 'a database cannot be reached or used (server down, wrong address, login or permission refused)' },
+  /** A command needs one of kiln's optional npm packages (a device install leaves them out), and it is not installed. */
+  MISSING_PACKAGE: { exitCode: 2, summary: 'an optional npm package the command needs is not installed (the message names it)' },
   /** Something failed that is not the input's fault. */
   INTERNAL: { exitCode: 1, summary: 'kiln failed; please report it with --verbose output' },
 } as const;

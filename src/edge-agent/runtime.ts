@@ -103,7 +103,7 @@ export async function loadForTarget(
     reason += `; the CPU fallback cannot run either: ${answer.reason}`;
   }
   const install = INSTALL[target.backend];
-  const missingPackage = /cannot load here|Cannot find (package|module)/i.test(reason);
+  const missingPackage = /is not installed|Cannot find (package|module)/i.test(reason);
   throw new KilnError('BACKEND_UNAVAILABLE', `a ${target.name} artifact runs on ${target.backend} [${eps}], which cannot run here: ${reason}`, {
     hint: [
       missingPackage && install ? `install it: ${install}` : ACCELERATED(target.executionProviders) ? 'run it on a host with that accelerator' : undefined,

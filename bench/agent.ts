@@ -13,7 +13,8 @@
  *      (install included) and on restarts (already installed).
  *
  * Options: --runs N (per side, default 300), --rounds N (batching rounds, default 3), --quick (fewer
- * runs, one round), --cold-only, --batching-only.
+ * runs, one round), --model NAME (bench/.models/NAME.onnx, default mobilenet_v2), --threads N (intra-op threads on every side), --cold-only, --batching-only,
+ * --overhead-only.
  *
  * Fairness notes. Every onnxruntime session here (raw, agent, floor) has the same options: default
  * intra-op threads (2 on a 2-core host), graph optimization 'all', no idle spinning. The overhead
@@ -33,13 +34,21 @@ import { join, resolve } from 'node:path';
 const WORK = join(tmpdir(), 'kiln-bench-agent');
 process.env.KILN_HOME = join(WORK, 'home');
 const RESULTS = 'bench/results';
-const SOURCE = 'bench/.models/mobilenet_v2.onnx';
-
 const argv = process.argv.slice(2);
+/** The model of the overhead and cold-start runs: --model NAME (a bench/.models/NAME.onnx with a [1,3,224,224] input), default mobilenet_v2. */
+const MODEL = argv.includes('--model') ? argv[argv.indexOf('--model') + 1] : 'mobilenet_v2';
+const SOURCE = `bench/.models/${MODEL}.onnx`;
+
 const RUNS = argv.includes('--quick') ? 60 : Number(argv[argv.indexOf('--runs') + 1] || 300) || 300;
 const BLOCK = 10;
+/** bench/results/agent.{json,md}; an --overhead-only run has its own name per model and threads. */
+const REPORT_NAME = (threads: number | undefined) => (argv.includes('--overhead-only') ? `agent-overhead-${MODEL}-threads-${threads ?? 'default'}` : 'agent');
 /** Batching rounds (each: without, then with), the median round reported. */
 const ROUNDS = argv.includes('--quick') ? 1 : Number(argv[argv.indexOf('--rounds') + 1] || 3) || 3;
+/** onnxruntime intra-op threads on every side (raw, agent, floor): --threads N, else onnxruntime's choice. */
+const THREADS = argv.includes('--threads') ? Number(argv[argv.indexOf('--threads') + 1]) : undefined;
+const REPORT = REPORT_NAME(THREADS);
+if (THREADS !== undefined && !(Number.isInteger(THREADS) && THREADS >= 1)) throw new RangeError(`--threads needs a whole number ≥ 1, got ${argv[argv.indexOf('--threads') + 1]}`);
 
 const p50 = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -63,11 +72,11 @@ async function artifact(dynamicBatch = false): Promise<string> {
       }
     }
     graph.valueInfo = [];
-    source = join(WORK, 'mobilenet_v2_dyn.onnx');
+    source = join(WORK, `${MODEL}_dyn.onnx`);
     mkdirSync(WORK, { recursive: true });
     saveModel(model, source);
   }
-  const name = dynamicBatch ? 'mobilenet_v2_dyn' : 'mobilenet_v2';
+  const name = dynamicBatch ? `${MODEL}_dyn` : MODEL;
   const res = await compileModel(source, {
     target: 'x86_64',
     quantize: 'none',
@@ -149,19 +158,20 @@ async function overhead(artifactDir: string) {
 
   const input = new Float32Array(3 * 224 * 224);
   for (let i = 0; i < input.length; i++) input[i] = Math.sin(i) * 0.5;
-  // The same session options as the agent's (src/edge-agent/backend.ts): no idle spinning.
-  const session = await createOrtNodeSession(readFileSync(join(artifactDir, 'model.onnx')), { configEntries: { 'session.intra_op.allow_spinning': '0' } });
+  // The same session options as the agent's (src/edge-agent/runtime.ts → the registry's ort-node): no idle spinning, the same threads.
+  const sessionOptions = { threads: THREADS, configEntries: { 'session.intra_op.allow_spinning': '0' } };
+  const session = await createOrtNodeSession(readFileSync(join(artifactDir, 'model.onnx')), sessionOptions);
   const feeds = { input: new ort.Tensor('float32', input, [1, 3, 224, 224]) };
   const inputName = session.inputNames[0];
 
   const dataDir = join(WORK, 'overhead-data');
   rmSync(dataDir, { recursive: true, force: true });
-  const agent = new Agent({ dataDir, models: [artifactDir] });
+  const agent = new Agent({ dataDir, models: [artifactDir], threads: THREADS });
   await agent.start();
   const server = await serveAgent(agent, { port: 0 });
   const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 1 });
   const { body, headerLength } = encodeBinaryRequest({ [inputName]: { type: 'float32', dims: [1, 3, 224, 224], data: input } }, { binaryOutputs: true });
-  const url = `${server.url}/v2/models/mobilenet_v2/infer`;
+  const url = `${server.url}/v2/models/${MODEL}/infer`;
 
   const raw = async () => {
     const t = performance.now();
@@ -172,7 +182,7 @@ async function overhead(artifactDir: string) {
   // The floor of HTTP in Node here: a bare node:http server that reads the raw body, runs a second
   // session of the same model and writes the raw output bytes. No OIP, no checks, no metrics.
   const { createServer } = await import('node:http');
-  const floorSession = await createOrtNodeSession(readFileSync(join(artifactDir, 'model.onnx')), { configEntries: { 'session.intra_op.allow_spinning': '0' } });
+  const floorSession = await createOrtNodeSession(readFileSync(join(artifactDir, 'model.onnx')), sessionOptions);
   const floorServer = createServer((req, res) => {
     const n = Number(req.headers['content-length']);
     const buf = Buffer.allocUnsafeSlow(n);
@@ -287,6 +297,9 @@ async function overhead(artifactDir: string) {
     floorRatio: p50(floorMs) / p50(rawMs),
     remoteFloor: { p50: p50(remoteFloorMs), p90: pct(remoteFloorMs, 0.9) },
     remoteFloorRatio: p50(remoteFloorMs) / p50(rawMs),
+    /** The done-when: the agent's p50 over the bare node:http server's, the same client process measuring both. */
+    agentVsFloor: p50(remoteMs) / p50(remoteFloorMs),
+    threads: THREADS ?? null,
     /** Per-block ratios (block p50 / the same block's raw p50): 10th and 90th percentile over blocks. */
     remoteRatioSpread: [pct(blockRatios.map((b) => b.remote), 0.1), pct(blockRatios.map((b) => b.remote), 0.9)],
     remoteFloorRatioSpread: [pct(blockRatios.map((b) => b.remoteFloor), 0.1), pct(blockRatios.map((b) => b.remoteFloor), 0.9)],
@@ -338,27 +351,29 @@ async function coldStart(artifactDir: string) {
 
 async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
-  process.stderr.write('agent bench: compiling MobileNetV2 (cached after the first run)\n');
+  process.stderr.write(`agent bench: compiling ${MODEL} (cached after the first run)\n`);
   const dir = await artifact();
   process.stderr.write(`agent bench 1/3: overhead, ${RUNS} runs per side\n`);
   const none = { p50: NaN, p90: NaN };
   const o = argv.includes('--cold-only') || argv.includes('--batching-only')
-    ? { runs: 0, inputBytes: 0, raw: none, http: none, ratio: NaN, remote: none, remoteRatio: NaN, floor: none, floorRatio: NaN, remoteFloor: none, remoteFloorRatio: NaN, remoteRatioSpread: [NaN, NaN], remoteFloorRatioSpread: [NaN, NaN] }
+    ? { runs: 0, inputBytes: 0, raw: none, http: none, ratio: NaN, remote: none, remoteRatio: NaN, floor: none, floorRatio: NaN, remoteFloor: none, remoteFloorRatio: NaN, agentVsFloor: NaN, threads: THREADS ?? null, remoteRatioSpread: [NaN, NaN], remoteFloorRatioSpread: [NaN, NaN] }
     : await overhead(dir);
   process.stderr.write('agent bench 2/3: dynamic batching at concurrency 16\n');
   const secs = argv.includes('--quick') ? 4 : 8;
-  const b = argv.includes('--cold-only')
+  const b = argv.includes('--cold-only') || argv.includes('--overhead-only')
     ? []
-    : [await batching(await artifact(true), 'mobilenet_v2_dyn', [1, 3, 224, 224], secs), await batching(await smallArtifact(), 'small_cnn', [1, 3, 32, 32], secs)];
+    : [await batching(await artifact(true), `${MODEL}_dyn`, [1, 3, 224, 224], secs), await batching(await smallArtifact(), 'small_cnn', [1, 3, 32, 32], secs)];
   process.stderr.write('agent bench 3/3: cold start\n');
-  const c = argv.includes('--batching-only') ? { firstInstallMs: NaN, restartMs: NaN, restarts: [] as number[] } : await coldStart(dir);
+  const c = argv.includes('--batching-only') || argv.includes('--overhead-only') ? { firstInstallMs: NaN, restartMs: NaN, restarts: [] as number[] } : await coldStart(dir);
   const result = { date: new Date().toISOString(), model: SOURCE, overhead: o, batching: b, coldStart: c };
-  writeFileSync(join(RESULTS, 'agent.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(RESULTS, `${REPORT}.json`), `${JSON.stringify(result, null, 2)}\n`);
   const f = (x: number) => x.toFixed(2);
   const md = [
     '# Edge agent',
     '',
-    `MobileNetV2 fp32 (${SOURCE}), ${o.runs} runs per side in interleaved blocks of ${BLOCK}; onnxruntime sessions without idle spinning on every side.`,
+    `${MODEL} fp32 (${SOURCE}), ${o.runs} runs per side in interleaved blocks of ${BLOCK}; onnxruntime sessions without idle spinning and with ${THREADS ?? "onnxruntime's default"} intra-op thread(s) on every side.`,
+    '',
+    `**Agent p50 / bare node:http server p50 (same model, same threads, one client process measuring both): ${o.agentVsFloor.toFixed(3)}** (done-when ≤ 1.10).`,
     '',
     '| | p50 ms | p90 ms |',
     '|---|---:|---:|',
@@ -383,8 +398,11 @@ async function main(): Promise<void> {
     `Cold start, \`kiln agent start --model …\` to /v2/health/ready = 200: restart (installed) p50 **${Math.round(c.restartMs)} ms** ` +
       `(runs: ${c.restarts.map((x) => Math.round(x)).join(', ')}); first start with install ${Math.round(c.firstInstallMs)} ms (done-when ≤ 1000 ms).`,
     '',
-  ].join('\n');
-  writeFileSync(join(RESULTS, 'agent.md'), md);
+  ]
+    // An --overhead-only run reports the overhead alone.
+    .slice(0, argv.includes('--overhead-only') ? 16 : undefined)
+    .join('\n');
+  writeFileSync(join(RESULTS, `${REPORT}.md`), md);
   process.stdout.write(md);
 }
 

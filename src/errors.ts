@@ -29,6 +29,7 @@ export const ErrorCodes = {
   CALIBRATION_DATA: { exitCode: 2, http: 400, summary: 'calibration or evaluation data cannot be read or does not fit the model', fix: "give samples that match the model's inputs (see kiln compile --help)" },
   BAD_PIPELINE: { exitCode: 2, http: 400, summary: "a pipeline (pre/post-processing, labels) is not valid or does not fit the model's inputs and outputs", fix: 'fix the pipeline file; kiln compile --help shows its format' },
   BAD_SIGNING_KEY: { exitCode: 2, http: 400, summary: 'a signing key is not an ed25519 PEM private key', fix: 'create one with: openssl genpkey -algorithm ed25519 -out key.pem' },
+  MISSING_PACKAGE: { exitCode: 2, http: 400, summary: 'an optional npm package the command needs is not installed (a device install leaves them out)', fix: 'npm install the package the message names' },
   // ── runtimes ──
   UNKNOWN_BACKEND: { exitCode: 2, http: 400, summary: 'no inference backend has that name', fix: 'use ort-node, ort-web or tfjs (kiln doctor lists what loads here)' },
   WRONG_BACKEND: { exitCode: 2, http: 400, summary: 'the backend does not load this kind of model (ONNX or TF.js)', fix: 'use a backend for the model kind the message names' },

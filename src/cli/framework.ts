@@ -19,6 +19,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isKilnError, KilnError } from '../errors.js';
+import { missingPackageError } from '../optional-packages.js';
 import type { CliIo } from './io.js';
 import { closest, table, wrap } from '../format.js';
 
@@ -443,7 +444,9 @@ function errorChain(err: unknown): string {
 }
 
 /** Report an error on stderr (and as JSON on stdout under --json); returns the exit code. */
-export function reportError(program: string, err: unknown, io: CliIo, flags: { json: boolean; verbose: boolean }): number {
+export function reportError(program: string, thrown: unknown, io: CliIo, flags: { json: boolean; verbose: boolean }): number {
+  // An optional package left out of a device install: one line naming it, exit 2.
+  const err = (isKilnError(thrown) ? undefined : missingPackageError(thrown)) ?? thrown;
   const kiln = isKilnError(err);
   const message = err instanceof Error ? err.message : String(err);
   const exitCode = kiln ? err.exitCode : 1;

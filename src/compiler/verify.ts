@@ -6,7 +6,7 @@
 import type { TargetProfile } from '../targets/profiles.js';
 import type { BackendLoadOptions, ModelRunner, RunningModel } from '../runtime/backend.js';
 import { ortNodeVersion } from '../runtime/ort-node.js';
-import { ortWebVersion } from '../runtime/ort-web.js';
+import { installedVersion } from '../runtime/package-info.js';
 import { getBackend } from '../runtime/registry.js';
 import { findArm64Emulation, type Arm64Emulation } from '../runtime/emulation.js';
 import { startModelServer, type ModelServer } from '../runtime/model-server.js';
@@ -35,7 +35,7 @@ export function ortNodeRunner(options: { threads?: number; optimization?: 'disab
 
 /** onnxruntime-web's thread count is fixed per process at first use; without `threads` the runner takes it as it is. */
 export function ortWebRunner(options: { threads?: number } = {}): ModelRunner {
-  return backendRunner('ort-web', { threads: options.threads }, `onnxruntime-web ${ortWebVersion()} (wasm)`);
+  return backendRunner('ort-web', { threads: options.threads }, `onnxruntime-web ${installedVersion('onnxruntime-web') ?? '(not installed)'} (wasm)`);
 }
 
 export interface EmulatedRunnerOptions {

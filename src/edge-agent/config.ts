@@ -35,8 +35,12 @@ export interface AgentConfig {
   readonly maxJobBytes: number;
   /** Bytes of loaded models before LRU unloading. @default from the models' sizes */
   readonly memoryBudgetBytes?: number;
-  /** onnxruntime intra-op threads per model. @default onnxruntime's choice */
+  /** onnxruntime intra-op threads per model. @default onnxruntime's choice (one per core; ort-web: 1) */
   readonly threads?: number;
+  /** onnxruntime inter-op threads per model. @default 1 where threads is set, else onnxruntime's choice */
+  readonly interOpThreads?: number;
+  /** Serve an artifact whose target's runtime is missing here (gpu-cuda without CUDA, wasm without onnxruntime-web) on the CPU, logged and reported. @default false (refused) */
+  readonly allowCpuFallback: boolean;
   /** Load served models at start. @default true */
   readonly preload: boolean;
   /** Most outbox rows kept. @default 10000 */
@@ -70,6 +74,7 @@ export const CONFIG_DEFAULTS = Object.freeze({
   maxRequestBytes: DEFAULTS.maxRequestBytes,
   maxJobBytes: DEFAULTS.maxJobBytes,
   preload: true,
+  allowCpuFallback: false,
   outboxMaxRows: DEFAULTS.outboxMaxRows,
   maxBatchSize: 1,
   maxQueueDelayMs: 2,
@@ -131,6 +136,8 @@ const PARSERS = {
   maxJobBytes: bytes,
   memoryBudgetBytes: bytes,
   threads: int(1, 1024),
+  interOpThreads: int(1, 1024),
+  allowCpuFallback: bool,
   preload: bool,
   outboxMaxRows: int(1, 100_000_000),
   maxBatchSize: int(1, 4096),

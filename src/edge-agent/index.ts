@@ -29,6 +29,6 @@ export { Outbox, MinuteAggregator, OUTBOX_KINDS, type OutboxOptions, type Reques
 export { Registry, Counter, Gauge, Histogram, agentMetrics, type AgentMetrics } from './metrics.js';
 export { RequestError } from './errors.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from '../logger.js';
-export { ortNodeBackend, resolveBackend, type OrtNodeAdapterOptions } from './backend.js';
+export { loadForTarget, type RuntimeChoice, type RuntimeOptions } from './runtime.js';
 export { OIP_DATATYPE, ORT_DTYPE } from './tensors.js';
 export { parseYaml, YamlError, type YamlValue } from '../yaml.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Agent, ServedVersion } from './agent.js';
+import type { ServedVersion, VersionRunner } from './runner.js';
 import { RequestError } from './errors.js';
 import { encodeInferResponse, parseInferRequest } from './http/oip.js';
 import type { Logger } from '../logger.js';
@@ -38,7 +38,7 @@ export class JobQueue {
   private loop?: Promise<void>;
 
   constructor(
-    private readonly agent: Agent,
+    private readonly runner: VersionRunner,
     private readonly db: StateDb,
     dataDir: string,
     private readonly log: Logger,
@@ -146,7 +146,7 @@ export class JobQueue {
   private async runJob(job: JobRecord): Promise<void> {
     let served: ServedVersion;
     try {
-      served = this.agent.lookup(job.model, job.version ?? undefined);
+      served = this.runner.lookup(job.model, job.version ?? undefined);
     } catch (err) {
       this.db.finishJob(job.id, 'failed', (err as Error).message);
       return;
@@ -214,10 +214,10 @@ export class JobQueue {
   /** One request → its OIP JSON response text. */
   private async answer(served: ServedVersion, body: Uint8Array, headerLength: number | undefined): Promise<string> {
     const request = parseInferRequest(body, headerLength, served.signature);
-    const lease = await this.agent.lease(served);
+    const lease = await this.runner.lease(served);
     let outputs;
     try {
-      outputs = (await this.agent.run(served, lease, request.inputs)).outputs;
+      outputs = (await this.runner.run(served, lease, request.inputs)).outputs;
     } finally {
       lease.release();
     }

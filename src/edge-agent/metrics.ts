@@ -169,6 +169,7 @@ export function agentMetrics() {
     unloads: registry.counter('kiln_agent_model_unloads_total', 'Model versions released, by reason (evicted, retired, closed).', [...mv, 'reason']),
     loadedBytes: registry.gauge('kiln_agent_loaded_model_bytes', 'Estimated bytes of the model versions loaded now.'),
     budgetBytes: registry.gauge('kiln_agent_memory_budget_bytes', 'Memory budget for loaded models.'),
+    runtime: registry.gauge('kiln_agent_model_runtime', "1 per loaded version: the runtime running it; fallback='cpu' when its target's runtime is missing and it runs on the CPU instead.", ['model', 'version', 'target', 'backend', 'provider', 'fallback']),
     shadowRuns: registry.counter('kiln_agent_shadow_runs_total', 'Requests copied to a shadow variant and compared, by serving and shadow version.', [...mv, 'shadow']),
     shadowRows: registry.counter('kiln_agent_shadow_rows_total', 'Output rows compared between serving and shadow variant.', [...mv, 'shadow']),
     shadowTop1Agree: registry.counter('kiln_agent_shadow_top1_agree_total', 'Compared output rows whose argmax agreed (top-1 agreement = this / rows).', [...mv, 'shadow']),

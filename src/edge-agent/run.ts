@@ -32,6 +32,8 @@ export async function startAgent(config: AgentConfig, options: { logger?: Logger
     keepVersions: config.keepVersions,
     memoryBudgetBytes: config.memoryBudgetBytes,
     threads: config.threads,
+    interOpThreads: config.interOpThreads,
+    allowCpuFallback: config.allowCpuFallback,
     preload: config.preload,
     outboxMaxRows: config.outboxMaxRows,
     batching: { maxBatchSize: config.maxBatchSize, maxQueueDelayMs: config.maxQueueDelayMs },
@@ -58,7 +60,7 @@ export async function startAgent(config: AgentConfig, options: { logger?: Logger
     sync.start();
   }
   const readyMs = performance.now() - t0;
-  logger.info('agent ready', { url: srv.url, models: agent.modelNames(), readyMs: Math.round(readyMs) });
+  logger.info('agent ready', { url: srv.url, models: agent.modelNames(), threads: config.threads ?? 'default', interOpThreads: config.interOpThreads ?? (config.threads ? 1 : 'default'), readyMs: Math.round(readyMs) });
   return {
     agent,
     server: srv,

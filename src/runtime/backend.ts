@@ -25,6 +25,11 @@ export interface BackendLoadOptions {
    */
   threads?: number;
   /**
+   * Inter-op threads (onnxruntime-node: how many nodes of the graph run at once; ort-web ignores it).
+   * @default 1 where `threads` is set, else onnxruntime's choice
+   */
+  interOpThreads?: number;
+  /**
    * Let idle worker threads spin (onnxruntime's `session.intra_op.allow_spinning`). Set false when
    * several sessions share the cores, e.g. benchmarking two side by side.
    * @default true

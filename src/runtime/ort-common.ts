@@ -32,9 +32,12 @@ const LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 
 /** Reject load options that no backend could honour; one KilnError('BAD_OPTION') quoting the value. */
 export function checkLoadOptions(backend: string, options: BackendLoadOptions): void {
-  const { threads, optimization, executionProviders } = options;
+  const { threads, interOpThreads, optimization, executionProviders } = options;
   if (threads !== undefined && (!Number.isSafeInteger(threads) || threads < 0)) {
     throw new KilnError('BAD_OPTION', `${backend}: threads must be a whole number ≥ 0 (0 = one per core), got ${String(threads)}`);
+  }
+  if (interOpThreads !== undefined && (!Number.isSafeInteger(interOpThreads) || interOpThreads < 0)) {
+    throw new KilnError('BAD_OPTION', `${backend}: interOpThreads must be a whole number ≥ 0 (0 = onnxruntime's choice), got ${String(interOpThreads)}`);
   }
   if (optimization !== undefined && !LEVELS.includes(optimization)) {
     throw new KilnError('BAD_OPTION', `${backend}: optimization must be one of ${LEVELS.join(', ')}, got '${String(optimization)}'`);

@@ -37,7 +37,7 @@ export interface OrtNodeRuntime {
   missingLibraries(provider: string): string[];
   createSession(
     model: string | Uint8Array,
-    options: { threads?: number; optimization?: BackendLoadOptions['optimization']; executionProviders: readonly string[]; configEntries?: Record<string, string>; source?: string },
+    options: { threads?: number; interOpThreads?: number; optimization?: BackendLoadOptions['optimization']; executionProviders: readonly string[]; configEntries?: Record<string, string>; source?: string },
   ): Promise<OrtNodeSessionLike>;
 }
 
@@ -178,6 +178,7 @@ export function createOrtNodeBackend(backendOptions: OrtNodeBackendOptions = {})
       }
       const session = await p.rt.createSession(model, {
         threads: options.threads,
+        interOpThreads: options.interOpThreads,
         optimization: options.optimization,
         executionProviders: p.providers,
         ...(options.allowSpinning === false ? { configEntries: { 'session.intra_op.allow_spinning': '0' } } : {}),

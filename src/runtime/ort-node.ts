@@ -16,6 +16,8 @@ export { ort };
 export interface OrtNodeSessionOptions {
   /** Intra-op threads (default: onnxruntime's choice). */
   threads?: number;
+  /** Inter-op threads. @default 1 when `threads` is set, else onnxruntime's choice */
+  interOpThreads?: number;
   /** Execution providers in order of preference; onnxruntime runs on the CPU what they cannot. @default ['cpu'] */
   executionProviders?: readonly string[];
   /** Graph optimization level (default 'all'). */
@@ -39,6 +41,7 @@ export async function createOrtNodeSession(model: string | Uint8Array, options: 
     sessionOptions.intraOpNumThreads = options.threads;
     sessionOptions.interOpNumThreads = 1;
   }
+  if (options.interOpThreads) sessionOptions.interOpNumThreads = options.interOpThreads;
   if (options.optimizedModelFilePath) sessionOptions.optimizedModelFilePath = options.optimizedModelFilePath;
   if (options.configEntries) (sessionOptions as { extra?: unknown }).extra = nestConfigEntries(options.configEntries);
   try {

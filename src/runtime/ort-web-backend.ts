@@ -15,6 +15,7 @@ import type { Availability, BackendLoadOptions, InferenceBackend, LoadedModelHan
 import { checkFeeds } from './feeds.js';
 import { checkLoadOptions, tensorInfos, toTensorData } from './ort-common.js';
 import { installedVersion } from './package-info.js';
+import { missingOptionalPackage } from '../optional-packages.js';
 
 type OrtWebModule = typeof import('./ort-web.js');
 
@@ -33,14 +34,17 @@ export async function readModelBytes(model: string | Uint8Array, backend: string
 }
 
 export function createOrtWebBackend(): InferenceBackend {
-  let module: Promise<{ ok: true; m: OrtWebModule } | { ok: false; reason: string }> | undefined;
+  let module: Promise<{ ok: true; m: OrtWebModule } | { ok: false; reason: string; missing?: boolean }> | undefined;
   const loadModule = () =>
     (module ??= import('./ort-web.js').then(
       (m) => ({ ok: true as const, m }),
-      (err) => ({ ok: false as const, reason: `onnxruntime-web cannot load here: ${firstLine(err)}` }),
+      (err) =>
+        missingOptionalPackage(err) === 'onnxruntime-web'
+          ? { ok: false as const, reason: 'onnxruntime-web is not installed (an optional package: npm install onnxruntime-web)', missing: true }
+          : { ok: false as const, reason: `onnxruntime-web cannot load here: ${firstLine(err)}` },
     ));
 
-  const check = async (options: BackendLoadOptions): Promise<{ ok: true; m: OrtWebModule } | { ok: false; reason: string }> => {
+  const check = async (options: BackendLoadOptions): Promise<{ ok: true; m: OrtWebModule } | { ok: false; reason: string; missing?: boolean }> => {
     checkLoadOptions('ort-web', options);
     const unsupported = (options.executionProviders ?? []).filter((p) => !PROVIDERS.includes(p));
     // As in ort-node, a CPU in the list is not a stand-in for an accelerator that is missing.
@@ -64,6 +68,7 @@ export function createOrtWebBackend(): InferenceBackend {
     },
     async load(model, options = {}): Promise<LoadedModelHandle> {
       const c = await check(options);
+      if (!c.ok && c.missing) throw new KilnError('MISSING_PACKAGE', 'the wasm runtime needs the optional package onnxruntime-web, which is not installed', { hint: 'npm install onnxruntime-web' });
       if (!c.ok) throw new KilnError('BACKEND_UNAVAILABLE', `ort-web cannot run here as asked: ${c.reason}`);
       const { m } = c;
       const bytes = await readModelBytes(model, 'ort-web');

@@ -50,7 +50,7 @@ describe('kiln agent start', () => {
       child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
     });
     const ready = JSON.parse(line) as { url: string; models: { name: string; version: string }[]; readyMs: number };
-    expect(ready.models).toEqual([{ name: 'cnn', version: '1' }]);
+    expect(ready.models).toEqual([{ name: 'cnn', version: '1', runtime: 'ort-node cpu' }]);
     expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect((await http(`${ready.url}/v2/health/ready`)).status).toBe(200);
     const res = await http(`${ready.url}/v2/models/cnn/infer`, { body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(input) }] }) });

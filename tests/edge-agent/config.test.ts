@@ -80,6 +80,21 @@ describe('agent config', () => {
     expect(configError(() => resolveAgentConfig({ cwd: dir, configFile: 'b.yaml' })).message).toMatch(/variants: variants\.cnn: unknown key 'shade'.*variants\.cnn\.weights\.1 must be a number ≥ 0/s);
   });
 
+  it('threads, inter-op threads and the CPU fallback: from the file, KILN_AGENT_* and flags; bad counts refused', () => {
+    const dir = tempDir();
+    const file = join(dir, 'agent.yaml');
+    writeFileSync(file, ['threads: 2', 'interOpThreads: 2', 'allowCpuFallback: true', ''].join('\n'));
+    expect(resolveAgentConfig({ cwd: dir })).toMatchObject({ allowCpuFallback: false });
+    expect(resolveAgentConfig({ cwd: dir }).threads).toBeUndefined();
+    expect(resolveAgentConfig({ cwd: dir, configFile: file })).toMatchObject({ threads: 2, interOpThreads: 2, allowCpuFallback: true });
+    const env = { KILN_AGENT_THREADS: '1', KILN_AGENT_INTER_OP_THREADS: '3', KILN_AGENT_ALLOW_CPU_FALLBACK: 'false' };
+    expect(resolveAgentConfig({ cwd: dir, configFile: file, env })).toMatchObject({ threads: 1, interOpThreads: 3, allowCpuFallback: false });
+    expect(resolveAgentConfig({ cwd: dir, configFile: file, env, flags: { threads: '4' } })).toMatchObject({ threads: 4, interOpThreads: 3 });
+    const e = configError(() => resolveAgentConfig({ cwd: dir, env: { KILN_AGENT_THREADS: '0' }, flags: { interOpThreads: 'two' } }));
+    expect(e.message).toMatch(/KILN_AGENT_THREADS: must be between 1 and 1024 \(got 0\)/);
+    expect(e.message).toMatch(/--inter-op-threads: expected a whole number, got "two"/);
+  });
+
   it('sizes', () => {
     expect(parseBytes('6MiB')).toBe(6 * 2 ** 20);
     expect(parseBytes('6 MB')).toBe(6e6);

@@ -28,12 +28,12 @@ export interface TestArtifact {
 }
 
 /** Compile a CNN into a signed artifact named `name` version `version` (seed changes the weights). */
-export async function makeArtifact(root: string, name: string, version: string, options: CnnOptions = {}): Promise<TestArtifact> {
+export async function makeArtifact(root: string, name: string, version: string, options: CnnOptions & { target?: string } = {}): Promise<TestArtifact> {
   const src = join(root, `${name}-${version}-src.onnx`);
   const inputShape = options.inputShape ?? [1, 3, 32, 32];
   saveModel(buildCnn({ ...options, inputShape }), src);
   const res = await compileModel(src, {
-    target: 'x86_64',
+    target: options.target ?? 'x86_64',
     quantize: 'none',
     outDir: join(root, `${name}-${version}`),
     cacheDir: join(root, 'cache'),

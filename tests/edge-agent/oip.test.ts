@@ -52,6 +52,8 @@ describe('OIP endpoints', () => {
       platform: 'onnxruntime_onnx',
       inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32] }],
       outputs: [{ name: 'output', datatype: 'FP32', shape: [1, 10] }],
+      // Beside OIP's fields: how this version runs here.
+      runtime: { target: 'x86_64', backend: 'ort-node', provider: 'cpu' },
     });
     expect((await http(`${server.url}/v2/models/cnn/versions/1`)).json().versions).toEqual(['1']);
     expect((await http(`${server.url}/v2/models/cnn/ready`)).status).toBe(200);

@@ -26,6 +26,9 @@ const configOptions = {
   'keep-versions': { type: 'string', valueName: 'N', description: `previous good versions kept per model (default: ${DEFAULTS.keepVersions})` },
   'max-request-bytes': { type: 'string', valueName: 'SIZE', description: 'largest request body, e.g. 6MiB (default: 6MiB)' },
   'memory-budget': { type: 'string', valueName: 'SIZE', description: "loaded models' memory before LRU unloading (default: from the models' sizes)" },
+  threads: { type: 'string', valueName: 'N', description: "onnxruntime intra-op threads per model; on a shared small box start with 1 (default: onnxruntime's choice, one per core)" },
+  'inter-op-threads': { type: 'string', valueName: 'N', description: 'onnxruntime inter-op threads per model (default: 1 with --threads, else onnxruntime\'s choice)' },
+  'allow-cpu-fallback': { type: 'boolean', description: "serve an artifact whose target's runtime is missing here (gpu-cuda without CUDA) on the CPU, saying so in the log, metadata and telemetry (default: refuse it)" },
   'max-batch-size': { type: 'string', valueName: 'N', description: 'dynamic batching: most rows per model run, for models with a free batch dimension (default: 1, off)' },
   'max-queue-delay': { type: 'string', valueName: 'MS', description: 'dynamic batching: longest wait for a batch to fill (default: 2)' },
   'log-format': { type: 'string', choices: ['json', 'pretty'], description: 'log lines on stderr (default: json)' },
@@ -51,6 +54,9 @@ async function configFrom(options: Record<string, unknown>, io: { cwd: string; e
       keepVersions: options['keep-versions'],
       maxRequestBytes: options['max-request-bytes'],
       memoryBudgetBytes: options['memory-budget'],
+      threads: options.threads,
+      interOpThreads: options['inter-op-threads'],
+      allowCpuFallback: options['allow-cpu-fallback'] ? true : undefined,
       maxBatchSize: options['max-batch-size'],
       maxQueueDelayMs: options['max-queue-delay'],
       logFormat: options['log-format'],
@@ -83,10 +89,20 @@ export const agentStart = defineCommand({
     const { startAgent } = await import('../../edge-agent/run.js');
     const logger = createLogger((line) => io.stderr.write(line), { level: config.logLevel, pretty: config.logFormat === 'pretty' });
     const running = await startAgent(config, { logger, kilnHome: io.env.KILN_HOME });
-    const models = running.agent.modelNames().map((m) => ({ name: m, version: running.agent.versions(m)[0]?.version }));
+    const { agent } = running;
+    const models = agent.modelNames().map((m) => {
+      const current = agent.versions(m)[0];
+      const rt = current && agent.runtimeOf(current);
+      return { name: m, version: current?.version, ...(rt ? { runtime: `${rt.backend} ${rt.provider}`, ...(rt.fallback ? { fallback: rt.fallback } : {}) } : {}) };
+    });
+    const threads = { threads: config.threads ?? null, interOpThreads: config.interOpThreads ?? null };
+    const threadText = `${config.threads ?? 'default'} thread${config.threads === 1 ? '' : 's'}, inter-op ${config.interOpThreads ?? (config.threads ? 1 : 'default')}`;
     // processMs: since this process started (node, tsx, imports included), as a cold start is measured.
-    if (json) print(JSON.stringify({ url: running.url, models, readyMs: Math.round(running.readyMs), processMs: Math.round(performance.now()) }));
-    else print(`kiln agent: serving ${models.map((m) => `${m.name} (${m.version})`).join(', ')} on ${running.url} — ready in ${Math.round(running.readyMs)} ms`);
+    if (json) print(JSON.stringify({ url: running.url, models, ...threads, readyMs: Math.round(running.readyMs), processMs: Math.round(performance.now()) }));
+    else {
+      const served = models.map((m) => `${m.name} (${m.version}${m.runtime ? ` on ${m.runtime}` : ''}${m.fallback ? `, ${m.fallback.split(' (')[0]}` : ''})`).join(', ');
+      print(`kiln agent: serving ${served} on ${running.url} — ${threadText} — ready in ${Math.round(running.readyMs)} ms`);
+    }
     // The one long-running command: it waits for a signal to stop.
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

@@ -308,7 +308,12 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
       if (method !== 'GET') throw new RequestError(405, `${path} takes GET`);
       const served = agent.lookup(name, version);
       if (action === 'ready') return sendJson(res, agent.isReady ? 200 : 503, { name, version: served.record.version, ready: agent.isReady });
-      return sendJson(res, 200, modelMetadata(served.signature, version === undefined ? agent.versions(name).map((r) => r.version) : [served.record.version], 'onnxruntime_onnx'));
+      const runtime = agent.runtimeOf(served.record);
+      // OIP metadata, plus how this version runs here (a CPU fallback says so in runtime.fallback).
+      return sendJson(res, 200, {
+        ...modelMetadata(served.signature, version === undefined ? agent.versions(name).map((r) => r.version) : [served.record.version], 'onnxruntime_onnx'),
+        runtime: runtime ?? { target: served.manifest.target.name, backend: served.manifest.target.backend, loaded: false },
+      });
     } catch (err) {
       await fail(req, res, err);
     }

@@ -3,7 +3,7 @@
  * → sign & pack. Each step is a function with its own inputs and result; the larger ones live in
  * ./steps/. compileModel reads top to bottom as that list.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
 import { loadModel, serializeModel } from '../onnx/model.js';
@@ -13,7 +13,9 @@ import type { ArtifactManifest } from '../protocol/manifest.js';
 import { sha256Hex, type WrittenArtifact } from '../protocol/artifact.js';
 import { kilnConfigDir } from '../protocol/signing.js';
 import type { PipelineFile } from '../protocol/pipeline.js';
-import { inputSpecs, outputSpecs, randomSource, subsetSource, takeSource, type DataSource } from './io-spec.js';
+import { batchOneShapes, inputSpecs, outputSpecs, randomSource, subsetSource, takeSource, type DataSource } from './io-spec.js';
+import { parseCpuInfo, x86Int8Kernel } from '../runtime/host.js';
+import type { ModelFacts } from './quant-plan.js';
 import { resolveQuantPlan, type UserQuantOptions } from './quant-plan.js';
 import { loadTarget, type TargetProfile } from './targets.js';
 import { compareModels, ortNodeRunner, runnerForTarget, type Budget, type ModelRunner, type VerifyResult } from './verify.js';
@@ -105,11 +107,12 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
   step('load', sourcePath);
   const loaded = loadStep(sourcePath, options, warn);
   const { profile, source, outDir } = loaded;
-  const data = splitData(source, options);
+  const data = splitData(source, options, (note) => step('shape', note));
   const runner = runnerStep(profile, options);
+  const cpu = profile.arch === 'x86_64' && profile.numerics.int8.reduceRange === 'auto' ? compilingCpu() : undefined;
   const cacheDir = options.cacheDir ?? join(kilnConfigDir(), 'cache', 'compile');
   const cal = options.calibrationData;
-  const cacheKey = cacheKeyOf(loaded.sourceSha, profile, options, `${cal?.label ?? ''}:${cal?.count ?? 0}:${data.evaluationSet.label}`, loaded.pipeline, runner, DEFAULT_EMULATED_SAMPLES, undefined);
+  const cacheKey = cacheKeyOf(loaded.sourceSha, profile, options, `${cal?.label ?? ''}:${cal?.count ?? 0}:${data.evaluationSet.label}`, loaded.pipeline, runner, DEFAULT_EMULATED_SAMPLES, cpu);
   const cached = options.cache !== false ? restoreCached(join(cacheDir, cacheKey), outDir) : undefined;
   if (cached) {
     step('cache', `reusing ${cacheKey.slice(0, 12)}`);
@@ -121,7 +124,7 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
 
   step('optimize');
   const optimizedFirst = await optimizeModel(source, (detail) => step('optimize', detail));
-  const plan = resolveQuantPlan(profile, options, { ops: opHistogram(optimizedFirst.model), hasCalibrationData: !!data.calibrationSet }, warn);
+  const plan = resolveQuantPlan(profile, options, { ops: opHistogram(optimizedFirst.model), hasCalibrationData: !!data.calibrationSet, cpu }, warn);
   step('quantize', `${plan.mode}: ${plan.reason}`);
   const { model: optimized, passes } = upgradeForPlan(optimizedFirst, plan, (detail) => step('upgrade', detail), warn);
   const optimizedBytes = serializeModel(optimized);
@@ -140,7 +143,7 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
       searchSeconds: options.searchSeconds ?? 180,
       progress: (name, done, total) => emit({ kind: 'progress', step: name, done, total }),
     });
-    const timed = await speedStep({ ...common, best: quantized.best, requested: options.quantize ?? 'auto' });
+    const timed = await speedStep({ ...common, best: quantized.best, plain: quantized.plain, requested: options.quantize ?? 'auto' });
     await reference.release();
     await runner.close?.();
 
@@ -205,7 +208,7 @@ function loadStep(sourcePath: string, options: CompileOptions, warn: (message: s
 }
 
 /** Calibration data (its held-out part verifies), else evaluation data, else random inputs. */
-function splitData(source: ModelProto, options: CompileOptions): { calibrationSet?: DataSource; evaluationSet: DataSource } {
+function splitData(source: ModelProto, options: CompileOptions, note: (line: string) => void): { calibrationSet?: DataSource; evaluationSet: DataSource } {
   const holdOut = options.holdOut ?? 0.2;
   const cal = options.calibrationData;
   const maxCal = options.maxCalibrationSamples ?? DEFAULT_CALIBRATION_SAMPLES;
@@ -216,7 +219,17 @@ function splitData(source: ModelProto, options: CompileOptions): { calibrationSe
     return { calibrationSet: subsetSource(cal, cal.label, (i) => calIndices.has(i)), evaluationSet: subsetSource(cal, `${cal.label} (held out)`, (i) => i % every === every - 1) };
   }
   if (cal && cal.count === 1) return { calibrationSet: cal, evaluationSet: options.evaluationData ?? cal };
-  return { evaluationSet: options.evaluationData ?? randomSource(inputSpecs(source), options.shapes ?? {}, 8) };
+  if (options.evaluationData) return { evaluationSet: options.evaluationData };
+  // A torch export's batch dimension is dynamic: verify at batch 1; the artifact keeps it dynamic.
+  const { shapes, notes } = batchOneShapes(inputSpecs(source), options.shapes);
+  notes.forEach(note);
+  return { evaluationSet: randomSource(inputSpecs(source), shapes, 8) };
+}
+
+/** The compiling CPU's model name and int8 path, for profiles that tune int8 to it. */
+function compilingCpu(): ModelFacts['cpu'] {
+  const info = existsSync('/proc/cpuinfo') ? parseCpuInfo(readFileSync('/proc/cpuinfo', 'utf8')) : undefined;
+  return { model: info?.model ?? 'unknown', int8Kernel: x86Int8Kernel(info?.features ?? []) };
 }
 
 /** Which runtime verifies: decided before anything starts, as it is part of what the cache holds. */

@@ -95,6 +95,22 @@ export function concreteShape(spec: TensorSpec, shapes: Readonly<Record<string, 
   return spec.shape as number[];
 }
 
+/**
+ * Inputs whose only dynamic dimension is the leading (batch) one and that `shapes` leaves open get
+ * batch 1: what verification and calibration run at unless the user says otherwise. Returns the
+ * shapes to use and one note per such input.
+ */
+export function batchOneShapes(specs: readonly TensorSpec[], shapes: Readonly<Record<string, readonly number[]>> = {}): { shapes: Record<string, number[]>; notes: string[] } {
+  const out: Record<string, number[]> = Object.fromEntries(Object.entries(shapes).map(([k, v]) => [k, [...v]]));
+  const notes: string[] = [];
+  for (const spec of specs) {
+    if (shapes[spec.name] || spec.shape.length === 0 || typeof spec.shape[0] === 'number' || spec.shape.slice(1).some((d) => typeof d !== 'number')) continue;
+    out[spec.name] = [1, ...(spec.shape.slice(1) as number[])];
+    notes.push(`input '${spec.name}' has a dynamic batch dimension (${spec.shape[0]}): verified at batch 1, kept dynamic in the artifact (--shape ${spec.name}=${['N', ...spec.shape.slice(1)].join('x')} to verify at another size)`);
+  }
+  return { shapes: out, notes };
+}
+
 /** Uniform random inputs in [0, 1) for float inputs and zeros for integer ones: a last resort for verification. */
 export function randomSource(specs: readonly TensorSpec[], shapes: Readonly<Record<string, readonly number[]>>, count: number, seed = 1): DataSource {
   const dims = specs.map((s) => concreteShape(s, shapes));

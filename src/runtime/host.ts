@@ -148,6 +148,19 @@ export function mlFeatures(features: readonly string[], arch: HostArch): string[
   return list.filter((f) => set.has(f));
 }
 
+/**
+ * Which int8 dot-product path onnxruntime's x86 kernels take with these CPU features: 'vnni'
+ * (AVX-512 VNNI or AVX-VNNI: full-range int8 weights are exact), 'avx2' (VPMADDUBSW, which saturates
+ * u8×s8 pairs: 7-bit weights avoid it), 'none' (neither: not an int8 x86 CPU).
+ */
+export type X86Int8Kernel = 'vnni' | 'avx2' | 'none';
+
+export function x86Int8Kernel(features: readonly string[]): X86Int8Kernel {
+  const set = new Set(features);
+  if (set.has('avx512_vnni') || set.has('avx_vnni')) return 'vnni';
+  return set.has('avx2') ? 'avx2' : 'none';
+}
+
 // ───────────────────────────── GPUs ─────────────────────────────
 
 export interface GpuInfo {

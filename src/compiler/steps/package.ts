@@ -53,6 +53,8 @@ function quantizationOf({ best, plan, ranges, calibrationSet }: PackInput): Arti
     ...(best.plan.mode === 'int8-dynamic' && plan.mode === 'int8-dynamic' ? { weights: 'int8' as const, reduceRange: plan.reduceRange, perChannel: plan.perChannel } : {}),
     quantizedNodes: best.quantizedNodes,
     excludedNodes: best.excluded,
+    ...(plan.mode !== 'none' && plan.mode !== 'fp16' && plan.tuning ? { tuning: plan.tuning } : {}),
+    ...(best.decisions ? { decisions: best.decisions } : {}),
   };
 }
 

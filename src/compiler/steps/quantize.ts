@@ -11,10 +11,12 @@ import { convertToFp16, DEFAULT_KEEP_FLOAT32_OPS } from '../passes/fp16.js';
 import type { QuantPlan } from '../quant-plan.js';
 import { calibrate, type CalibrationResult } from '../quantize/calibrate.js';
 import { quantizeDynamic } from '../quantize/dynamic.js';
-import { measureNodes } from '../quantize/measure.js';
+import { candidateRegions, decideInContext } from '../quantize/in-context.js';
 import { quantizeQdq } from '../quantize/qdq.js';
 import { rankSensitivity } from '../quantize/sensitivity.js';
 import { budgetMargin, type Budget, type ModelRunner, type VerifyResult } from '../verify.js';
+import type { SpeedDecision } from '../../protocol/manifest.js';
+import { firstSample } from './speed.js';
 
 export type Excluded = { name: string; opType: string; reason: string };
 
@@ -26,6 +28,8 @@ export interface Candidate {
   plan: QuantPlan;
   quantizedNodes: number;
   excluded: Excluded[];
+  /** Speed decisions made in context (static int8 on a native runner). */
+  decisions?: SpeedDecision[];
 }
 
 export interface QuantizeInput {
@@ -48,6 +52,8 @@ export interface QuantizeInput {
 export interface Quantized {
   best: Candidate;
   ranges?: CalibrationResult;
+  /** The plain full-int8 QDQ graph (no search, no decisions): the baseline kiln must not lose to. */
+  plain?: () => Promise<Candidate>;
 }
 
 interface Built {
@@ -61,6 +67,8 @@ interface BuildChoice {
   extraExcluded?: readonly string[];
   isolate?: readonly string[];
   extraExcludeOps?: readonly string[];
+  /** The plain QDQ graph: no extended placement (see QdqOptions.extended). */
+  plain?: boolean;
 }
 
 const sets = (xs?: readonly string[]) => (xs ? new Set(xs) : undefined);
@@ -81,6 +89,7 @@ function buildCandidate(input: QuantizeInput, ranges: CalibrationResult | undefi
       includeNodes: sets(plan.includeNodes),
       excludeNodes,
       isolateNodes: new Set(choice.isolate ?? []),
+      extended: !choice.plain,
     });
     if (rep.perTensorFallback) onPerTensor();
     return { model: g.toModel(), quantizedNodes: rep.quantized.length, excluded: rep.excluded, observe: rep.observe };
@@ -115,24 +124,7 @@ export async function quantizeStep(input: QuantizeInput): Promise<Quantized> {
     warnedPerTensor = true;
   };
 
-  // Per-node speed check: nodes where int8 is not faster on the target's runtime stay in float.
-  const slowInInt8: Excluded[] = [];
-  if (plan.mode === 'int8' && plan.measurePerNode && runner.emulated) {
-    warn(`per-node int8 timing skipped: ${runner.label} is emulated, its timings are not the target's (nodes are quantized as the plan says)`);
-  } else if (plan.mode === 'int8' && plan.measurePerNode) {
-    step('measure', `int8 vs float per node on ${runner.label}`);
-    const timings = await measureNodes(input.optimized, ranges!.shapes, ranges!.ranges, runner, { activations: plan.activations, reduceRange: plan.reduceRange, perChannel: plan.perChannel }, (done, total) =>
-      input.progress('measure', done, total),
-    );
-    for (const t of timings) {
-      // A 5 % margin: one-node timings are noisy, and an int8 node also spares its neighbours a DQ/Q pair.
-      if (t.int8Ms > t.floatMs * 1.05) slowInInt8.push({ name: t.name, opType: t.opType, reason: `int8 not faster on ${runner.label}: ${t.int8Ms.toFixed(3)} ms vs ${t.floatMs.toFixed(3)} ms float` });
-    }
-  }
-  const build = (choice: BuildChoice): Built => {
-    const r = buildCandidate(input, ranges, { ...choice, extraExcluded: [...(choice.extraExcluded ?? []), ...slowInInt8.map((x) => x.name)] }, onPerTensor);
-    return { ...r, excluded: [...r.excluded.filter((e) => !slowInInt8.some((x) => x.name === e.name)), ...slowInInt8] };
-  };
+  const build = (choice: BuildChoice): Built => buildCandidate(input, ranges, choice, onPerTensor);
   const candidateOf = async (built: Built, excluded = built.excluded): Promise<Candidate> => {
     const bytes = serializeModel(built.model);
     const verify = await input.evaluate(bytes);
@@ -142,8 +134,48 @@ export async function quantizeStep(input: QuantizeInput): Promise<Quantized> {
   step('verify', runner.label);
   const first = build({});
   let best = await candidateOf(first);
-  if (best.margin < 0 && plan.mode !== 'none' && first.quantizedNodes > 0) best = await accuracySearch(input, first, best, build, candidateOf);
-  return { best, ranges };
+  let choice: BuildChoice = {};
+  if (best.margin < 0 && plan.mode !== 'none' && first.quantizedNodes > 0) ({ best, choice } = await accuracySearch(input, first, best, build, candidateOf));
+  if (plan.mode !== 'int8') return { best, ranges };
+  if (plan.measurePerNode) best = await speedDecisions(input, ranges!, best, choice, build, candidateOf);
+  return { best, ranges, plain: () => candidateOf(build({ plain: true })) };
+}
+
+/** In-context speed decisions on top of the accuracy search's choice (see quantize/in-context.ts). */
+async function speedDecisions(
+  input: QuantizeInput,
+  ranges: CalibrationResult,
+  best: Candidate,
+  choice: BuildChoice,
+  build: (choice: BuildChoice) => Built,
+  candidateOf: (built: Built, excluded?: Excluded[]) => Promise<Candidate>,
+): Promise<Candidate> {
+  const { runner } = input;
+  if (!runner.native) {
+    input.warn(`speed decisions skipped: ${runner.label} ${runner.emulated ? 'is emulated' : 'is a stand-in'}, its timings are not the target's (every node the plan allows stays int8)`);
+    return best;
+  }
+  const sample = await firstSample(input.evaluationSet);
+  if (!sample) return best;
+  const graph = Graph.fromModel(parseModel(input.optimizedBytes, { checkVersions: false }));
+  const quantized = new Set(graph.nodes.map((n) => n.name).filter((n) => !best.excluded.some((e) => e.name === n)));
+  const regions = candidateRegions(graph, quantized, ranges.shapes);
+  input.step('decide', `${regions.length} region(s) tried in float in the whole model on ${runner.label}`);
+  const withFloat = (nodes: readonly string[]): BuildChoice => ({ ...choice, extraExcluded: [...(choice.extraExcluded ?? []), ...nodes] });
+  const decided = await decideInContext({
+    runner,
+    sample,
+    start: best.bytes,
+    regions,
+    build: (nodes) => serializeModel(build(withFloat(nodes)).model),
+    onRegion: (done, total) => input.progress('decide', done, total),
+  });
+  if (decided.floatNodes.length === 0) return { ...best, decisions: decided.decisions };
+  const reason = (name: string) => `kept in float: whole model faster (${decided.decisions.find((d) => d.nodes.includes(name))?.region})`;
+  const built = build(withFloat(decided.floatNodes));
+  const excluded = built.excluded.map((e) => (decided.floatNodes.includes(e.name) ? { ...e, reason: reason(e.name) } : e));
+  const c = await candidateOf(built, excluded);
+  return { ...c, decisions: decided.decisions };
 }
 
 /** Keep the most error-prone nodes in float until within budget or out of time. */
@@ -153,9 +185,10 @@ async function accuracySearch(
   start: Candidate,
   build: (choice: BuildChoice) => Built,
   candidateOf: (built: Built, excluded?: Excluded[]) => Promise<Candidate>,
-): Promise<Candidate> {
+): Promise<{ best: Candidate; choice: BuildChoice }> {
   const { plan, step } = input;
   let best = start;
+  let choice: BuildChoice = {};
   const deadline = performance.now() + input.searchSeconds * 1000;
   // Every quantized node is a candidate: glue ops (Add, Mul, Concat with mismatched scales) often add the most error.
   const ranking = await rankSensitivity(input.optimized, first, input.evaluationSet);
@@ -172,6 +205,7 @@ async function accuracySearch(
     if (c.margin > best.margin) {
       best = c;
       searchExcludeOps = glue;
+      choice = { extraExcludeOps: glue };
     }
   }
   let k = 1;
@@ -179,15 +213,19 @@ async function accuracySearch(
     const keep = ranking.slice(0, k);
     step('search', `keeping ${k} most sensitive node(s) in float`);
     // Dynamic int8 has no tensors to isolate: its nodes are simply left in float.
-    const attempt = plan.mode === 'int8' ? build({ isolate: keep.map((r) => r.name), extraExcludeOps: searchExcludeOps }) : build({ extraExcluded: keep.map((r) => r.name) });
+    const tried: BuildChoice = plan.mode === 'int8' ? { isolate: keep.map((r) => r.name), extraExcludeOps: searchExcludeOps } : { extraExcluded: keep.map((r) => r.name) };
+    const attempt = build(tried);
     // Keeping a node in float also keeps its neighbours' tensors in float: stop once that leaves
     // fewer than half of the quantized nodes, where quantization has lost its point.
     if (attempt.quantizedNodes < Math.ceil(first.quantizedNodes / 2)) break;
     const excluded = [...attempt.excluded.filter((e) => !keep.some((r) => r.name === e.name)), ...keep.map((r) => ({ name: r.name, opType: r.opType, reason: `kept in float: output cosine ${r.cosine.toFixed(4)} (accuracy search)` }))];
     const c = await candidateOf(attempt, excluded);
-    if (c.margin > best.margin) best = c;
+    if (c.margin > best.margin) {
+      best = c;
+      choice = tried;
+    }
     k = k < maxFloat && k * 2 > maxFloat ? maxFloat : k * 2;
   }
   if (best.margin < 0) input.warn(`the artifact misses the accuracy budget (worst margin ${best.margin.toFixed(4)}); the best model found is saved, see the manifest`);
-  return best;
+  return { best, choice };
 }

@@ -1,18 +1,22 @@
 /**
- * Is the compiled model faster where it will run? Float and compiled timed side by side,
- * interleaved, on the target's runtime; where the profile's own choice of quantization does not pay,
- * the float model ships instead.
+ * Never slower than the baselines: the compiled model, the plain full-int8 QDQ graph (where the
+ * plan is static int8) and the float model are timed side by side, interleaved, in rounds, on the
+ * target's runtime, with a copy of the compiled model gauging the noise. kiln's model ships unless
+ * a baseline beats it beyond that noise in every round; where quantization was the profile's own
+ * choice and the float model wins, the float model ships.
  */
 import type { ArtifactManifest } from '../../protocol/manifest.js';
 import type { ModelProto } from '../../onnx/proto-types.js';
 import type { DataSource } from '../io-spec.js';
-import { timeSideBySide } from '../quantize/measure.js';
+import { interleavedRounds } from '../quantize/in-context.js';
 import type { QuantizeMode } from '../quant-plan.js';
 import { budgetMargin, type Budget, type ModelRunner, type VerifyResult } from '../verify.js';
 import type { Candidate } from './quantize.js';
 
 export interface SpeedInput {
   best: Candidate;
+  /** The plain full-int8 QDQ graph, built (and verified) on demand. */
+  plain?: () => Promise<Candidate>;
   optimized: ModelProto;
   optimizedBytes: Uint8Array;
   evaluationSet: DataSource;
@@ -29,27 +33,70 @@ export async function firstSample(data: DataSource) {
   return undefined;
 }
 
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** How `other` compares with `base` over the rounds: 'faster' / 'slower' beyond `threshold` in every round, else 'same'. */
+function verdict(rounds: number[][], base: number, other: number, threshold: number): 'faster' | 'slower' | 'same' {
+  const ratios = rounds.map((r) => r[other] / r[base]);
+  const m = median(ratios);
+  if (m < 1 - threshold && ratios.every((x) => x < 1)) return 'faster';
+  if (m > 1 + threshold && ratios.every((x) => x > 1)) return 'slower';
+  return 'same';
+}
+
 export async function speedStep(input: SpeedInput): Promise<{ best: Candidate; performance?: ArtifactManifest['performance'] }> {
   const { runner, warn } = input;
   let best = input.best;
   const mode = best.plan.mode;
   if (!runner.native || mode === 'none') return { best };
-  input.step('time', `float vs ${mode} on ${runner.label}`);
   const sample = await firstSample(input.evaluationSet);
   if (!sample) return { best };
-  const [floatMs, compiledMs] = await timeSideBySide(runner, [input.optimizedBytes, best.bytes], sample);
-  let performance: ArtifactManifest['performance'] = { runtime: runner.label, floatMs, compiledMs, speedup: floatMs / compiledMs, note: 'median of 15 interleaved runs at compile time, batch as in the evaluation data; `kiln bench` measures properly' };
-  if (compiledMs > floatMs * 1.05) {
-    const why = `${mode} measured slower than float on ${runner.label}: ${compiledMs.toFixed(3)} ms vs ${floatMs.toFixed(3)} ms`;
+  const plain = input.plain ? await input.plain() : undefined;
+  input.step('time', `${mode} vs ${plain ? 'plain full-int8 QDQ vs ' : ''}float on ${runner.label}`);
+  // 0: kiln's, 1: float, 2: kiln's again (noise gauge), 3: plain.
+  const models = [best.bytes, input.optimizedBytes, best.bytes, ...(plain ? [plain.bytes] : [])];
+  const rounds = await interleavedRounds(runner, models, sample, { rounds: 5 });
+  const noise = Math.max(...rounds.map((r) => Math.abs(r[2] / r[0] - 1)));
+  const threshold = Math.max(0.02, 1.5 * noise);
+  const [kilnMs, floatMs, , plainMs] = [0, 1, 2, 3].map((k) => (k < models.length ? median(rounds.map((r) => r[k])) : NaN));
+  const figures = `${mode} ${kilnMs.toFixed(3)} ms${plain ? `, plain QDQ ${plainMs.toFixed(3)} ms` : ''}, float ${floatMs.toFixed(3)} ms; noise ${(100 * noise).toFixed(1)} %`;
+  let shipped: 'kiln' | 'plain' | 'float' = 'kiln';
+  let shippedIndex = 0;
+  let note = `medians of 5 interleaved rounds at compile time, batch as in the evaluation data (${figures}); \`kiln bench\` measures properly`;
+
+  if (plain && plain.margin >= 0 && verdict(rounds, 0, 3, threshold) === 'faster') {
+    warn(`the plain full-int8 QDQ graph is faster than kiln's choices here (${figures}): shipping the plain one`);
+    best = { ...plain, decisions: best.decisions };
+    shipped = 'plain';
+    shippedIndex = 3;
+    note = `${note}; kiln's decisions were not faster than the plain QDQ graph, so the plain one was kept`;
+  }
+  const vsFloat = verdict(rounds, 1, shippedIndex, threshold);
+  if (vsFloat === 'slower') {
+    const why = `${mode} measured slower than float on ${runner.label} (${figures})`;
     if (input.requested === 'auto') {
       // The target's own choice, and it does not pay here: ship the optimized float model.
       warn(`${why}; keeping the model in float (pass --quantize ${mode} to force it)`);
       const verifyFloat = await input.evaluate(input.optimizedBytes);
-      best = { model: input.optimized, bytes: input.optimizedBytes, verify: verifyFloat, margin: budgetMargin(verifyFloat.outputs, input.budget), plan: { mode: 'none', reason: why, excludeOps: [], excludeNodes: [] }, quantizedNodes: 0, excluded: [] };
-      performance = { ...performance, compiledMs: floatMs, speedup: 1, note: `${performance.note}; ${why}, so the float model was kept` };
+      best = { model: input.optimized, bytes: input.optimizedBytes, verify: verifyFloat, margin: budgetMargin(verifyFloat.outputs, input.budget), plan: { mode: 'none', reason: why, excludeOps: [], excludeNodes: [] }, quantizedNodes: 0, excluded: [], decisions: best.decisions };
+      shipped = 'float';
+      shippedIndex = 1;
+      note = `${note}; ${why}, so the float model was kept`;
     } else {
       warn(`${why}; consider --quantize none`);
     }
+  } else if (vsFloat === 'same') {
+    // Undecided keeps int8: not slower, and a quarter of the size.
+    const line = `${mode} is not measurably faster than float on ${runner.label} (${figures}): kept ${mode} for its size`;
+    warn(line);
+    note = `${note}; ${line}`;
   }
-  return { best, performance };
+  const compiledMs = median(rounds.map((r) => r[shippedIndex]));
+  return {
+    best,
+    performance: { runtime: runner.label, floatMs, compiledMs, speedup: floatMs / compiledMs, ...(plain ? { plainMs } : {}), shipped, note },
+  };
 }

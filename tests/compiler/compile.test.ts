@@ -126,8 +126,8 @@ describe('kiln compile', () => {
     // Height and width dynamic too: more than a batch dimension needs --shape.
     const model = buildCnn({ inputShape: ['N', 3, 32, 32] });
     const dims = model.graph!.input[0].type!.tensorType!.shape!.dim;
-    dims[2] = { dimParam: 'H' };
-    dims[3] = { dimParam: 'W' };
+    dims[2] = { ...dims[2], dimValue: undefined, dimParam: 'H' };
+    dims[3] = { ...dims[3], dimValue: undefined, dimParam: 'W' };
     const { dir, path, opts } = setup(model);
     process.env.KILN_HOME = join(dir, 'home');
     const out = join(dir, 'never');

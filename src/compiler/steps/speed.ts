@@ -8,7 +8,7 @@
 import type { ArtifactManifest } from '../../protocol/manifest.js';
 import type { ModelProto } from '../../onnx/proto-types.js';
 import type { DataSource } from '../io-spec.js';
-import { interleavedRounds } from '../quantize/in-context.js';
+import { interleavedRounds, judge, median } from '../quantize/in-context.js';
 import type { QuantizeMode } from '../quant-plan.js';
 import { budgetMargin, type Budget, type ModelRunner, type VerifyResult } from '../verify.js';
 import type { Candidate } from './quantize.js';
@@ -33,20 +33,6 @@ export async function firstSample(data: DataSource) {
   return undefined;
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-/** How `other` compares with `base` over the rounds: 'faster' / 'slower' beyond `threshold` in every round, else 'same'. */
-function verdict(rounds: number[][], base: number, other: number, threshold: number): 'faster' | 'slower' | 'same' {
-  const ratios = rounds.map((r) => r[other] / r[base]);
-  const m = median(ratios);
-  if (m < 1 - threshold && ratios.every((x) => x < 1)) return 'faster';
-  if (m > 1 + threshold && ratios.every((x) => x > 1)) return 'slower';
-  return 'same';
-}
-
 export async function speedStep(input: SpeedInput): Promise<{ best: Candidate; performance?: ArtifactManifest['performance'] }> {
   const { runner, warn } = input;
   let best = input.best;
@@ -59,23 +45,24 @@ export async function speedStep(input: SpeedInput): Promise<{ best: Candidate; p
   // 0: kiln's, 1: float, 2: kiln's again (noise gauge), 3: plain.
   const models = [best.bytes, input.optimizedBytes, best.bytes, ...(plain ? [plain.bytes] : [])];
   const rounds = await interleavedRounds(runner, models, sample, { rounds: 5 });
-  const noise = Math.max(...rounds.map((r) => Math.abs(r[2] / r[0] - 1)));
-  const threshold = Math.max(0.02, 1.5 * noise);
+  const gauge = [0, 2] as const;
+  const { noise } = judge(rounds, 0, 1, gauge);
   const [kilnMs, floatMs, , plainMs] = [0, 1, 2, 3].map((k) => (k < models.length ? median(rounds.map((r) => r[k])) : NaN));
   const figures = `${mode} ${kilnMs.toFixed(3)} ms${plain ? `, plain QDQ ${plainMs.toFixed(3)} ms` : ''}, float ${floatMs.toFixed(3)} ms; noise ${(100 * noise).toFixed(1)} %`;
   let shipped: 'kiln' | 'plain' | 'float' = 'kiln';
   let shippedIndex = 0;
   let note = `medians of 5 interleaved rounds at compile time, batch as in the evaluation data (${figures}); \`kiln bench\` measures properly`;
 
-  if (plain && plain.margin >= 0 && verdict(rounds, 0, 3, threshold) === 'faster') {
+  if (plain && plain.margin >= 0 && judge(rounds, 0, 3, gauge).verdict === 'faster') {
     warn(`the plain full-int8 QDQ graph is faster than kiln's choices here (${figures}): shipping the plain one`);
     best = { ...plain, decisions: best.decisions };
     shipped = 'plain';
     shippedIndex = 3;
     note = `${note}; kiln's decisions were not faster than the plain QDQ graph, so the plain one was kept`;
   }
-  const vsFloat = verdict(rounds, 1, shippedIndex, threshold);
-  if (vsFloat === 'slower') {
+  // Float against the shipped model: 'faster' means the shipped one is slower than float.
+  const floatIs = judge(rounds, shippedIndex, 1, gauge).verdict;
+  if (floatIs === 'faster') {
     const why = `${mode} measured slower than float on ${runner.label} (${figures})`;
     if (input.requested === 'auto') {
       // The target's own choice, and it does not pay here: ship the optimized float model.
@@ -88,7 +75,7 @@ export async function speedStep(input: SpeedInput): Promise<{ best: Candidate; p
     } else {
       warn(`${why}; consider --quantize none`);
     }
-  } else if (vsFloat === 'same') {
+  } else if (floatIs === 'same') {
     // Undecided keeps int8: not slower, and a quarter of the size.
     const line = `${mode} is not measurably faster than float on ${runner.label} (${figures}): kept ${mode} for its size`;
     warn(line);

@@ -80,11 +80,13 @@ const median = (xs: number[]) => {
 };
 
 /**
- * The plain full-int8 QDQ graph, built with kiln's own QDQ writer in its plain form: the same
- * optimized float graph and calibration, every Conv/Gemm/Add/Concat/pool quantized, no search.
+ * The plain full-int8 QDQ graph, built with kiln's own QDQ writer in its plain form: the float graph
+ * after cleanup and onnxruntime's 'basic' optimization, the same calibration, every
+ * Conv/Gemm/Add/Concat/pool quantized, no search.
  */
 async function plainQdq(path: string, calibration: DataSource): Promise<Uint8Array> {
-  const optimized = await optimizeModel(loadModel(path), () => {});
+  // As a hand quantization of the export sees it: onnxruntime's optimization, no batch-shape folding.
+  const optimized = await optimizeModel(loadModel(path), () => {}, { foldShapes: false });
   const cal = await calibrate(optimized.model, () => calibration.stream(), { method: 'minmax' });
   const g = Graph.fromModel(structuredClone(optimized.model));
   quantizeQdq(g, { activations: 'uint8', reduceRange: false, perChannel: true, ranges: cal.ranges, extended: false });

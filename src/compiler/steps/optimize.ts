@@ -12,6 +12,7 @@ import { createOrtNodeSession } from '../../runtime/ort-node.js';
 import { nameNodes, runPasses, type PassResult } from '../passes/cleanup.js';
 import { upgradeModelOpset } from '../passes/upgrade-opset.js';
 import type { QuantPlan } from '../quant-plan.js';
+import { foldBatchShapes } from './fold-batch-shapes.js';
 
 type Note = (detail: string) => void;
 
@@ -46,11 +47,17 @@ export interface Optimized {
   passes: PassResult[];
 }
 
-/** kiln's passes, then onnxruntime's 'basic' optimization unless it grows the model; every node named. */
-export async function optimizeModel(source: ModelProto, note: Note): Promise<Optimized> {
+/**
+ * kiln's passes, batch-independent shape arithmetic folded, then onnxruntime's 'basic' optimization
+ * unless it grows the model; every node named.
+ */
+export async function optimizeModel(source: ModelProto, note: Note, options: { foldShapes?: boolean } = {}): Promise<Optimized> {
   const graph = Graph.fromModel(source);
   const passes: PassResult[] = runPasses(graph);
-  const cleaned = graph.toModel();
+  const fold = options.foldShapes === false ? { model: graph.toModel(), folded: 0, note: undefined } : await foldBatchShapes(graph.toModel());
+  if (fold.note) note(fold.note);
+  if (fold.folded) passes.push({ name: 'fold-batch-shapes', changed: fold.folded });
+  const cleaned = fold.model;
   const cleanedBytes = serializeModel(cleaned);
   let optimized = await ortBasicOptimize(cleanedBytes, source);
   if (serializeModel(optimized).byteLength > cleanedBytes.byteLength * 1.05) {

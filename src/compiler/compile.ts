@@ -13,7 +13,7 @@ import type { ArtifactManifest } from '../protocol/manifest.js';
 import { sha256Hex, type WrittenArtifact } from '../protocol/artifact.js';
 import { kilnConfigDir } from '../protocol/signing.js';
 import type { PipelineFile } from '../protocol/pipeline.js';
-import { batchOneShapes, inputSpecs, outputSpecs, randomSource, subsetSource, takeSource, type DataSource } from './io-spec.js';
+import { batchOneShapes, checkedSource, inputSpecs, outputSpecs, randomSource, subsetSource, takeSource, type DataSource } from './io-spec.js';
 import { parseCpuInfo, x86Int8Kernel } from '../runtime/host.js';
 import type { ModelFacts } from './quant-plan.js';
 import { resolveQuantPlan, type UserQuantOptions } from './quant-plan.js';
@@ -210,7 +210,9 @@ function loadStep(sourcePath: string, options: CompileOptions, warn: (message: s
 /** Calibration data (its held-out part verifies), else evaluation data, else random inputs. */
 function splitData(source: ModelProto, options: CompileOptions, note: (line: string) => void): { calibrationSet?: DataSource; evaluationSet: DataSource } {
   const holdOut = options.holdOut ?? 0.2;
-  const cal = options.calibrationData;
+  const specs = inputSpecs(source);
+  const cal = options.calibrationData && checkedSource(options.calibrationData, specs, 'calibration sample');
+  const evaluationData = options.evaluationData && checkedSource(options.evaluationData, specs, 'evaluation sample');
   const maxCal = options.maxCalibrationSamples ?? DEFAULT_CALIBRATION_SAMPLES;
   if (cal && cal.count >= 2) {
     const every = Math.max(2, Math.round(1 / holdOut));
@@ -218,12 +220,12 @@ function splitData(source: ModelProto, options: CompileOptions, note: (line: str
     for (let i = 0; i < cal.count && calIndices.size < maxCal; i++) if (i % every !== every - 1) calIndices.add(i);
     return { calibrationSet: subsetSource(cal, cal.label, (i) => calIndices.has(i)), evaluationSet: subsetSource(cal, `${cal.label} (held out)`, (i) => i % every === every - 1) };
   }
-  if (cal && cal.count === 1) return { calibrationSet: cal, evaluationSet: options.evaluationData ?? cal };
-  if (options.evaluationData) return { evaluationSet: options.evaluationData };
+  if (cal && cal.count === 1) return { calibrationSet: cal, evaluationSet: evaluationData ?? cal };
+  if (evaluationData) return { evaluationSet: evaluationData };
   // A torch export's batch dimension is dynamic: verify at batch 1; the artifact keeps it dynamic.
-  const { shapes, notes } = batchOneShapes(inputSpecs(source), options.shapes);
+  const { shapes, notes } = batchOneShapes(specs, options.shapes);
   notes.forEach(note);
-  return { evaluationSet: randomSource(inputSpecs(source), shapes, 8) };
+  return { evaluationSet: randomSource(specs, shapes, 8) };
 }
 
 /** The compiling CPU's model name and int8 path, for profiles that tune int8 to it. */

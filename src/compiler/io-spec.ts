@@ -72,6 +72,32 @@ export function takeSource(source: DataSource, n: number, label: string): DataSo
   };
 }
 
+/**
+ * The same source, each sample checked against the model's inputs as it is read: every input
+ * present, of the model's dtype, with its static dims. `what` names the samples in the error
+ * ('calibration sample'), so a bad sample fails in one line instead of deep in the runtime.
+ */
+export function checkedSource(source: DataSource, specs: readonly TensorSpec[], what: string): DataSource {
+  const fix = 'the samples must match the model\'s inputs (kiln inspect MODEL lists them)';
+  return {
+    ...source,
+    async *stream() {
+      let i = 0;
+      for await (const sample of source.stream()) {
+        i++;
+        for (const spec of specs) {
+          const t = sample[spec.name];
+          if (!t) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): no input '${spec.name}' (it has ${Object.keys(sample).join(', ') || 'none'})`, { hint: fix });
+          if (t.type !== spec.dtype) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): input '${spec.name}' is ${t.type}, the model takes ${spec.dtype}`, { hint: fix });
+          const fits = t.dims.length === spec.shape.length && spec.shape.every((d, k) => typeof d !== 'number' || d === t.dims[k]);
+          if (!fits) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): input '${spec.name}' is [${t.dims.join(', ')}], the model takes [${spec.shape.join(', ')}]`, { hint: fix });
+        }
+        yield sample;
+      }
+    },
+  };
+}
+
 /** Concrete dims for an input: the model's static dims, with symbolic ones from `shapes`, else an error naming them. */
 export function concreteShape(spec: TensorSpec, shapes: Readonly<Record<string, readonly number[]>> = {}): number[] {
   const given = shapes[spec.name];

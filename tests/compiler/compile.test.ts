@@ -53,7 +53,7 @@ describe('kiln compile', () => {
       expect(d.ratios).toHaveLength(5);
       expect(d.int8Ms).toBeGreaterThan(0);
       expect(d.floatMs).toBeGreaterThan(0);
-      expect(d.why).toMatch(/whole model \d+\.\d+ ms in int8 vs \d+\.\d+ ms with it in float; noise/);
+      expect(d.why).toMatch(/whole model \d+\.\d+ ms in int8 vs \d+\.\d+ ms with it in float, median ratio per round \d+\.\d+; noise/);
       // Float only when every round says so, beyond the noise of that run.
       if (d.decision === 'float') expect(Math.max(...d.ratios)).toBeLessThan(1);
     }

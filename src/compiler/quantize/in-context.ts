@@ -154,7 +154,7 @@ export async function decideInContext(input: DecideInput): Promise<{ bytes: Uint
     const candidate = input.build([...floatNodes, ...region.nodes]);
     const c = await compareInContext(input.runner, current, candidate, input.sample, input.rounds);
     const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-    const figures = `whole model ${c.baseMs.toFixed(3)} ms in int8 vs ${c.otherMs.toFixed(3)} ms with it in float; noise ${pct(c.noise)}, threshold ${pct(c.threshold)}`;
+    const figures = `whole model ${c.baseMs.toFixed(3)} ms in int8 vs ${c.otherMs.toFixed(3)} ms with it in float, median ratio per round ${median(c.ratios).toFixed(3)}; noise ${pct(c.noise)}, threshold ${pct(c.threshold)}`;
     let decision: SpeedDecision['decision'];
     let why: string;
     if (c.verdict === 'faster') {

@@ -25,11 +25,11 @@ export const median = (xs: readonly number[]): number => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** The lower quartile: on a shared machine other processes only ever add time, so the low end is the model's own cost. */
-const lowerQuartile = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 4)];
+/** The fastest run: on a shared machine other processes only ever add time, so the low end is the model's own cost. */
+const fastest = (xs: readonly number[]): number => Math.min(...xs);
 
 /**
- * Per round, each model's latency (ms; the lower quartile of its runs in that round). Models run
+ * Per round, each model's latency (ms; the fastest of its runs in that round). Models run
  * interleaved (A, B, C, A, B, C, …), the order rotated each round, so load from other processes
  * hits them alike.
  */
@@ -52,7 +52,7 @@ export async function interleavedRounds(runner: ModelRunner, models: readonly Ui
           times[k].push(performance.now() - t);
         }
       }
-      rounds.push(times.map(lowerQuartile));
+      rounds.push(times.map(fastest));
     }
     return rounds;
   } finally {

@@ -32,8 +32,9 @@ export interface QdqOptions {
   /** Keep these nodes and every tensor they touch in float (no Q on their inputs or outputs): for accuracy. */
   isolateNodes?: ReadonlySet<string>;
   /**
-   * Beyond the plain QDQ graph: Slice moves int8 data too, and shape-reading ops (Shape, Size) read
-   * the int8 tensor, so no DequantizeLinear stays alive just for a shape. @default true
+   * Beyond the plain QDQ graph: Slice moves int8 data too, shape-reading ops (Shape, Size) read the
+   * int8 tensor (so no DequantizeLinear stays alive just for a shape), and a Concat's inputs share
+   * its scale. @default true
    */
   extended?: boolean;
 }
@@ -171,7 +172,11 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
     }
     const range = ranges.get(name);
     if (!range) return undefined;
-    const qp = activationParams(range, options.activations);
+    // A tensor read only by a quantized Concat takes the Concat's scale: with every input at the
+    // output's scale, QLinearConcat copies bytes instead of requantizing each input.
+    const readers = graph.consumers(name);
+    const concat = extended && readers.length === 1 && readers[0].opType === 'Concat' && selected.has(readers[0]) && !graph.outputs.some((o) => o.name === name) ? readers[0] : undefined;
+    const qp = activationParams((concat && ranges.get(concat.output[0])) || range, options.activations);
     params.set(name, qp);
     return qp;
   };

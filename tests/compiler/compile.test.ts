@@ -50,7 +50,7 @@ describe('kiln compile', () => {
     // The CNN has Convs, Adds and a Gemm: at least those groups were tried, each with whole-model figures.
     expect(q.decisions!.map((d) => d.region.replace(/ \(.*$/, ''))).toEqual(expect.arrayContaining(['Add', 'Gemm / MatMul']));
     for (const d of q.decisions!) {
-      expect(d.ratios).toHaveLength(5);
+      expect([5, 10]).toContain(d.ratios.length);
       expect(d.int8Ms).toBeGreaterThan(0);
       expect(d.floatMs).toBeGreaterThan(0);
       expect(d.why).toMatch(/whole model \d+\.\d+ ms in int8 vs \d+\.\d+ ms with it in float, median ratio per round \d+\.\d+; noise/);

@@ -1,5 +1,5 @@
 /** Speed decisions made in context: the judgement (pure), the regions tried, and that two compiles decide alike. */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCnn } from '../../src/onnx/builder.js';
@@ -10,6 +10,7 @@ import { memorySource } from '../../src/compiler/io-spec.js';
 import { calibrate } from '../../src/compiler/quantize/calibrate.js';
 import { candidateRegions, judge } from '../../src/compiler/quantize/in-context.js';
 import { KilnError } from '../../src/errors.js';
+import type { SpeedDecision } from '../../src/protocol/manifest.js';
 import { randomData, randomSamples, tempDir } from './helpers.js';
 
 /** Rounds of [base, other, copy of base] latencies. */
@@ -20,14 +21,14 @@ describe('judge: a region goes to float only beyond the noise of its own rounds'
     const c = judge(rounds([[10, 8.9, 10.1], [10.2, 9, 10.1], [9.9, 8.8, 10], [10, 9.1, 9.9], [10.1, 9, 10]]), 0, 1, [0, 2]);
     expect(c.verdict).toBe('faster');
     expect(c.noise).toBeCloseTo(0.0099, 3);
-    expect(c.threshold).toBeCloseTo(0.02, 2);
+    expect(c.threshold).toBeCloseTo(0.03, 2);
   });
   it('the same gain under heavy noise → same (int8 kept)', () => {
     const c = judge(rounds([[10, 8.9, 12], [10.2, 9, 8], [9.9, 8.8, 12.5], [10, 9.1, 7.9], [10.1, 9, 12]]), 0, 1, [0, 2]);
     expect(c.noise).toBeGreaterThan(0.15);
     expect(c.verdict).toBe('same');
   });
-  it('a gain below 2 % → same, however quiet; one contrary round of five is allowed, two are not', () => {
+  it('a gain below 3 % → same, however quiet; one contrary round of five is allowed, two are not', () => {
     expect(judge(rounds([[10, 9.9, 10], [10, 9.9, 10], [10, 9.9, 10], [10, 9.9, 10], [10, 9.9, 10]]), 0, 1, [0, 2]).verdict).toBe('same');
     expect(judge(rounds([[10, 9, 10], [10, 9, 10], [10, 9, 10], [10, 9, 10], [10, 10.5, 10]]), 0, 1, [0, 2]).verdict).toBe('faster');
     expect(judge(rounds([[10, 9, 10], [10, 9, 10], [10, 9, 10], [10, 10.5, 10], [10, 10.5, 10]]), 0, 1, [0, 2]).verdict).toBe('same');
@@ -55,22 +56,39 @@ describe('candidate regions', () => {
 });
 
 describe('kiln compile: decisions in context', () => {
-  it('two compiles of the same model and calibration give the same decisions', async () => {
+  it('two compiles of the same model and calibration give the same decisions, unless their own timings differ', { timeout: 90_000 }, async () => {
     const dir = tempDir('kiln-decide-');
     const path = join(dir, 'cnn.onnx');
     saveModel(buildCnn({ inputShape: [1, 3, 32, 32], residual: true }), path);
     process.env.KILN_HOME = join(dir, 'home');
-    const outcome = async (out: string) => {
-      const res = await compileModel(path, { target: 'x86_64', quantize: 'int8', calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, out), cache: false });
-      const q = res.manifest.quantization;
-      expect(q.decisions!.length).toBeGreaterThan(0);
-      // What shipped: the regions put in float (an 'undecided' region stays int8, as an 'int8' one does).
-      return { float: q.decisions!.filter((d) => d.decision === 'float').map((d) => d.region), regions: q.decisions!.map((d) => d.region), excluded: q.excludedNodes.map((e) => e.name).sort() };
-    };
-    const [a, b] = [await outcome('a'), await outcome('b')];
-    expect(b.regions).toEqual(a.regions);
-    expect(b.float).toEqual(a.float);
-    expect(b.excluded).toEqual(a.excluded);
+    const compile = (out: string, measurePerNode?: boolean) =>
+      compileModel(path, { target: 'x86_64', quantize: 'int8', measurePerNode, calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, out), cache: false });
+    // Without timings in play, the build itself is deterministic: the same bytes.
+    const [p, q] = [await compile('p', false), await compile('q', false)];
+    expect(readFileSync(join(q.artifact.dir, 'model.onnx'))).toEqual(readFileSync(join(p.artifact.dir, 'model.onnx')));
+    const [a, b] = [(await compile('a')).manifest.quantization, (await compile('b')).manifest.quantization];
+    expect(b.decisions!.map((d) => d.region)).toEqual(a.decisions!.map((d) => d.region));
+    // On this shared machine timings do differ between runs. Where a decision differs, so do the
+    // timings behind it: the undecided one's median ratio is within its own noise threshold (or its
+    // rounds disagree), and float against int8 needs median ratios on opposite sides of 1 by more
+    // than the thresholds.
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
+    const thresholdOf = (d: SpeedDecision) => Math.max(0.03, 2 * d.noise);
+    a.decisions!.forEach((da, i) => {
+      const db = b.decisions![i];
+      if (da.decision === db.decision) return;
+      const [ma, mb] = [median(da.ratios), median(db.ratios)];
+      if (da.decision !== 'undecided' && db.decision !== 'undecided') {
+        expect(Math.abs(ma - mb)).toBeGreaterThan(Math.min(thresholdOf(da), thresholdOf(db)));
+        return;
+      }
+      const u = da.decision === 'undecided' ? da : db;
+      const contrary = Math.min(u.ratios.filter((r) => r >= 1).length, u.ratios.filter((r) => r <= 1).length);
+      expect(Math.abs(median(u.ratios) - 1) <= thresholdOf(u) || contrary >= 2 || u.ratios.length > 5).toBe(true);
+    });
+    // Same decisions → the same nodes in float.
+    const floatOf = (x: typeof a) => x.decisions!.filter((d) => d.decision === 'float').flatMap((d) => d.nodes).sort();
+    if (floatOf(a).join() === floatOf(b).join()) expect(b.excludedNodes.map((e) => e.name).sort()).toEqual(a.excludedNodes.map((e) => e.name).sort());
   });
 
   it('BAD INPUT: calibration samples of the wrong shape or dtype fail in one line, and nothing is written', async () => {

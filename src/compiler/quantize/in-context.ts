@@ -5,7 +5,7 @@
  * each region in float *in the whole model*: both models and a copy of the current one run
  * interleaved, in rounds; the copy measures the noise of those very rounds. A region goes to float
  * only when the whole model gets faster beyond that noise (median over rounds, and in all rounds
- * but at most one); anything less keeps int8.
+ * but at most one), twice in a row; anything less keeps int8.
  */
 import { attrInt } from '../../onnx/nodes.js';
 import type { Graph } from '../../onnx/graph.js';
@@ -60,6 +60,9 @@ export async function interleavedRounds(runner: ModelRunner, models: readonly Ui
   }
 }
 
+/** Below this, a difference is never a decision: it would flip between compiles. */
+export const MIN_GAIN = 0.03;
+
 export interface Comparison {
   /** Medians over rounds, ms. */
   baseMs: number;
@@ -68,7 +71,7 @@ export interface Comparison {
   ratios: number[];
   /** Median relative difference between base and its identical copy, over the rounds. */
   noise: number;
-  /** The smallest difference that counts: max(2 %, 2 × noise). */
+  /** The smallest difference that counts: max(3 %, 2 × noise). */
   threshold: number;
   /** 'faster': other beats base beyond the threshold (median) and in all rounds but at most one; 'slower' likewise; else 'same'. */
   verdict: 'faster' | 'slower' | 'same';
@@ -81,7 +84,7 @@ export interface Comparison {
 export function judge(rounds: readonly (readonly number[])[], base: number, other: number, gauge: readonly [number, number]): Comparison {
   const ratios = rounds.map((r) => r[other] / r[base]);
   const noise = median(rounds.map((r) => Math.abs(r[gauge[1]] / r[gauge[0]] - 1)));
-  const threshold = Math.max(0.02, 2 * noise);
+  const threshold = Math.max(MIN_GAIN, 2 * noise);
   const m = median(ratios);
   const allBut = (pass: (x: number) => boolean) => ratios.filter((x) => !pass(x)).length <= (ratios.length >= 5 ? 1 : 0);
   const verdict = m < 1 - threshold && allBut((x) => x < 1) ? 'faster' : m > 1 + threshold && allBut((x) => x > 1) ? 'slower' : 'same';
@@ -152,7 +155,13 @@ export async function decideInContext(input: DecideInput): Promise<{ bytes: Uint
   for (const region of input.regions) {
     input.onRegion?.(++done, input.regions.length, region);
     const candidate = input.build([...floatNodes, ...region.nodes]);
-    const c = await compareInContext(input.runner, current, candidate, input.sample, input.rounds);
+    let c = await compareInContext(input.runner, current, candidate, input.sample, input.rounds);
+    if (c.verdict === 'faster') {
+      // Confirmed by a second, independent set of rounds: a borderline gain must not flip between compiles.
+      const again = await compareInContext(input.runner, current, candidate, input.sample, input.rounds);
+      const ratios = [...c.ratios, ...again.ratios];
+      c = again.verdict === 'faster' ? { ...again, ratios, baseMs: median([c.baseMs, again.baseMs]), otherMs: median([c.otherMs, again.otherMs]), noise: Math.max(c.noise, again.noise) } : { ...again, verdict: 'same', ratios };
+    }
     const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
     const figures = `whole model ${c.baseMs.toFixed(3)} ms in int8 vs ${c.otherMs.toFixed(3)} ms with it in float, median ratio per round ${median(c.ratios).toFixed(3)}; noise ${pct(c.noise)}, threshold ${pct(c.threshold)}`;
     let decision: SpeedDecision['decision'];

@@ -73,6 +73,32 @@ export function takeSource(source: DataSource, n: number, label: string): DataSo
   };
 }
 
+/**
+ * The same source, each sample checked against the model's inputs as it is read: every input
+ * present, of the model's dtype, with its static dims. `what` names the samples in the error
+ * ('calibration sample'), so a bad sample fails in one line instead of deep in the runtime.
+ */
+export function checkedSource(source: DataSource, specs: readonly TensorSpec[], what: string): DataSource {
+  const fix = 'the samples must match the model\'s inputs (kiln inspect MODEL lists them)';
+  return {
+    ...source,
+    async *stream() {
+      let i = 0;
+      for await (const sample of source.stream()) {
+        i++;
+        for (const spec of specs) {
+          const t = sample[spec.name];
+          if (!t) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): no input '${spec.name}' (it has ${Object.keys(sample).join(', ') || 'none'})`, { hint: fix });
+          if (t.type !== spec.dtype) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): input '${spec.name}' is ${t.type}, the model takes ${spec.dtype}`, { hint: fix });
+          const fits = t.dims.length === spec.shape.length && spec.shape.every((d, k) => typeof d !== 'number' || d === t.dims[k]);
+          if (!fits) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): input '${spec.name}' is [${t.dims.join(', ')}], the model takes [${spec.shape.join(', ')}]`, { hint: fix });
+        }
+        yield sample;
+      }
+    },
+  };
+}
+
 /** Concrete dims for an input: the model's static dims, with symbolic ones from `shapes`, else an error naming them. */
 export function concreteShape(spec: TensorSpec, shapes: Readonly<Record<string, readonly number[]>> = {}): number[] {
   const given = shapes[spec.name];
@@ -94,6 +120,22 @@ export function concreteShape(spec: TensorSpec, shapes: Readonly<Record<string, 
     });
   }
   return spec.shape as number[];
+}
+
+/**
+ * Inputs whose only dynamic dimension is the leading (batch) one and that `shapes` leaves open get
+ * batch 1: what verification and calibration run at unless the user says otherwise. Returns the
+ * shapes to use and one note per such input.
+ */
+export function batchOneShapes(specs: readonly TensorSpec[], shapes: Readonly<Record<string, readonly number[]>> = {}): { shapes: Record<string, number[]>; notes: string[] } {
+  const out: Record<string, number[]> = Object.fromEntries(Object.entries(shapes).map(([k, v]) => [k, [...v]]));
+  const notes: string[] = [];
+  for (const spec of specs) {
+    if (shapes[spec.name] || spec.shape.length === 0 || typeof spec.shape[0] === 'number' || spec.shape.slice(1).some((d) => typeof d !== 'number')) continue;
+    out[spec.name] = [1, ...(spec.shape.slice(1) as number[])];
+    notes.push(`input '${spec.name}' has a dynamic batch dimension (${spec.shape[0]}): verified at batch 1, kept dynamic in the artifact (--shape ${spec.name}=${['N', ...spec.shape.slice(1)].join('x')} to verify at another size)`);
+  }
+  return { shapes: out, notes };
 }
 
 /** Uniform random inputs in [0, 1) for float inputs and zeros for integer ones: a last resort for verification. */
@@ -122,4 +164,10 @@ export function randomSource(specs: readonly TensorSpec[], shapes: Readonly<Reco
       }
     },
   };
+}
+
+/** The first sample a data source yields (the one timings and warm-ups run on), or undefined when it is empty. */
+export async function firstSample(data: DataSource) {
+  for await (const sample of data.stream()) return sample;
+  return undefined;
 }

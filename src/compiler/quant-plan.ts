@@ -29,6 +29,16 @@ export interface ModelFacts {
   ops: Readonly<Record<string, number>>;
   /** Calibration samples are available (user data or the zoo's samples). */
   hasCalibrationData: boolean;
+  /** The compiling CPU, for profiles that tune int8 to it (`reduceRange: 'auto'`). */
+  cpu?: { model: string; int8Kernel: 'vnni' | 'avx2' | 'none' };
+}
+
+/** What a profile's `reduceRange: 'auto'` became on the compiling CPU, for the manifest. */
+export interface Int8Tuning {
+  cpu: string;
+  int8Kernel: 'vnni' | 'avx2' | 'none';
+  reduceRange: boolean;
+  note: string;
 }
 
 interface PlanCommon {
@@ -50,8 +60,9 @@ export type QuantPlan =
       perChannel: boolean;
       calibration: CalibrationMethod;
       measurePerNode: boolean;
+      tuning?: Int8Tuning;
     } & PlanCommon)
-  | ({ mode: 'int8-dynamic'; reduceRange: boolean; perChannel: boolean } & PlanCommon)
+  | ({ mode: 'int8-dynamic'; reduceRange: boolean; perChannel: boolean; tuning?: Int8Tuning } & PlanCommon)
   | ({ mode: 'fp16'; keepFloat32Ops: string[] } & PlanCommon);
 
 /** Ops whose fp16 results drift too far to run in half precision by default. */
@@ -65,6 +76,23 @@ const MATMUL_OPS = ['MatMul', 'Gemm'];
 
 const count = (ops: Readonly<Record<string, number>>, names: readonly string[]): number =>
   names.reduce((a, n) => a + (ops[n] ?? 0), 0);
+
+/**
+ * 'auto': full-range weights where the compiling CPU has VNNI (exact u8×s8 dot products), 7-bit
+ * weights where it has AVX2 only (VPMADDUBSW saturates full-range pairs) or is unknown.
+ */
+function resolveReduceRange(setting: boolean | 'auto', cpu: ModelFacts['cpu']): { reduceRange: boolean; tuning?: Int8Tuning } {
+  if (setting !== 'auto') return { reduceRange: setting };
+  const kernel = cpu?.int8Kernel ?? 'none';
+  const reduceRange = kernel !== 'vnni';
+  const note =
+    kernel === 'vnni'
+      ? 'VNNI on the compiling CPU: full-range int8 weights'
+      : kernel === 'avx2'
+        ? 'AVX2 without VNNI on the compiling CPU: 7-bit weights (VPMADDUBSW saturates full-range u8×s8 pairs)'
+        : 'no VNNI or AVX2 seen on the compiling CPU: 7-bit weights, safe on every x86 int8 path';
+  return { reduceRange, tuning: { cpu: cpu?.model ?? 'unknown', int8Kernel: kernel, reduceRange, note } };
+}
 
 export function resolveQuantPlan(
   profile: TargetProfile,
@@ -80,6 +108,7 @@ export function resolveQuantPlan(
   };
   const requested = user.quantize ?? profile.compile.quantize;
   const int8 = profile.numerics.int8;
+  const { reduceRange, tuning } = resolveReduceRange(int8.reduceRange, facts.cpu);
   const convs = count(facts.ops, CONV_OPS);
   const matmuls = count(facts.ops, MATMUL_OPS);
 
@@ -87,17 +116,19 @@ export function resolveQuantPlan(
     mode: 'int8',
     activations: int8.activations,
     weights: int8.weights,
-    reduceRange: int8.reduceRange,
+    reduceRange,
     perChannel: int8.perChannel,
     calibration: user.calibration ?? profile.compile.calibration,
     measurePerNode: user.measurePerNode ?? int8.measurePerNode,
+    ...(tuning ? { tuning } : {}),
     reason,
     ...common,
   });
   const dynamicPlan = (reason: string): QuantPlan => ({
     mode: 'int8-dynamic',
-    reduceRange: int8.reduceRange,
+    reduceRange,
     perChannel: int8.perChannel,
+    ...(tuning ? { tuning } : {}),
     reason,
     ...common,
   });

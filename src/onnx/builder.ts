@@ -340,6 +340,10 @@ export interface MatMulAddOptions {
   layers?: number;
   /** Give each block single-head self-attention before the feed-forward layer. @default true */
   attention?: boolean;
+  /** Every block reuses block 0's weight initializers (a weight-tied encoder, ALBERT-style). @default false */
+  shareLayers?: boolean;
+  /** Token ids in (int64 [batch, seqLen]) and an embedding table of this many rows (Gather on an initializer). */
+  vocab?: number;
   /** @default 0 */
   seed?: number;
   /** LayerNormalization is used where opset ≥ 17. @default 17 */
@@ -353,19 +357,34 @@ export interface MatMulAddOptions {
  * LayerNormalization where the opset has it. `input` and `output` are [batch, seqLen, dModel].
  */
 export function buildMatMulAdd(options: MatMulAddOptions = {}): ModelProto {
-  const { batch = 'N', seqLen = 'S', dModel = 32, ffDim = 64, layers = 1, attention = true, seed = 0, opset = 17 } = options;
+  const { batch = 'N', seqLen = 'S', dModel = 32, ffDim = 64, layers = 1, attention = true, seed = 0, opset = 17, shareLayers = false, vocab } = options;
   const b = new GraphBuilder('matmul_add', { seed });
-  let x = b.input('input', 'float32', [batch, seqLen, dModel]);
+  let x: string;
+  if (vocab) {
+    const ids = b.input('input_ids', 'int64', [batch, seqLen]);
+    const table = b.randomInitializer('embedding.weight', [vocab, dModel], { std: 1 });
+    x = b.node('Gather', [table, ids], [attr.int('axis', 0)], { name: 'embedding' });
+  } else {
+    x = b.input('input', 'float32', [batch, seqLen, dModel]);
+  }
+  // With shared layers, every block's initializers are block 0's.
+  const made = new Set<string>();
+  const param = (name: string, make: (n: string) => string): string => {
+    const n = shareLayers ? name.replace(/^block\d+\./, 'block0.') : name;
+    if (made.has(n)) return n;
+    made.add(n);
+    return make(n);
+  };
 
   const linear = (input: string, name: string, fanIn: number, fanOut: number): string => {
-    const w = b.randomInitializer(`${name}.weight`, [fanIn, fanOut], { std: fanInStd(fanIn) });
-    const bias = b.randomInitializer(`${name}.bias`, [fanOut], { std: 0.1 });
+    const w = param(`${name}.weight`, (n) => b.randomInitializer(n, [fanIn, fanOut], { std: fanInStd(fanIn) }));
+    const bias = param(`${name}.bias`, (n) => b.randomInitializer(n, [fanOut], { std: 0.1 }));
     return b.node('Add', [b.node('MatMul', [input, w], [], { name: `${name}.matmul` }), bias], [], { name: `${name}.add` });
   };
   const norm = (input: string, name: string): string => {
     if (opset < 17) return input;
-    const gamma = b.randomInitializer(`${name}.weight`, [dModel], { distribution: 'uniform', min: 0.8, max: 1.2 });
-    const beta = b.randomInitializer(`${name}.bias`, [dModel], { std: 0.05 });
+    const gamma = param(`${name}.weight`, (n) => b.randomInitializer(n, [dModel], { distribution: 'uniform', min: 0.8, max: 1.2 }));
+    const beta = param(`${name}.bias`, (n) => b.randomInitializer(n, [dModel], { std: 0.05 }));
     return b.node('LayerNormalization', [input, gamma, beta], [attr.int('axis', -1), attr.float('epsilon', 1e-5)], { name });
   };
 
@@ -377,7 +396,7 @@ export function buildMatMulAdd(options: MatMulAddOptions = {}): ModelProto {
       const v = linear(h, `block${l}.v`, dModel, dModel);
       const kt = b.node('Transpose', [k], [attr.ints('perm', [0, 2, 1])]);
       const scores = b.node('MatMul', [q, kt]);
-      const scale = b.initializer(`block${l}.scale`, [], [1 / Math.sqrt(dModel)]);
+      const scale = param(`block${l}.scale`, (n) => b.initializer(n, [], [1 / Math.sqrt(dModel)]));
       const probs = b.node('Softmax', [b.node('Mul', [scores, scale])], [attr.int('axis', -1)]);
       const context = b.node('MatMul', [probs, v]);
       x = b.node('Add', [x, linear(context, `block${l}.proj`, dModel, dModel)]);

@@ -54,6 +54,24 @@ export const VerificationSchema = z
   .strict();
 export type Verification = z.infer<typeof VerificationSchema>;
 
+export const SpeedDecisionSchema = z
+  .object({
+    /** What was tried in float, e.g. 'Mul with a broadcast input (16 nodes)'. */
+    region: z.string(),
+    nodes: z.array(z.string()),
+    /** Whole-model median latency with the region in int8 / in float (ms). */
+    int8Ms: z.number(),
+    floatMs: z.number(),
+    /** floatMs / int8Ms per round; below 1 means float is faster. */
+    ratios: z.array(z.number()),
+    /** The relative difference two identical models showed in the same rounds. */
+    noise: z.number(),
+    decision: z.enum(['float', 'int8', 'undecided']),
+    why: z.string(),
+  })
+  .strict();
+export type SpeedDecision = z.infer<typeof SpeedDecisionSchema>;
+
 export const QuantizationSchema = z
   .object({
     mode: z.enum(['none', 'int8', 'int8-dynamic', 'fp16']),
@@ -69,6 +87,16 @@ export const QuantizationSchema = z
     /** Nodes quantized / kept in float, and why each excluded one was kept. */
     quantizedNodes: z.number().int().min(0),
     excludedNodes: z.array(z.object({ name: z.string(), opType: z.string(), reason: z.string() }).strict()),
+    /** The compiling CPU the int8 settings were tuned to (a profile's `reduceRange: 'auto'`). */
+    tuning: z
+      .object({ cpu: z.string(), int8Kernel: z.enum(['vnni', 'avx2', 'none']), reduceRange: z.boolean(), note: z.string() })
+      .strict()
+      .optional(),
+    /**
+     * Speed decisions made in context: each region of the full-int8 model tried in float, the whole
+     * model timed both ways (medians of interleaved rounds), and what was decided.
+     */
+    decisions: z.array(SpeedDecisionSchema).optional(),
   })
   .strict();
 
@@ -106,7 +134,17 @@ export const ArtifactManifestSchema = z
     sizes: z.object({ sourceBytes: z.number().int(), artifactBytes: z.number().int() }).strict(),
     /** Median latency at compile time, float (optimized) vs compiled, interleaved on the target's runtime. Absent where it does not run here. */
     performance: z
-      .object({ runtime: z.string(), floatMs: z.number(), compiledMs: z.number(), speedup: z.number(), note: z.string() })
+      .object({
+        runtime: z.string(),
+        floatMs: z.number(),
+        compiledMs: z.number(),
+        speedup: z.number(),
+        /** The plain full-int8 QDQ graph kiln builds as its baseline, timed in the same rounds. */
+        plainMs: z.number().optional(),
+        /** Which model shipped: kiln's, the plain QDQ (kiln's was not faster), or float (neither was). */
+        shipped: z.enum(['kiln', 'plain', 'float']).optional(),
+        note: z.string(),
+      })
       .strict()
       .optional(),
     files: z.record(z.string(), z.object({ sha256: Sha256, sizeBytes: z.number().int() }).strict()),

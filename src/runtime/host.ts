@@ -148,6 +148,33 @@ export function mlFeatures(features: readonly string[], arch: HostArch): string[
   return list.filter((f) => set.has(f));
 }
 
+/**
+ * Which int8 dot-product path onnxruntime's x86 kernels take with these CPU features: 'vnni'
+ * (AVX-512 VNNI or AVX-VNNI: full-range int8 weights are exact), 'avx2' (VPMADDUBSW, which saturates
+ * u8×s8 pairs: 7-bit weights avoid it), 'none' (neither: not an int8 x86 CPU).
+ */
+export type X86Int8Kernel = 'vnni' | 'avx2' | 'none';
+
+export function x86Int8Kernel(features: readonly string[]): X86Int8Kernel {
+  const set = new Set(features);
+  if (set.has('avx512_vnni') || set.has('avx_vnni')) return 'vnni';
+  return set.has('avx2') ? 'avx2' : 'none';
+}
+
+const KERNEL_NAMES: Record<X86Int8Kernel, string> = { vnni: 'VNNI', avx2: 'AVX2 without VNNI', none: 'neither VNNI nor AVX2' };
+
+/**
+ * Does this host's int8 path differ from the one an artifact's int8 was tuned for (its manifest's
+ * quantization.tuning)? One line saying what that means, or undefined when it does not differ. Pure.
+ */
+export function int8TuningMismatch(tuning: { cpu: string; int8Kernel: X86Int8Kernel; reduceRange: boolean }, hostFeatures: readonly string[]): string | undefined {
+  const host = x86Int8Kernel(hostFeatures);
+  if (host === tuning.int8Kernel) return undefined;
+  const tuned = `tuned on ${tuning.cpu} (${KERNEL_NAMES[tuning.int8Kernel]}: ${tuning.reduceRange ? '7-bit' : 'full-range'} int8 weights)`;
+  if (!tuning.reduceRange && host !== 'vnni') return `${tuned}; this host has ${KERNEL_NAMES[host]}: it runs, but full-range weights can saturate its u8×s8 kernels and lose accuracy — recompile it on this host (--target x86_64) or on one like it`;
+  return `${tuned}; this host has ${KERNEL_NAMES[host]}: it runs, but 7-bit weights give up accuracy VNNI does not need — recompile it on this host (--target x86_64) for full-range weights`;
+}
+
 // ───────────────────────────── GPUs ─────────────────────────────
 
 export interface GpuInfo {

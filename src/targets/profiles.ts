@@ -17,11 +17,19 @@ const Int8Settings = z
     /** Activation type: uint8 (u8s8, what onnxruntime's x86/ARM int8 kernels fuse best) or int8. */
     activations: z.enum(['uint8', 'int8']),
     weights: z.enum(['int8', 'uint8']),
-    /** 7-bit weights: avoids the u8s8 saturation of VPMADDUBSW on x86 CPUs without VNNI. */
-    reduceRange: z.boolean(),
+    /**
+     * 7-bit weights: avoids the u8s8 saturation of VPMADDUBSW on x86 CPUs without VNNI. 'auto': decided
+     * at compile time from the compiling CPU (full range with AVX-512 VNNI or AVX-VNNI, 7-bit with
+     * AVX2 only), recorded in the manifest.
+     */
+    reduceRange: z.union([z.boolean(), z.literal('auto')]),
     /** Per-output-channel weight scales for Conv/MatMul/Gemm. */
     perChannel: z.boolean(),
-    /** Time each quantizable node in int8 vs float on the target's runtime and keep the slower ones in float. */
+    /**
+     * Speed decisions in context: starting from the full-int8 model, time the whole model with a region
+     * reverted to float (interleaved, repeated, against a noise estimate) and revert only what makes
+     * the whole model faster beyond noise, on the target's runtime.
+     */
     measurePerNode: z.boolean(),
   })
   .strict();

@@ -41,4 +41,26 @@ describe('dynamic int8', () => {
     const [a, b] = [await runAll(float, samples), await runAll(g.toModel(), samples)];
     expect(cosineSimilarity(a[0], b[0])).toBeGreaterThan(0.995);
   });
+
+  it('a weight-tied encoder with an embedding table: each shared weight quantized once, the table stored int8, ≤ 70 % of fp32, cosine ≥ 0.999', async () => {
+    const model = buildMatMulAdd({ batch: 1, seqLen: 16, dModel: 64, ffDim: 128, layers: 4, shareLayers: true, vocab: 500, seed: 2 });
+    const before = serializeModel(model).byteLength;
+    const float = structuredClone(model);
+    const g = Graph.fromModel(model);
+    const report = quantizeDynamic(g, { perChannel: true, reduceRange: false });
+    // 4 blocks × 6 MatMuls read 6 shared weights; plus the embedding Gather.
+    expect(report.quantized).toContain('embedding');
+    expect(report.quantized.length).toBe(4 * 6 + 1);
+    const q = g.toModel();
+    const int8Weights = q.graph!.initializer.filter((t) => t.dataType === 3 && t.dims.length === 2);
+    expect(int8Weights.map((t) => t.name).sort()).toEqual(
+      ['embedding.weight', 'block0.q.weight', 'block0.k.weight', 'block0.v.weight', 'block0.proj.weight', 'block0.ff1.weight', 'block0.ff2.weight'].map((n) => `${n}_quantized`).sort(),
+    );
+    expect(q.graph!.initializer.some((t) => t.name === 'embedding.weight')).toBe(false);
+    const after = serializeModel(q).byteLength;
+    expect(after / before).toBeLessThan(0.7);
+    const ids = Array.from({ length: 3 }, (_, k) => ({ input_ids: { type: 'int64', dims: [1, 16], data: BigInt64Array.from({ length: 16 }, (_, i) => BigInt((i * 37 + k * 11) % 500)) } }));
+    const [a, b] = [await runAll(float, ids), await runAll(q, ids)];
+    for (let i = 0; i < 3; i++) expect(cosineSimilarity(a[i], b[i])).toBeGreaterThan(0.999);
+  });
 });

@@ -39,7 +39,7 @@ export async function runAll(model: ModelProto | Uint8Array, samples: Sample[]):
   const out: Float32Array[] = [];
   for (const sample of samples) {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const [k, t] of Object.entries(sample)) feeds[k] = new ort.Tensor('float32', t.data as Float32Array, [...t.dims]);
+    for (const [k, t] of Object.entries(sample)) feeds[k] = new ort.Tensor((t.type ?? 'float32') as 'float32', t.data as Float32Array, [...t.dims]);
     const r = await s.run(feeds);
     out.push(r[s.outputNames[0]].data as Float32Array);
   }

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadAllTargets } from '../../src/targets/profiles.js';
 import {
+  int8TuningMismatch,
+  x86Int8Kernel,
   hostArch,
   mlFeatures,
   parseCpuInfo,
@@ -151,5 +153,21 @@ describe('which target fits', () => {
 
   it('this engine has WebAssembly SIMD', () => {
     expect(wasmFeatures()).toContain('simd128');
+  });
+});
+
+describe('int8 tuning vs this host (kiln doctor ARTIFACT)', () => {
+  it('names the int8 path: VNNI (AVX-512 or AVX), AVX2 only, neither', () => {
+    expect(x86Int8Kernel(['avx2', 'fma', 'avx512_vnni'])).toBe('vnni');
+    expect(x86Int8Kernel(['avx2', 'avx_vnni'])).toBe('vnni');
+    expect(x86Int8Kernel(['avx2', 'fma'])).toBe('avx2');
+    expect(x86Int8Kernel(['sse4_2'])).toBe('none');
+  });
+  it('says nothing on the same kind of CPU, and what it means on another', () => {
+    const vnni = { cpu: 'AMD EPYC 9354', int8Kernel: 'vnni' as const, reduceRange: false };
+    expect(int8TuningMismatch(vnni, ['avx2', 'avx512_vnni'])).toBeUndefined();
+    expect(int8TuningMismatch(vnni, ['avx2', 'fma'])).toMatch(/^tuned on AMD EPYC 9354 \(VNNI: full-range int8 weights\); this host has AVX2 without VNNI: it runs, but full-range weights can saturate .*recompile it on this host/);
+    const avx2 = { cpu: 'Xeon E5', int8Kernel: 'avx2' as const, reduceRange: true };
+    expect(int8TuningMismatch(avx2, ['avx2', 'avx_vnni'])).toMatch(/7-bit weights give up accuracy VNNI does not need/);
   });
 });

@@ -5,6 +5,21 @@
 import { defineCommand } from '../framework.js';
 import { humanBytes, table } from '../../format.js';
 import type { HostReport } from '../../runtime/host-report.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { KilnError } from '../../errors.js';
+import { int8TuningMismatch } from '../../runtime/host.js';
+import { MANIFEST_FILE } from '../../protocol/artifact.js';
+import type { ArtifactManifest } from '../../protocol/manifest.js';
+
+/** The int8 tuning an artifact's manifest records, and how this host differs from it. */
+async function artifactTuning(dir: string, hostFeatures: readonly string[]): Promise<{ tuning?: ArtifactManifest['quantization']['tuning']; mismatch?: string }> {
+  const file = join(dir, MANIFEST_FILE);
+  if (!existsSync(file)) throw new KilnError('FILE_NOT_FOUND', `${dir}: no ${MANIFEST_FILE} there`, { hint: 'pass an artifact folder, as kiln compile writes it (out/<model>-<target>)' });
+  const manifest = JSON.parse(readFileSync(file, 'utf8')) as ArtifactManifest;
+  const tuning = manifest.quantization.tuning;
+  return { tuning, mismatch: tuning ? int8TuningMismatch(tuning, hostFeatures) : undefined };
+}
 
 /** The text `kiln doctor` prints for a report. Pure. */
 export function formatHostReport(report: HostReport): string {
@@ -57,12 +72,18 @@ export const doctor = defineCommand({
   summary: 'check this host: CPU, GPU, runtimes, and the target profile that fits it',
   description:
     'Reads /proc/cpuinfo, memory, nvidia-smi, asks each runtime backend (ort-node, ort-web, tfjs) and each of its providers whether it loads here, and ranks the target profiles: the recommended one is the most specific profile whose arch, CPU features, GPU and runtime this host has. Exits 1 when no ONNX runtime loads.',
-  examples: [{ command: 'doctor' }, { command: 'doctor --json', description: 'the host report the edge agent sends to the cloud' }],
-  async run({ json, print, printJson }) {
+  positionals: [{ name: 'artifact', description: 'an artifact folder: also say whether this host differs from the CPU its int8 was tuned for', optional: true }],
+  examples: [
+    { command: 'doctor' },
+    { command: 'doctor --json', description: 'the host report the edge agent sends to the cloud' },
+    { command: 'doctor out/resnet18-x86_64', description: 'and whether this host is the kind of CPU the artifact was tuned on' },
+  ],
+  async run({ args, json, print, printJson, io }) {
     const { hostReport } = await import('../../runtime/host-report.js');
     const report = await hostReport();
-    if (json) printJson(report);
-    else print(formatHostReport(report));
+    const artifact = args.artifact === undefined ? undefined : await artifactTuning(resolve(io.cwd, args.artifact), report.host.cpu.features);
+    if (json) printJson(artifact ? { ...report, artifact } : report);
+    else print(formatHostReport(report) + (artifact ? `\n\nArtifact ${args.artifact}\n  ${artifact.mismatch ?? (artifact.tuning ? `tuned on ${artifact.tuning.cpu} (${artifact.tuning.int8Kernel}): this host is the same kind` : 'not tuned to a CPU (no int8 tuning in its manifest)')}` : ''));
     return report.runtimes.some((r) => r.modelKind === 'onnx' && r.ok) ? 0 : 1;
   },
 });

@@ -44,7 +44,7 @@ export const targetsShow = defineCommand({
           ['threads', t.threads === 0 ? 'one per core' : String(t.threads)],
           ['memory budget', `${t.memoryBudgetMB} MB`],
           ['fast numerics', t.numerics.fast.join(', ')],
-          ['int8', `${i8.activations} activations × ${i8.weights} weights${i8.reduceRange ? ', 7-bit weights (no VNNI)' : ''}${i8.perChannel ? ', per-channel' : ''}${i8.measurePerNode ? ', measured per node' : ''}`],
+          ['int8', `${i8.activations} activations × ${i8.weights} weights${i8.reduceRange === 'auto' ? ', weights full range with VNNI, 7-bit without (decided on the compiling CPU)' : i8.reduceRange ? ', 7-bit weights (no VNNI)' : ''}${i8.perChannel ? ', per-channel' : ''}${i8.measurePerNode ? ', speed decided in the whole model' : ''}`],
           ['compile', `quantize ${t.compile.quantize}, ${t.compile.calibration} calibration, budget cosine ≥ ${t.compile.minCosine}, top-1 drop ≤ ${(100 * t.compile.maxTop1Drop).toFixed(1)} points`],
         ],
         { indent: 2 },

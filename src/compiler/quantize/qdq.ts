@@ -31,6 +31,12 @@ export interface QdqOptions {
   excludeNodes?: ReadonlySet<string>;
   /** Keep these nodes and every tensor they touch in float (no Q on their inputs or outputs): for accuracy. */
   isolateNodes?: ReadonlySet<string>;
+  /**
+   * Beyond the plain QDQ graph: Slice moves int8 data too, shape-reading ops (Shape, Size) read the
+   * int8 tensor (so no DequantizeLinear stays alive just for a shape), and a Concat's inputs share
+   * its scale. @default true
+   */
+  extended?: boolean;
 }
 
 export interface QdqReport {
@@ -47,10 +53,14 @@ export interface QdqReport {
 const WEIGHTED = new Set(['Conv', 'MatMul', 'Gemm']);
 const GLUE = new Set(['Add', 'Mul', 'Concat', 'GlobalAveragePool', 'AveragePool', 'Sigmoid', 'LeakyRelu']);
 const PASSTHROUGH = new Set(['MaxPool', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze']);
+/** Data-movement ops onnxruntime also runs on int8 data (its QDQ rules drop the pair around them); input 0 is the data. */
+const EXTENDED_PASSTHROUGH = new Set(['Slice']);
+/** Ops that read only their input's shape. */
+const SHAPE_READERS = new Set(['Shape', 'Size']);
 /** Ops whose Relu/Clip successor onnxruntime folds into the fused int8 kernel. */
 const FUSES_ACTIVATION = new Set(['Conv', 'MatMul', 'Gemm', 'Add']);
 
-export const QUANTIZABLE_OPS: readonly string[] = [...WEIGHTED, ...GLUE, ...PASSTHROUGH];
+export const QUANTIZABLE_OPS: readonly string[] = [...WEIGHTED, ...GLUE, ...PASSTHROUGH, ...EXTENDED_PASSTHROUGH];
 
 function isFloatTensor(graph: Graph, name: string, ranges: ReadonlyMap<string, Range>): boolean {
   const init = graph.initializers.get(name);
@@ -85,6 +95,10 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
   const perChannel = options.perChannel && (graph.opsetVersion('') ?? 0) >= 13;
   if (options.perChannel && !perChannel) report.perTensorFallback = true;
   const actType = options.activations === 'uint8' ? DataType.UINT8 : DataType.INT8;
+  const extended = options.extended ?? true;
+  const passthrough = extended ? new Set([...PASSTHROUGH, ...EXTENDED_PASSTHROUGH]) : PASSTHROUGH;
+  /** Inputs past the data input of a data-movement op (shapes, indices) are not activations. */
+  const dataOnly = (op: string) => op === 'Reshape' || EXTENDED_PASSTHROUGH.has(op);
 
   const nodes = [...graph.topologicalSort()];
   const selected = new Set<NodeProto>();
@@ -97,7 +111,7 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
     return undefined;
   };
   const activationInputs = (node: NodeProto): string[] =>
-    node.input.filter((n, i) => n && !graph.isConstant(n) && (node.opType !== 'Reshape' || i === 0) && ranges.has(n));
+    node.input.filter((n, i) => n && !graph.isConstant(n) && (!dataOnly(node.opType) || i === 0) && ranges.has(n));
   const producedBySelected = (name: string): boolean => {
     const p = graph.producer(name);
     if (!p) return false;
@@ -110,13 +124,13 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
   for (const node of nodes) {
     if (node.domain && node.domain !== 'ai.onnx') continue;
     const op = node.opType;
-    if (!WEIGHTED.has(op) && !GLUE.has(op) && !PASSTHROUGH.has(op)) continue;
+    if (!WEIGHTED.has(op) && !GLUE.has(op) && !passthrough.has(op)) continue;
     const veto = userAllows(node);
     if (veto) {
       exclude(node, veto);
       continue;
     }
-    if (node.input.some((n, i) => n && i < (op === 'Reshape' ? 1 : node.input.length) && !isFloatTensor(graph, n, ranges) && !(op === 'Conv' || op === 'Gemm') )) {
+    if (node.input.some((n, i) => n && i < (dataOnly(op) ? 1 : node.input.length) && !isFloatTensor(graph, n, ranges) && !(op === 'Conv' || op === 'Gemm'))) {
       // Non-float data (e.g. an int64 Reshape shape is allowed above; anything else is not ours).
       continue;
     }
@@ -130,7 +144,7 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
         continue;
       }
       selected.add(node);
-    } else if (GLUE.has(op) || PASSTHROUGH.has(op)) {
+    } else if (GLUE.has(op) || passthrough.has(op)) {
       const acts = activationInputs(node);
       if (acts.length === 0) continue;
       // Worth it only when the data already is int8: every activation input comes from a quantized node.
@@ -151,14 +165,18 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
     const known = params.get(name);
     if (known) return known;
     const p = graph.producer(name);
-    if (p && PASSTHROUGH.has(p.opType) && selected.has(p)) {
+    if (p && passthrough.has(p.opType) && selected.has(p)) {
       const inner = paramsFor(p.input[0]);
       if (inner) params.set(name, inner);
       return inner;
     }
     const range = ranges.get(name);
     if (!range) return undefined;
-    const qp = activationParams(range, options.activations);
+    // A tensor read only by a quantized Concat takes the Concat's scale: with every input at the
+    // output's scale, QLinearConcat copies bytes instead of requantizing each input.
+    const readers = graph.consumers(name);
+    const concat = extended && readers.length === 1 && readers[0].opType === 'Concat' && selected.has(readers[0]) && !graph.outputs.some((o) => o.name === name) ? readers[0] : undefined;
+    const qp = activationParams((concat && ranges.get(concat.output[0])) || range, options.activations);
     params.set(name, qp);
     return qp;
   };
@@ -236,6 +254,7 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
   }
 
   // Constant inputs: weights and biases of Conv/MatMul/Gemm, other constants of glue ops.
+  const quantizedWeights = new Map<string, { qName: string; sName: string; zName: string; scales: Float32Array }>();
   for (const node of selected) {
     const xParams = params.get(node.input[0]) ?? (node.input[0] ? paramsOfDequantized(graph, node.input[0]) : undefined);
     if (WEIGHTED.has(node.opType)) {
@@ -244,15 +263,24 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
       const w = graph.initializers.get(wName);
       if (w && graph.isConstant(wName) && w.dataType === DataType.FLOAT) {
         const axis = node.opType === 'Conv' && perChannel ? 0 : -1;
-        const qw = quantizeWeightsSymmetric(tensorFloats(w), w.dims, Math.max(axis, 0), axis >= 0, options.reduceRange);
+        // A weight shared by several nodes (tied or reused) is quantized once; each reader gets its own DQ.
+        const key = `${wName}@${axis}`;
+        let shared = quantizedWeights.get(key);
+        if (!shared) {
+          const qw = quantizeWeightsSymmetric(tensorFloats(w), w.dims, Math.max(axis, 0), axis >= 0, options.reduceRange);
+          const qName = graph.uniqueName(`${wName}_quantized`);
+          graph.addInitializer(makeTensor(qName, DataType.INT8, [...w.dims], qw.data));
+          const sName = graph.uniqueName(`${wName}_scale`);
+          const zName = graph.uniqueName(`${wName}_zero_point`);
+          const chDims = axis >= 0 ? [qw.scales.length] : [];
+          graph.addInitializer(makeTensor(sName, DataType.FLOAT, chDims, qw.scales));
+          graph.addInitializer(makeTensor(zName, DataType.INT8, chDims, new Int8Array(qw.scales.length)));
+          shared = { qName, sName, zName, scales: qw.scales };
+          quantizedWeights.set(key, shared);
+        }
+        const { qName, sName, zName } = shared;
+        const qw = { scales: shared.scales };
         const base = wName;
-        const qName = graph.uniqueName(`${base}_quantized`);
-        graph.addInitializer(makeTensor(qName, DataType.INT8, [...w.dims], qw.data));
-        const sName = graph.uniqueName(`${base}_scale`);
-        const zName = graph.uniqueName(`${base}_zero_point`);
-        const chDims = axis >= 0 ? [qw.scales.length] : [];
-        graph.addInitializer(makeTensor(sName, DataType.FLOAT, chDims, qw.scales));
-        graph.addInitializer(makeTensor(zName, DataType.INT8, chDims, new Int8Array(qw.scales.length)));
         const dqName = graph.uniqueName(`${base}_dequantized`);
         graph.addNode(makeNode('DequantizeLinear', [qName, sName, zName], [dqName], axis >= 0 ? [attr.int('axis', 0)] : [], { name: graph.uniqueName(`${base}_DequantizeLinear`) }));
         node.input[wIndex] = dqName;
@@ -313,9 +341,21 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
     const dq = dqOf.get(out);
     if (dq) report.observe.set(node.name, { reference: out, quantized: dq });
   }
+  if (extended) readShapesFromInt8(graph);
   graph.removeDeadNodes();
   graph.topologicalSort();
   return report;
+}
+
+/** Shape/Size reading a dequantized tensor read the int8 tensor instead (same shape), so the DQ can go. */
+function readShapesFromInt8(graph: Graph): void {
+  for (const node of graph.nodes) {
+    if (!SHAPE_READERS.has(node.opType) || (node.domain && node.domain !== 'ai.onnx')) continue;
+    const dq = graph.producer(node.input[0]);
+    if (dq?.opType !== 'DequantizeLinear' || graph.initializers.has(dq.input[0])) continue;
+    node.input[0] = dq.input[0];
+    graph.invalidate();
+  }
 }
 
 /** The scale of a tensor that is the output of a DequantizeLinear (after the rewrite). */

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertToFp16, tensorToFloat16, type Fp16Options, type Fp16Report } from '../../src/compiler/passes/fp16.js';
-import { inferElemTypes, viewOfGraph } from '../../src/compiler/passes/infer.js';
+import { inferElemTypes } from '../../src/onnx/shape-inference.js';
 import { isKilnError } from '../../src/errors.js';
 import { buildCnn, buildMatMulAdd, buildMlp, GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, float16ToNumber, numberToFloat16 } from '../../src/onnx/dtypes.js';
@@ -80,7 +80,7 @@ describe('convertToFp16 on built models', () => {
   it('transformer stack: keepFloat32Ops keep Softmax and LayerNormalization in float32, with Casts around them', async () => {
     const model = buildMatMulAdd({ layers: 2, seed: 5 });
     const { model: half, graph, report } = convert('transformer', model, { keepFloat32Ops: ['Softmax', 'LayerNormalization'] });
-    const types = inferElemTypes(viewOfGraph(graph), 17);
+    const types = inferElemTypes(graph, 17);
     const kept = graph.nodes.filter((n) => n.opType === 'Softmax' || n.opType === 'LayerNormalization');
     expect(kept).toHaveLength(6);
     for (const node of kept) {
@@ -195,7 +195,7 @@ describe('convertToFp16: slots the spec keeps float32, and attributes that name 
     expect(getAttr(byName('fill'), 'value')!.t!.dataType).toBe(FLOAT16);
     expect(attrInt(byName('offsets_cast'), 'to')).toBe(FLOAT16);
     expect(report.keptNodes).toEqual([{ name: 'range', opType: 'Range', reason: 'no-float16' }]);
-    const types = inferElemTypes(viewOfGraph(graph), 13);
+    const types = inferElemTypes(graph, 13);
     expect(types.get(byName('resize').input[0])).toBe(FLOAT16);
     expect(types.get(byName('range').output[0])).toBe(FLOAT);
     expect(castPairs(graph)).toEqual([]);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { classifyChange, upgradeModelOpset, upgradeOpset } from '../../src/compiler/passes/upgrade-opset.js';
-import { OP_SCHEMAS } from '../../src/compiler/passes/op-schemas.js';
+import { OP_SCHEMAS } from '../../src/onnx/op-schemas.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { Graph } from '../../src/onnx/graph.js';
 import { loadModel, serializeModel } from '../../src/onnx/model.js';

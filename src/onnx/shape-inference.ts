@@ -281,7 +281,8 @@ const COMPARISONS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'Greater
 const broadcastOp = (inputs?: number[]): Rule => (c) => {
   const idx = inputs ?? c.node.input.map((_, i) => i).filter((i) => c.node.input[i] !== '');
   const shapes = idx.map((i) => c.shape(i));
-  const shape = broadcastShapes(shapes);
+  // Shapes that do not broadcast: the runtime will refuse them; only the rank is told.
+  const shape = broadcastShapes(shapes) ?? (shapes.every((s) => s !== null) ? new Array<Dim>(Math.max(0, ...shapes.map((s) => s!.length))).fill(null) : null);
   const op = c.node.opType;
   const dtype = COMPARISONS.has(op) ? DataType.BOOL : op === 'Where' ? c.in(1)?.dtype ?? 0 : c.in(idx[0])?.dtype ?? 0;
   const f = ARITH[op];
@@ -713,7 +714,7 @@ const recurrent: Rule = (c) => {
 
 const UNARY_OPS = [
   'Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish', 'Elu', 'Selu', 'Celu', 'Gelu', 'Erf', 'Exp', 'Log',
-  'Sqrt', 'Neg', 'Abs', 'Reciprocal', 'Clip', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus', 'Softsign', 'Identity', 'Cast',
+  'Sqrt', 'Neg', 'Abs', 'Reciprocal', 'Acosh', 'Asinh', 'Atanh', 'Clip', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus', 'Softsign', 'Identity', 'Cast',
   'CastLike', 'Not', 'IsNaN', 'IsInf', 'Mish', 'Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'ThresholdedRelu',
   'Shrink', 'Softmax', 'LogSoftmax', 'Hardmax', 'CumSum', 'Trilu', 'InstanceNormalization', 'LRN', 'MeanVarianceNormalization',
   'LpNormalization', 'GroupNormalization', 'BitwiseNot', 'ReverseSequence', 'ScatterND', 'ScatterElements', 'Scatter',
@@ -940,10 +941,19 @@ function viewOf(graph: GraphProto | Graph): GraphView {
   }
   const declared = new Map<string, ValueInfoProto>();
   for (const vi of [...graph.valueInfo, ...graph.output]) declared.set(vi.name, vi);
-  return { nodes: graph.node, inputs: graph.input, initializers: graph.initializer, sparseInitializers: graph.sparseInitializer, declared: (name) => declared.get(name) };
+  return {
+    nodes: graph.node,
+    inputs: graph.input,
+    initializers: graph.initializer,
+    sparseInitializers: graph.sparseInitializer,
+    declared: (name) => declared.get(name),
+  };
 }
 
-/** Nodes in an order where producers come first (ONNX requires it, but not every exporter obeys); names in `available` (graph inputs, initializers) depend on no node. */
+/**
+ * Nodes in an order where producers come first (ONNX requires it, but not every exporter obeys);
+ * names in `available` (graph inputs, initializers, outer names) depend on no node.
+ */
 function topoOrder(nodes: readonly NodeProto[], available: Set<string>): NodeProto[] {
   const producer = new Map<string, NodeProto>();
   for (const n of nodes) for (const o of n.output) if (o && !available.has(o)) producer.set(o, n);

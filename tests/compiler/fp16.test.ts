@@ -109,6 +109,25 @@ describe('convertToFp16 on built models', () => {
     await compareFloatOutputs(model, half, { input: floatTensor(randomFloats(3 * 32 * 32, 7), [1, 3, 32, 32]) });
   });
 
+  it('a node of another domain stays float32; its float output is typed by its operator rule, so its readers become float16', async () => {
+    // com.microsoft ops have no entry in the ONNX signature table; the inference engine types their
+    // outputs by their shape rule (here: the type of input 0), so the Relu and MatMul after it are
+    // converted (before the engines were merged, they were kept float32 as 'unknown-type').
+    const b = new GraphBuilder('ms-domain', { seed: 16 });
+    const x = b.input('x', 'float32', [2, 8]);
+    const g = b.node('Gelu', [x], [], { name: 'ms_gelu', domain: 'com.microsoft' });
+    const r = b.node('Relu', [g], [], { name: 'relu' });
+    b.node('MatMul', [r, b.randomInitializer('w', [8, 4])], [], { name: 'matmul', output: 'y' });
+    b.output('y', 'float32', [2, 4]);
+    const model = b.build({ opset: 13, opsets: { 'com.microsoft': 1 } });
+    expect(inferElemTypes(Graph.fromModel(structuredClone(model)), 13).get(g)).toBe(FLOAT);
+    const { model: half, graph, report } = convert('ms-domain', model);
+    expect(report.keptNodes).toEqual([{ name: 'ms_gelu', opType: 'Gelu', reason: 'other-domain' }]);
+    expect(castTo(graph.consumers(g)[0])).toBe(FLOAT16);
+    expect(graph.initializers.get('w')!.dataType).toBe(FLOAT16);
+    await compareFloatOutputs(model, half, { x: floatTensor(randomFloats(16, 17), [2, 8]) });
+  });
+
   it('keepIO false: float16 inputs and outputs', async () => {
     const model = buildMlp({ seed: 8 });
     const { model: half, graph } = convert('mlp-io16', model, { keepIO: false });

@@ -282,7 +282,8 @@ const broadcastOp = (inputs?: number[]): Rule => (c) => {
   const idx = inputs ?? c.node.input.map((_, i) => i).filter((i) => c.node.input[i] !== '');
   const shapes = idx.map((i) => c.shape(i));
   // Shapes that do not broadcast: the runtime will refuse them; only the rank is told.
-  const shape = broadcastShapes(shapes) ?? (shapes.every((s) => s !== null) ? new Array<Dim>(Math.max(0, ...shapes.map((s) => s!.length))).fill(null) : null);
+  const rankOnly = shapes.every((s) => s !== null) ? new Array<Dim>(Math.max(0, ...shapes.map((s) => s!.length))).fill(null) : null;
+  const shape = broadcastShapes(shapes) ?? rankOnly;
   const op = c.node.opType;
   const dtype = COMPARISONS.has(op) ? DataType.BOOL : op === 'Where' ? c.in(1)?.dtype ?? 0 : c.in(idx[0])?.dtype ?? 0;
   const f = ARITH[op];
@@ -714,11 +715,11 @@ const recurrent: Rule = (c) => {
 
 const UNARY_OPS = [
   'Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish', 'Elu', 'Selu', 'Celu', 'Gelu', 'Erf', 'Exp', 'Log',
-  'Sqrt', 'Neg', 'Abs', 'Reciprocal', 'Acosh', 'Asinh', 'Atanh', 'Clip', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus', 'Softsign', 'Identity', 'Cast',
+  'Sqrt', 'Neg', 'Abs', 'Reciprocal', 'Clip', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus', 'Softsign', 'Identity', 'Cast',
   'CastLike', 'Not', 'IsNaN', 'IsInf', 'Mish', 'Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'ThresholdedRelu',
   'Shrink', 'Softmax', 'LogSoftmax', 'Hardmax', 'CumSum', 'Trilu', 'InstanceNormalization', 'LRN', 'MeanVarianceNormalization',
   'LpNormalization', 'GroupNormalization', 'BitwiseNot', 'ReverseSequence', 'ScatterND', 'ScatterElements', 'Scatter',
-  'Bernoulli', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike',
+  'Acosh', 'Asinh', 'Atanh', 'Bernoulli', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike',
 ] as const;
 
 const BROADCAST_OPS = [
@@ -876,7 +877,7 @@ const NEWER_SAME_TYPE = new Set([
  * ops whose output type an attribute or a sub-graph decides), given the types of its inputs;
  * undefined when the signature cannot tell.
  */
-export function outputElemType(node: NodeProto, k: number, inType: (i: number) => number | undefined, opset: number): number | undefined {
+function outputElemType(node: NodeProto, k: number, inType: (i: number) => number | undefined, opset: number): number | undefined {
   if (!isDefaultDomain(node.domain)) return undefined;
   switch (node.opType) {
     case 'Constant': return constantValueType(node);

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """
-Writes src/compiler/passes/op-schemas.ts: for every operator of the default ONNX domain and every
+Writes src/onnx/op-schemas.ts: for every operator of the default ONNX domain and every
 version of it up to the newest opset the installed onnx package knows, the type parameter (or fixed
 type) of each input and output slot, and whether the type parameter admits float and float16.
 
-Run with Debian's python3-onnx:  /usr/bin/python3 scripts/gen-op-schemas.py > src/compiler/passes/op-schemas.ts
+Run with Debian's python3-onnx:  /usr/bin/python3 scripts/gen-op-schemas.py > src/onnx/op-schemas.ts
 """
 import collections
 import onnx

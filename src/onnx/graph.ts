@@ -472,9 +472,9 @@ export interface TopologicalOrderOptions {
 }
 
 /**
- * kiln's one topological sort (Graph.topologicalSort, shape inference and the compiler's inference
- * use it): the nodes in an order where each comes after the producers of what it reads, keeping the
- * given order where it already fits. Iterative (no deep recursion on long chains). Pure.
+ * kiln's one topological sort (Graph.topologicalSort and static inference use it): the nodes in an
+ * order where each comes after the producers of what it reads, keeping the given order where it
+ * already fits. Iterative (no deep recursion on long chains). Pure.
  */
 export function topologicalOrder(nodes: readonly NodeProto[], options: TopologicalOrderOptions = {}): NodeProto[] {
   let producer = options.producer;

@@ -1,7 +1,13 @@
 /**
- * Static shape inference over a graph, for the common CNN / MLP / transformer operators, with
- * constant propagation of small integer tensors so that shape sub-graphs (Shape → Gather →
- * Unsqueeze → Concat → Reshape) resolve. Pure: no I/O, the graph is not changed.
+ * Static inference over a graph: the one engine that tells, for every tensor it can, the element
+ * type, the shape (or at least the rank) and, for small tensors, the values. `kiln inspect`, MACs
+ * and input-shape resolution read the shapes; compiler passes (fp16, upgrade-opset) read element
+ * types and ranks. One walk in topological order, one rule per operator; constant propagation of
+ * small tensors makes shape sub-graphs (Shape → Gather → Unsqueeze → Concat → Reshape) resolve.
+ * Pure: no I/O, the graph is not changed.
+ *
+ * Element types come from the operator signature table (op-signatures.ts, default domain) and a few
+ * attribute-driven ops, then from the operator's rule (other domains), then from value_info.
  *
  * A dimension is a number (fixed), a string (symbolic, e.g. 'batch') or null (unknown). Tensors whose
  * shape cannot be inferred keep `shape: null` (rank unknown) or null dimensions, and are listed in
@@ -9,9 +15,10 @@
  * declarations) fill in, unless the caller's input shapes contradict the shapes the graph was
  * exported with.
  */
-import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from './proto-types.js';
+import type { GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto, ValueInfoProto } from './proto-types.js';
 import { DataType } from './dtypes.js';
-import { topologicalOrder } from './graph.js';
+import { Graph, topologicalOrder } from './graph.js';
+import { signatureAt, slotAt } from './op-signatures.js';
 import { elementCount, tensorData } from './tensor.js';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor, getAttr, type Dim } from './nodes.js';
 
@@ -37,6 +44,8 @@ export interface ShapeInferenceOptions {
   opset?: number;
   /** Fill in from value_info / graph outputs where inference cannot tell. @default true */
   useValueInfo?: boolean;
+  /** What is known about names an enclosing graph defines (for a sub-graph: If branches, Loop and Scan bodies). */
+  outer?: ReadonlyMap<string, TensorInfo>;
 }
 
 export interface ShapeInferenceResult {
@@ -170,15 +179,17 @@ function windowOut(input: Dim, k: number, stride: number, dilation: number, padB
 function convLike(c: Ctx, x: Shape | null, w: Shape | null, kind: 'conv' | 'pool'): Shape | null {
   if (!x || x.length < 3) return null;
   const spatial = x.length - 2;
+  // Input channels that do not match the weights: the runtime will refuse to run it, so claim nothing.
+  if (kind === 'conv' && w && num(x[1]) && num(w[1]) && x[1] !== w[1] * attrInt(c.node, 'group', 1)) return null;
   const kernel = attrInts(c.node, 'kernel_shape') ?? (w && w.length === x.length && w.slice(2).every(num) ? (w.slice(2) as number[]) : undefined);
-  if (!kernel || kernel.length !== spatial) return null;
+  // Without a kernel size only the rank (and batch, channels) can be told.
+  if (!kernel) return [x[0], kind === 'conv' ? (w?.[0] ?? null) : x[1], ...new Array<Dim>(spatial).fill(null)];
+  if (kernel.length !== spatial) return null;
   const strides = attrInts(c.node, 'strides', new Array(spatial).fill(1));
   const dilations = attrInts(c.node, 'dilations', new Array(spatial).fill(1));
   const pads = attrInts(c.node, 'pads', new Array(spatial * 2).fill(0));
   const autoPad = attrString(c.node, 'auto_pad', 'NOTSET');
   const ceil = kind === 'pool' && attrInt(c.node, 'ceil_mode', 0) === 1;
-  // Input channels that do not match the weights: the runtime will refuse to run it, so claim nothing.
-  if (kind === 'conv' && w && num(x[1]) && num(w[1]) && x[1] !== w[1] * attrInt(c.node, 'group', 1)) return null;
   const out: Shape = [x[0], kind === 'conv' ? (w?.[0] ?? null) : x[1]];
   for (let i = 0; i < spatial; i++) out.push(windowOut(x[2 + i], kernel[i], strides[i], dilations[i], pads[i], pads[i + spatial], autoPad, ceil));
   return out;
@@ -248,7 +259,7 @@ const gemm = (ai: number, bi: number): Rule => (c) => {
   const transB = attrInt(c.node, 'transB', 0) === 1;
   const m = a && a.length === 2 ? a[transA ? 1 : 0] : null;
   const n = b && b.length === 2 ? b[transB ? 0 : 1] : null;
-  return [{ dtype: c.in(ai)?.dtype ?? 0, shape: a && b ? [m, n] : null }];
+  return [{ dtype: c.in(ai)?.dtype ?? 0, shape: [m, n] }];
 };
 
 const ARITH: Partial<Record<string, (...xs: number[]) => number>> = {
@@ -270,7 +281,9 @@ const COMPARISONS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'Greater
 const broadcastOp = (inputs?: number[]): Rule => (c) => {
   const idx = inputs ?? c.node.input.map((_, i) => i).filter((i) => c.node.input[i] !== '');
   const shapes = idx.map((i) => c.shape(i));
-  const shape = broadcastShapes(shapes);
+  // Shapes that do not broadcast: the runtime will refuse them; only the rank is told.
+  const rankOnly = shapes.every((s) => s !== null) ? new Array<Dim>(Math.max(0, ...shapes.map((s) => s!.length))).fill(null) : null;
+  const shape = broadcastShapes(shapes) ?? rankOnly;
   const op = c.node.opType;
   const dtype = COMPARISONS.has(op) ? DataType.BOOL : op === 'Where' ? c.in(1)?.dtype ?? 0 : c.in(idx[0])?.dtype ?? 0;
   const f = ARITH[op];
@@ -293,7 +306,7 @@ const unary: Rule = (c) => {
 
 const flatten: Rule = (c) => {
   const x = c.shape(0);
-  if (!x) return [same(c)];
+  if (!x) return [{ dtype: c.in(0)?.dtype ?? 0, shape: [null, null] }];
   const axis = normAxis(attrInt(c.node, 'axis', 1), x.length);
   return [{ dtype: c.in(0)?.dtype ?? 0, shape: [product(x.slice(0, axis)), product(x.slice(axis))] }];
 };
@@ -340,8 +353,9 @@ const reshape: Rule = (c) => {
 
 const transpose: Rule = (c) => {
   const x = c.shape(0);
-  if (!x) return [same(c)];
-  const perm = attrInts(c.node, 'perm', x.map((_, i) => x.length - 1 - i));
+  const given = attrInts(c.node, 'perm');
+  if (!x) return [{ dtype: c.in(0)?.dtype ?? 0, shape: given ? given.map(() => null) : null }];
+  const perm = given ?? x.map((_, i) => x.length - 1 - i);
   return [{ dtype: c.in(0)?.dtype ?? 0, shape: perm.map((p) => x[p] ?? null) }];
 };
 
@@ -527,6 +541,9 @@ const constant: Rule = (c) => {
   if (i !== undefined) return [{ dtype: DataType.INT64, shape: [], value: [i] }];
   const is = attrInts(c.node, 'value_ints');
   if (is) return [{ dtype: DataType.INT64, shape: [is.length], value: is.length <= MAX_TRACKED ? is : undefined }];
+  if (getAttr(c.node, 'value_string')) return [{ dtype: DataType.STRING, shape: [] }];
+  const ss = getAttr(c.node, 'value_strings');
+  if (ss) return [{ dtype: DataType.STRING, shape: [ss.strings.length] }];
   const sparse = getAttr(c.node, 'sparse_value')?.sparseTensor;
   if (sparse) return [{ dtype: sparse.values?.dataType ?? 0, shape: [...sparse.dims] }];
   return [undefined];
@@ -553,7 +570,7 @@ const range: Rule = (c) => {
 };
 
 const expand: Rule = (c) => {
-  const target = c.in(1)?.value;
+  const target = c.in(1)?.value ?? (c.shape(1) && num(c.shape(1)![0]) ? new Array<Dim>(c.shape(1)![0] as number).fill(null) : undefined);
   const dtype = c.in(0)?.dtype ?? 0;
   if (!target) return [{ dtype, shape: null }];
   return [{ dtype, shape: broadcastShapes([c.shape(0), target]) }];
@@ -666,6 +683,16 @@ const matMulNBits: Rule = (c) => {
   return [{ dtype: c.in(0)?.dtype ?? 0, shape: a && n !== undefined ? [...a.slice(0, -1), n] : null }];
 };
 
+const oneHot: Rule = (c) => {
+  const x = c.shape(0);
+  const depth = numbers(c.in(1));
+  if (!x) return [{ dtype: c.in(2)?.dtype ?? 0, shape: null }];
+  const at = normAxis(attrInt(c.node, 'axis', -1), x.length + 1);
+  const shape = [...x];
+  shape.splice(at, 0, depth?.length === 1 ? depth[0] : null);
+  return [{ dtype: c.in(2)?.dtype ?? 0, shape }];
+};
+
 const nonZero: Rule = (c) => [{ dtype: DataType.INT64, shape: c.shape(0) ? [c.shape(0)!.length, null] : [null, null] }];
 
 /** Gates per recurrent cell: weights W are [directions, gates × hidden, input]. */
@@ -692,6 +719,7 @@ const UNARY_OPS = [
   'CastLike', 'Not', 'IsNaN', 'IsInf', 'Mish', 'Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'ThresholdedRelu',
   'Shrink', 'Softmax', 'LogSoftmax', 'Hardmax', 'CumSum', 'Trilu', 'InstanceNormalization', 'LRN', 'MeanVarianceNormalization',
   'LpNormalization', 'GroupNormalization', 'BitwiseNot', 'ReverseSequence', 'ScatterND', 'ScatterElements', 'Scatter',
+  'Acosh', 'Asinh', 'Atanh', 'Bernoulli', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike',
 ] as const;
 
 const BROADCAST_OPS = [
@@ -746,6 +774,7 @@ const ONNX_RULES: Record<string, Rule> = {
   DequantizeLinear: dequantize,
   DynamicQuantizeLinear: dynamicQuantize,
   NonZero: nonZero,
+  OneHot: oneHot,
   LSTM: recurrent,
   GRU: recurrent,
   RNN: recurrent,
@@ -811,6 +840,78 @@ function ruleFor(node: NodeProto): Rule | undefined {
   return undefined;
 }
 
+// ───────────────────────────── element types ─────────────────────────────
+
+const isDefaultDomain = (domain: string): boolean => domain === '' || domain === 'ai.onnx';
+
+const subgraphOutputType = (node: NodeProto, attrName: string, index: number): number | undefined => {
+  const t = getAttr(node, attrName)?.g?.output[index]?.type?.tensorType?.elemType;
+  return t ? t : undefined;
+};
+
+function constantValueType(node: NodeProto): number | undefined {
+  for (const a of node.attribute) {
+    switch (a.name) {
+      case 'value': return a.t?.dataType;
+      case 'sparse_value': return a.sparseTensor?.values?.dataType;
+      case 'value_float': case 'value_floats': return DataType.FLOAT;
+      case 'value_int': case 'value_ints': return DataType.INT64;
+      case 'value_string': case 'value_strings': return DataType.STRING;
+      default: break;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Operators newer than the signature table (opsets 18–23) whose outputs have the type of input 0, so
+ * that inference does not stop at them.
+ */
+const NEWER_SAME_TYPE = new Set([
+  'Gelu', 'Mish', 'GroupNormalization', 'RMSNormalization', 'BitwiseNot', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'CenterCropPad', 'Swish',
+  'RotaryEmbedding', 'AffineGrid',
+]);
+
+/**
+ * The element type of output `k` of a default-domain `node` by its operator signature (and the few
+ * ops whose output type an attribute or a sub-graph decides), given the types of its inputs;
+ * undefined when the signature cannot tell.
+ */
+function outputElemType(node: NodeProto, k: number, inType: (i: number) => number | undefined, opset: number): number | undefined {
+  if (!isDefaultDomain(node.domain)) return undefined;
+  switch (node.opType) {
+    case 'Constant': return constantValueType(node);
+    case 'Cast': return attrInt(node, 'to');
+    case 'CastLike': return inType(1);
+    case 'ConstantOfShape': return attrTensor(node, 'value')?.dataType ?? DataType.FLOAT;
+    case 'RandomNormal': case 'RandomUniform': return attrInt(node, 'dtype', DataType.FLOAT);
+    case 'RandomNormalLike': case 'RandomUniformLike': case 'EyeLike': case 'Bernoulli': return attrInt(node, 'dtype') ?? inType(0);
+    case 'Multinomial': return attrInt(node, 'dtype', DataType.INT32);
+    case 'QuantizeLinear': return inType(2) ?? attrInt(node, 'output_dtype') ?? DataType.UINT8;
+    case 'DequantizeLinear': return opset >= 19 ? inType(1) : DataType.FLOAT;
+    case 'DynamicQuantizeLinear': return k === 1 ? DataType.FLOAT : DataType.UINT8;
+    case 'LayerNormalization': return k === 0 ? inType(0) : attrInt(node, 'stash_type', DataType.FLOAT);
+    case 'If': return subgraphOutputType(node, 'then_branch', k) ?? subgraphOutputType(node, 'else_branch', k);
+    case 'Loop': return subgraphOutputType(node, 'body', k + 1);
+    case 'Scan': return subgraphOutputType(node, 'body', k);
+    default: break;
+  }
+  const sig = signatureAt(node.opType, opset);
+  if (!sig) return NEWER_SAME_TYPE.has(node.opType) ? inType(0) : undefined;
+  const slot = slotAt(sig.outputs, k);
+  if (!slot || slot.nonTensor) return undefined;
+  if (slot.fixed !== undefined) return slot.fixed;
+  if (!slot.param || !slot.homogeneous) return undefined;
+  for (let i = 0; i < node.input.length; i++) {
+    const s = slotAt(sig.inputs, i);
+    if (s?.param === slot.param && s.homogeneous) {
+      const t = inType(i);
+      if (t !== undefined) return t;
+    }
+  }
+  return undefined;
+}
+
 /** The ai.onnx opset a model imports (17 when it imports none). */
 export function defaultOpset(model: Pick<ModelProto, 'opsetImport'>): number {
   return model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 17;
@@ -818,18 +919,53 @@ export function defaultOpset(model: Pick<ModelProto, 'opsetImport'>): number {
 
 // ───────────────────────────── the walk ─────────────────────────────
 
-/** Nodes in an order where producers come first (ONNX requires it, but not every exporter obeys); names in `available` (graph inputs, initializers) depend on no node. */
-function topoOrder(graph: GraphProto, available: Set<string>): NodeProto[] {
+/** What inference reads: a GraphProto (a model's graph or a sub-graph) or a compiler pass's Graph, seen the same way. */
+interface GraphView {
+  readonly nodes: readonly NodeProto[];
+  readonly inputs: readonly ValueInfoProto[];
+  readonly initializers: Iterable<TensorProto>;
+  readonly sparseInitializers: Iterable<SparseTensorProto>;
+  /** The declaration of a node output: value_info or graph output. */
+  declared(name: string): ValueInfoProto | undefined;
+}
+
+function viewOf(graph: GraphProto | Graph): GraphView {
+  if (graph instanceof Graph) {
+    const outputs = new Map(graph.outputs.map((vi) => [vi.name, vi]));
+    return {
+      nodes: graph.nodes,
+      inputs: graph.inputs,
+      initializers: graph.initializers.values(),
+      sparseInitializers: [],
+      declared: (name) => outputs.get(name) ?? (graph.inputs.some((vi) => vi.name === name) ? undefined : graph.valueInfo(name)),
+    };
+  }
+  const declared = new Map<string, ValueInfoProto>();
+  for (const vi of [...graph.valueInfo, ...graph.output]) declared.set(vi.name, vi);
+  return {
+    nodes: graph.node,
+    inputs: graph.input,
+    initializers: graph.initializer,
+    sparseInitializers: graph.sparseInitializer,
+    declared: (name) => declared.get(name),
+  };
+}
+
+/**
+ * Nodes in an order where producers come first (ONNX requires it, but not every exporter obeys);
+ * names in `available` (graph inputs, initializers, outer names) depend on no node.
+ */
+function topoOrder(nodes: readonly NodeProto[], available: Set<string>): NodeProto[] {
   const producer = new Map<string, NodeProto>();
-  for (const n of graph.node) for (const o of n.output) if (o && !available.has(o)) producer.set(o, n);
-  return topologicalOrder(graph.node, { producer: (name) => producer.get(name), onCycle: 'keep' });
+  for (const n of nodes) for (const o of n.output) if (o && !available.has(o)) producer.set(o, n);
+  return topologicalOrder(nodes, { producer: (name) => producer.get(name), onCycle: 'keep' });
 }
 
 /** Merge inferred and declared shapes dimension by dimension: numbers beat symbols beat unknown. */
 function merge(inferred: Shape | null, declared: Shape | null, trustDeclaredNumbers: boolean): Shape | null {
   if (!declared) return inferred;
   const usable = trustDeclaredNumbers ? declared : declared.map((d) => (num(d) ? null : d));
-  if (!inferred) return isFullyKnown(declared) && trustDeclaredNumbers ? [...declared] : usable.some((d) => d !== null) ? [...usable] : null;
+  if (!inferred) return trustDeclaredNumbers || usable.some((d) => d !== null) ? [...usable] : null;
   if (inferred.length !== declared.length) return inferred;
   return inferred.map((d, i) => {
     if (num(d)) return d;
@@ -839,23 +975,30 @@ function merge(inferred: Shape | null, declared: Shape | null, trustDeclaredNumb
   });
 }
 
-/** Infer shapes of every tensor in `graph`. */
-export function inferShapes(graph: GraphProto, options: ShapeInferenceOptions = {}): ShapeInferenceResult {
+/**
+ * Infer element types, shapes and small values of every tensor in `graph` (a GraphProto, or a
+ * compiler pass's Graph).
+ */
+export function inferShapes(graph: GraphProto | Graph, options: ShapeInferenceOptions = {}): ShapeInferenceResult {
   const opset = options.opset ?? 17;
-  const values = new Map<string, TensorInfo>();
+  const view = viewOf(graph);
+  const values = new Map<string, TensorInfo>(options.outer ?? []);
   const unknown = new Set<string>();
   const unsupportedOps = new Map<string, number>();
   const fromValueInfo = new Set<string>();
   const useValueInfo = options.useValueInfo !== false;
   const overrides = options.inputShapes ?? {};
 
-  const initializerNames = new Set(graph.initializer.map((t) => t.name));
-  for (const t of graph.initializer) values.set(t.name, tensorInfo(t));
-  for (const s of graph.sparseInitializer) if (s.values) values.set(s.values.name, { dtype: s.values.dataType, shape: [...s.dims] });
+  const initializerNames = new Set<string>();
+  for (const t of view.initializers) {
+    initializerNames.add(t.name);
+    values.set(t.name, tensorInfo(t));
+  }
+  for (const s of view.sparseInitializers) if (s.values) values.set(s.values.name, { dtype: s.values.dataType, shape: [...s.dims] });
 
   // Declared shapes become stale when the caller changes a fixed input dimension.
   let trustDeclaredNumbers = true;
-  for (const input of graph.input) {
+  for (const input of view.inputs) {
     const declared = declaredShape(input);
     const given = overrides[input.name];
     if (given && declared && declared.some((d, i) => num(d) && num(given[i]) && d !== given[i])) trustDeclaredNumbers = false;
@@ -863,19 +1006,24 @@ export function inferShapes(graph: GraphProto, options: ShapeInferenceOptions = 
     values.set(input.name, { dtype: declaredDtype(input), shape: given ? [...given] : declared });
   }
 
-  const declared = new Map<string, ValueInfoProto>();
-  if (useValueInfo) for (const vi of [...graph.valueInfo, ...graph.output]) declared.set(vi.name, vi);
+  const declaredInfo = (name: string): ValueInfoProto | undefined => (useValueInfo ? view.declared(name) : undefined);
+  const order = topoOrder(view.nodes, new Set(values.keys()));
+  // Names read but defined nowhere here (an enclosing graph's, when no `outer` tells): what value_info declares.
+  const produced = new Set(order.flatMap((n) => n.output));
+  for (const node of order) {
+    for (const name of node.input) {
+      if (!name || values.has(name) || produced.has(name)) continue;
+      const vi = declaredInfo(name);
+      if (vi) values.set(name, { dtype: declaredDtype(vi), shape: declaredShape(vi) });
+    }
+  }
 
-  for (const node of topoOrder(graph, new Set(values.keys()))) {
+  for (const node of order) {
     const rule = ruleFor(node);
     let outs: Out[] = [];
+    const inInfo = (i: number): TensorInfo | undefined => (node.input[i] ? values.get(node.input[i]) : undefined);
     if (rule) {
-      const ctx: Ctx = {
-        node,
-        opset,
-        in: (i) => (node.input[i] ? values.get(node.input[i]) : undefined),
-        shape: (i) => (node.input[i] ? values.get(node.input[i])?.shape ?? null : null),
-      };
+      const ctx: Ctx = { node, opset, in: inInfo, shape: (i) => inInfo(i)?.shape ?? null };
       try {
         outs = rule(ctx);
       } catch {
@@ -885,11 +1033,19 @@ export function inferShapes(graph: GraphProto, options: ShapeInferenceOptions = 
       const key = opKey(node);
       unsupportedOps.set(key, (unsupportedOps.get(key) ?? 0) + 1);
     }
+    const inType = (i: number): number | undefined => inInfo(i)?.dtype || undefined;
     node.output.forEach((name, i) => {
       if (!name) return;
       const info: TensorInfo = outs[i] ? { ...outs[i]! } : { dtype: 0, shape: null };
+      let signatureType: number | undefined;
+      try {
+        signatureType = outputElemType(node, i, inType, opset);
+      } catch {
+        signatureType = undefined; // a malformed attribute: the type stays what the rule says
+      }
+      if (signatureType) info.dtype = signatureType;
       if (info.value && info.shape && isConcrete(info.shape) && elementCount(info.shape) !== info.value.length) delete info.value;
-      const vi = declared.get(name);
+      const vi = declaredInfo(name);
       if (vi) {
         const before = info.shape;
         info.shape = merge(info.shape, declaredShape(vi), trustDeclaredNumbers);
@@ -902,6 +1058,16 @@ export function inferShapes(graph: GraphProto, options: ShapeInferenceOptions = 
   }
   return { values, unknown, unsupportedOps, fromValueInfo };
 }
+
+/** The element type of every tensor whose type is known (compiler passes' view of an inference result). */
+export function elementTypes(values: ReadonlyMap<string, TensorInfo>): Map<string, number> {
+  const types = new Map<string, number>();
+  for (const [name, info] of values) if (info.dtype) types.set(name, info.dtype);
+  return types;
+}
+
+/** The element types of a graph's tensors: `elementTypes(inferShapes(graph, { opset }).values)`. */
+export const inferElemTypes = (graph: GraphProto | Graph, opset: number): Map<string, number> => elementTypes(inferShapes(graph, { opset }).values);
 
 /** inferShapes on a model's main graph, with its ai.onnx opset. */
 export function inferModelShapes(model: ModelProto, options: Omit<ShapeInferenceOptions, 'opset'> = {}): ShapeInferenceResult {

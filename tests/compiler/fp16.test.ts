@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertToFp16, tensorToFloat16, type Fp16Options, type Fp16Report } from '../../src/compiler/passes/fp16.js';
-import { inferElemTypes, viewOfGraph } from '../../src/compiler/passes/infer.js';
+import { inferElemTypes } from '../../src/onnx/shape-inference.js';
 import { isKilnError } from '../../src/errors.js';
 import { buildCnn, buildMatMulAdd, buildMlp, GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, float16ToNumber, numberToFloat16 } from '../../src/onnx/dtypes.js';
@@ -80,7 +80,7 @@ describe('convertToFp16 on built models', () => {
   it('transformer stack: keepFloat32Ops keep Softmax and LayerNormalization in float32, with Casts around them', async () => {
     const model = buildMatMulAdd({ layers: 2, seed: 5 });
     const { model: half, graph, report } = convert('transformer', model, { keepFloat32Ops: ['Softmax', 'LayerNormalization'] });
-    const types = inferElemTypes(viewOfGraph(graph), 17);
+    const types = inferElemTypes(graph, 17);
     const kept = graph.nodes.filter((n) => n.opType === 'Softmax' || n.opType === 'LayerNormalization');
     expect(kept).toHaveLength(6);
     for (const node of kept) {
@@ -107,6 +107,25 @@ describe('convertToFp16 on built models', () => {
     expect(fc.output).toEqual(['output']); // float32 already: no Cast before the graph output
     expect(report.keptNodes).toEqual([{ name: 'fc', opType: 'Gemm', reason: 'keep-node' }]);
     await compareFloatOutputs(model, half, { input: floatTensor(randomFloats(3 * 32 * 32, 7), [1, 3, 32, 32]) });
+  });
+
+  it('a node of another domain stays float32; its float output is typed by its operator rule, so its readers become float16', async () => {
+    // com.microsoft ops have no entry in the ONNX signature table; the inference engine types their
+    // outputs by their shape rule (here: the type of input 0), so the Relu and MatMul after it are
+    // converted (before the engines were merged, they were kept float32 as 'unknown-type').
+    const b = new GraphBuilder('ms-domain', { seed: 16 });
+    const x = b.input('x', 'float32', [2, 8]);
+    const g = b.node('Gelu', [x], [], { name: 'ms_gelu', domain: 'com.microsoft' });
+    const r = b.node('Relu', [g], [], { name: 'relu' });
+    b.node('MatMul', [r, b.randomInitializer('w', [8, 4])], [], { name: 'matmul', output: 'y' });
+    b.output('y', 'float32', [2, 4]);
+    const model = b.build({ opset: 13, opsets: { 'com.microsoft': 1 } });
+    expect(inferElemTypes(Graph.fromModel(structuredClone(model)), 13).get(g)).toBe(FLOAT);
+    const { model: half, graph, report } = convert('ms-domain', model);
+    expect(report.keptNodes).toEqual([{ name: 'ms_gelu', opType: 'Gelu', reason: 'other-domain' }]);
+    expect(castTo(graph.consumers(g)[0])).toBe(FLOAT16);
+    expect(graph.initializers.get('w')!.dataType).toBe(FLOAT16);
+    await compareFloatOutputs(model, half, { x: floatTensor(randomFloats(16, 17), [2, 8]) });
   });
 
   it('keepIO false: float16 inputs and outputs', async () => {
@@ -195,7 +214,7 @@ describe('convertToFp16: slots the spec keeps float32, and attributes that name 
     expect(getAttr(byName('fill'), 'value')!.t!.dataType).toBe(FLOAT16);
     expect(attrInt(byName('offsets_cast'), 'to')).toBe(FLOAT16);
     expect(report.keptNodes).toEqual([{ name: 'range', opType: 'Range', reason: 'no-float16' }]);
-    const types = inferElemTypes(viewOfGraph(graph), 13);
+    const types = inferElemTypes(graph, 13);
     expect(types.get(byName('resize').input[0])).toBe(FLOAT16);
     expect(types.get(byName('range').output[0])).toBe(FLOAT);
     expect(castPairs(graph)).toEqual([]);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { classifyChange, upgradeModelOpset, upgradeOpset } from '../../src/compiler/passes/upgrade-opset.js';
-import { OP_SCHEMAS } from '../../src/compiler/passes/op-schemas.js';
+import { OP_SCHEMAS } from '../../src/onnx/op-schemas.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { Graph } from '../../src/onnx/graph.js';
 import { loadModel, serializeModel } from '../../src/onnx/model.js';
@@ -116,6 +116,25 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     expect(Number(getAttr(byName('softmax_rank2_default'), 'axis')!.i)).toBe(1);
     expect(byName('softmax_rank2_default').input).toEqual(['m']);
     expect(byName('softmax_unknown_rank_last').input).toEqual([v]);
+  });
+
+  it('Softmax: the rank comes from the shape engine, so a Softmax on the last axis of a Squeeze (no axes) or an LSTM output is kept', async () => {
+    // Squeeze without axes drops the 1-sized dims of a known shape; an LSTM's Y has rank 4. The
+    // compiler's old rank table knew neither and wrote both Softmaxes out as Flatten → op → Reshape.
+    const b = new GraphBuilder('softmax-ranks', { seed: 8 });
+    const sq = b.node('Squeeze', [b.input('x', 'float32', [1, 3, 1, 5])], [], { name: 'squeeze' });
+    b.node('Softmax', [sq], [attr.int('axis', 1)], { name: 'softmax_after_squeeze', output: 'o1' });
+    const y = b.node('LSTM', [b.input('seq', 'float32', [2, 1, 3]), b.randomInitializer('W', [1, 16, 3]), b.randomInitializer('R', [1, 16, 4])], [attr.int('hidden_size', 4)], { name: 'lstm' });
+    b.node('Softmax', [y], [attr.int('axis', 3)], { name: 'softmax_after_lstm', output: 'o2' });
+    b.output('o1', 'float32', [3, 5]);
+    b.output('o2', 'float32', [2, 1, 1, 4]);
+    const model = b.build({ opset: 11 });
+    const feeds = { x: floatTensor(randomFloats(15, 9, 3), [1, 3, 1, 5]), seq: floatTensor(randomFloats(6, 10, 1), [2, 1, 3]) };
+    const { upgraded } = await upgradeAndCompare('softmax-ranks', model, [feeds], 1e-6);
+    expect(opsOf(upgraded)).not.toContain('Flatten');
+    const byName = (name: string) => upgraded.graph!.node.find((n) => n.name === name)!;
+    expect(Number(getAttr(byName('softmax_after_squeeze'), 'axis')!.i)).toBe(1);
+    expect(Number(getAttr(byName('softmax_after_lstm'), 'axis')!.i)).toBe(3);
   });
 
   it('Resize-10 → 11: asymmetric coordinates, nearest rounding floor when enlarging and ceil when shrinking', async () => {

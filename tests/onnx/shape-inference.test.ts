@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { attr, makeValueInfo, type Dim } from '../../src/onnx/nodes.js';
+import { Graph } from '../../src/onnx/graph.js';
+import type { GraphProto } from '../../src/onnx/proto-types.js';
 import { broadcastShapes, inferModelShapes, inferShapes, type Shape } from '../../src/onnx/shape-inference.js';
 import { DataType } from '../../src/onnx/dtypes.js';
 import { makeTensor } from '../../src/onnx/tensor.js';
@@ -275,5 +277,96 @@ describe('unknowns and value_info', () => {
     const y = b.node('Squeeze', [x], [attr.ints('axes', [0])]);
     b.output(y, 'float32');
     expect(inferModelShapes(b.build({ opset: 11 })).values.get(y)?.shape).toEqual([3, 1, 5]);
+  });
+});
+
+/** Drop the declared shape of graph input `name` (its rank becomes unknown). */
+function unranked(graph: GraphProto, name: string): GraphProto {
+  graph.input.find((vi) => vi.name === name)!.type!.tensorType!.shape = undefined;
+  return graph;
+}
+
+describe('one engine: element types, ranks and values for inspect and the compiler passes alike', () => {
+  it('types outputs by the operator signature where no shape rule exists (If from its branches, NonMaxSuppression, QLinearMatMul)', () => {
+    const branch = (name: string): GraphProto => {
+      const g = new GraphBuilder(name);
+      g.output(g.node('Identity', [f32(g, `${name}_c`, [1, 2])], [], { output: `${name}_out` }), 'float32', [2]);
+      return g.buildGraph();
+    };
+    const b = new GraphBuilder('t');
+    const cond = b.input('cond', 'bool', []);
+    const y = b.node('If', [cond], [attr.graph('then_branch', branch('then')), attr.graph('else_branch', branch('else'))]);
+    const nms = b.node('NonMaxSuppression', [b.input('boxes', 'float32', [1, 4, 4]), b.input('scores', 'float32', [1, 1, 4])]);
+    const q = (n: string) => b.input(n, 'uint8', [2, 2]);
+    const s = (n: string) => b.input(n, 'float32', []);
+    const qmm = b.node('QLinearMatMul', [q('a'), s('as'), b.input('az', 'uint8', []), q('bb'), s('bs'), b.input('bz', 'uint8', []), s('ys'), b.input('yz', 'int8', [])]);
+    const r = inferShapes(b.buildGraph());
+    expect(r.values.get(y)).toMatchObject({ dtype: DataType.FLOAT, shape: null });
+    expect(r.values.get(nms)?.dtype).toBe(DataType.INT64);
+    expect(r.values.get(qmm)).toMatchObject({ dtype: DataType.INT8, shape: [2, 2] }); // the type of y_zero_point, not of a
+    expect(r.unsupportedOps).toEqual(new Map([['If', 1], ['NonMaxSuppression', 1]]));
+  });
+
+  it('tells the rank where the dimensions cannot be told (Gemm, Flatten, Transpose with perm, Expand, Conv, non-broadcasting shapes)', () => {
+    const b = new GraphBuilder('t');
+    const u = b.input('u', 'float32', [1]);
+    const gemm = b.node('Gemm', [u, u]);
+    const flat = b.node('Flatten', [u]);
+    const tr = b.node('Transpose', [u], [attr.ints('perm', [2, 0, 1])]);
+    const ex = b.node('Expand', [b.input('x', 'float32', [3, 1]), b.input('target', 'int64', [2])]);
+    const conv = b.node('Conv', [b.input('img', 'float32', ['N', 3, 8, 8]), b.input('w', 'float32', [1])]);
+    const add = b.node('Add', [b.input('p', 'float32', [2]), b.input('q', 'float32', [3])]);
+    const graph = b.buildGraph();
+    unranked(unranked(graph, 'u'), 'w');
+    const r = inferShapes(graph);
+    expect(r.values.get(gemm)?.shape).toEqual([null, null]);
+    expect(r.values.get(flat)?.shape).toEqual([null, null]);
+    expect(r.values.get(tr)?.shape).toEqual([null, null, null]);
+    expect(r.values.get(ex)?.shape).toEqual([3, null]);
+    expect(r.values.get(conv)?.shape).toEqual(['N', null, null, null]);
+    expect(r.values.get(add)?.shape).toEqual([null]);
+    for (const name of [gemm, flat, tr, ex, conv, add]) expect(r.unknown.has(name)).toBe(true);
+  });
+
+  it('keeps a declared rank whose dimensions are unknown for an operator without a rule', () => {
+    const b = new GraphBuilder('t');
+    const y = b.node('MyCustomOp', [b.input('x', 'float32', [1, 4])], [], { domain: 'example.custom' });
+    b.output(y, 'float32', [null, null, null]);
+    expect(inferShapes(b.buildGraph()).values.get(y)?.shape).toEqual([null, null, null]);
+  });
+
+  it('Acosh, Asinh, Atanh, Bernoulli, EyeLike, RandomUniformLike keep the shape; OneHot adds the depth; string Constants', () => {
+    for (const op of ['Acosh', 'Asinh', 'Atanh', 'Bernoulli', 'RandomUniformLike']) expect(shapeOf(['N', 3], (b, x) => b.node(op, [x])), op).toEqual(['N', 3]);
+    const b = new GraphBuilder('t');
+    const eye = b.node('EyeLike', [b.input('m', 'float32', [3, 4])], [attr.int('dtype', DataType.INT32)]);
+    const hot = b.node('OneHot', [b.input('idx', 'int64', [2, 3]), i64(b, 'depth', [5], []), f32(b, 'onoff', [0, 1])]);
+    const hot0 = b.node('OneHot', [b.input('idx0', 'int64', [2, 3]), i64(b, 'depth0', [5], []), f32(b, 'onoff0', [0, 1])], [attr.int('axis', 0)]);
+    const words = b.node('Constant', [], [attr.strings('value_strings', ['a', 'b'])]);
+    const r = inferShapes(b.buildGraph());
+    expect(r.values.get(eye)).toMatchObject({ dtype: DataType.INT32, shape: [3, 4] });
+    expect(r.values.get(hot)).toMatchObject({ dtype: DataType.FLOAT, shape: [2, 3, 5] });
+    expect(r.values.get(hot0)?.shape).toEqual([5, 2, 3]);
+    expect(r.values.get(words)).toMatchObject({ dtype: DataType.STRING, shape: [2] });
+  });
+
+  it("gives a compiler pass's Graph the answers its GraphProto gets, and reads a sub-graph with the enclosing graph's facts", () => {
+    const b = new GraphBuilder('t');
+    const x = b.input('x', 'float32', ['N', 3, 4]);
+    const shape = b.node('Shape', [x]);
+    const y = b.node('Reshape', [x, b.node('Concat', [b.node('Slice', [shape, i64(b, 's', [0]), i64(b, 'e', [1])]), i64(b, 'm', [-1])], [attr.int('axis', 0)])]);
+    b.output(y, 'float32');
+    const model = b.build();
+    const fromProto = inferShapes(model.graph!);
+    const fromGraph = inferShapes(Graph.fromModel(structuredClone(model)));
+    expect(fromGraph.values).toEqual(fromProto.values);
+    expect(fromProto.values.get(y)?.shape).toEqual(['N', 12]);
+
+    // A body that reads `x` from the enclosing graph: unknown alone, known with `outer`.
+    const body = new GraphBuilder('body');
+    const z = body.node('Relu', [x]);
+    body.output(z, 'float32');
+    const sub = body.buildGraph();
+    expect(inferShapes(sub).values.get(z)?.shape).toBeNull();
+    expect(inferShapes(sub, { outer: fromProto.values }).values.get(z)).toMatchObject({ dtype: DataType.FLOAT, shape: ['N', 3, 4] });
   });
 });

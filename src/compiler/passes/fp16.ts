@@ -27,12 +27,12 @@
  */
 import { KilnError } from '../../errors.js';
 import { DataType, numberToFloat16 } from '../../onnx/dtypes.js';
-import type { Graph } from '../../onnx/graph.js';
+import { topologicalOrder, type Graph } from '../../onnx/graph.js';
 import { attr, attrInt, getAttr, makeNode, setAttr, subgraphsOf } from '../../onnx/nodes.js';
 import type { GraphProto, NodeProto, TensorProto, TypeProto, ValueInfoProto } from '../../onnx/proto-types.js';
 import { elementCount, makeTensor, tensorByteSize, tensorFloats } from '../../onnx/tensor.js';
-import { dependencyOrder, inferElemTypes, viewOfGraph } from './infer.js';
-import { signatureAt, slotAt } from './op-signatures.js';
+import { signatureAt, slotAt } from '../../onnx/op-signatures.js';
+import { inferElemTypes } from '../../onnx/shape-inference.js';
 
 const FLOAT = DataType.FLOAT;
 const FLOAT16 = DataType.FLOAT16;
@@ -189,7 +189,7 @@ const SMALL_CONSTANT = 64;
 export function convertToFp16(graph: Graph, options: Fp16Options = {}): Fp16Report {
   const { keepFloat32Ops, keepNodes, keepIO } = resolveOptions(graph, options);
   const opset = graph.opsetVersion('') ?? 1;
-  const types = inferElemTypes(viewOfGraph(graph), opset);
+  const types = inferElemTypes(graph, opset);
   const isFloat = (name: string): boolean => !!name && types.get(name) === FLOAT;
   const keepOps = new Set(keepFloat32Ops);
   const keepNames = new Set(keepNodes);
@@ -212,7 +212,7 @@ export function convertToFp16(graph: Graph, options: Fp16Options = {}): Fp16Repo
     const t = graph.initializers.get(name) ?? getAttr(graph.producer(name)!, 'value')?.t;
     return t === undefined || elementCount(t.dims) <= SMALL_CONSTANT;
   };
-  for (const node of dependencyOrder(graph.nodes)) {
+  for (const node of topologicalOrder(graph.nodes, { onCycle: 'keep' })) {
     const floatIns = node.input.filter(isFloat);
     const floatOuts = node.output.filter(isFloat);
     let reason: KeptReason | undefined;

@@ -20,8 +20,8 @@ import { Graph } from '../../onnx/graph.js';
 import { attr, attrFloat, attrFloats, attrInt, attrString, getAttr, makeNode, subgraphsOf } from '../../onnx/nodes.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto } from '../../onnx/proto-types.js';
 import { makeTensor, tensorFloats } from '../../onnx/tensor.js';
-import { inferElemTypes, inferStatic, viewOfGraph, viewOfProto, type StaticInfo } from './infer.js';
-import { opVersions, signatureSince } from './op-signatures.js';
+import { opVersions, signatureSince } from '../../onnx/op-signatures.js';
+import { elementTypes, inferShapes, type TensorInfo } from '../../onnx/shape-inference.js';
 
 /** The oldest default opset upgradeOpset starts from. */
 export const UPGRADE_MIN_OPSET = 7;
@@ -116,8 +116,10 @@ interface Scope {
   /** The model's graph: it hands out names unique across every sub-graph. */
   root: Graph;
   isRoot: boolean;
+  /** Element types of the scope's tensors (constants this pass adds included). */
   types: Map<string, number>;
-  facts: StaticInfo;
+  /** What static inference knows about the scope's tensors when the step began (shapes give ranks). */
+  tensors: ReadonlyMap<string, TensorInfo>;
   /** Constants made in this scope, by content, so that 28 Clips share one `6`. */
   constants: Map<string, string>;
   counts: Map<string, number>;
@@ -232,7 +234,7 @@ const softmaxTo13: Adapter = (scope, node, version) => {
   const axisAttr = getAttr(node, 'axis');
   const axis = axisAttr ? Number(axisAttr.i) : 1;
   const x = node.input[0];
-  const rank = scope.facts.rank.get(x);
+  const rank = scope.tensors.get(x)?.shape?.length;
   if (rank !== undefined && (axis < -rank || axis >= rank)) refuse(node, version, `axis ${axis} is outside the input's rank ${rank}`);
   const normalized = rank !== undefined && axis < 0 ? axis + rank : axis;
   if (axis === -1 || (rank !== undefined && normalized === rank - 1)) {
@@ -409,7 +411,7 @@ const imageScalerTo10: Adapter = (scope, node, version) => {
   if (type !== DataType.FLOAT) refuse(node, version, `its input is ${dtypeName(type)}`);
   const scale = attrFloat(node, 'scale', 1);
   const bias = attrFloats(node, 'bias', []);
-  const rank = scope.facts.rank.get(node.input[0]) ?? 4;
+  const rank = scope.tensors.get(node.input[0])?.shape?.length ?? 4;
   const base = node.name || 'image_scaler';
   const scaled = scope.root.uniqueName(`${base}_scaled`);
   const nodes = [makeNode('Mul', [node.input[0], floatScalar(scope, node, version, 'image_scale', type, scale)], [scaled], [], { name: scope.root.uniqueName(`${base}/mul`) })];
@@ -543,13 +545,13 @@ function step(scope: Scope, version: number, state: RunState): void {
 
 function stepSubgraph(g: GraphProto, parent: Scope, version: number, state: RunState): GraphProto {
   const graph = Graph.fromModel(emptyModel(g, version - 1));
-  const view = viewOfProto(g);
+  const { values } = inferShapes(g, { opset: version - 1, outer: parent.tensors });
   const scope: Scope = {
     graph,
     root: parent.root,
     isRoot: false,
-    types: inferElemTypes(view, version - 1, parent.types),
-    facts: inferStatic(view, version - 1, parent.facts),
+    types: new Map([...parent.types, ...elementTypes(values)]),
+    tensors: values,
     constants: new Map(),
     counts: state.counts,
   };
@@ -562,13 +564,13 @@ function run(graph: Graph, from: number, to: number): Map<string, number> {
   const state: RunState = { from, counts: new Map() };
   const constants = new Map<string, string>();
   for (let version = from + 1; version <= to; version++) {
-    const view = viewOfGraph(graph);
+    const { values } = inferShapes(graph, { opset: version - 1 });
     const scope: Scope = {
       graph,
       root: graph,
       isRoot: true,
-      types: inferElemTypes(view, version - 1),
-      facts: inferStatic(view, version - 1),
+      types: elementTypes(values),
+      tensors: values,
       constants,
       counts: state.counts,
     };

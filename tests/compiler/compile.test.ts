@@ -54,8 +54,12 @@ describe('kiln compile', () => {
       expect(d.int8Ms).toBeGreaterThan(0);
       expect(d.floatMs).toBeGreaterThan(0);
       expect(d.why).toMatch(/whole model \d+\.\d+ ms in int8 vs \d+\.\d+ ms with it in float, median ratio per round \d+\.\d+; noise/);
-      // Float only when every round says so, beyond the noise of that run.
-      if (d.decision === 'float') expect(Math.max(...d.ratios)).toBeLessThan(1);
+      // Float only when the rounds say so, beyond the noise of that run: in each set of five rounds
+      // (a second set confirms the first) at most one round may disagree.
+      if (d.decision === 'float') {
+        for (let i = 0; i < d.ratios.length; i += 5) expect(d.ratios.slice(i, i + 5).filter((r) => r >= 1).length).toBeLessThanOrEqual(1);
+        expect([...d.ratios].sort((a, b) => a - b)[Math.floor(d.ratios.length / 2)]).toBeLessThan(1);
+      }
     }
     const reverted = q.decisions!.filter((d) => d.decision === 'float').flatMap((d) => d.nodes);
     for (const name of reverted) expect(q.excludedNodes.find((e) => e.name === name)?.reason).toMatch(/^kept in float: whole model faster/);

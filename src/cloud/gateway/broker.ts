@@ -37,6 +37,60 @@ export function deviceAcl(id: string): { publish: ReadonlySet<string>; subscribe
   return { publish: new Set([t.reported, t.telemetry, t.presence]), subscribe: new Set([t.desired, t.telemetryAck]) };
 }
 
+/** The part of aedes' mqemitter that `boundEmitterDepth` wraps (its instance method; fastparallel's `released` calls it). */
+export interface QueuedEmitter {
+  current: number;
+  _do(message: unknown, callback: () => void): unknown;
+}
+
+/** Deliveries started on one call stack before the next one waits for a fresh stack. */
+export const MAX_EMITTER_DEPTH = 64;
+
+/**
+ * aedes' mqemitter bounds deliveries in progress (`concurrency`, 100) and queues the rest; when a
+ * delivery completes it starts the next queued one *on the same call stack* (fastparallel's
+ * `released` → `_do` → the subscribers' handlers → their callbacks → `released` …). A burst of
+ * thousands of publishes whose deliveries complete synchronously (no subscriber, QoS 0, a handler
+ * that calls back at once) recurses once per queued message: with 5,000+ devices connecting it ended
+ * in `RangeError: Maximum call stack size exceeded` in `_do` (bench/rollout.ts; upstream
+ * mcollina/mqemitter#204, still open). Here `_do` counts how deep it is nested; past
+ * MAX_EMITTER_DEPTH the delivery waits in a FIFO, which is drained in a loop on the next turn of the
+ * event loop. A waiting delivery keeps its concurrency slot, and while any wait every later one
+ * queues behind them: deliveries still start in the order mqemitter started them, and the bound holds.
+ */
+export function boundEmitterDepth(mq: QueuedEmitter): void {
+  const run = mq._do;
+  const waiting: { message: unknown; callback: () => void }[] = [];
+  let depth = 0;
+  let scheduled = false;
+  const start = (self: QueuedEmitter, message: unknown, callback: () => void) => {
+    depth++;
+    try {
+      return run.call(self, message, callback);
+    } finally {
+      depth--;
+    }
+  };
+  const drain = () => {
+    scheduled = false;
+    while (waiting.length) {
+      const next = waiting.shift()!;
+      mq.current--;
+      start(mq, next.message, next.callback);
+    }
+  };
+  mq._do = function boundedDo(this: QueuedEmitter, message: unknown, callback: () => void) {
+    if (depth < MAX_EMITTER_DEPTH && waiting.length === 0) return start(this, message, callback);
+    this.current++; // the slot its predecessor freed stays taken while it waits
+    waiting.push({ message, callback });
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(drain);
+    }
+    return this;
+  };
+}
+
 export async function startEmbeddedBroker(policy: BrokerPolicy, options: { host?: string; port?: number } = {}): Promise<EmbeddedBroker> {
   const identities = new WeakMap<Client, { kind: 'cloud' } | { kind: 'device'; id: string }>();
   const log = policy.logger;
@@ -85,6 +139,7 @@ export async function startEmbeddedBroker(policy: BrokerPolicy, options: { host?
     },
   };
   const broker = await Aedes.createBroker(hooks);
+  boundEmitterDepth((broker as unknown as { mq: QueuedEmitter }).mq);
   broker.on('clientError', (client, err) => log.debug('mqtt client error', { clientId: client?.id, error: err.message }));
   broker.on('connectionError', (client, err) => log.debug('mqtt connection error', { clientId: client?.id, error: err.message }));
   const server: Server = createServer(broker.handle);

@@ -8,6 +8,7 @@
  *   setup      { dbPath, brokerUrl?, artifacts, devices, group }  → broker/HTTP URLs and device credentials
  *   online     { timeoutMs }                                       → when every device had reported (with its target)
  *   rollout    { id, from, to, steps, bakeMs, alarm, expect, timeoutMs, stallMs } → timings of one deployment (or where it stalled)
+ *   stats      {}                                                  → the gateway's counters and health
  *   close      {}                                                  → closes the cloud; the process exits
  */
 import { mkdirSync } from 'node:fs';
@@ -122,6 +123,11 @@ async function main(): Promise<void> {
         messages.desired++;
         return setDesired(...args);
       };
+      const setDesiredMany = gw.setDesiredStates.bind(gw);
+      gw.setDesiredStates = (...args: Parameters<typeof setDesiredMany>) => {
+        messages.desired += args[0].length;
+        return setDesiredMany(...args);
+      };
       // Registry calls are awaited: they may be async (PostgreSQL-backed registry).
       for (const tgz of a.artifacts as string[]) await http.registry.pushArtifact(tgz);
       const n = a.devices as number;
@@ -230,6 +236,10 @@ async function main(): Promise<void> {
         memory: meter.phase(),
         retainedHeapMiB: retainedHeapMiB(),
       };
+    },
+
+    async stats() {
+      return { gateway: cloud?.gateway.stats() };
     },
 
     async close() {

@@ -86,7 +86,34 @@ CREATE INDEX IF NOT EXISTS telemetry_minute ON telemetry (device_id, model, vers
 -- The deployment gates and the dashboard read one model's recent minutes across every device.
 CREATE INDEX IF NOT EXISTS telemetry_model_window ON telemetry (model, kind, minute);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- 'metrics.minute' summed per model, minute, device and version as records are stored (only records
+-- stored for the first time count): the deployment gates read this, not every record in their window.
+CREATE TABLE IF NOT EXISTS telemetry_minutes (
+  model TEXT NOT NULL,
+  minute TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  version TEXT NOT NULL,
+  invocations REAL NOT NULL,
+  errors REAL NOT NULL,
+  p99 REAL,
+  records INTEGER NOT NULL,
+  PRIMARY KEY (model, minute, device_id, version)
+) WITHOUT ROWID;
 `;
+
+/** Fill telemetry_minutes from the records of a database made before it existed. */
+const BACKFILL_MINUTES = `
+INSERT INTO telemetry_minutes (model, minute, device_id, version, invocations, errors, p99, records)
+SELECT model, minute, device_id, version, COALESCE(SUM(json_extract(payload, '$.invocations')), 0), COALESCE(SUM(json_extract(payload, '$.errors')), 0),
+       MAX(COALESCE(json_extract(payload, '$.modelLatency.p99LeMs'), json_extract(payload, '$.modelLatency.p95LeMs'))), COUNT(*)
+  FROM telemetry WHERE kind = 'metrics.minute' AND model IS NOT NULL AND version IS NOT NULL AND minute IS NOT NULL
+ GROUP BY model, minute, device_id, version`;
+
+/** One device's telemetry batch, as `ingestMany` takes them. */
+export interface TelemetryIngest {
+  deviceId: string;
+  records: readonly TelemetryRecord[];
+}
 
 /**
  * Secrets are 32 random bytes, so a salted SHA-256 is enough (no password stretching needed: they
@@ -97,8 +124,43 @@ const hashSecret = (salt: string, secret: string): Buffer => createHash('sha256'
 export class DeviceRegistry {
   private readonly db: SqliteDatabase;
 
+  /** Parsed JSON documents by device, kept while the stored text is the same (a fleet's passes read 10,000 at a time). */
+  private readonly parsed = new Map<string, { reported: string | null; desired: string | null; record: { reported: ReportedState | null; desired: DesiredState | null } }>();
+
   constructor(path: string) {
-    this.db = openSharedDatabase(path, 'device registry', SCHEMA);
+    this.db = openSharedDatabase(path, 'device registry', SCHEMA.replace(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/, ''));
+    const hadMinutes = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'telemetry_minutes'`).get() !== undefined;
+    if (!hadMinutes) {
+      this.db.transaction(() => {
+        this.db.exec(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/.exec(SCHEMA)![0]);
+        this.db.exec(BACKFILL_MINUTES);
+      })();
+    }
+  }
+
+  private toRecord(r: Row): DeviceRecord {
+    let p = this.parsed.get(r.id);
+    if (!p || p.reported !== r.reported || p.desired !== r.desired) {
+      p = {
+        reported: r.reported,
+        desired: r.desired,
+        record: { reported: r.reported ? deepFreeze(JSON.parse(r.reported) as ReportedState) : null, desired: r.desired ? deepFreeze(JSON.parse(r.desired) as DesiredState) : null },
+      };
+      this.parsed.set(r.id, p);
+    }
+    // The documents are shared between calls, hence frozen.
+    return {
+      id: r.id,
+      name: r.name,
+      group: r.grp,
+      tags: JSON.parse(r.tags) as string[],
+      createdAt: r.created_at,
+      lastSeen: r.last_seen,
+      online: r.online === 1,
+      reported: p.record.reported,
+      reportedAt: r.reported_at,
+      desired: p.record.desired,
+    };
   }
 
   addDevice(name: string, options: AddDeviceOptions = {}): NewDevice {
@@ -133,12 +195,20 @@ export class DeviceRegistry {
 
   get(id: string): DeviceRecord | undefined {
     const r = this.db.prepare(`SELECT * FROM devices WHERE id = ?`).get(id) as Row | undefined;
-    return r && toRecord(r);
+    return r && this.toRecord(r);
   }
 
   list(filter: { group?: string; tag?: string } = {}): DeviceRecord[] {
     const rows = this.db.prepare(`SELECT * FROM devices ORDER BY id`).all() as Row[];
-    return rows.map(toRecord).filter((d) => (filter.group === undefined || d.group === filter.group) && (filter.tag === undefined || d.tags.includes(filter.tag)));
+    return rows.map((r) => this.toRecord(r)).filter((d) => (filter.group === undefined || d.group === filter.group) && (filter.tag === undefined || d.tags.includes(filter.tag)));
+  }
+
+  /** The records of these devices (one read of the table; ids not in the registry are absent). */
+  getMany(ids: readonly string[]): Map<string, DeviceRecord> {
+    const want = new Set(ids);
+    const out = new Map<string, DeviceRecord>();
+    for (const r of this.db.prepare(`SELECT * FROM devices`).all() as Row[]) if (want.has(r.id)) out.set(r.id, this.toRecord(r));
+    return out;
   }
 
   seen(id: string, at = new Date().toISOString()): void {
@@ -164,23 +234,68 @@ export class DeviceRegistry {
   }
 
   /**
+   * Store new desired documents for many devices in one transaction: each gets the next version of
+   * its own (`make(version)` builds it). Devices not in the registry are skipped. Returns what was stored.
+   */
+  setDesiredMany(writes: readonly { deviceId: string; make(version: number): DesiredState }[]): Map<string, DesiredState> {
+    const out = new Map<string, DesiredState>();
+    const read = this.db.prepare(`SELECT desired FROM devices WHERE id = ?`);
+    const write = this.db.prepare(`UPDATE devices SET desired = ? WHERE id = ?`);
+    this.db.transaction(() => {
+      for (const w of writes) {
+        const row = read.get(w.deviceId) as { desired: string | null } | undefined;
+        if (!row) continue;
+        const version = row.desired ? (JSON.parse(row.desired) as DesiredState).version + 1 : 1;
+        const state = w.make(version);
+        write.run(JSON.stringify(state), w.deviceId);
+        out.set(w.deviceId, state);
+      }
+    })();
+    return out;
+  }
+
+  /**
    * Store telemetry records; a record already stored for this device (a re-sent batch, a
    * duplicated QoS 1 delivery) is skipped. Returns how many were new and how many duplicates.
    */
   ingest(deviceId: string, records: readonly TelemetryRecord[], receivedAt = new Date().toISOString()): { inserted: number; duplicates: number } {
+    return this.ingestMany([{ deviceId, records }], receivedAt)[0];
+  }
+
+  /**
+   * `ingest` for many devices' batches in one transaction (the gateway stores what arrived together
+   * at once). Per batch, in order: how many records were new and how many duplicates. A
+   * 'metrics.minute' record stored for the first time is added to its minute's aggregate.
+   */
+  ingestMany(batches: readonly TelemetryIngest[], receivedAt = new Date().toISOString()): { inserted: number; duplicates: number }[] {
     const ins = this.db.prepare(
       `INSERT OR IGNORE INTO telemetry (device_id, record_id, kind, created_at, received_at, model, version, minute, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    let inserted = 0;
-    this.db.transaction(() => {
-      for (const r of records) {
-        const p = (r.payload && typeof r.payload === 'object' ? r.payload : {}) as Record<string, unknown>;
-        const str = (v: unknown) => (typeof v === 'string' ? v : null);
-        inserted += ins.run(deviceId, r.id, r.kind, r.createdAt, receivedAt, str(p.model), str(p.version), str(p.minute), JSON.stringify(r.payload ?? null)).changes;
-      }
-      this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(receivedAt, deviceId);
-    })();
-    return { inserted, duplicates: records.length - inserted };
+    const agg = this.db.prepare(
+      `INSERT INTO telemetry_minutes (model, minute, device_id, version, invocations, errors, p99, records) VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+       ON CONFLICT (model, minute, device_id, version) DO UPDATE SET invocations = invocations + excluded.invocations, errors = errors + excluded.errors,
+         p99 = MAX(COALESCE(p99, excluded.p99), COALESCE(excluded.p99, p99)), records = records + 1`,
+    );
+    const seen = this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`);
+    const str = (v: unknown) => (typeof v === 'string' ? v : null);
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+    return this.db.transaction(() =>
+      batches.map(({ deviceId, records }) => {
+        let inserted = 0;
+        for (const r of records) {
+          const p = (r.payload && typeof r.payload === 'object' ? r.payload : {}) as Record<string, unknown>;
+          const [model, version, minute] = [str(p.model), str(p.version), str(p.minute)];
+          const n = ins.run(deviceId, r.id, r.kind, r.createdAt, receivedAt, model, version, minute, JSON.stringify(r.payload ?? null)).changes;
+          inserted += n;
+          if (n && r.kind === 'metrics.minute' && model !== null && version !== null && minute !== null) {
+            const lat = (p.modelLatency && typeof p.modelLatency === 'object' ? p.modelLatency : {}) as Record<string, unknown>;
+            agg.run(model, minute, deviceId, version, num(p.invocations) ?? 0, num(p.errors) ?? 0, num(lat.p99LeMs) ?? num(lat.p95LeMs));
+          }
+        }
+        seen.run(receivedAt, deviceId);
+        return { inserted, duplicates: records.length - inserted };
+      }),
+    )();
   }
 
   telemetryCount(deviceId?: string, kind?: string): number {
@@ -210,11 +325,11 @@ export class DeviceRegistry {
    * per-minute p99 latency bucket bound (agents before p99LeMs: their p95 bound).
    */
   metricsWindow(model: string, sinceMinute: string): { deviceId: string; version: string; invocations: number; errors: number; maxP99Ms: number | null; minutes: number }[] {
+    // From the per-minute aggregates (telemetry_minutes), not the records: a fleet's window holds millions.
     const rows = this.db
       .prepare(
-        `SELECT device_id, version, COALESCE(SUM(json_extract(payload, '$.invocations')), 0) AS inv, COALESCE(SUM(json_extract(payload, '$.errors')), 0) AS err,
-                MAX(COALESCE(json_extract(payload, '$.modelLatency.p99LeMs'), json_extract(payload, '$.modelLatency.p95LeMs'))) AS p99, COUNT(DISTINCT minute) AS minutes
-           FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND version IS NOT NULL AND minute >= ? GROUP BY device_id, version`,
+        `SELECT device_id, version, SUM(invocations) AS inv, SUM(errors) AS err, MAX(p99) AS p99, COUNT(DISTINCT minute) AS minutes
+           FROM telemetry_minutes WHERE model = ? AND minute >= ? GROUP BY device_id, version`,
       )
       .all(model, sinceMinute) as { device_id: string; version: string; inv: number; err: number; p99: number | null; minutes: number }[];
     return rows.map((r) => ({ deviceId: r.device_id, version: r.version, invocations: Number(r.inv), errors: Number(r.err), maxP99Ms: r.p99 === null ? null : Number(r.p99), minutes: r.minutes }));
@@ -340,15 +455,10 @@ interface Row {
   desired: string | null;
 }
 
-const toRecord = (r: Row): DeviceRecord => ({
-  id: r.id,
-  name: r.name,
-  group: r.grp,
-  tags: JSON.parse(r.tags) as string[],
-  createdAt: r.created_at,
-  lastSeen: r.last_seen,
-  online: r.online === 1,
-  reported: r.reported ? (JSON.parse(r.reported) as ReportedState) : null,
-  reportedAt: r.reported_at,
-  desired: r.desired ? (JSON.parse(r.desired) as DesiredState) : null,
-});
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}

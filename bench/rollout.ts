@@ -25,7 +25,7 @@
  * Options: --devices 100,500,1000 (fleet sizes), --bake-ms 0, --metrics-ms (how often each stand-in
  * writes a metrics record; default max(2000, devices) ms, so a fleet sends at most 1,000 records/s:
  * a real agent writes one per minute), --device-procs (default: the CPU count), --error-rate 0.5
- * (3.0.0's failing fraction), --timeout-s 300
+ * (3.0.0's failing fraction), --broker aedes|mosquitto (one of them only), --timeout-s 300
  * (per deployment), --stall-s 30 (no report and no deployment event for this long: the deployment is
  * reported as not finished and the next size runs), --quick (--devices 50,200).
  */
@@ -76,7 +76,9 @@ interface Broker {
   name: 'aedes' | 'mosquitto';
   url?: string;
 }
-const BROKERS: Broker[] = [{ name: 'aedes' }, ...(process.env.KILN_TEST_MQTT_URL ? [{ name: 'mosquitto' as const, url: process.env.KILN_TEST_MQTT_URL }] : [])];
+const ONLY = opt('--broker');
+if (ONLY !== undefined && ONLY !== 'aedes' && ONLY !== 'mosquitto') throw new RangeError(`--broker ${ONLY}: expected aedes or mosquitto`);
+const BROKERS: Broker[] = [{ name: 'aedes' as const }, ...(process.env.KILN_TEST_MQTT_URL ? [{ name: 'mosquitto' as const, url: process.env.KILN_TEST_MQTT_URL }] : [])].filter((b) => ONLY === undefined || b.name === ONLY);
 
 async function makeArtifact(version: string, seed: number): Promise<string> {
   const { compileModel } = await import('../src/compiler/compile.js');
@@ -100,7 +102,9 @@ class Child {
     script: string,
     private readonly what: string,
   ) {
-    this.child = fork(script, [], { execArgv: ['--import', 'tsx', '--expose-gc'], env: process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // KILN_BENCH_CPU_PROF=DIR: a V8 CPU profile of each child, written to DIR when it exits (where the time went, by function).
+    const prof = process.env.KILN_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.KILN_BENCH_CPU_PROF] : [];
+    this.child = fork(script, [], { execArgv: ['--import', 'tsx', '--expose-gc', ...prof], env: process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.ready = new Promise((resolve, reject) => this.pending.set(0, { resolve, reject }));
     this.child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
       const p = this.pending.get(m.id);
@@ -127,8 +131,14 @@ class Child {
     });
   }
 
-  kill(): void {
-    if (this.child.exitCode === null) this.child.kill();
+  /** Wait up to `graceMs` for the process to exit by itself (it does after 'close'/'stop'; a CPU profile is written then), then kill it. */
+  async kill(graceMs = 0): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (graceMs > 0) await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, graceMs);
+      this.child.once('exit', () => (clearTimeout(t), resolve()));
+    });
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
   }
 }
 
@@ -229,13 +239,20 @@ async function runOne(b: Broker, n: number, artifacts: string[]) {
       };
     };
     // Where the time went in each phase: CPU seconds of the cloud, the device processes and the broker, and the wall time.
-    let mark = { at: Date.now(), devicesCpuS: 0, brokerCpuS: brokerCpuS(b) };
+    let mark = { at: Date.now(), devicesCpuS: 0, brokerCpuS: brokerCpuS(b), connects: 0, resent: 0 };
     const phaseCpu = async (cloudCpuS: number) => {
       const f = await fleetStats();
       const br = brokerCpuS(b);
       const now = Date.now();
-      const r = { wallS: round1((now - mark.at) / 1000), cloudCpuS, devicesCpuS: round1(f.cpuS - mark.devicesCpuS), brokerCpuS: br === null || mark.brokerCpuS === null ? null : round1(br - mark.brokerCpuS) };
-      mark = { at: now, devicesCpuS: f.cpuS, brokerCpuS: br };
+      const r = {
+        wallS: round1((now - mark.at) / 1000),
+        cloudCpuS,
+        devicesCpuS: round1(f.cpuS - mark.devicesCpuS),
+        brokerCpuS: br === null || mark.brokerCpuS === null ? null : round1(br - mark.brokerCpuS),
+        connects: f.connects - mark.connects,
+        telemetryResent: f.telemetryResent - mark.resent,
+      };
+      mark = { at: now, devicesCpuS: f.cpuS, brokerCpuS: br, connects: f.connects, resent: f.telemetryResent };
       return r;
     };
     const t0 = Date.now();
@@ -300,9 +317,9 @@ async function runOne(b: Broker, n: number, artifacts: string[]) {
     return result;
   } finally {
     await Promise.all(fleet.map((f) => f.call('stop').catch(() => {})));
-    for (const f of fleet) f.kill();
+    await Promise.all(fleet.map((f) => f.kill(5000)));
     await cloud.call('close').catch(() => {});
-    cloud.kill();
+    await cloud.kill(10_000);
     if (b.url && ids.length) await cleanBroker(b.url, ids).catch((err: Error) => process.stderr.write(`  could not clean the broker: ${err.message}\n`));
     rmSync(dir, { recursive: true, force: true });
   }
@@ -318,7 +335,7 @@ function report(rows: Row[], crashed: { broker: string; devices: number; error: 
   return [
     '# Fleet rollouts: simulated devices over MQTT (loopback)',
     '',
-    `${date}, Node ${process.version}. \`npx tsx bench/rollout.ts --devices ${SIZES.join(',')}${BAKE_MS ? ` --bake-ms ${BAKE_MS}` : ''}${METRICS_MS_FLAG !== undefined ? ` --metrics-ms ${METRICS_MS_FLAG}` : ''}\`${BROKERS.length > 1 ? ` with KILN_TEST_MQTT_URL=${BROKERS[1].url}` : ' (aedes only: set KILN_TEST_MQTT_URL to add Mosquitto)'}.`,
+    `${date}, Node ${process.version}. \`npx tsx bench/rollout.ts --devices ${SIZES.join(',')}${BAKE_MS ? ` --bake-ms ${BAKE_MS}` : ''}${METRICS_MS_FLAG !== undefined ? ` --metrics-ms ${METRICS_MS_FLAG}` : ''}\`${BROKERS.some((b) => b.url) ? ` with KILN_TEST_MQTT_URL=${BROKERS.find((b) => b.url)!.url}` : ' (aedes only: set KILN_TEST_MQTT_URL to add Mosquitto)'}${ONLY ? ` --broker ${ONLY}` : ''}.`,
     '',
     `Load average (1, 5, 15 min) at the start ${load.start.map((x) => x.toFixed(1)).join(', ')}, at the end ${load.end.map((x) => x.toFixed(1)).join(', ')}, on ${availableParallelism()} CPUs: above the CPU count, other work shared the machine and the times are noisy.`,
     '',
@@ -379,11 +396,11 @@ function report(rows: Row[], crashed: { broker: string; devices: number; error: 
     '',
     'Wall seconds of the phase, and CPU seconds in it of the cloud process, the device processes together and the broker (Mosquitto from /proc; aedes is inside the cloud). On 2 CPUs a phase can use at most 2 CPU-s per wall second, shared with whatever else runs.',
     '',
-    '| broker | devices | phase | wall s | cloud CPU s | devices CPU s | broker CPU s |',
-    '|---|---|---|---|---|---|---|',
+    '| broker | devices | phase | wall s | cloud CPU s | devices CPU s | broker CPU s | device (re)connects | telemetry re-sent |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows.flatMap((r) =>
       ([['connect', r.time.connect], ['rollout 2.0.0', r.time.good], ['rollout 3.0.0 + rollback', r.time.bad]] as const).flatMap(([p, t]) =>
-        t ? [`| ${r.broker} | ${r.devices} | ${p} | ${t.wallS} | ${t.cloudCpuS} | ${t.devicesCpuS} | ${t.brokerCpuS ?? '(in the cloud)'} |`] : [],
+        t ? [`| ${r.broker} | ${r.devices} | ${p} | ${t.wallS} | ${t.cloudCpuS} | ${t.devicesCpuS} | ${t.brokerCpuS ?? '(in the cloud)'} | ${t.connects} | ${t.telemetryResent} |`] : [],
       ),
     ),
     '',

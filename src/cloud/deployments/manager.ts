@@ -314,15 +314,24 @@ export class DeploymentManager {
     const { state, actions } = decide(d.spec, d.state, obs, now);
     const events = actions.flatMap((a) => (a.type === 'record' ? [{ at: now, event: a.event, ...(a.detail ? { detail: a.detail } : {}), ...(a.metrics ? { metrics: a.metrics } : {}) }] : []));
     // Persist first: a crash before the desired states are written is repaired by `repair` below on the next step.
-    this.store.save(d.spec, state, events, now);
+    // (A step that changed nothing is not written again: a fleet's state is megabytes.)
+    const text = JSON.stringify(state);
+    if (events.length || text !== this.savedState.get(id)) this.store.save(d.spec, state, events, now);
+    this.savedState.set(id, text);
     d.state = state;
-    if (isTerminal(state)) this.active.delete(id);
+    if (isTerminal(state)) {
+      this.active.delete(id);
+      this.savedState.delete(id);
+    }
     for (const e of events) this.log.info(`deployment ${e.event}`, { id, ...(e.detail ?? {}) });
     const sends = actions.flatMap((a) => (a.type === 'set-desired' ? [{ deviceId: a.deviceId, want: a as DesiredForDevice }] : []));
     await this.sendDesired(d.spec, sends, records);
     await this.repair(d.spec, state, new Set(sends.map((x) => x.deviceId)), records);
     this.resyncLagging(d.spec, state, records, now);
   }
+
+  /** The state last saved per deployment, as saved. */
+  private readonly savedState = new Map<string, string>();
 
   /** When each lagging device was last asked to resync (ms). */
   private readonly resyncedAt = new Map<string, number>();

@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { DesiredState, ReportedState, TelemetryRecord } from '../../protocol/sync.js';
-import { openSharedDatabase, type SqliteDatabase } from '../../sqlite.js';
+import { openSharedDatabase, type SqliteDatabase, type SqliteStatement } from '../../sqlite.js';
 
 
 export interface DeviceRecord {
@@ -123,19 +123,29 @@ const hashSecret = (salt: string, secret: string): Buffer => createHash('sha256'
 
 export class DeviceRegistry {
   private readonly db: SqliteDatabase;
+  /** Prepared statements by SQL text (preparing one per call cost a fleet's gateway seconds). */
+  private readonly statements = new Map<string, SqliteStatement>();
+  /** Device ids known to exist (devices are never removed; a miss asks the database: another process may add one). */
+  private readonly known = new Set<string>();
 
   /** Parsed JSON documents by device, kept while the stored text is the same (a fleet's passes read 10,000 at a time). */
   private readonly parsed = new Map<string, { reported: string | null; desired: string | null; record: { reported: ReportedState | null; desired: DesiredState | null } }>();
 
   constructor(path: string) {
     this.db = openSharedDatabase(path, 'device registry', SCHEMA.replace(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/, ''));
-    const hadMinutes = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'telemetry_minutes'`).get() !== undefined;
+    const hadMinutes = this.stmt(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'telemetry_minutes'`).get() !== undefined;
     if (!hadMinutes) {
       this.db.transaction(() => {
         this.db.exec(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/.exec(SCHEMA)![0]);
         this.db.exec(BACKFILL_MINUTES);
       })();
     }
+  }
+
+  private stmt(sql: string): SqliteStatement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
   }
 
   private toRecord(r: Row): DeviceRecord {
@@ -182,7 +192,7 @@ export class DeviceRegistry {
 
   /** Whether `secret` is this device's secret (constant time). */
   checkSecret(id: string, secret: string): boolean {
-    const row = this.db.prepare(`SELECT secret_salt, secret_hash FROM devices WHERE id = ?`).get(id) as { secret_salt: string; secret_hash: string } | undefined;
+    const row = this.stmt(`SELECT secret_salt, secret_hash FROM devices WHERE id = ?`).get(id) as { secret_salt: string; secret_hash: string } | undefined;
     if (!row) return false;
     const want = Buffer.from(row.secret_hash, 'hex');
     const got = hashSecret(row.secret_salt, secret);
@@ -190,16 +200,31 @@ export class DeviceRegistry {
   }
 
   has(id: string): boolean {
-    return this.db.prepare(`SELECT 1 FROM devices WHERE id = ?`).get(id) !== undefined;
+    if (this.known.has(id)) return true;
+    const found = this.stmt(`SELECT 1 FROM devices WHERE id = ?`).get(id) !== undefined;
+    if (found) this.known.add(id);
+    return found;
+  }
+
+  /**
+   * What the gateway received in one turn, stored in one transaction (one commit instead of one per
+   * message): telemetry batches (as `ingestMany`), each device's latest reported state and presence.
+   */
+  writeMany(w: { telemetry: readonly TelemetryIngest[]; reported: ReadonlyMap<string, ReportedState>; online: ReadonlyMap<string, boolean> }, at = new Date().toISOString()): { inserted: number; duplicates: number }[] {
+    return this.db.transaction(() => {
+      for (const [id, state] of w.reported) this.setReported(id, state, at);
+      for (const [id, online] of w.online) this.setOnline(id, online, at);
+      return this.ingestMany(w.telemetry, at);
+    })();
   }
 
   get(id: string): DeviceRecord | undefined {
-    const r = this.db.prepare(`SELECT * FROM devices WHERE id = ?`).get(id) as Row | undefined;
+    const r = this.stmt(`SELECT * FROM devices WHERE id = ?`).get(id) as Row | undefined;
     return r && this.toRecord(r);
   }
 
   list(filter: { group?: string; tag?: string } = {}): DeviceRecord[] {
-    const rows = this.db.prepare(`SELECT * FROM devices ORDER BY id`).all() as Row[];
+    const rows = this.stmt(`SELECT * FROM devices ORDER BY id`).all() as Row[];
     return rows.map((r) => this.toRecord(r)).filter((d) => (filter.group === undefined || d.group === filter.group) && (filter.tag === undefined || d.tags.includes(filter.tag)));
   }
 
@@ -207,20 +232,20 @@ export class DeviceRegistry {
   getMany(ids: readonly string[]): Map<string, DeviceRecord> {
     const want = new Set(ids);
     const out = new Map<string, DeviceRecord>();
-    for (const r of this.db.prepare(`SELECT * FROM devices`).all() as Row[]) if (want.has(r.id)) out.set(r.id, this.toRecord(r));
+    for (const r of this.stmt(`SELECT * FROM devices`).all() as Row[]) if (want.has(r.id)) out.set(r.id, this.toRecord(r));
     return out;
   }
 
   seen(id: string, at = new Date().toISOString()): void {
-    this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(at, id);
+    this.stmt(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(at, id);
   }
 
   setOnline(id: string, online: boolean, at = new Date().toISOString()): void {
-    this.db.prepare(`UPDATE devices SET online = ?, last_seen = ? WHERE id = ?`).run(online ? 1 : 0, at, id);
+    this.stmt(`UPDATE devices SET online = ?, last_seen = ? WHERE id = ?`).run(online ? 1 : 0, at, id);
   }
 
   setReported(id: string, state: ReportedState, at = new Date().toISOString()): void {
-    this.db.prepare(`UPDATE devices SET reported = ?, reported_at = ?, last_seen = ? WHERE id = ?`).run(JSON.stringify(state), at, at, id);
+    this.stmt(`UPDATE devices SET reported = ?, reported_at = ?, last_seen = ? WHERE id = ?`).run(JSON.stringify(state), at, at, id);
   }
 
   /** The next desired-state version for a device (one more than the last written). */
@@ -230,7 +255,7 @@ export class DeviceRegistry {
   }
 
   setDesired(id: string, state: DesiredState): void {
-    this.db.prepare(`UPDATE devices SET desired = ? WHERE id = ?`).run(JSON.stringify(state), id);
+    this.stmt(`UPDATE devices SET desired = ? WHERE id = ?`).run(JSON.stringify(state), id);
   }
 
   /**
@@ -239,8 +264,8 @@ export class DeviceRegistry {
    */
   setDesiredMany(writes: readonly { deviceId: string; make(version: number): DesiredState }[]): Map<string, DesiredState> {
     const out = new Map<string, DesiredState>();
-    const read = this.db.prepare(`SELECT desired FROM devices WHERE id = ?`);
-    const write = this.db.prepare(`UPDATE devices SET desired = ? WHERE id = ?`);
+    const read = this.stmt(`SELECT desired FROM devices WHERE id = ?`);
+    const write = this.stmt(`UPDATE devices SET desired = ? WHERE id = ?`);
     this.db.transaction(() => {
       for (const w of writes) {
         const row = read.get(w.deviceId) as { desired: string | null } | undefined;
@@ -268,15 +293,15 @@ export class DeviceRegistry {
    * 'metrics.minute' record stored for the first time is added to its minute's aggregate.
    */
   ingestMany(batches: readonly TelemetryIngest[], receivedAt = new Date().toISOString()): { inserted: number; duplicates: number }[] {
-    const ins = this.db.prepare(
+    const ins = this.stmt(
       `INSERT OR IGNORE INTO telemetry (device_id, record_id, kind, created_at, received_at, model, version, minute, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const agg = this.db.prepare(
+    const agg = this.stmt(
       `INSERT INTO telemetry_minutes (model, minute, device_id, version, invocations, errors, p99, records) VALUES (?, ?, ?, ?, ?, ?, ?, 1)
        ON CONFLICT (model, minute, device_id, version) DO UPDATE SET invocations = invocations + excluded.invocations, errors = errors + excluded.errors,
          p99 = MAX(COALESCE(p99, excluded.p99), COALESCE(excluded.p99, p99)), records = records + 1`,
     );
-    const seen = this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`);
+    const seen = this.stmt(`UPDATE devices SET last_seen = ? WHERE id = ?`);
     const str = (v: unknown) => (typeof v === 'string' ? v : null);
     const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
     return this.db.transaction(() =>
@@ -303,14 +328,14 @@ export class DeviceRegistry {
     const args: string[] = [];
     if (deviceId !== undefined) (where.push('device_id = ?'), args.push(deviceId));
     if (kind !== undefined) (where.push('kind = ?'), args.push(kind));
-    return (this.db.prepare(`SELECT count(*) AS n FROM telemetry${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`).get(...args) as { n: number }).n;
+    return (this.stmt(`SELECT count(*) AS n FROM telemetry${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`).get(...args) as { n: number }).n;
   }
 
   /** Telemetry records of a device, in arrival order of their creation time. */
   telemetry(deviceId: string, kind?: string): { id: string; kind: string; createdAt: string; payload: unknown }[] {
     const rows = (kind === undefined
-      ? this.db.prepare(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? ORDER BY created_at, record_id`).all(deviceId)
-      : this.db.prepare(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? AND kind = ? ORDER BY created_at, record_id`).all(deviceId, kind)) as {
+      ? this.stmt(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? ORDER BY created_at, record_id`).all(deviceId)
+      : this.stmt(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? AND kind = ? ORDER BY created_at, record_id`).all(deviceId, kind)) as {
       record_id: string;
       kind: string;
       created_at: string;
@@ -429,11 +454,11 @@ export class DeviceRegistry {
   }
 
   addCounter(name: string, n = 1): void {
-    this.db.prepare(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value`).run(name, n);
+    this.stmt(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value`).run(name, n);
   }
 
   counters(prefix = ''): Record<string, number> {
-    const rows = this.db.prepare(`SELECT name, value FROM counters WHERE name LIKE ? ORDER BY name`).all(`${prefix}%`) as { name: string; value: number }[];
+    const rows = this.stmt(`SELECT name, value FROM counters WHERE name LIKE ? ORDER BY name`).all(`${prefix}%`) as { name: string; value: number }[];
     return Object.fromEntries(rows.map((r) => [r.name, r.value]));
   }
 

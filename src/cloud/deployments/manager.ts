@@ -295,10 +295,11 @@ export class DeploymentManager {
           this.log.error('deployment step failed', { id, error: (err as Error).message });
         }
       }
-      // The next pass waits at least minPassGapMs, and at least as long as this one took: a pass over
-      // a fleet of 10,000 takes a while, and back to back they would leave the event loop no time
-      // for the telemetry and reports they read.
-      this.lastPassAt = performance.now() + Math.max(0, performance.now() - t0 - this.minPassGapMs);
+      // The next pass waits at least minPassGapMs, and at least twice as long as this one took: a
+      // pass over a fleet of 10,000 takes a while, and back to back they would leave the event loop
+      // no time for the telemetry and reports they read (passes take at most a third of it).
+      const took = performance.now() - t0;
+      this.lastPassAt = performance.now() + Math.max(0, 2 * took - this.minPassGapMs);
     });
   }
 

@@ -127,6 +127,8 @@ export class DeviceRegistry {
   private readonly statements = new Map<string, SqliteStatement>();
   /** Device ids known to exist (devices are never removed; a miss asks the database: another process may add one). */
   private readonly known = new Set<string>();
+  /** Every device's record, once `getMany` has read them (kept current by this registry's writes). */
+  private records?: Map<string, DeviceRecord>;
 
   /** Parsed JSON documents by device, kept while the stored text is the same (a fleet's passes read 10,000 at a time). */
   private readonly parsed = new Map<string, { reported: string | null; desired: string | null; record: { reported: ReportedState | null; desired: DesiredState | null } }>();
@@ -135,11 +137,24 @@ export class DeviceRegistry {
     this.db = openSharedDatabase(path, 'device registry', SCHEMA.replace(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/, ''));
     const hadMinutes = this.stmt(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'telemetry_minutes'`).get() !== undefined;
     if (!hadMinutes) {
-      this.db.transaction(() => {
+      this.tx(() => {
         this.db.exec(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/.exec(SCHEMA)![0]);
         this.db.exec(BACKFILL_MINUTES);
       })();
     }
+  }
+
+  /** A transaction whose failure (rolled back) also forgets the kept records (they may have been changed in it). */
+  private tx<F extends (...args: never[]) => unknown>(fn: F): F {
+    const run = this.db.transaction(fn);
+    return ((...args: Parameters<F>) => {
+      try {
+        return run(...args);
+      } catch (err) {
+        this.records = undefined;
+        throw err;
+      }
+    }) as F;
   }
 
   private stmt(sql: string): SqliteStatement {
@@ -211,7 +226,7 @@ export class DeviceRegistry {
    * message): telemetry batches (as `ingestMany`), each device's latest reported state and presence.
    */
   writeMany(w: { telemetry: readonly TelemetryIngest[]; reported: ReadonlyMap<string, ReportedState>; online: ReadonlyMap<string, boolean> }, at = new Date().toISOString()): { inserted: number; duplicates: number }[] {
-    return this.db.transaction(() => {
+    return this.tx(() => {
       for (const [id, state] of w.reported) this.setReported(id, state, at);
       for (const [id, online] of w.online) this.setOnline(id, online, at);
       return this.ingestMany(w.telemetry, at);
@@ -230,22 +245,46 @@ export class DeviceRegistry {
 
   /** The records of these devices (one read of the table; ids not in the registry are absent). */
   getMany(ids: readonly string[]): Map<string, DeviceRecord> {
-    const want = new Set(ids);
+    // Reading and parsing 10,000 rows on every deployment pass took most of the cloud's CPU: the
+    // records are kept (frozen) after the first read and changed by this registry's own writes. Only
+    // this process changes an existing device (`kiln cloud devices add` elsewhere only adds new ones,
+    // read here on a miss).
+    if (!this.records) {
+      this.records = new Map();
+      for (const r of this.stmt(`SELECT * FROM devices`).all() as Row[]) this.records.set(r.id, Object.freeze(this.toRecord(r)));
+    }
     const out = new Map<string, DeviceRecord>();
-    for (const r of this.stmt(`SELECT * FROM devices`).all() as Row[]) if (want.has(r.id)) out.set(r.id, this.toRecord(r));
+    for (const id of ids) {
+      let rec = this.records.get(id);
+      if (!rec) {
+        const r = this.stmt(`SELECT * FROM devices WHERE id = ?`).get(id) as Row | undefined;
+        if (r) this.records.set(id, (rec = Object.freeze(this.toRecord(r))));
+      }
+      if (rec) out.set(id, rec);
+    }
     return out;
+  }
+
+  /** Change the kept record of a device (when kept) after a write. */
+  private patch(id: string, fields: Partial<DeviceRecord>): void {
+    const rec = this.records?.get(id);
+    if (rec) this.records!.set(id, Object.freeze({ ...rec, ...fields }));
   }
 
   seen(id: string, at = new Date().toISOString()): void {
     this.stmt(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(at, id);
+    this.patch(id, { lastSeen: at });
   }
 
   setOnline(id: string, online: boolean, at = new Date().toISOString()): void {
     this.stmt(`UPDATE devices SET online = ?, last_seen = ? WHERE id = ?`).run(online ? 1 : 0, at, id);
+    this.patch(id, { online, lastSeen: at });
   }
 
   setReported(id: string, state: ReportedState, at = new Date().toISOString()): void {
-    this.stmt(`UPDATE devices SET reported = ?, reported_at = ?, last_seen = ? WHERE id = ?`).run(JSON.stringify(state), at, at, id);
+    const text = JSON.stringify(state);
+    this.stmt(`UPDATE devices SET reported = ?, reported_at = ?, last_seen = ? WHERE id = ?`).run(text, at, at, id);
+    if (this.records?.has(id)) this.patch(id, { reported: deepFreeze(JSON.parse(text) as ReportedState), reportedAt: at, lastSeen: at });
   }
 
   /** The next desired-state version for a device (one more than the last written). */
@@ -255,7 +294,9 @@ export class DeviceRegistry {
   }
 
   setDesired(id: string, state: DesiredState): void {
-    this.stmt(`UPDATE devices SET desired = ? WHERE id = ?`).run(JSON.stringify(state), id);
+    const text = JSON.stringify(state);
+    this.stmt(`UPDATE devices SET desired = ? WHERE id = ?`).run(text, id);
+    if (this.records?.has(id)) this.patch(id, { desired: deepFreeze(JSON.parse(text) as DesiredState) });
   }
 
   /**
@@ -266,13 +307,15 @@ export class DeviceRegistry {
     const out = new Map<string, DesiredState>();
     const read = this.stmt(`SELECT desired FROM devices WHERE id = ?`);
     const write = this.stmt(`UPDATE devices SET desired = ? WHERE id = ?`);
-    this.db.transaction(() => {
+    this.tx(() => {
       for (const w of writes) {
         const row = read.get(w.deviceId) as { desired: string | null } | undefined;
         if (!row) continue;
         const version = row.desired ? (JSON.parse(row.desired) as DesiredState).version + 1 : 1;
         const state = w.make(version);
-        write.run(JSON.stringify(state), w.deviceId);
+        const text = JSON.stringify(state);
+        write.run(text, w.deviceId);
+        if (this.records?.has(w.deviceId)) this.patch(w.deviceId, { desired: deepFreeze(JSON.parse(text) as DesiredState) });
         out.set(w.deviceId, state);
       }
     })();
@@ -304,7 +347,7 @@ export class DeviceRegistry {
     const seen = this.stmt(`UPDATE devices SET last_seen = ? WHERE id = ?`);
     const str = (v: unknown) => (typeof v === 'string' ? v : null);
     const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-    return this.db.transaction(() =>
+    return this.tx(() =>
       batches.map(({ deviceId, records }) => {
         let inserted = 0;
         for (const r of records) {
@@ -318,6 +361,7 @@ export class DeviceRegistry {
           }
         }
         seen.run(receivedAt, deviceId);
+        this.patch(deviceId, { lastSeen: receivedAt });
         return { inserted, duplicates: records.length - inserted };
       }),
     )();

@@ -339,7 +339,7 @@ export class DeploymentManager {
 
   /**
    * Devices that were sent a desired document RESYNC_AFTER_MS ago or more and whose stored report
-   * still does not answer it: read their retained reports from the broker again (a report the
+   * still does not say it is installed (or failed): read their retained reports from the broker again (a report the
    * broker dropped on its way to the cloud would otherwise hold the step until the device's next
    * periodic report). At most once per RESYNC_AFTER_MS per device.
    */
@@ -348,7 +348,11 @@ export class DeploymentManager {
     for (const deviceId of Object.keys(state.devices)) {
       const rec = records.get(deviceId);
       const desired = rec?.desired;
-      if (!rec || !rec.online || !desired || modelReport(rec, spec.model)) continue;
+      if (!rec || !rec.online || !desired) continue;
+      // Answered: a fresh report that the install finished (current) or failed. Downloading for a
+      // long while may be a lost 'current' just as well.
+      const rep = modelReport(rec, spec.model);
+      if (rep && (rep.status === 'current' || rep.status === 'failed') && rep.version === desired.models[spec.model]?.version) continue;
       const sentAt = Date.parse(desired.updatedAt);
       if (!(now - sentAt >= RESYNC_AFTER_MS) || now - (this.resyncedAt.get(deviceId) ?? 0) < RESYNC_AFTER_MS) continue;
       this.resyncedAt.set(deviceId, now);

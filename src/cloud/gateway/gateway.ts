@@ -43,8 +43,8 @@ import { silentGatewayLogger, type GatewayLogger } from './types.js';
 /** Desired-state publishes awaiting the broker's PUBACK at once (setDesiredStates). */
 const PUBLISH_CONCURRENCY = 500;
 
-/** What devices send is stored this often, in one transaction, ms. */
-const FLUSH_MS = 25;
+/** What devices send is stored this often, in one transaction, ms (every commit costs; a report waits at most this long). */
+const FLUSH_MS = 100;
 /** …or at once when this many telemetry records wait. */
 const MAX_INGEST_RECORDS = 5000;
 /** After a failed store, the next try, ms. */

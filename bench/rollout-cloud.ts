@@ -8,6 +8,7 @@
  *   setup      { dbPath, brokerUrl?, artifacts, devices, group }  → broker/HTTP URLs and device credentials
  *   online     { timeoutMs }                                       → when every device had reported (with its target)
  *   rollout    { id, from, to, steps, bakeMs, alarm, expect, timeoutMs, stallMs } → timings of one deployment (or where it stalled)
+ *   stats      {}                                                  → the gateway's counters and health
  *   close      {}                                                  → closes the cloud; the process exits
  */
 import { mkdirSync } from 'node:fs';
@@ -122,6 +123,11 @@ async function main(): Promise<void> {
         messages.desired++;
         return setDesired(...args);
       };
+      const setDesiredMany = gw.setDesiredStates.bind(gw);
+      gw.setDesiredStates = (...args: Parameters<typeof setDesiredMany>) => {
+        messages.desired += args[0].length;
+        return setDesiredMany(...args);
+      };
       // Registry calls are awaited: they may be async (PostgreSQL-backed registry).
       for (const tgz of a.artifacts as string[]) await http.registry.pushArtifact(tgz);
       const n = a.devices as number;
@@ -139,13 +145,20 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const end = t0 + (a.timeoutMs as number);
       const want = new Set(devices);
+      const seen = new Set<string>();
+      let read = 0;
+      let lastReport = 0;
       for (;;) {
-        const seen = new Set(reports.filter((r) => r.target === TARGET).map((r) => r.id));
-        if ([...want].every((id) => seen.has(id))) break;
-        if (Date.now() > end) throw new Error(`only ${[...want].filter((id) => seen.has(id)).length} of ${want.size} devices reported within ${a.timeoutMs} ms`);
+        for (; read < reports.length; read++) {
+          const r = reports[read];
+          if (r.target !== TARGET || !want.has(r.id) || seen.has(r.id)) continue;
+          seen.add(r.id);
+          lastReport = Math.max(lastReport, r.t);
+        }
+        if (seen.size === want.size) break;
+        if (Date.now() > end) throw new Error(`only ${seen.size} of ${want.size} devices reported within ${a.timeoutMs} ms`);
         await sleep(20);
       }
-      const lastReport = Math.max(...reports.filter((r) => want.has(r.id)).map((r) => r.t));
       return { allReportedAt: lastReport, memory: meter.phase(), retainedHeapMiB: retainedHeapMiB() };
     },
 
@@ -184,15 +197,22 @@ async function main(): Promise<void> {
         if (Date.now() - progress.at > stallMs) stalled = `no new report or deployment event for ${stallMs / 1000} s`;
         else if (Date.now() > end) stalled = `not finished after ${(a.timeoutMs as number) / 1000} s`;
         if (stalled) break;
-        await sleep(25);
+        // Reading a deployment of 10,000 devices parses megabytes: not too often (times come from its events).
+        await sleep(250);
       }
       const detail = http.deployments.get(id)!;
       const ev = (name: string) => detail.events.find((e) => e.event === name);
       const finalDoc = new Map(devices.map((d) => [d, gw.device(d)?.desired?.version ?? -1]));
       // When the cloud first heard a device report `version` current (serving it) for its final desired document.
       const mine = reports.slice(from0);
+      const byDevice = new Map<string, (typeof reports)[number][]>();
+      for (const r of mine) {
+        const l = byDevice.get(r.id);
+        if (l) l.push(r);
+        else byDevice.set(r.id, [r]);
+      }
       const reportedOn = (d: string, version: string, after: number) =>
-        mine.find((r) => r.id === d && r.t >= after && r.dv >= finalDoc.get(d)! && r.version === version && r.status === 'current' && (r.serving ?? version) === version)?.t;
+        byDevice.get(d)?.find((r) => r.t >= after && r.dv >= finalDoc.get(d)! && r.version === version && r.status === 'current' && (r.serving ?? version) === version)?.t;
       const stepEvents = detail.events.filter((e) => ['step-started', 'step-installed', 'step-passed', 'hold', 'hold-released', 'alarm', 'promoted', 'rolled-back'].includes(e.event)).map((e) => ({ event: e.event, ms: e.at - t0, ...(e.detail && 'step' in e.detail ? { step: e.detail.step } : {}) }));
       const base = { id, phase, expected: expect, events: stepEvents, messages: msgDelta(msgs0), logged: { ...logged }, ...(stalled ? { stalled } : {}) };
       if (phase !== expect) {
@@ -213,7 +233,7 @@ async function main(): Promise<void> {
       if (!alarm) throw new Error(`deployment ${id} rolled back without an 'alarm' event`);
       const took = (alarm.detail?.devices as string[] | undefined) ?? [];
       // Devices that had the bad version serving (reported current) before the alarm.
-      const installedBad = took.filter((d) => mine.some((r) => r.id === d && r.t <= alarm.at && r.version === to && r.status === 'current')).length;
+      const installedBad = took.filter((d) => byDevice.get(d)?.some((r) => r.t <= alarm.at && r.version === to && r.status === 'current')).length;
       const back = took.map((d) => reportedOn(d, from, alarm.at));
       const missing = back.filter((t) => t === undefined).length;
       const allBack = missing ? NaN : Math.max(alarm.at, ...(back as number[])) - alarm.at;
@@ -230,6 +250,10 @@ async function main(): Promise<void> {
         memory: meter.phase(),
         retainedHeapMiB: retainedHeapMiB(),
       };
+    },
+
+    async stats() {
+      return { gateway: cloud?.gateway.stats() };
     },
 
     async close() {

@@ -2,11 +2,11 @@
  * Fleet rollout benchmarks (`npx tsx bench/rollout.ts`), written to bench/results/rollout.{json,md}.
  * Per broker (embedded aedes; Mosquitto too when KILN_TEST_MQTT_URL is set) and fleet size:
  *
- *   - N simulated devices in this process, each running the REAL SyncClient (its own MQTT session,
- *     desired-state reconciliation, HTTP download of the artifact from the cloud's artifact server,
- *     sha256 + ed25519 verification, reported state, outbox drain) over a STAND-IN agent
- *     (bench/standin-agent.ts: no onnxruntime; installs read the verified manifest and switch a
- *     version pointer; traffic and its metrics records are synthetic);
+ *   - N simulated devices spread over one process per CPU (bench/rollout-devices.ts), each running
+ *     the REAL SyncClient (its own MQTT session, desired-state reconciliation, HTTP download of the
+ *     artifact from the cloud's artifact server, sha256 + ed25519 verification, reported state,
+ *     outbox drain) over a STAND-IN agent (bench/standin-agent.ts: no onnxruntime; installs read the
+ *     verified manifest and switch a version pointer; traffic and its metrics records are synthetic);
  *   - the cloud (startCloud: gateway, model registry + artifact server, DeploymentManager) in a child
  *     process (bench/rollout-cloud.ts), so its memory and CPU are measured apart from the devices.
  *
@@ -18,18 +18,21 @@
  *      deploy → alarm, and alarm → every device that was sent 3.0.0 reported 2.0.0 current again
  *      (and → 'rolled-back');
  *   4. the cloud process's RSS and heap (peak per phase, and retained after a full GC), its CPU
- *      seconds and event-loop utilization; MQTT messages the cloud received and published.
+ *      seconds and event-loop utilization; MQTT messages the cloud received and published;
+ *   5. where the time went, per phase: CPU seconds of the cloud, of the device processes and of the
+ *      broker (Mosquitto's process, read from /proc; aedes runs inside the cloud), against wall time.
  *
- * Options: --devices 100,500,1000 (fleet sizes), --bake-ms 0, --metrics-ms 2000 (how often each
- * stand-in writes a metrics record), --error-rate 0.5 (3.0.0's failing fraction), --timeout-s 300
+ * Options: --devices 100,500,1000 (fleet sizes), --bake-ms 0, --metrics-ms (how often each stand-in
+ * writes a metrics record; default max(2000, devices) ms, so a fleet sends at most 1,000 records/s:
+ * a real agent writes one per minute), --device-procs (default: the CPU count), --error-rate 0.5
+ * (3.0.0's failing fraction), --broker aedes|mosquitto (one of them only), --timeout-s 300
  * (per deployment), --stall-s 30 (no report and no deployment event for this long: the deployment is
  * reported as not finished and the next size runs), --quick (--devices 50,200).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StandInAgent } from './standin-agent.js';
 
 const WORK = join(tmpdir(), `kiln-bench-rollout-${process.pid}`);
 process.env.KILN_HOME = join(WORK, 'home');
@@ -54,7 +57,9 @@ const SIZES = (opt('--devices') ?? (QUICK ? '50,200' : '100,500,1000')).split(',
   return n;
 });
 const BAKE_MS = num('--bake-ms', 0, (n) => n >= 0);
-const METRICS_MS = num('--metrics-ms', 2000);
+const METRICS_MS_FLAG = opt('--metrics-ms') === undefined ? undefined : num('--metrics-ms', 2000);
+const metricsMsFor = (devices: number) => METRICS_MS_FLAG ?? Math.max(2000, devices);
+const DEVICE_PROCS = num('--device-procs', availableParallelism(), (n) => Number.isInteger(n) && n >= 1);
 const ERROR_RATE = num('--error-rate', 0.5, (n) => n > 0 && n <= 1);
 const TIMEOUT_MS = num('--timeout-s', 300) * 1000;
 const STALL_MS = num('--stall-s', 30) * 1000;
@@ -71,7 +76,9 @@ interface Broker {
   name: 'aedes' | 'mosquitto';
   url?: string;
 }
-const BROKERS: Broker[] = [{ name: 'aedes' }, ...(process.env.KILN_TEST_MQTT_URL ? [{ name: 'mosquitto' as const, url: process.env.KILN_TEST_MQTT_URL }] : [])];
+const ONLY = opt('--broker');
+if (ONLY !== undefined && ONLY !== 'aedes' && ONLY !== 'mosquitto') throw new RangeError(`--broker ${ONLY}: expected aedes or mosquitto`);
+const BROKERS: Broker[] = [{ name: 'aedes' as const }, ...(process.env.KILN_TEST_MQTT_URL ? [{ name: 'mosquitto' as const, url: process.env.KILN_TEST_MQTT_URL }] : [])].filter((b) => ONLY === undefined || b.name === ONLY);
 
 async function makeArtifact(version: string, seed: number): Promise<string> {
   const { compileModel } = await import('../src/compiler/compile.js');
@@ -83,35 +90,40 @@ async function makeArtifact(version: string, seed: number): Promise<string> {
   return res.artifact.archive;
 }
 
-/** The cloud child process, called over its IPC channel. */
-class Cloud {
+/** A child process (the cloud, or a share of the devices), called over its IPC channel. */
+class Child {
   private readonly child: ChildProcess;
   private seq = 0;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   private exited?: string;
   readonly ready: Promise<unknown>;
 
-  constructor() {
-    this.child = fork('bench/rollout-cloud.ts', [], { execArgv: ['--import', 'tsx', '--expose-gc'], env: process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor(
+    script: string,
+    private readonly what: string,
+  ) {
+    // KILN_BENCH_CPU_PROF=DIR: a V8 CPU profile of each child, written to DIR when it exits (where the time went, by function).
+    const prof = process.env.KILN_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.KILN_BENCH_CPU_PROF] : [];
+    this.child = fork(script, [], { execArgv: ['--import', 'tsx', '--expose-gc', ...prof], env: process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.ready = new Promise((resolve, reject) => this.pending.set(0, { resolve, reject }));
     this.child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (m.ok) p?.resolve(m.result);
-      else p?.reject(new Error(`cloud: ${m.error}`));
+      else p?.reject(new Error(`${this.what}: ${m.error}`));
     });
     this.child.on('exit', (code, signal) => {
-      this.exited = `the cloud process exited (${signal ?? `code ${code}`})`;
+      this.exited = `the ${this.what} process exited (${signal ?? `code ${code}`})`;
       for (const p of this.pending.values()) p.reject(new Error(this.exited));
       this.pending.clear();
     });
-    this.child.on('error', (err) => void (this.exited ??= `the cloud process failed: ${err.message}`));
+    this.child.on('error', (err) => void (this.exited ??= `the ${this.what} process failed: ${err.message}`));
   }
 
   call<T = Record<string, unknown>>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
     const id = ++this.seq;
     return new Promise<T>((resolve, reject) => {
-      if (this.exited || !this.child.connected) return reject(new Error(this.exited ?? 'the cloud process is not connected'));
+      if (this.exited || !this.child.connected) return reject(new Error(this.exited ?? `the ${this.what} process is not connected`));
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.child.send({ id, cmd, args }, (err) => {
         if (err && this.pending.delete(id)) reject(err);
@@ -119,8 +131,14 @@ class Cloud {
     });
   }
 
-  kill(): void {
-    if (this.child.exitCode === null) this.child.kill();
+  /** Wait up to `graceMs` for the process to exit by itself (it does after 'close'/'stop'; a CPU profile is written then), then kill it. */
+  async kill(graceMs = 0): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (graceMs > 0) await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, graceMs);
+      this.child.once('exit', () => (clearTimeout(t), resolve()));
+    });
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
   }
 }
 
@@ -169,15 +187,30 @@ async function cleanBroker(url: string, ids: string[]): Promise<void> {
   }
 }
 
+type FleetStats = { devices: number; serving: Record<string, number>; installs: number; connects: number; connected: number; telemetrySent: number; telemetryAcked: number; telemetryResent: number; outboxRows: number; rssMiB: number; cpuS: number; errors: string[] };
+
+/** The broker process's CPU seconds so far (Mosquitto on this machine, from /proc); null when it cannot be read. */
+function brokerCpuS(b: Broker): number | null {
+  if (b.name !== 'mosquitto') return null;
+  try {
+    const pid = execFileSync('pidof', ['mosquitto'], { encoding: 'utf8' }).trim().split(/\s+/)[0];
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, clock ticks (100/s)
+  } catch {
+    return null;
+  }
+}
+
 async function runOne(b: Broker, n: number, artifacts: string[]) {
-  const { SyncClient } = await import('../src/edge-agent/sync/index.js');
   const dir = join(WORK, `${b.name}-${n}`);
-  const cloud = new Cloud();
-  const clients: InstanceType<typeof SyncClient>[] = [];
-  let traffic: NodeJS.Timeout | undefined;
+  const metricsMs = metricsMsFor(n);
+  const cloud = new Child('bench/rollout-cloud.ts', 'cloud');
+  const procs = Math.min(DEVICE_PROCS, n);
+  const fleet = Array.from({ length: procs }, (_, i) => new Child('bench/rollout-devices.ts', `devices ${i + 1}/${procs}`));
   let ids: string[] = [];
   try {
     await cloud.ready;
+    await Promise.all(fleet.map((f) => f.ready));
     const setup = await cloud.call<{ brokerUrl: string; httpUrl: string; devices: { id: string; secret: string }[]; embedded: boolean; memory: { idle: Mem; retainedHeapMiB: number | null } }>('setup', {
       dbPath: join(dir, 'cloud', 'cloud.db'),
       brokerUrl: b.url,
@@ -186,67 +219,107 @@ async function runOne(b: Broker, n: number, artifacts: string[]) {
       group: GROUP,
     });
     ids = setup.devices.map((d) => d.id);
-    const fleetErrors: string[] = [];
-    const logger = { debug() {}, info() {}, warn() {}, error: (msg: string, f?: Record<string, unknown>) => void (fleetErrors.length < 5 && fleetErrors.push(`${msg} ${JSON.stringify(f ?? {}).slice(0, 200)}`)) };
-    const agents = setup.devices.map((d) => new StandInAgent({ dataDir: join(dir, 'devices', d.id), model: MODEL, initialVersion: '1.0.0', errorRates: { '3.0.0': ERROR_RATE } }));
-    const fleetCpu0 = process.cpuUsage();
-    const t0 = Date.now();
-    for (const [i, d] of setup.devices.entries()) {
-      const c = new SyncClient(agents[i], { url: setup.brokerUrl, deviceId: d.id, deviceSecret: d.secret, target: 'x86_64', logger });
-      clients.push(c);
-      c.start();
-    }
-    traffic = setInterval(() => {
+    const fleetStats = async () => {
+      const all = await Promise.all(fleet.map((f) => f.call<FleetStats>('stats')));
+      const sum = (k: keyof FleetStats) => all.reduce((x, s) => x + (s[k] as number), 0);
+      const serving: Record<string, number> = {};
+      for (const s of all) for (const [v, c] of Object.entries(s.serving)) serving[v] = (serving[v] ?? 0) + c;
+      return {
+        serving,
+        installs: sum('installs'),
+        connects: sum('connects'),
+        connected: sum('connected'),
+        telemetrySent: sum('telemetrySent'),
+        telemetryAcked: sum('telemetryAcked'),
+        telemetryResent: sum('telemetryResent'),
+        outboxRows: sum('outboxRows'),
+        rssMiB: round1(sum('rssMiB')),
+        cpuS: round1(sum('cpuS')),
+        errors: all.flatMap((s) => s.errors).slice(0, 5),
+      };
+    };
+    // Where the time went in each phase: CPU seconds of the cloud, the device processes and the broker, and the wall time.
+    let mark = { at: Date.now(), devicesCpuS: 0, brokerCpuS: brokerCpuS(b), connects: 0, resent: 0 };
+    const phaseCpu = async (cloudCpuS: number) => {
+      const f = await fleetStats();
+      const br = brokerCpuS(b);
       const now = Date.now();
-      for (const a of agents) a.serve(now);
-    }, METRICS_MS);
+      const r = {
+        wallS: round1((now - mark.at) / 1000),
+        cloudCpuS,
+        devicesCpuS: round1(f.cpuS - mark.devicesCpuS),
+        brokerCpuS: br === null || mark.brokerCpuS === null ? null : round1(br - mark.brokerCpuS),
+        connects: f.connects - mark.connects,
+        telemetryResent: f.telemetryResent - mark.resent,
+      };
+      mark = { at: now, devicesCpuS: f.cpuS, brokerCpuS: br, connects: f.connects, resent: f.telemetryResent };
+      return r;
+    };
+    const t0 = Date.now();
+    await Promise.all(
+      fleet.map((f, i) =>
+        f.call('start', { devices: setup.devices.filter((_d, j) => j % procs === i), brokerUrl: setup.brokerUrl, dir: join(dir, 'devices'), model: MODEL, initialVersion: '1.0.0', errorRates: { '3.0.0': ERROR_RATE }, metricsMs }),
+      ),
+    );
     const online = await cloud.call<{ allReportedAt: number; memory: Mem; retainedHeapMiB: number | null }>('online', { timeoutMs: TIMEOUT_MS });
     const connectMs = online.allReportedAt - t0;
-    process.stderr.write(`  ${b.name} ${n}: every device reported after ${sec(connectMs)} s\n`);
+    const connectTime = await phaseCpu(online.memory.cpuS);
+    process.stderr.write(`  ${b.name} ${n}: every device reported after ${sec(connectMs)} s (${procs} device processes)\n`);
     // Let every device's 1.0.0 baseline reach the cloud before the first deployment.
-    await sleep(METRICS_MS + 500);
+    await sleep(metricsMs + 500);
+    await phaseCpu(0);
     const common = { group: GROUP, steps: STEPS, bakeMs: BAKE_MS, alarm: ALARM, timeoutMs: TIMEOUT_MS, stallMs: STALL_MS };
     // A deployment that does not finish is reported (where it stopped, what the cloud and the devices believe), not thrown.
-    const failure = (r: RolloutResult, version: string) =>
-      `the ${version} deployment ${r.stalled ?? `ended '${r.phase}'`} in phase '${r.phase}': the cloud saw ${r.cloudSawCurrent} of ${n} devices current on ${version}; the devices themselves: ${agents.filter((a) => a.serving === version).length} serving it; the deployment had assigned ${r.tookNew} device(s) the new version and the manager had made ${r.messages.desired} setDesiredState call(s)`;
+    const failure = async (r: RolloutResult, version: string) =>
+      `the ${version} deployment ${r.stalled ?? `ended '${r.phase}'`} in phase '${r.phase}': the cloud saw ${r.cloudSawCurrent} of ${n} devices current on ${version}; the devices themselves: ${(await fleetStats()).serving[version] ?? 0} serving it; the deployment had assigned ${r.tookNew} device(s) the new version and the manager had written ${r.messages.desired} desired document(s)`;
     let failed: string | undefined;
     const good = await cloud.call<RolloutResult>('rollout', { ...common, id: `bench-v2-${n}`, from: '1.0.0', to: '2.0.0', expect: 'promoted' });
+    const goodTime = await phaseCpu(good.memory.cpuS);
     process.stderr.write(`  ${b.name} ${n}: 2.0.0 ${good.phase}; all on 2.0.0 after ${sec(good.allOnNewMs ?? NaN)} s\n`);
     let bad: RolloutResult | undefined;
-    if (good.phase !== 'promoted') failed = failure(good, '2.0.0');
+    let badTime: Awaited<ReturnType<typeof phaseCpu>> | undefined;
+    if (good.phase !== 'promoted') failed = await failure(good, '2.0.0');
     else {
       bad = await cloud.call<RolloutResult>('rollout', { ...common, id: `bench-v3-${n}`, from: '2.0.0', to: '3.0.0', expect: 'rolled-back' });
+      badTime = await phaseCpu(bad.memory.cpuS);
       process.stderr.write(`  ${b.name} ${n}: 3.0.0 ${bad.phase}; alarm at ${sec(bad.alarmMs ?? NaN)} s, ${bad.tookBad} device(s) back on 2.0.0 ${sec(bad.allBackMs ?? NaN)} s after it\n`);
-      if (bad.phase !== 'rolled-back') failed = failure(bad, bad.phase === 'rolling-back' ? '2.0.0' : '3.0.0');
+      if (bad.phase !== 'rolled-back') failed = await failure(bad, bad.phase === 'rolling-back' ? '2.0.0' : '3.0.0');
     }
     if (failed) process.stderr.write(`  ${b.name} ${n}: FAILED: ${failed}\n`);
-    const fleetCpu = process.cpuUsage(fleetCpu0);
-    const sync = clients.map((c) => c.stats());
+    // The traffic stops and what is in flight settles (up to 20 s) before telemetry is counted.
+    await Promise.all(fleet.map((f) => f.call('quiesce', { timeoutMs: 20_000 })));
+    const f = await fleetStats();
+    const gateway = await cloud.call<{ gateway: unknown }>('stats').catch(() => ({ gateway: null }));
     const result = {
       broker: b.name,
       devices: n,
+      deviceProcesses: procs,
+      metricsMs,
       connectMs,
       ...(failed ? { failed } : {}),
       good,
       bad,
-      cloud: { idle: setup.memory.idle, idleRetainedHeapMiB: setup.memory.retainedHeapMiB, connect: online.memory, connectRetainedHeapMiB: online.retainedHeapMiB },
+      time: { connect: connectTime, good: goodTime, bad: badTime },
+      cloud: { idle: setup.memory.idle, idleRetainedHeapMiB: setup.memory.retainedHeapMiB, connect: online.memory, connectRetainedHeapMiB: online.retainedHeapMiB, gateway: gateway.gateway },
       fleet: {
-        rssMiB: round1(process.memoryUsage().rss / 2 ** 20),
-        cpuS: round1((fleetCpu.user + fleetCpu.system) / 1e6),
-        installs: agents.reduce((s, a) => s + a.installs, 0),
-        onV2: agents.filter((a) => a.serving === '2.0.0').length,
-        connects: sync.reduce((s, x) => s + x.connects, 0),
-        telemetrySent: sync.reduce((s, x) => s + x.sent, 0),
-        telemetryAcked: sync.reduce((s, x) => s + x.acked, 0),
-        errors: fleetErrors,
+        rssMiB: f.rssMiB,
+        cpuS: f.cpuS,
+        installs: f.installs,
+        onV2: f.serving['2.0.0'] ?? 0,
+        connects: f.connects,
+        telemetrySent: f.telemetrySent,
+        telemetryAcked: f.telemetryAcked,
+        telemetryResent: f.telemetryResent,
+        outboxRows: f.outboxRows,
+        errors: f.errors,
       },
     };
     return result;
   } finally {
-    if (traffic) clearInterval(traffic);
-    await Promise.all(clients.map((c) => c.stop()));
+    await Promise.all(fleet.map((f) => f.call('stop').catch(() => {})));
+    await Promise.all(fleet.map((f) => f.kill(5000)));
     await cloud.call('close').catch(() => {});
-    cloud.kill();
+    await cloud.kill(10_000);
     if (b.url && ids.length) await cleanBroker(b.url, ids).catch((err: Error) => process.stderr.write(`  could not clean the broker: ${err.message}\n`));
     rmSync(dir, { recursive: true, force: true });
   }
@@ -262,12 +335,12 @@ function report(rows: Row[], crashed: { broker: string; devices: number; error: 
   return [
     '# Fleet rollouts: simulated devices over MQTT (loopback)',
     '',
-    `${date}, Node ${process.version}. \`npx tsx bench/rollout.ts --devices ${SIZES.join(',')}${BAKE_MS ? ` --bake-ms ${BAKE_MS}` : ''}${METRICS_MS !== 2000 ? ` --metrics-ms ${METRICS_MS}` : ''}\`${BROKERS.length > 1 ? ` with KILN_TEST_MQTT_URL=${BROKERS[1].url}` : ' (aedes only: set KILN_TEST_MQTT_URL to add Mosquitto)'}.`,
+    `${date}, Node ${process.version}. \`npx tsx bench/rollout.ts --devices ${SIZES.join(',')}${BAKE_MS ? ` --bake-ms ${BAKE_MS}` : ''}${METRICS_MS_FLAG !== undefined ? ` --metrics-ms ${METRICS_MS_FLAG}` : ''}\`${BROKERS.some((b) => b.url) ? ` with KILN_TEST_MQTT_URL=${BROKERS.find((b) => b.url)!.url}` : ' (aedes only: set KILN_TEST_MQTT_URL to add Mosquitto)'}${ONLY ? ` --broker ${ONLY}` : ''}.`,
     '',
     `Load average (1, 5, 15 min) at the start ${load.start.map((x) => x.toFixed(1)).join(', ')}, at the end ${load.end.map((x) => x.toFixed(1)).join(', ')}, on ${availableParallelism()} CPUs: above the CPU count, other work shared the machine and the times are noisy.`,
     '',
     "**Devices are simulated**: each runs the real SyncClient (own MQTT session, real download of the artifact from the cloud's artifact server, sha256 + ed25519 verification, reported state, outbox drain) over a **stand-in agent** (bench/standin-agent.ts): no onnxruntime, installs only read the verified manifest and switch a version pointer, traffic is synthetic (10 pretend requests/s per device; 3.0.0 fails " +
-      `${ERROR_RATE * 100} % of them), one metrics record every ${METRICS_MS} ms per device (the real agent writes one per closed minute). All devices run in one Node process; the cloud (gateway, registry, artifact server, DeploymentManager) in another, measured alone.`,
+      `${ERROR_RATE * 100} % of them), one metrics record per device every ${rows.map((r) => `${r.metricsMs} ms (${r.devices} devices)`).join(', ') || 'max(2000, devices) ms'} (the real agent writes one per closed minute). The devices run in ${DEVICE_PROCS} Node process(es) (one per CPU); the cloud (gateway, registry, artifact server, DeploymentManager) in another, measured alone.`,
     '',
     `Deployments: canary ${STEPS.join(' → ')} %, bake ${BAKE_MS} ms, gate = error-rate alarm (candidate − baseline > ${ALARM.threshold}, ≥ ${ALARM.minRequests} requests each side); a step holds while the gate has too little data. Seconds.`,
     '',
@@ -312,9 +385,24 @@ function report(rows: Row[], crashed: { broker: string; devices: number; error: 
     '',
     '## Simulated devices process',
     '',
-    '| broker | devices | RSS MiB at the end | CPU s (whole run) | installs (downloads) | connects | telemetry sent / acked |',
-    '|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.broker} | ${r.devices} | ${r.fleet.rssMiB} | ${r.fleet.cpuS} | ${r.fleet.installs} | ${r.fleet.connects} | ${r.fleet.telemetrySent} / ${r.fleet.telemetryAcked} |`),
+    '| broker | devices | processes | RSS MiB at the end (all) | CPU s (whole run) | installs (downloads) | connects | telemetry sent / acked (re-sent) | acked |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.broker} | ${r.devices} | ${r.deviceProcesses} | ${r.fleet.rssMiB} | ${r.fleet.cpuS} | ${r.fleet.installs} | ${r.fleet.connects} | ${r.fleet.telemetrySent} / ${r.fleet.telemetryAcked} (${r.fleet.telemetryResent}) | ${r.fleet.telemetrySent ? ((100 * r.fleet.telemetryAcked) / r.fleet.telemetrySent).toFixed(1) : '–'} % |`,
+    ),
+    '',
+    '## Where the time went (CPU seconds per phase)',
+    '',
+    'Wall seconds of the phase, and CPU seconds in it of the cloud process, the device processes together and the broker (Mosquitto from /proc; aedes is inside the cloud). On 2 CPUs a phase can use at most 2 CPU-s per wall second, shared with whatever else runs.',
+    '',
+    '| broker | devices | phase | wall s | cloud CPU s | devices CPU s | broker CPU s | device (re)connects | telemetry re-sent |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.flatMap((r) =>
+      ([['connect', r.time.connect], ['rollout 2.0.0', r.time.good], ['rollout 3.0.0 + rollback', r.time.bad]] as const).flatMap(([p, t]) =>
+        t ? [`| ${r.broker} | ${r.devices} | ${p} | ${t.wallS} | ${t.cloudCpuS} | ${t.devicesCpuS} | ${t.brokerCpuS ?? '(in the cloud)'} | ${t.connects} | ${t.telemetryResent} |`] : [],
+      ),
+    ),
     '',
   ].join('\n');
 }
@@ -350,7 +438,7 @@ async function main(): Promise<void> {
     cpus: availableParallelism(),
     standIn: 'devices run the real SyncClient over bench/standin-agent.ts (no onnxruntime; synthetic traffic)',
     brokers: BROKERS.map((b) => ({ name: b.name, url: b.url ?? 'embedded aedes on 127.0.0.1' })),
-    options: { sizes: SIZES, steps: STEPS, bakeMs: BAKE_MS, metricsMs: METRICS_MS, errorRate: ERROR_RATE, alarm: ALARM, artifactBytes },
+    options: { sizes: SIZES, steps: STEPS, bakeMs: BAKE_MS, metricsMs: METRICS_MS_FLAG ?? 'max(2000, devices)', deviceProcesses: DEVICE_PROCS, errorRate: ERROR_RATE, alarm: ALARM, artifactBytes },
     rows,
     crashed,
   };

@@ -29,6 +29,8 @@ export const cloudStart = defineCommand({
     host: { type: 'string', valueName: 'HOST', description: 'embedded broker address (default: 127.0.0.1)' },
     broker: { type: 'string', valueName: 'URL', description: 'an external broker (mqtt://host:port) instead of the embedded one' },
     'broker-user': { type: 'string', valueName: 'USER', description: 'username on the external broker (password: KILN_CLOUD_BROKER_PASSWORD)' },
+    'ingest-connections': { type: 'string', valueName: 'N', description: 'connections sharing the telemetry subscription ($share/…) on the external broker; 1 for a broker without shared subscriptions (default: 4)' },
+    'share-group': { type: 'string', valueName: 'NAME', description: "the shared subscription's group: the same for every instance of one fleet, another for another cloud on the broker (default: this instance's own)" },
     'http-port': { type: 'string', valueName: 'PORT', description: 'HTTP port of the API, dashboard and artifacts, 0 for a free one (default: 8300)' },
     'http-host': { type: 'string', valueName: 'HOST', description: 'HTTP address (default: 127.0.0.1)' },
     'public-url': { type: 'string', valueName: 'URL', description: 'the base URL devices download artifacts from (default: http://HTTP-HOST:HTTP-PORT)' },
@@ -59,13 +61,19 @@ export const cloudStart = defineCommand({
       const f = resolve(io.cwd, k);
       return existsSync(f) ? readFileSync(f, 'utf8').trim() : k;
     });
+    const ingest = options['ingest-connections'] === undefined ? undefined : Number(options['ingest-connections']);
+    if (ingest !== undefined && !(Number.isInteger(ingest) && ingest >= 1 && ingest <= 64)) throw usageError(`--ingest-connections '${options['ingest-connections']}': expected an integer 1–64`);
+    if (options['share-group'] !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(options['share-group'])) throw usageError(`--share-group '${options['share-group']}': use 1–64 of A-Z a-z 0-9 . _ -`);
+    if (options.broker === undefined && (ingest !== undefined || options['share-group'] !== undefined)) throw usageError('--ingest-connections and --share-group apply to an external broker (--broker); the embedded one has no shared subscriptions');
     const db = dbPath(io.cwd, options.db);
     const databaseUrl = options['database-url'] || io.env.KILN_DATABASE_URL || undefined;
     const { startCloud } = await import('../../cloud/admin.js');
     const log = (level: string) => (msg: string, fields?: Record<string, unknown>) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
     const cloud = await startCloud({
       dbPath: db,
-      ...(options.broker ? { brokerUrl: options.broker, username: options['broker-user'], password: io.env.KILN_CLOUD_BROKER_PASSWORD } : { port, host: options.host }),
+      ...(options.broker
+        ? { brokerUrl: options.broker, username: options['broker-user'], password: io.env.KILN_CLOUD_BROKER_PASSWORD, ingestConnections: ingest, shareGroup: options['share-group'] }
+        : { port, host: options.host }),
       logger: { debug() {}, info: log('info'), warn: log('warn'), error: log('error') },
       http: { host: options['http-host'], port: httpPort, token: token || undefined, publicUrl: options['public-url'], databaseUrl, ...(maxUpload !== undefined ? { maxUploadBytes: Math.floor(maxUpload * 2 ** 20) } : {}), ...(trustedKeys.length ? { trustedKeys } : {}) },
     });

@@ -147,20 +147,23 @@ export class DeploymentManager {
       this.assertOpen();
       const spec = validateSpec(input);
       if (this.store.has(spec.id)) throw new KilnError('DEPLOYMENT_CONFLICT', `a deployment with id '${spec.id}' exists already`, { hint: 'choose another id' });
-      const unknown = spec.devices.filter((id) => !this.gw.device(id));
+      const records = this.gw.registry.getMany(spec.devices);
+      const unknown = spec.devices.filter((id) => !records.has(id));
       if (unknown.length) throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': unknown device(s): ${unknown.join(', ')}`);
-      const noTarget = spec.devices.filter((id) => this.targetOf(id) === undefined);
+      const targetOf = (id: string) => records.get(id)?.reported?.target ?? this.options.defaultTarget;
+      const noTarget = spec.devices.filter((id) => targetOf(id) === undefined);
       if (noTarget.length) {
         throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': no known target for device(s) ${noTarget.join(', ')} (they have not reported one)`, {
           hint: 'wait until the devices have connected, or start the cloud with a default target',
         });
       }
-      const targets = spec.devices.map((deviceId) => ({ deviceId, target: this.targetOf(deviceId)! }));
+      const targets = spec.devices.map((deviceId) => ({ deviceId, target: targetOf(deviceId)! }));
       await this.reg.requireTargets(spec.model, spec.toVersion, targets);
       await this.reg.requireTargets(spec.model, spec.fromVersion, targets);
       for (const other of this.active.values()) {
         if (other.spec.model !== spec.model) continue;
-        const shared = other.spec.devices.filter((d) => spec.devices.includes(d));
+        const mine = this.membersOf(spec);
+        const shared = other.spec.devices.filter((d) => mine.has(d));
         if (shared.length) throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': device(s) ${shared.join(', ')} are in active deployment '${other.spec.id}' of ${spec.model}`, { hint: 'wait for it to finish, or roll it back' });
       }
       const now = this.clock();
@@ -284,7 +287,7 @@ export class DeploymentManager {
     void this.serial(async () => {
       this.kickPending = false;
       if (this.closed) return;
-      this.lastPassAt = performance.now();
+      const t0 = performance.now();
       for (const id of [...this.active.keys()]) {
         try {
           await this.stepNow(id);
@@ -292,12 +295,12 @@ export class DeploymentManager {
           this.log.error('deployment step failed', { id, error: (err as Error).message });
         }
       }
+      // The next pass waits at least minPassGapMs, and at least twice as long as this one took: a
+      // pass over a fleet of 10,000 takes a while, and back to back they would leave the event loop
+      // no time for the telemetry and reports they read (passes take at most a third of it).
+      const took = performance.now() - t0;
+      this.lastPassAt = performance.now() + Math.max(0, 2 * took - this.minPassGapMs);
     });
-  }
-
-  /** The device's target: what it reported, else the default. */
-  private targetOf(deviceId: string): string | undefined {
-    return this.gw.device(deviceId)?.reported?.target ?? this.options.defaultTarget;
   }
 
   /** One decide for a deployment: observe, decide, persist, then act. Runs inside `serial`. */
@@ -305,52 +308,122 @@ export class DeploymentManager {
     const d = this.active.get(id);
     if (!d || this.closed) return;
     const now = this.clock();
-    const records = new Map(d.spec.devices.map((dev) => [dev, this.gw.device(dev)] as const));
+    const found = this.gw.registry.getMany(d.spec.devices);
+    const records = new Map(d.spec.devices.map((dev) => [dev, found.get(dev)] as const));
     const obs = this.observe(d.spec, records, now);
     if (command) obs.command = command;
     const { state, actions } = decide(d.spec, d.state, obs, now);
     const events = actions.flatMap((a) => (a.type === 'record' ? [{ at: now, event: a.event, ...(a.detail ? { detail: a.detail } : {}), ...(a.metrics ? { metrics: a.metrics } : {}) }] : []));
     // Persist first: a crash before the desired states are written is repaired by `repair` below on the next step.
-    this.store.save(d.spec, state, events, now);
+    // (A step that changed nothing is not written again: a fleet's state is megabytes.)
+    const text = JSON.stringify(state);
+    if (events.length || text !== this.savedState.get(id)) this.store.save(d.spec, state, events, now);
+    this.savedState.set(id, text);
     d.state = state;
-    if (isTerminal(state)) this.active.delete(id);
+    if (isTerminal(state)) {
+      this.active.delete(id);
+      this.savedState.delete(id);
+    }
     for (const e of events) this.log.info(`deployment ${e.event}`, { id, ...(e.detail ?? {}) });
-    const sends = actions.flatMap((a) => (a.type === 'set-desired' ? [{ deviceId: a.deviceId, run: () => this.sendDesired(d.spec, a.deviceId, a, records.get(a.deviceId)) }] : []));
-    await acrossDevices(sends);
-    await this.repair(d.spec, state, new Set(sends.map((x) => x.deviceId)));
+    const sends = actions.flatMap((a) => (a.type === 'set-desired' ? [{ deviceId: a.deviceId, want: a as DesiredForDevice }] : []));
+    await this.sendDesired(d.spec, sends, records);
+    await this.repair(d.spec, state, new Set(sends.map((x) => x.deviceId)), records);
+    this.resyncLagging(d.spec, state, records, now);
+  }
+
+  /** The state last saved per deployment, as saved. */
+  private readonly savedState = new Map<string, string>();
+
+  /** When each lagging device was last asked to resync (ms). */
+  private readonly resyncedAt = new Map<string, number>();
+
+  /**
+   * Devices that were sent a desired document RESYNC_AFTER_MS ago or more and whose stored report
+   * still does not say it is installed (or failed): read their retained reports from the broker again (a report the
+   * broker dropped on its way to the cloud would otherwise hold the step until the device's next
+   * periodic report). At most once per RESYNC_AFTER_MS per device.
+   */
+  private resyncLagging(spec: DeploymentSpec, state: DeploymentState, records: ReadonlyMap<string, DeviceRecord | undefined>, now: number): void {
+    const lagging: string[] = [];
+    for (const deviceId of Object.keys(state.devices)) {
+      const rec = records.get(deviceId);
+      const desired = rec?.desired;
+      if (!rec || !rec.online || !desired) continue;
+      // Answered: a fresh report that the install finished (current) or failed. Downloading for a
+      // long while may be a lost 'current' just as well.
+      const rep = modelReport(rec, spec.model);
+      if (rep && (rep.status === 'current' || rep.status === 'failed') && rep.version === desired.models[spec.model]?.version) continue;
+      const sentAt = Date.parse(desired.updatedAt);
+      if (!(now - sentAt >= RESYNC_AFTER_MS) || now - (this.resyncedAt.get(deviceId) ?? 0) < RESYNC_AFTER_MS) continue;
+      this.resyncedAt.set(deviceId, now);
+      lagging.push(deviceId);
+    }
+    if (!lagging.length) return;
+    this.log.info('deployment: reading lagging devices\' retained reports again', { id: spec.id, devices: lagging.length });
+    this.gw.resyncReported(lagging).catch((err: Error) => this.log.warn('deployment: resync of reported states failed', { id: spec.id, error: err.message }));
   }
 
   /** Re-send any assignment whose device's stored desired state does not say it (a crash between persist and publish). */
-  private async repair(spec: DeploymentSpec, state: DeploymentState, skip: Set<string>): Promise<void> {
-    const sends: DeviceSend[] = [];
+  private async repair(spec: DeploymentSpec, state: DeploymentState, skip: Set<string>, records: ReadonlyMap<string, DeviceRecord | undefined>): Promise<void> {
+    const sends: { deviceId: string; want: DesiredForDevice }[] = [];
     for (const [deviceId, a] of Object.entries(state.devices)) {
       if (skip.has(deviceId)) continue;
-      const rec = this.gw.device(deviceId);
-      const have = rec?.desired?.models[spec.model];
+      const have = records.get(deviceId)?.desired?.models[spec.model];
       if (have && sameDesired(have, a.desired)) continue;
       this.log.warn('deployment: re-sending a desired state that was not written', { id: spec.id, deviceId });
-      sends.push({ deviceId, run: () => this.sendDesired(spec, deviceId, a.desired, rec) });
+      sends.push({ deviceId, want: a.desired });
     }
-    await acrossDevices(sends);
+    await this.sendDesired(spec, sends, records);
   }
 
-  private async sendDesired(spec: DeploymentSpec, deviceId: string, want: DesiredForDevice, rec: DeviceRecord | undefined): Promise<void> {
-    try {
-      const target = rec?.reported?.target ?? this.options.defaultTarget;
-      if (!target) throw new KilnError('DEPLOYMENT_CONFLICT', `device '${deviceId}' has no known target`);
-      const entry: DesiredModel = { ...(await this.reg.desiredEntryFor(spec.model, want.version, target, this.options.artifactBaseUrl)) };
-      if (want.variants) entry.weights = { ...want.variants };
-      if (want.shadowVersion) {
-        entry.shadowVersion = want.shadowVersion;
-        // A device that does not keep the shadow version yet (a shadow candidate) installs it beside from here.
-        if (want.shadowVersion !== want.version) entry.shadowArtifact = (await this.reg.desiredEntryFor(spec.model, want.shadowVersion, target, this.options.artifactBaseUrl)).artifact;
+  /**
+   * Write the desired documents of a step: built per device (the registry's artifact entry for its
+   * target, looked up once per version and target), stored in one transaction, published together.
+   */
+  private async sendDesired(spec: DeploymentSpec, sends: readonly { deviceId: string; want: DesiredForDevice }[], records: ReadonlyMap<string, DeviceRecord | undefined>): Promise<void> {
+    if (!sends.length) return;
+    const entries = new Map<string, Promise<DesiredModel>>();
+    const entryFor = (version: string, target: string) => {
+      const key = `${version}\0${target}`;
+      let e = entries.get(key);
+      if (!e) entries.set(key, (e = this.reg.desiredEntryFor(spec.model, version, target, this.options.artifactBaseUrl)));
+      return e;
+    };
+    const writes: { deviceId: string; models: Record<string, DesiredModel> }[] = [];
+    for (const { deviceId, want } of sends) {
+      try {
+        const rec = records.get(deviceId);
+        const target = rec?.reported?.target ?? this.options.defaultTarget;
+        if (!target) throw new KilnError('DEPLOYMENT_CONFLICT', `device '${deviceId}' has no known target`);
+        const entry: DesiredModel = { ...(await entryFor(want.version, target)) };
+        if (want.variants) entry.weights = { ...want.variants };
+        if (want.shadowVersion) {
+          entry.shadowVersion = want.shadowVersion;
+          // A device that does not keep the shadow version yet (a shadow candidate) installs it beside from here.
+          if (want.shadowVersion !== want.version) entry.shadowArtifact = (await entryFor(want.shadowVersion, target)).artifact;
+        }
+        writes.push({ deviceId, models: { ...(rec?.desired?.models ?? {}), [spec.model]: entry } });
+      } catch (err) {
+        this.log.error('deployment: could not set a desired state', { id: spec.id, deviceId, error: (err as Error).message });
       }
-      const models = { ...(this.gw.device(deviceId)?.desired?.models ?? {}), [spec.model]: entry };
-      await this.gw.setDesiredState(deviceId, models);
-    } catch (err) {
-      // Stored desired states are republished by the gateway on reconnect; anything else is retried by `repair`.
-      this.log.error('deployment: could not set a desired state', { id: spec.id, deviceId, error: (err as Error).message });
     }
+    let results: Awaited<ReturnType<DeviceGateway['setDesiredStates']>>;
+    try {
+      results = await this.gw.setDesiredStates(writes);
+    } catch (err) {
+      // Nothing stored: `repair` tries again on the next step.
+      this.log.error('deployment: could not store desired states', { id: spec.id, devices: writes.length, error: (err as Error).message });
+      return;
+    }
+    let failed = 0;
+    let first: string | undefined;
+    for (const [, r] of results) {
+      if (!r.error) continue;
+      failed++;
+      first ??= r.error.message;
+    }
+    // Stored desired states are republished by the gateway on reconnect; anything not stored is retried by `repair`.
+    if (failed) this.log.error('deployment: could not set a desired state', { id: spec.id, failed, of: writes.length, error: first });
   }
 
   /**
@@ -373,8 +446,11 @@ export class DeploymentManager {
       if (!records.has(r.deviceId)) continue;
       Object.assign(windowOf(r.deviceId, r.version), { requests: r.invocations + r.errors, errors: r.errors, ...(r.maxP99Ms !== null ? { p99Ms: r.maxP99Ms } : {}) });
     }
-    for (const h of this.gw.registry.outputHistogramWindow(spec.model, since)) {
-      if (records.has(h.deviceId)) windowOf(h.deviceId, h.version).histogram = h.histogram;
+    // Only the output-shift alarm reads histograms (and they cost a scan of the window's records).
+    if ((spec.guardrails.alarms ?? []).some((a) => a.metric === 'output-shift')) {
+      for (const h of this.gw.registry.outputHistogramWindow(spec.model, since)) {
+        if (records.has(h.deviceId)) windowOf(h.deviceId, h.version).histogram = h.histogram;
+      }
     }
     const { fromVersion: from, toVersion: to } = spec;
     for (const a of this.gw.registry.shadowWindow(spec.model, since)) {
@@ -415,28 +491,8 @@ function modelReport(rec: DeviceRecord, model: string): DeviceModelReport | unde
   return { version: m.version, status: m.status, ...(m.serving ? { serving: m.serving } : {}), ...(m.shadow ? { shadow: { version: m.shadow.version, status: m.shadow.status } } : {}) };
 }
 
-/** Desired-state writes in flight at once: each waits for the broker's QoS 1 acknowledgement. */
-const SEND_CONCURRENCY = 64;
-
-interface DeviceSend {
-  deviceId: string;
-  run(): Promise<void>;
-}
-
-/**
- * Run the sends, in order per device and up to SEND_CONCURRENCY devices at a time. One after the
- * other, a step of 1000 devices took ~10 s of broker round trips (bench/rollout.ts found it).
- */
-async function acrossDevices(sends: readonly DeviceSend[]): Promise<void> {
-  const byDevice = new Map<string, DeviceSend[]>();
-  for (const x of sends) byDevice.set(x.deviceId, [...(byDevice.get(x.deviceId) ?? []), x]);
-  const queues = [...byDevice.values()];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < queues.length) for (const x of queues[next++]) await x.run();
-  };
-  await Promise.all(Array.from({ length: Math.min(SEND_CONCURRENCY, queues.length) }, worker));
-}
+/** A lagging device's retained report is read again after this long without an answer, ms. */
+const RESYNC_AFTER_MS = 10_000;
 
 function sameDesired(have: DesiredModel, want: DesiredForDevice): boolean {
   if (have.version !== want.version || (have.shadowVersion ?? null) !== (want.shadowVersion ?? null)) return false;

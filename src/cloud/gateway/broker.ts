@@ -7,6 +7,7 @@
  */
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { createServer, type Server } from 'node:net';
+import { Readable } from 'node:stream';
 import { deviceTopics, isDeviceId } from '../../protocol/sync.js';
 import type { Logger } from '../../logger.js';
 import { listen } from '../listen.js';
@@ -37,6 +38,90 @@ export function deviceAcl(id: string): { publish: ReadonlySet<string>; subscribe
   return { publish: new Set([t.reported, t.telemetry, t.presence]), subscribe: new Set([t.desired, t.telemetryAck]) };
 }
 
+/** The part of aedes' mqemitter that `boundEmitterDepth` wraps (its instance method; fastparallel's `released` calls it). */
+export interface QueuedEmitter {
+  current: number;
+  _do(message: unknown, callback: () => void): unknown;
+}
+
+/** Deliveries started on one call stack before the next one waits for a fresh stack. */
+export const MAX_EMITTER_DEPTH = 64;
+
+/**
+ * aedes' mqemitter bounds deliveries in progress (`concurrency`, 100) and queues the rest; when a
+ * delivery completes it starts the next queued one *on the same call stack* (fastparallel's
+ * `released` → `_do` → the subscribers' handlers → their callbacks → `released` …). A burst of
+ * thousands of publishes whose deliveries complete synchronously (no subscriber, QoS 0, a handler
+ * that calls back at once) recurses once per queued message: with 5,000+ devices connecting it ended
+ * in `RangeError: Maximum call stack size exceeded` in `_do` (bench/rollout.ts; upstream
+ * mcollina/mqemitter#204, still open). Here `_do` counts how deep it is nested; past
+ * MAX_EMITTER_DEPTH the delivery waits in a FIFO, which is drained in a loop on the next turn of the
+ * event loop. A waiting delivery keeps its concurrency slot, and while any wait every later one
+ * queues behind them: deliveries still start in the order mqemitter started them, and the bound holds.
+ */
+export function boundEmitterDepth(mq: QueuedEmitter): void {
+  const run = mq._do;
+  const waiting: { message: unknown; callback: () => void }[] = [];
+  let depth = 0;
+  let scheduled = false;
+  const start = (self: QueuedEmitter, message: unknown, callback: () => void) => {
+    depth++;
+    try {
+      return run.call(self, message, callback);
+    } finally {
+      depth--;
+    }
+  };
+  const drain = () => {
+    scheduled = false;
+    while (waiting.length) {
+      const next = waiting.shift()!;
+      mq.current--;
+      start(mq, next.message, next.callback);
+    }
+  };
+  mq._do = function boundedDo(this: QueuedEmitter, message: unknown, callback: () => void) {
+    if (depth < MAX_EMITTER_DEPTH && waiting.length === 0) return start(this, message, callback);
+    this.current++; // the slot its predecessor freed stays taken while it waits
+    waiting.push({ message, callback });
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(drain);
+    }
+    return this;
+  };
+}
+
+/** The part of aedes' persistence that `indexRetained` wraps. */
+export interface RetainedStore {
+  storeRetained(packet: { topic: string; payload: Buffer | Uint8Array | string; retain?: boolean }): Promise<void>;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+  createRetainedStream(pattern: string): Readable;
+}
+
+/**
+ * aedes' memory persistence answers every SUBSCRIBE by testing the filter against *every* retained
+ * message (aedes-persistence 11 `retainedMessagesByPattern`): with 10,000 devices each subscribing to
+ * its own topics while 20,000+ messages are retained, connecting the fleet was quadratic (5,000 devices
+ * took 88 s; 10,000 had not connected in 100 s). Here the retained messages are also kept in a map by
+ * topic, and a SUBSCRIBE whose filters have no wildcard (every device's) is answered from it; any
+ * other goes to the persistence as before.
+ */
+export function indexRetained(store: RetainedStore): void {
+  const byTopic = new Map<string, object>();
+  const store0 = store.storeRetained.bind(store);
+  const combi0 = store.createRetainedStreamCombi.bind(store);
+  const single0 = store.createRetainedStream.bind(store);
+  const exact = (p: string) => !p.includes('+') && !p.includes('#');
+  store.storeRetained = async (packet) => {
+    await store0(packet);
+    if (packet.payload.length === 0) byTopic.delete(packet.topic);
+    else byTopic.set(packet.topic, { ...packet });
+  };
+  store.createRetainedStreamCombi = (patterns) => (patterns.every(exact) ? Readable.from(patterns.flatMap((p) => (byTopic.has(p) ? [byTopic.get(p)!] : []))) : combi0(patterns));
+  store.createRetainedStream = (pattern) => (exact(pattern) ? Readable.from(byTopic.has(pattern) ? [byTopic.get(pattern)!] : []) : single0(pattern));
+}
+
 export async function startEmbeddedBroker(policy: BrokerPolicy, options: { host?: string; port?: number } = {}): Promise<EmbeddedBroker> {
   const identities = new WeakMap<Client, { kind: 'cloud' } | { kind: 'device'; id: string }>();
   const log = policy.logger;
@@ -57,7 +142,15 @@ export async function startEmbeddedBroker(policy: BrokerPolicy, options: { host?
         return done(null, true);
       }
       const id = client.id;
-      if (!isDeviceId(id) || username !== id || !policy.checkDevice(id, pw)) {
+      let ok = false;
+      try {
+        ok = isDeviceId(id) && username === id && policy.checkDevice(id, pw);
+      } catch (err) {
+        // The registry failed (or is closing): refuse, say so, and let the device retry.
+        log.error('mqtt connect: cannot check the device', { clientId: String(id).slice(0, 128), error: (err as Error).message });
+        return done(Object.assign(new Error('server unavailable'), { returnCode: 3 as const }), false);
+      }
+      if (!ok) {
         refuse('connect', { clientId: String(id).slice(0, 128), reason: username !== id ? 'username is not the client id' : 'bad device id or secret' });
         return done(authError('bad username or password'), false);
       }
@@ -85,6 +178,8 @@ export async function startEmbeddedBroker(policy: BrokerPolicy, options: { host?
     },
   };
   const broker = await Aedes.createBroker(hooks);
+  boundEmitterDepth((broker as unknown as { mq: QueuedEmitter }).mq);
+  indexRetained((broker as unknown as { persistence: RetainedStore }).persistence);
   broker.on('clientError', (client, err) => log.debug('mqtt client error', { clientId: client?.id, error: err.message }));
   broker.on('connectionError', (client, err) => log.debug('mqtt connection error', { clientId: client?.id, error: err.message }));
   const server: Server = createServer(broker.handle);

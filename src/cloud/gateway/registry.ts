@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { DesiredState, ReportedState, TelemetryRecord } from '../../protocol/sync.js';
-import { openSharedDatabase, type SqliteDatabase } from '../../sqlite.js';
+import { openSharedDatabase, type SqliteDatabase, type SqliteStatement } from '../../sqlite.js';
 
 
 export interface DeviceRecord {
@@ -86,7 +86,34 @@ CREATE INDEX IF NOT EXISTS telemetry_minute ON telemetry (device_id, model, vers
 -- The deployment gates and the dashboard read one model's recent minutes across every device.
 CREATE INDEX IF NOT EXISTS telemetry_model_window ON telemetry (model, kind, minute);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- 'metrics.minute' summed per model, minute, device and version as records are stored (only records
+-- stored for the first time count): the deployment gates read this, not every record in their window.
+CREATE TABLE IF NOT EXISTS telemetry_minutes (
+  model TEXT NOT NULL,
+  minute TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  version TEXT NOT NULL,
+  invocations REAL NOT NULL,
+  errors REAL NOT NULL,
+  p99 REAL,
+  records INTEGER NOT NULL,
+  PRIMARY KEY (model, minute, device_id, version)
+) WITHOUT ROWID;
 `;
+
+/** Fill telemetry_minutes from the records of a database made before it existed. */
+const BACKFILL_MINUTES = `
+INSERT INTO telemetry_minutes (model, minute, device_id, version, invocations, errors, p99, records)
+SELECT model, minute, device_id, version, COALESCE(SUM(json_extract(payload, '$.invocations')), 0), COALESCE(SUM(json_extract(payload, '$.errors')), 0),
+       MAX(COALESCE(json_extract(payload, '$.modelLatency.p99LeMs'), json_extract(payload, '$.modelLatency.p95LeMs'))), COUNT(*)
+  FROM telemetry WHERE kind = 'metrics.minute' AND model IS NOT NULL AND version IS NOT NULL AND minute IS NOT NULL
+ GROUP BY model, minute, device_id, version`;
+
+/** One device's telemetry batch, as `ingestMany` takes them. */
+export interface TelemetryIngest {
+  deviceId: string;
+  records: readonly TelemetryRecord[];
+}
 
 /**
  * Secrets are 32 random bytes, so a salted SHA-256 is enough (no password stretching needed: they
@@ -96,9 +123,73 @@ const hashSecret = (salt: string, secret: string): Buffer => createHash('sha256'
 
 export class DeviceRegistry {
   private readonly db: SqliteDatabase;
+  /** Prepared statements by SQL text (preparing one per call cost a fleet's gateway seconds). */
+  private readonly statements = new Map<string, SqliteStatement>();
+  /** Device ids known to exist (devices are never removed; a miss asks the database: another process may add one). */
+  private readonly known = new Set<string>();
+  /** Every device's record, once `getMany` has read them (kept current by this registry's writes). */
+  private records?: Map<string, DeviceRecord>;
+
+  /** Parsed JSON documents by device, kept while the stored text is the same (a fleet's passes read 10,000 at a time). */
+  private readonly parsed = new Map<string, { reported: string | null; desired: string | null; record: { reported: ReportedState | null; desired: DesiredState | null } }>();
 
   constructor(path: string) {
-    this.db = openSharedDatabase(path, 'device registry', SCHEMA);
+    this.db = openSharedDatabase(path, 'device registry', SCHEMA.replace(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/, ''));
+    // A fleet rewrites the same device rows all the time: a larger WAL between checkpoints (each one
+    // copies pages and syncs) lets those rewrites collapse into one copy (the default, 1000 pages,
+    // checkpointed every few commits at 10,000 devices).
+    this.db.pragma('wal_autocheckpoint = 16384');
+    const hadMinutes = this.stmt(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'telemetry_minutes'`).get() !== undefined;
+    if (!hadMinutes) {
+      this.tx(() => {
+        this.db.exec(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/.exec(SCHEMA)![0]);
+        this.db.exec(BACKFILL_MINUTES);
+      })();
+    }
+  }
+
+  /** A transaction whose failure (rolled back) also forgets the kept records (they may have been changed in it). */
+  private tx<F extends (...args: never[]) => unknown>(fn: F): F {
+    const run = this.db.transaction(fn);
+    return ((...args: Parameters<F>) => {
+      try {
+        return run(...args);
+      } catch (err) {
+        this.records = undefined;
+        throw err;
+      }
+    }) as F;
+  }
+
+  private stmt(sql: string): SqliteStatement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
+  private toRecord(r: Row): DeviceRecord {
+    let p = this.parsed.get(r.id);
+    if (!p || p.reported !== r.reported || p.desired !== r.desired) {
+      p = {
+        reported: r.reported,
+        desired: r.desired,
+        record: { reported: r.reported ? deepFreeze(JSON.parse(r.reported) as ReportedState) : null, desired: r.desired ? deepFreeze(JSON.parse(r.desired) as DesiredState) : null },
+      };
+      this.parsed.set(r.id, p);
+    }
+    // The documents are shared between calls, hence frozen.
+    return {
+      id: r.id,
+      name: r.name,
+      group: r.grp,
+      tags: JSON.parse(r.tags) as string[],
+      createdAt: r.created_at,
+      lastSeen: r.last_seen,
+      online: r.online === 1,
+      reported: p.record.reported,
+      reportedAt: r.reported_at,
+      desired: p.record.desired,
+    };
   }
 
   addDevice(name: string, options: AddDeviceOptions = {}): NewDevice {
@@ -120,7 +211,7 @@ export class DeviceRegistry {
 
   /** Whether `secret` is this device's secret (constant time). */
   checkSecret(id: string, secret: string): boolean {
-    const row = this.db.prepare(`SELECT secret_salt, secret_hash FROM devices WHERE id = ?`).get(id) as { secret_salt: string; secret_hash: string } | undefined;
+    const row = this.stmt(`SELECT secret_salt, secret_hash FROM devices WHERE id = ?`).get(id) as { secret_salt: string; secret_hash: string } | undefined;
     if (!row) return false;
     const want = Buffer.from(row.secret_hash, 'hex');
     const got = hashSecret(row.secret_salt, secret);
@@ -128,29 +219,76 @@ export class DeviceRegistry {
   }
 
   has(id: string): boolean {
-    return this.db.prepare(`SELECT 1 FROM devices WHERE id = ?`).get(id) !== undefined;
+    if (this.known.has(id)) return true;
+    const found = this.stmt(`SELECT 1 FROM devices WHERE id = ?`).get(id) !== undefined;
+    if (found) this.known.add(id);
+    return found;
+  }
+
+  /**
+   * What the gateway received in one turn, stored in one transaction (one commit instead of one per
+   * message): telemetry batches (as `ingestMany`), each device's latest reported state and presence.
+   */
+  writeMany(w: { telemetry: readonly TelemetryIngest[]; reported: ReadonlyMap<string, ReportedState>; online: ReadonlyMap<string, boolean> }, at = new Date().toISOString()): { inserted: number; duplicates: number }[] {
+    return this.tx(() => {
+      for (const [id, state] of w.reported) this.setReported(id, state, at);
+      for (const [id, online] of w.online) this.setOnline(id, online, at);
+      return this.ingestMany(w.telemetry, at);
+    })();
   }
 
   get(id: string): DeviceRecord | undefined {
-    const r = this.db.prepare(`SELECT * FROM devices WHERE id = ?`).get(id) as Row | undefined;
-    return r && toRecord(r);
+    const r = this.stmt(`SELECT * FROM devices WHERE id = ?`).get(id) as Row | undefined;
+    return r && this.toRecord(r);
   }
 
   list(filter: { group?: string; tag?: string } = {}): DeviceRecord[] {
-    const rows = this.db.prepare(`SELECT * FROM devices ORDER BY id`).all() as Row[];
-    return rows.map(toRecord).filter((d) => (filter.group === undefined || d.group === filter.group) && (filter.tag === undefined || d.tags.includes(filter.tag)));
+    const rows = this.stmt(`SELECT * FROM devices ORDER BY id`).all() as Row[];
+    return rows.map((r) => this.toRecord(r)).filter((d) => (filter.group === undefined || d.group === filter.group) && (filter.tag === undefined || d.tags.includes(filter.tag)));
+  }
+
+  /** The records of these devices (one read of the table; ids not in the registry are absent). */
+  getMany(ids: readonly string[]): Map<string, DeviceRecord> {
+    // Reading and parsing 10,000 rows on every deployment pass took most of the cloud's CPU: the
+    // records are kept (frozen) after the first read and changed by this registry's own writes. Only
+    // this process changes an existing device (`kiln cloud devices add` elsewhere only adds new ones,
+    // read here on a miss).
+    if (!this.records) {
+      this.records = new Map();
+      for (const r of this.stmt(`SELECT * FROM devices`).all() as Row[]) this.records.set(r.id, Object.freeze(this.toRecord(r)));
+    }
+    const out = new Map<string, DeviceRecord>();
+    for (const id of ids) {
+      let rec = this.records.get(id);
+      if (!rec) {
+        const r = this.stmt(`SELECT * FROM devices WHERE id = ?`).get(id) as Row | undefined;
+        if (r) this.records.set(id, (rec = Object.freeze(this.toRecord(r))));
+      }
+      if (rec) out.set(id, rec);
+    }
+    return out;
+  }
+
+  /** Change the kept record of a device (when kept) after a write. */
+  private patch(id: string, fields: Partial<DeviceRecord>): void {
+    const rec = this.records?.get(id);
+    if (rec) this.records!.set(id, Object.freeze({ ...rec, ...fields }));
   }
 
   seen(id: string, at = new Date().toISOString()): void {
-    this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(at, id);
+    this.stmt(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(at, id);
+    this.patch(id, { lastSeen: at });
   }
 
   setOnline(id: string, online: boolean, at = new Date().toISOString()): void {
-    this.db.prepare(`UPDATE devices SET online = ?, last_seen = ? WHERE id = ?`).run(online ? 1 : 0, at, id);
+    this.stmt(`UPDATE devices SET online = ?, last_seen = ? WHERE id = ?`).run(online ? 1 : 0, at, id);
+    this.patch(id, { online, lastSeen: at });
   }
 
   setReported(id: string, state: ReportedState, at = new Date().toISOString()): void {
-    this.db.prepare(`UPDATE devices SET reported = ?, reported_at = ?, last_seen = ? WHERE id = ?`).run(JSON.stringify(state), at, at, id);
+    const text = JSON.stringify(state);
+    this.stmt(`UPDATE devices SET reported = ?, reported_at = ?, last_seen = ? WHERE id = ?`).run(text, at, at, id);
+    if (this.records?.has(id)) this.patch(id, { reported: deepFreeze(JSON.parse(text) as ReportedState), reportedAt: at, lastSeen: at });
   }
 
   /** The next desired-state version for a device (one more than the last written). */
@@ -160,7 +298,32 @@ export class DeviceRegistry {
   }
 
   setDesired(id: string, state: DesiredState): void {
-    this.db.prepare(`UPDATE devices SET desired = ? WHERE id = ?`).run(JSON.stringify(state), id);
+    const text = JSON.stringify(state);
+    this.stmt(`UPDATE devices SET desired = ? WHERE id = ?`).run(text, id);
+    if (this.records?.has(id)) this.patch(id, { desired: deepFreeze(JSON.parse(text) as DesiredState) });
+  }
+
+  /**
+   * Store new desired documents for many devices in one transaction: each gets the next version of
+   * its own (`make(version)` builds it). Devices not in the registry are skipped. Returns what was stored.
+   */
+  setDesiredMany(writes: readonly { deviceId: string; make(version: number): DesiredState }[]): Map<string, DesiredState> {
+    const out = new Map<string, DesiredState>();
+    const read = this.stmt(`SELECT desired FROM devices WHERE id = ?`);
+    const write = this.stmt(`UPDATE devices SET desired = ? WHERE id = ?`);
+    this.tx(() => {
+      for (const w of writes) {
+        const row = read.get(w.deviceId) as { desired: string | null } | undefined;
+        if (!row) continue;
+        const version = row.desired ? (JSON.parse(row.desired) as DesiredState).version + 1 : 1;
+        const state = w.make(version);
+        const text = JSON.stringify(state);
+        write.run(text, w.deviceId);
+        if (this.records?.has(w.deviceId)) this.patch(w.deviceId, { desired: deepFreeze(JSON.parse(text) as DesiredState) });
+        out.set(w.deviceId, state);
+      }
+    })();
+    return out;
   }
 
   /**
@@ -168,19 +331,44 @@ export class DeviceRegistry {
    * duplicated QoS 1 delivery) is skipped. Returns how many were new and how many duplicates.
    */
   ingest(deviceId: string, records: readonly TelemetryRecord[], receivedAt = new Date().toISOString()): { inserted: number; duplicates: number } {
-    const ins = this.db.prepare(
+    return this.ingestMany([{ deviceId, records }], receivedAt)[0];
+  }
+
+  /**
+   * `ingest` for many devices' batches in one transaction (the gateway stores what arrived together
+   * at once). Per batch, in order: how many records were new and how many duplicates. A
+   * 'metrics.minute' record stored for the first time is added to its minute's aggregate.
+   */
+  ingestMany(batches: readonly TelemetryIngest[], receivedAt = new Date().toISOString()): { inserted: number; duplicates: number }[] {
+    const ins = this.stmt(
       `INSERT OR IGNORE INTO telemetry (device_id, record_id, kind, created_at, received_at, model, version, minute, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    let inserted = 0;
-    this.db.transaction(() => {
-      for (const r of records) {
-        const p = (r.payload && typeof r.payload === 'object' ? r.payload : {}) as Record<string, unknown>;
-        const str = (v: unknown) => (typeof v === 'string' ? v : null);
-        inserted += ins.run(deviceId, r.id, r.kind, r.createdAt, receivedAt, str(p.model), str(p.version), str(p.minute), JSON.stringify(r.payload ?? null)).changes;
-      }
-      this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`).run(receivedAt, deviceId);
-    })();
-    return { inserted, duplicates: records.length - inserted };
+    const agg = this.stmt(
+      `INSERT INTO telemetry_minutes (model, minute, device_id, version, invocations, errors, p99, records) VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+       ON CONFLICT (model, minute, device_id, version) DO UPDATE SET invocations = invocations + excluded.invocations, errors = errors + excluded.errors,
+         p99 = MAX(COALESCE(p99, excluded.p99), COALESCE(excluded.p99, p99)), records = records + 1`,
+    );
+    const seen = this.stmt(`UPDATE devices SET last_seen = ? WHERE id = ?`);
+    const str = (v: unknown) => (typeof v === 'string' ? v : null);
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+    return this.tx(() =>
+      batches.map(({ deviceId, records }) => {
+        let inserted = 0;
+        for (const r of records) {
+          const p = (r.payload && typeof r.payload === 'object' ? r.payload : {}) as Record<string, unknown>;
+          const [model, version, minute] = [str(p.model), str(p.version), str(p.minute)];
+          const n = ins.run(deviceId, r.id, r.kind, r.createdAt, receivedAt, model, version, minute, JSON.stringify(r.payload ?? null)).changes;
+          inserted += n;
+          if (n && r.kind === 'metrics.minute' && model !== null && version !== null && minute !== null) {
+            const lat = (p.modelLatency && typeof p.modelLatency === 'object' ? p.modelLatency : {}) as Record<string, unknown>;
+            agg.run(model, minute, deviceId, version, num(p.invocations) ?? 0, num(p.errors) ?? 0, num(lat.p99LeMs) ?? num(lat.p95LeMs));
+          }
+        }
+        seen.run(receivedAt, deviceId);
+        this.patch(deviceId, { lastSeen: receivedAt });
+        return { inserted, duplicates: records.length - inserted };
+      }),
+    )();
   }
 
   telemetryCount(deviceId?: string, kind?: string): number {
@@ -188,14 +376,14 @@ export class DeviceRegistry {
     const args: string[] = [];
     if (deviceId !== undefined) (where.push('device_id = ?'), args.push(deviceId));
     if (kind !== undefined) (where.push('kind = ?'), args.push(kind));
-    return (this.db.prepare(`SELECT count(*) AS n FROM telemetry${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`).get(...args) as { n: number }).n;
+    return (this.stmt(`SELECT count(*) AS n FROM telemetry${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`).get(...args) as { n: number }).n;
   }
 
   /** Telemetry records of a device, in arrival order of their creation time. */
   telemetry(deviceId: string, kind?: string): { id: string; kind: string; createdAt: string; payload: unknown }[] {
     const rows = (kind === undefined
-      ? this.db.prepare(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? ORDER BY created_at, record_id`).all(deviceId)
-      : this.db.prepare(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? AND kind = ? ORDER BY created_at, record_id`).all(deviceId, kind)) as {
+      ? this.stmt(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? ORDER BY created_at, record_id`).all(deviceId)
+      : this.stmt(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? AND kind = ? ORDER BY created_at, record_id`).all(deviceId, kind)) as {
       record_id: string;
       kind: string;
       created_at: string;
@@ -210,11 +398,11 @@ export class DeviceRegistry {
    * per-minute p99 latency bucket bound (agents before p99LeMs: their p95 bound).
    */
   metricsWindow(model: string, sinceMinute: string): { deviceId: string; version: string; invocations: number; errors: number; maxP99Ms: number | null; minutes: number }[] {
+    // From the per-minute aggregates (telemetry_minutes), not the records: a fleet's window holds millions.
     const rows = this.db
       .prepare(
-        `SELECT device_id, version, COALESCE(SUM(json_extract(payload, '$.invocations')), 0) AS inv, COALESCE(SUM(json_extract(payload, '$.errors')), 0) AS err,
-                MAX(COALESCE(json_extract(payload, '$.modelLatency.p99LeMs'), json_extract(payload, '$.modelLatency.p95LeMs'))) AS p99, COUNT(DISTINCT minute) AS minutes
-           FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND version IS NOT NULL AND minute >= ? GROUP BY device_id, version`,
+        `SELECT device_id, version, SUM(invocations) AS inv, SUM(errors) AS err, MAX(p99) AS p99, COUNT(DISTINCT minute) AS minutes
+           FROM telemetry_minutes WHERE model = ? AND minute >= ? GROUP BY device_id, version`,
       )
       .all(model, sinceMinute) as { device_id: string; version: string; inv: number; err: number; p99: number | null; minutes: number }[];
     return rows.map((r) => ({ deviceId: r.device_id, version: r.version, invocations: Number(r.inv), errors: Number(r.err), maxP99Ms: r.p99 === null ? null : Number(r.p99), minutes: r.minutes }));
@@ -314,11 +502,11 @@ export class DeviceRegistry {
   }
 
   addCounter(name: string, n = 1): void {
-    this.db.prepare(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value`).run(name, n);
+    this.stmt(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value`).run(name, n);
   }
 
   counters(prefix = ''): Record<string, number> {
-    const rows = this.db.prepare(`SELECT name, value FROM counters WHERE name LIKE ? ORDER BY name`).all(`${prefix}%`) as { name: string; value: number }[];
+    const rows = this.stmt(`SELECT name, value FROM counters WHERE name LIKE ? ORDER BY name`).all(`${prefix}%`) as { name: string; value: number }[];
     return Object.fromEntries(rows.map((r) => [r.name, r.value]));
   }
 
@@ -340,15 +528,10 @@ interface Row {
   desired: string | null;
 }
 
-const toRecord = (r: Row): DeviceRecord => ({
-  id: r.id,
-  name: r.name,
-  group: r.grp,
-  tags: JSON.parse(r.tags) as string[],
-  createdAt: r.created_at,
-  lastSeen: r.last_seen,
-  online: r.online === 1,
-  reported: r.reported ? (JSON.parse(r.reported) as ReportedState) : null,
-  reportedAt: r.reported_at,
-  desired: r.desired ? (JSON.parse(r.desired) as DesiredState) : null,
-});
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}

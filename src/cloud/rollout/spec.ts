@@ -32,7 +32,8 @@ export function validateSpec(input: unknown): DeploymentSpec {
   if (!Array.isArray(devices) || devices.length === 0) p.push('devices must be a non-empty array of device ids');
   else {
     if (devices.some((d) => !nonEmpty(d))) p.push('devices must all be non-empty strings');
-    const dup = devices.filter((d, i) => devices.indexOf(d) !== i);
+    const seen = new Set<unknown>();
+    const dup = devices.filter((d) => seen.size === seen.add(d).size);
     if (dup.length) p.push(`devices has duplicates: ${[...new Set(dup)].join(', ')}`);
   }
   const s = input.strategy;
@@ -145,12 +146,18 @@ export function planSteps(spec: DeploymentSpec): PlannedStep[] {
 
 /** Devices in their rollout order: by sha256(deploymentId + '\0' + deviceId), ties by id. Stable across restarts. */
 export function deviceOrder(spec: Pick<DeploymentSpec, 'id' | 'devices'>): string[] {
+  // Every step of a deployment asks again: kept per spec object (specs are not changed once made).
+  const known = orders.get(spec);
+  if (known && known.id === spec.id && known.devices === spec.devices) return [...known.order];
   const key = (d: string) => createHash('sha256').update(`${spec.id}\0${d}`).digest('hex');
-  return spec.devices
+  const order = spec.devices
     .map((d) => [key(d), d] as const)
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1))
     .map(([, d]) => d);
+  orders.set(spec, { id: spec.id, devices: spec.devices, order });
+  return [...order];
 }
+const orders = new WeakMap<object, { id: string; devices: readonly string[]; order: string[] }>();
 
 /** How many devices a cumulative percentage covers (at least one). */
 export const devicesFor = (percent: number, total: number): number => Math.min(total, Math.max(1, Math.ceil((percent * total) / 100 - 1e-9)));

@@ -8,6 +8,10 @@
  * cloud having stored it). Unacknowledged rows are sent again after a while and on every reconnect;
  * the cloud de-duplicates on (device, id). So nothing is lost or counted twice across broker
  * outages, agent restarts and duplicated deliveries. mqtt.js's in-memory queue is not relied on.
+ * What is in flight is bounded (records and batches), and re-sends back off: the wait doubles (with
+ * jitter) each time rows are sent again without an ack in between, and resets on the next ack, so a
+ * cloud that falls behind is not buried under its own fleet's re-sends (10,000 devices re-sending
+ * every 10 s sent 3 million records for 36 thousand acks: bench/rollout.ts).
  *
  * Desired state: the retained document is reconciled (reconcile.ts) whenever it arrives or changes;
  * the reported state is published retained after each status change. Inference is never paused.
@@ -51,8 +55,12 @@ export interface SyncOptions {
   batchSize?: number;
   /** Most records sent and not yet acknowledged. @default 1000 */
   maxInflight?: number;
-  /** An unacknowledged record is sent again after this long, ms. @default 10000 */
+  /** Most telemetry batches sent and not yet acknowledged. @default 4 */
+  maxInflightBatches?: number;
+  /** An unacknowledged record is first sent again after this long (±25 %), ms. @default 10000 */
   resendAfterMs?: number;
+  /** The re-send wait doubles per unanswered re-send up to this, ms. @default 300000 */
+  resendMaxMs?: number;
   /** Download attempts per artifact. @default 3 */
   downloadAttempts?: number;
   /** First download retry delay, ms. @default 500 */
@@ -75,26 +83,48 @@ export interface SyncStats {
   sent: number;
   /** Records acknowledged and deleted from the outbox. */
   acked: number;
+  /** Records sent again (a part of `sent`). */
+  resent: number;
   /** Messages from the cloud dropped as malformed. */
   dropped: number;
   connected: boolean;
 }
 
-const DEFAULTS = Object.freeze({ keepaliveSeconds: 10, reconnectMinMs: 500, reconnectMaxMs: 15_000, pollMs: 500, batchSize: 100, maxInflight: 1000, resendAfterMs: 10_000, reportEveryMs: 60_000 });
+const DEFAULTS = Object.freeze({
+  keepaliveSeconds: 10,
+  reconnectMinMs: 500,
+  reconnectMaxMs: 15_000,
+  pollMs: 500,
+  batchSize: 100,
+  maxInflight: 1000,
+  maxInflightBatches: 4,
+  resendAfterMs: 10_000,
+  resendMaxMs: 300_000,
+  reportEveryMs: 60_000,
+});
+
+/** `ms` ± 25 %. */
+const jitter = (ms: number): number => ms * (0.75 + Math.random() / 2);
 
 export class SyncClient {
   private readonly topics: DeviceTopics;
   private readonly log: Logger;
   private readonly o: Required<Pick<SyncOptions, keyof typeof DEFAULTS>>;
   private client?: MqttClient;
+  /** Record id → when it is due to be sent again (ms since the epoch), for records sent and not acknowledged. */
   private readonly inflight = new Map<string, number>();
+  /** Batches sent and not fully acknowledged: the ids each still waits for. */
+  private readonly batches = new Set<Set<string>>();
+  private readonly batchOf = new Map<string, Set<string>>();
+  /** The wait before the next re-send; doubles per unanswered re-send, back to resendAfterMs on an ack. */
+  private resendWaitMs: number;
   private attempt = 0;
   private reconnectTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
   private reportTimer?: NodeJS.Timeout;
   private stopped = false;
   private pumping = false;
-  private readonly counts = { connects: 0, sent: 0, acked: 0, dropped: 0 };
+  private readonly counts = { connects: 0, sent: 0, acked: 0, resent: 0, dropped: 0 };
   private readonly reconciler: Reconciler;
   private desired?: DesiredState;
   private reconciling = false;
@@ -111,6 +141,8 @@ export class SyncClient {
     if (typeof options.deviceSecret !== 'string' || !options.deviceSecret) throw new TypeError('sync: deviceSecret must be a non-empty string');
     this.log = options.logger ?? silentLogger;
     this.o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in DEFAULTS && v !== undefined)) } as SyncClient['o'];
+    this.resendWaitMs = this.o.resendAfterMs;
+    if (!(this.o.maxInflightBatches >= 1)) throw new RangeError(`sync: maxInflightBatches must be ≥ 1 (got ${String(options.maxInflightBatches)})`);
     if (!(this.o.reportEveryMs >= 10)) throw new RangeError(`sync: reportEveryMs must be a number of ms ≥ 10 (got ${String(options.reportEveryMs)})`);
     this.reconciler = new Reconciler(agent, {
       logger: this.log,
@@ -146,7 +178,12 @@ export class SyncClient {
     client.on('connect', (connack) => {
       this.attempt = 0;
       this.counts.connects++;
-      this.inflight.clear(); // whatever was in flight is sent again (the cloud de-duplicates)
+      // Whatever was in flight is sent again (the cloud de-duplicates), each device at a moment of its
+      // own: a fleet reconnecting after a broker restart does not re-send all at once.
+      const now = Date.now();
+      for (const id of this.inflight.keys()) this.inflight.set(id, now + Math.random() * Math.min(this.resendWaitMs, 2000));
+      this.batches.clear();
+      this.batchOf.clear();
       this.log.info('sync connected', { url: this.options.url, deviceId: this.options.deviceId, sessionPresent: connack.sessionPresent });
       client.subscribe({ [this.topics.desired]: { qos: 1 }, [this.topics.telemetryAck]: { qos: 1 } }, (err, granted) => {
         if (err) this.log.error('sync subscribe failed', { error: err.message });
@@ -236,7 +273,15 @@ export class SyncClient {
     }
     const m = r.message;
     if (m.kind === 'telemetry/ack') {
-      for (const id of m.payload.ids) this.inflight.delete(id);
+      for (const id of m.payload.ids) {
+        if (this.inflight.delete(id)) this.resendWaitMs = this.o.resendAfterMs; // the cloud answers: back to the short wait
+        const b = this.batchOf.get(id);
+        if (b) {
+          this.batchOf.delete(id);
+          b.delete(id);
+          if (!b.size) this.batches.delete(b);
+        }
+      }
       try {
         this.counts.acked += this.agent.outbox.ack(m.payload.ids);
       } catch (err) {
@@ -275,43 +320,79 @@ export class SyncClient {
     }
   }
 
-  /** Send what the outbox holds that is not in flight (or has waited too long for its ack). */
+  /**
+   * Send what the outbox holds that is not in flight, and again what waited past its re-send time,
+   * within the bounds: maxInflight records and maxInflightBatches batches unacknowledged.
+   */
   async pump(): Promise<void> {
     if (this.pumping || this.stopped || !this.client?.connected) return;
     this.pumping = true;
     try {
       const now = Date.now();
-      const room = this.o.maxInflight - this.inflight.size;
+      // A batch whose records are all due again (no ack came) no longer counts as in flight.
+      for (const b of this.batches) {
+        const first = b.values().next().value;
+        const dueAt = first === undefined ? undefined : this.inflight.get(first);
+        if (dueAt !== undefined && dueAt > now) continue;
+        this.batches.delete(b);
+        for (const id of b) if (this.batchOf.get(id) === b) this.batchOf.delete(id);
+      }
+      let room = this.o.maxInflight - this.inflight.size;
       const rows = this.agent.outbox.peek(this.o.maxInflight);
       let batch: TelemetryRecord[] = [];
       let bytes = 0;
-      let sentNow = 0;
+      let resends = 0;
+      // Rows due again: sent without an answer since, so this round waits twice as long as the last.
+      let anyDue = false;
+      for (const dueAt of this.inflight.values()) {
+        if (dueAt > now) continue;
+        anyDue = true;
+        break;
+      }
+      if (anyDue) this.resendWaitMs = Math.min(this.o.resendMaxMs, this.resendWaitMs * 2);
+      // One due time per pass: what is sent together is re-sent together.
+      const due = now + jitter(this.resendWaitMs);
       const flush = () => {
         if (!batch.length) return;
         this.client!.publish(this.topics.telemetry, encodeMessage('telemetry', { v: SYNC_PROTOCOL_VERSION, records: batch }), { qos: 1 });
-        for (const r of batch) this.inflight.set(r.id, now);
+        const ids = new Set<string>();
+        for (const r of batch) {
+          ids.add(r.id);
+          this.batchOf.get(r.id)?.delete(r.id);
+          this.batchOf.set(r.id, ids);
+          this.inflight.set(r.id, due);
+        }
+        this.batches.add(ids);
         this.counts.sent += batch.length;
-        sentNow += batch.length;
         batch = [];
         bytes = 0;
       };
       for (const row of rows) {
-        const at = this.inflight.get(row.id);
-        if (at !== undefined && now - at < this.o.resendAfterMs) continue;
-        if (at === undefined && sentNow + batch.length >= room) break;
+        if (this.batches.size >= this.o.maxInflightBatches && !batch.length) break;
+        const dueAt = this.inflight.get(row.id);
+        if (dueAt !== undefined && now < dueAt) continue;
+        if (dueAt === undefined) {
+          if (room <= 0) break;
+          room--;
+        } else resends++;
         const rec: TelemetryRecord = { id: row.id, kind: row.kind, createdAt: row.createdAt, payload: row.payload };
         const size = Buffer.byteLength(JSON.stringify(rec)) + 1;
         if (size > MAX_PAYLOAD_BYTES - 64) {
           // Can never be sent: drop it (counted) rather than block the outbox forever.
           this.log.error('outbox row too large to send; dropped', { id: row.id, kind: row.kind, bytes: size });
           this.agent.outbox.ack([row.id]);
+          this.inflight.delete(row.id);
           continue;
         }
-        if (batch.length >= this.o.batchSize || bytes + size > MAX_PAYLOAD_BYTES - 64) flush();
+        if (batch.length >= this.o.batchSize || bytes + size > MAX_PAYLOAD_BYTES - 64) {
+          flush();
+          if (this.batches.size >= this.o.maxInflightBatches) break;
+        }
         batch.push(rec);
         bytes += size;
       }
       flush();
+      this.counts.resent += resends;
     } catch (err) {
       this.log.error('outbox drain failed', { error: (err as Error).message });
     } finally {

@@ -13,20 +13,28 @@ const floorAgent = new Agent({ keepAlive: true, maxSockets: 1 });
 const once = () =>
   new Promise((resolve, reject) => {
     const t = performance.now();
-    const req = request(setup.url, { method: 'POST', agent, headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': setup.headerLength, 'Content-Length': setup.body.length } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
-        const buf = Buffer.concat(chunks);
-        const hl = Number(res.headers['inference-header-content-length']);
-        const doc = JSON.parse(buf.subarray(0, hl).toString('utf8'));
-        const size = doc.outputs[0].parameters.binary_data_size;
-        const out = new Float32Array(buf.buffer.slice(buf.byteOffset + hl, buf.byteOffset + hl + size));
-        if (out.length === 0) return reject(new Error('empty output'));
-        resolve(performance.now() - t);
-      });
-    });
+    const req = request(
+      setup.url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': setup.headerLength, 'Content-Length': setup.body.length },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+          const buf = Buffer.concat(chunks);
+          const hl = Number(res.headers['inference-header-content-length']);
+          const doc = JSON.parse(buf.subarray(0, hl).toString('utf8'));
+          const size = doc.outputs[0].parameters.binary_data_size;
+          const out = new Float32Array(buf.buffer.slice(buf.byteOffset + hl, buf.byteOffset + hl + size));
+          if (out.length === 0) return reject(new Error('empty output'));
+          resolve(performance.now() - t);
+        });
+      },
+    );
     req.on('error', reject);
     req.end(setup.body);
   });
@@ -48,7 +56,13 @@ const floorOnce = () =>
 process.on('message', async (msg) => {
   try {
     if (msg.url) {
-      setup = { url: msg.url, headerLength: msg.headerLength, body: readFileSync(msg.bodyFile), floorUrl: msg.floorUrl, floorBody: msg.floorBodyFile ? readFileSync(msg.floorBodyFile) : undefined };
+      setup = {
+        url: msg.url,
+        headerLength: msg.headerLength,
+        body: readFileSync(msg.bodyFile),
+        floorUrl: msg.floorUrl,
+        floorBody: msg.floorBodyFile ? readFileSync(msg.floorBodyFile) : undefined,
+      };
       process.send({ ready: true });
     } else if (msg.runs) {
       const ms = [];

@@ -48,7 +48,8 @@ const ROUNDS = argv.includes('--quick') ? 1 : Number(argv[argv.indexOf('--rounds
 /** onnxruntime intra-op threads on every side (raw, agent, floor): --threads N, else onnxruntime's choice. */
 const THREADS = argv.includes('--threads') ? Number(argv[argv.indexOf('--threads') + 1]) : undefined;
 const REPORT = REPORT_NAME(THREADS);
-if (THREADS !== undefined && !(Number.isInteger(THREADS) && THREADS >= 1)) throw new RangeError(`--threads needs a whole number ≥ 1, got ${argv[argv.indexOf('--threads') + 1]}`);
+if (THREADS !== undefined && !(Number.isInteger(THREADS) && THREADS >= 1))
+  throw new RangeError(`--threads needs a whole number ≥ 1, got ${argv[argv.indexOf('--threads') + 1]}`);
 
 const p50 = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -97,7 +98,15 @@ async function smallArtifact(): Promise<string> {
   mkdirSync(WORK, { recursive: true });
   const source = join(WORK, 'small_cnn.onnx');
   saveModel(buildCnn({ inputShape: ['N', 3, 32, 32] }), source);
-  const res = await compileModel(source, { target: 'x86_64', quantize: 'none', outDir: join(WORK, 'small_cnn-x86_64'), cacheDir: join(WORK, 'cache'), modelName: 'small_cnn', modelVersion: '1', shapes: { input: [2, 3, 32, 32] } });
+  const res = await compileModel(source, {
+    target: 'x86_64',
+    quantize: 'none',
+    outDir: join(WORK, 'small_cnn-x86_64'),
+    cacheDir: join(WORK, 'cache'),
+    modelName: 'small_cnn',
+    modelVersion: '1',
+    shapes: { input: [2, 3, 32, 32] },
+  });
   return res.artifact.dir;
 }
 
@@ -116,10 +125,14 @@ async function batching(artifactDir: string, model: string, dims: number[], seco
     const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 16 });
     const once = () =>
       new Promise<void>((done, reject) => {
-        const req = request(`${server.url}/v2/models/${model}/infer`, { method: 'POST', agent: keepAlive, headers: { 'Inference-Header-Content-Length': headerLength, 'Content-Length': body.length } }, (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? done() : reject(new Error(`HTTP ${res.statusCode}`))));
-        });
+        const req = request(
+          `${server.url}/v2/models/${model}/infer`,
+          { method: 'POST', agent: keepAlive, headers: { 'Inference-Header-Content-Length': headerLength, 'Content-Length': body.length } },
+          (res) => {
+            res.resume();
+            res.on('end', () => (res.statusCode === 200 ? done() : reject(new Error(`HTTP ${res.statusCode}`))));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -206,26 +219,37 @@ async function overhead(artifactDir: string) {
   const floor = () =>
     new Promise<number>((resolveRun, reject) => {
       const t = performance.now();
-      const req = request({ host: '127.0.0.1', port: floorPort, path: '/', method: 'POST', agent: floorAgent, headers: { 'Content-Length': floorBody.length } }, (res) => {
-        res.resume();
-        res.on('end', () => resolveRun(performance.now() - t));
-      });
+      const req = request(
+        { host: '127.0.0.1', port: floorPort, path: '/', method: 'POST', agent: floorAgent, headers: { 'Content-Length': floorBody.length } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolveRun(performance.now() - t));
+        },
+      );
       req.on('error', reject);
       req.end(floorBody);
     });
   const http = () =>
     new Promise<number>((resolveRun, reject) => {
       const t = performance.now();
-      const req = request(url, { method: 'POST', agent: keepAlive, headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': headerLength, 'Content-Length': body.length } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks)}`));
-          const out = decodeBinaryResponse(Buffer.concat(chunks), Number(res.headers['inference-header-content-length']));
-          if (!Object.keys(out.outputs).length) return reject(new Error('no outputs'));
-          resolveRun(performance.now() - t);
-        });
-      });
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          agent: keepAlive,
+          headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': headerLength, 'Content-Length': body.length },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks)}`));
+            const out = decodeBinaryResponse(Buffer.concat(chunks), Number(res.headers['inference-header-content-length']));
+            if (!Object.keys(out.outputs).length) return reject(new Error('no outputs'));
+            resolveRun(performance.now() - t);
+          });
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -301,8 +325,26 @@ async function overhead(artifactDir: string) {
     agentVsFloor: p50(remoteMs) / p50(remoteFloorMs),
     threads: THREADS ?? null,
     /** Per-block ratios (block p50 / the same block's raw p50): 10th and 90th percentile over blocks. */
-    remoteRatioSpread: [pct(blockRatios.map((b) => b.remote), 0.1), pct(blockRatios.map((b) => b.remote), 0.9)],
-    remoteFloorRatioSpread: [pct(blockRatios.map((b) => b.remoteFloor), 0.1), pct(blockRatios.map((b) => b.remoteFloor), 0.9)],
+    remoteRatioSpread: [
+      pct(
+        blockRatios.map((b) => b.remote),
+        0.1,
+      ),
+      pct(
+        blockRatios.map((b) => b.remote),
+        0.9,
+      ),
+    ],
+    remoteFloorRatioSpread: [
+      pct(
+        blockRatios.map((b) => b.remoteFloor),
+        0.1,
+      ),
+      pct(
+        blockRatios.map((b) => b.remoteFloor),
+        0.9,
+      ),
+    ],
   };
 }
 
@@ -355,16 +397,40 @@ async function main(): Promise<void> {
   const dir = await artifact();
   process.stderr.write(`agent bench 1/3: overhead, ${RUNS} runs per side\n`);
   const none = { p50: NaN, p90: NaN };
-  const o = argv.includes('--cold-only') || argv.includes('--batching-only')
-    ? { runs: 0, inputBytes: 0, raw: none, http: none, ratio: NaN, remote: none, remoteRatio: NaN, floor: none, floorRatio: NaN, remoteFloor: none, remoteFloorRatio: NaN, agentVsFloor: NaN, threads: THREADS ?? null, remoteRatioSpread: [NaN, NaN], remoteFloorRatioSpread: [NaN, NaN] }
-    : await overhead(dir);
+  const o =
+    argv.includes('--cold-only') || argv.includes('--batching-only')
+      ? {
+          runs: 0,
+          inputBytes: 0,
+          raw: none,
+          http: none,
+          ratio: NaN,
+          remote: none,
+          remoteRatio: NaN,
+          floor: none,
+          floorRatio: NaN,
+          remoteFloor: none,
+          remoteFloorRatio: NaN,
+          agentVsFloor: NaN,
+          threads: THREADS ?? null,
+          remoteRatioSpread: [NaN, NaN],
+          remoteFloorRatioSpread: [NaN, NaN],
+        }
+      : await overhead(dir);
   process.stderr.write('agent bench 2/3: dynamic batching at concurrency 16\n');
   const secs = argv.includes('--quick') ? 4 : 8;
-  const b = argv.includes('--cold-only') || argv.includes('--overhead-only')
-    ? []
-    : [await batching(await artifact(true), `${MODEL}_dyn`, [1, 3, 224, 224], secs), await batching(await smallArtifact(), 'small_cnn', [1, 3, 32, 32], secs)];
+  const b =
+    argv.includes('--cold-only') || argv.includes('--overhead-only')
+      ? []
+      : [
+          await batching(await artifact(true), `${MODEL}_dyn`, [1, 3, 224, 224], secs),
+          await batching(await smallArtifact(), 'small_cnn', [1, 3, 32, 32], secs),
+        ];
   process.stderr.write('agent bench 3/3: cold start\n');
-  const c = argv.includes('--batching-only') || argv.includes('--overhead-only') ? { firstInstallMs: NaN, restartMs: NaN, restarts: [] as number[] } : await coldStart(dir);
+  const c =
+    argv.includes('--batching-only') || argv.includes('--overhead-only')
+      ? { firstInstallMs: NaN, restartMs: NaN, restarts: [] as number[] }
+      : await coldStart(dir);
   const result = { date: new Date().toISOString(), model: SOURCE, overhead: o, batching: b, coldStart: c };
   writeFileSync(join(RESULTS, `${REPORT}.json`), `${JSON.stringify(result, null, 2)}\n`);
   const f = (x: number) => x.toFixed(2);
@@ -393,7 +459,10 @@ async function main(): Promise<void> {
     '',
     '| model | req/s without | req/s with | mean rows per run | ratio | every round |',
     '|---|---:|---:|---:|---:|---|',
-    ...b.map((x) => `| ${x.model} | ${x.off.requestsPerSecond.toFixed(1)} | ${x.on.requestsPerSecond.toFixed(1)} | ${x.on.meanRowsPerRun.toFixed(1)} | **${x.ratio.toFixed(2)}×** | ${x.ratios.map((r) => r.toFixed(2)).join(', ')} |`),
+    ...b.map(
+      (x) =>
+        `| ${x.model} | ${x.off.requestsPerSecond.toFixed(1)} | ${x.on.requestsPerSecond.toFixed(1)} | ${x.on.meanRowsPerRun.toFixed(1)} | **${x.ratio.toFixed(2)}×** | ${x.ratios.map((r) => r.toFixed(2)).join(', ')} |`,
+    ),
     '',
     `Cold start, \`kiln agent start --model …\` to /v2/health/ready = 200: restart (installed) p50 **${Math.round(c.restartMs)} ms** ` +
       `(runs: ${c.restarts.map((x) => Math.round(x)).join(', ')}); first start with install ${Math.round(c.firstInstallMs)} ms (done-when ≤ 1000 ms).`,

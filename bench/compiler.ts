@@ -106,7 +106,7 @@ function imageNoise(input: string, count: number, seed: number): DataSource {
   const mean = [0.485, 0.456, 0.406];
   const std = [0.229, 0.224, 0.225];
   let s = seed;
-  const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
   const samples: Sample[] = [];
   for (let k = 0; k < count; k++) {
     const data = new Float32Array(3 * 224 * 224);
@@ -139,7 +139,10 @@ async function benchModels(names: readonly string[] | undefined, calibrationSamp
   const torchWanted = TORCHVISION.filter(want);
   if (torchWanted.some((n) => !existsSync(join(MODELS_DIR, `${n}.onnx`)))) {
     const r = spawnSync('/usr/bin/python3', ['bench/models/export_torchvision.py', MODELS_DIR, ...torchWanted], { encoding: 'utf8' });
-    if (r.status !== 0) skipped.push(`torchvision CNNs: export failed (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); apt-get install python3-torch python3-torchvision`);
+    if (r.status !== 0)
+      skipped.push(
+        `torchvision CNNs: export failed (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); apt-get install python3-torch python3-torchvision`,
+      );
   }
   for (const name of torchWanted) {
     const path = join(MODELS_DIR, `${name}.onnx`);
@@ -151,17 +154,27 @@ async function benchModels(names: readonly string[] | undefined, calibrationSamp
     const path = resolveModel('ppocr-det').path;
     const texts = ['kiln 2026', 'Edge inference', 'HELLO WORLD', 'model v2.1', 'quick brown fox', 'Raspberry Pi 5', 'ONNX runtime', 'canary 5%'];
     const samples: Sample[] = [];
-    for (let i = 0; i < Math.min(calibrationSamples, 24); i++) samples.push((await sampleInputs('ppocr-det', { text: texts[i % texts.length], seed: i + 1 })) as unknown as Sample);
+    for (let i = 0; i < Math.min(calibrationSamples, 24); i++)
+      samples.push((await sampleInputs('ppocr-det', { text: texts[i % texts.length], seed: i + 1 })) as unknown as Sample);
     const calibration = memorySource(`zoo samples (${samples.length} rendered text lines)`, samples);
     models.push({ name: 'ppocr-det', path, kind: 'ocr', calibration, sample: samples[0] });
   }
   if (want('mnist')) {
     const { train } = splitMnist();
-    const picked = subset(train, Array.from({ length: calibrationSamples }, (_, i) => Math.floor((i * train.count) / calibrationSamples)));
+    const picked = subset(
+      train,
+      Array.from({ length: calibrationSamples }, (_, i) => Math.floor((i * train.count) / calibrationSamples)),
+    );
     const samples: Sample[] = Array.from({ length: picked.count }, (_, i) => ({
       image: { type: 'float32', dims: [1, IMAGE_SIZE, IMAGE_SIZE, 1], data: picked.images.slice(i * PIXELS, (i + 1) * PIXELS) },
     }));
-    models.push({ name: 'mnist', path: 'models/mnist/mnist.onnx', kind: 'digits', calibration: memorySource('mnist training digits', samples), sample: samples[0] });
+    models.push({
+      name: 'mnist',
+      path: 'models/mnist/mnist.onnx',
+      kind: 'digits',
+      calibration: memorySource('mnist training digits', samples),
+      sample: samples[0],
+    });
   }
   if (want('transformer')) {
     // A 4-layer transformer encoder (d=256) whose layers share their weights, with a token embedding
@@ -179,7 +192,9 @@ async function benchModels(names: readonly string[] | undefined, calibrationSamp
   return { models, skipped };
 }
 
-export async function runCompilerBench(options: { models?: string[]; targets?: string[]; rounds?: number; iterations?: number; calibrationSamples?: number } = {}): Promise<{ rows: CompilerBenchRow[]; skipped: string[] }> {
+export async function runCompilerBench(
+  options: { models?: string[]; targets?: string[]; rounds?: number; iterations?: number; calibrationSamples?: number } = {},
+): Promise<{ rows: CompilerBenchRow[]; skipped: string[] }> {
   const targets = options.targets ?? ['x86_64', 'wasm'];
   const rounds = options.rounds ?? 7;
   const iterations = options.iterations ?? 20;
@@ -210,7 +225,12 @@ export async function runCompilerBench(options: { models?: string[]; targets?: s
       const runner = target === 'wasm' ? ortWebRunner({ threads: 1 }) : ortNodeRunner({ threads: 1 });
       const source = readFileSync(model.path);
       const compiled = readFileSync(join(res.artifact.dir, 'model.onnx'));
-      const plain = model.kind === 'cnn' && model.calibration ? await plainQdq(model.path, model.calibration) : model.kind === 'transformer' ? await handDynamic(model.path) : undefined;
+      const plain =
+        model.kind === 'cnn' && model.calibration
+          ? await plainQdq(model.path, model.calibration)
+          : model.kind === 'transformer'
+            ? await handDynamic(model.path)
+            : undefined;
       // One set of rounds for all: fp32, compiled (and plain), interleaved, the order rotated per round.
       const perRound = await interleavedRounds(runner, plain ? [source, compiled, plain] : [source, compiled], model.sample, { rounds, iterations });
       const med = (k: number) => median(perRound.map((r) => r[k]));
@@ -238,7 +258,9 @@ export async function runCompilerBench(options: { models?: string[]; targets?: s
         runtime: runner.label,
       };
       rows.push(row);
-      process.stderr.write(`  ${row.model.padEnd(20)} ${target.padEnd(7)} ${row.mode.padEnd(12)} ${row.fp32Ms.toFixed(2).padStart(8)} → ${row.compiledMs.toFixed(2).padStart(8)} ms  ${row.speedup.toFixed(2)}×${row.vsPlain ? ` (plain ${row.plainMs!.toFixed(2)} ms, kiln/plain ${row.vsPlain.toFixed(3)})` : ''}  size ${(100 * row.sizeRatio).toFixed(0)}%  cos ${row.cosine.toFixed(4)}  compile ${compileSeconds.toFixed(1)} s\n`);
+      process.stderr.write(
+        `  ${row.model.padEnd(20)} ${target.padEnd(7)} ${row.mode.padEnd(12)} ${row.fp32Ms.toFixed(2).padStart(8)} → ${row.compiledMs.toFixed(2).padStart(8)} ms  ${row.speedup.toFixed(2)}×${row.vsPlain ? ` (plain ${row.plainMs!.toFixed(2)} ms, kiln/plain ${row.vsPlain.toFixed(3)})` : ''}  size ${(100 * row.sizeRatio).toFixed(0)}%  cos ${row.cosine.toFixed(4)}  compile ${compileSeconds.toFixed(1)} s\n`,
+      );
     }
   }
   return { rows, skipped };
@@ -248,32 +270,88 @@ export function compilerReport(rows: readonly CompilerBenchRow[], skipped: reado
   const lines = ['# kiln compile: fp32 original vs compiled artifact', ''];
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const flags = cpuinfo.match(/flags\s*:\s*(.*)/)?.[1].split(/\s+/) ?? [];
-  const isa = flags.includes('avx512_vnni') ? 'AVX-512 VNNI' : flags.includes('avx_vnni') ? 'AVX-VNNI' : flags.includes('avx2') ? 'AVX2 without VNNI' : 'no AVX2';
-  lines.push(`Measured ${new Date().toISOString()} on ${cpuinfo.match(/model name\s*:\s*(.*)/)?.[1] ?? 'this host'} (${isa}, ${cpuinfo.match(/^processor/gm)?.length ?? '?'} vCPU), batch 1, 1 thread; fp32, kiln and plain QDQ interleaved in one set of rounds, medians over rounds.`, '');
+  const isa = flags.includes('avx512_vnni')
+    ? 'AVX-512 VNNI'
+    : flags.includes('avx_vnni')
+      ? 'AVX-VNNI'
+      : flags.includes('avx2')
+        ? 'AVX2 without VNNI'
+        : 'no AVX2';
+  lines.push(
+    `Measured ${new Date().toISOString()} on ${cpuinfo.match(/model name\s*:\s*(.*)/)?.[1] ?? 'this host'} (${isa}, ${cpuinfo.match(/^processor/gm)?.length ?? '?'} vCPU), batch 1, 1 thread; fp32, kiln and plain QDQ interleaved in one set of rounds, medians over rounds.`,
+    '',
+  );
   const withPlain = rows.filter((r) => r.vsPlain !== undefined && r.model !== 'transformer');
   const tf = rows.find((r) => r.model === 'transformer' && r.vsPlain !== undefined);
   if (withPlain.length) {
     lines.push('## kiln vs the plain full-int8 QDQ vs fp32 (speed ratios: above 1 is faster)', '');
-    const t = withPlain.map((r) => [r.model, r.fp32Ms.toFixed(2), r.plainMs!.toFixed(2), r.compiledMs.toFixed(2), `${(r.fp32Ms / r.plainMs!).toFixed(2)}×`, `${r.speedup.toFixed(2)}×`, r.vsPlain!.toFixed(3), r.cosine.toFixed(4), `${(100 * r.sizeRatio).toFixed(1)}%`, r.shipped ?? '-', (r.floatRegions ?? []).join('; ') || '-']);
-    lines.push(table(t, { header: ['model', 'fp32 ms', 'plain ms', 'kiln ms', 'plain/fp32', 'kiln/fp32', 'kiln/plain', 'cosine', 'size', 'shipped', 'regions in float'] }).replace(/^/gm, '    '));
-    lines.push('', `median kiln/plain ${median(withPlain.map((r) => r.vsPlain!)).toFixed(3)}, lowest ${Math.min(...withPlain.map((r) => r.vsPlain!)).toFixed(3)} (${withPlain.reduce((a, r) => (r.vsPlain! < a.vsPlain! ? r : a)).model}); lowest kiln/fp32 ${Math.min(...withPlain.map((r) => r.speedup)).toFixed(2)}×`, '');
+    const t = withPlain.map((r) => [
+      r.model,
+      r.fp32Ms.toFixed(2),
+      r.plainMs!.toFixed(2),
+      r.compiledMs.toFixed(2),
+      `${(r.fp32Ms / r.plainMs!).toFixed(2)}×`,
+      `${r.speedup.toFixed(2)}×`,
+      r.vsPlain!.toFixed(3),
+      r.cosine.toFixed(4),
+      `${(100 * r.sizeRatio).toFixed(1)}%`,
+      r.shipped ?? '-',
+      (r.floatRegions ?? []).join('; ') || '-',
+    ]);
+    lines.push(
+      table(t, {
+        header: ['model', 'fp32 ms', 'plain ms', 'kiln ms', 'plain/fp32', 'kiln/fp32', 'kiln/plain', 'cosine', 'size', 'shipped', 'regions in float'],
+      }).replace(/^/gm, '    '),
+    );
+    lines.push(
+      '',
+      `median kiln/plain ${median(withPlain.map((r) => r.vsPlain!)).toFixed(3)}, lowest ${Math.min(...withPlain.map((r) => r.vsPlain!)).toFixed(3)} (${withPlain.reduce((a, r) => (r.vsPlain! < a.vsPlain! ? r : a)).model}); lowest kiln/fp32 ${Math.min(...withPlain.map((r) => r.speedup)).toFixed(2)}×`,
+      '',
+    );
     lines.push('## All rows', '');
   }
   if (tf) {
-    lines.splice(lines.indexOf('## All rows'), 0, `Transformer encoder (4 layers sharing weights, embedding table), dynamic int8: kiln ${tf.compiledMs.toFixed(2)} ms vs hand dynamic quantization ${tf.plainMs!.toFixed(2)} ms (kiln/hand ${tf.vsPlain!.toFixed(3)}), vs fp32 ${tf.speedup.toFixed(2)}×; file ${(100 * tf.sizeRatio).toFixed(1)} % of fp32 (hand: ${(100 * tf.plainSizeRatio!).toFixed(1)} %); cosine ${tf.cosine.toFixed(5)}`, '');
+    lines.splice(
+      lines.indexOf('## All rows'),
+      0,
+      `Transformer encoder (4 layers sharing weights, embedding table), dynamic int8: kiln ${tf.compiledMs.toFixed(2)} ms vs hand dynamic quantization ${tf.plainMs!.toFixed(2)} ms (kiln/hand ${tf.vsPlain!.toFixed(3)}), vs fp32 ${tf.speedup.toFixed(2)}×; file ${(100 * tf.sizeRatio).toFixed(1)} % of fp32 (hand: ${(100 * tf.plainSizeRatio!).toFixed(1)} %); cosine ${tf.cosine.toFixed(5)}`,
+      '',
+    );
   }
-  const tableRows = rows.map((r) => [r.model, r.target, `${r.mode} (${r.quantizedNodes}/${r.floatNodes})`, r.fp32Ms.toFixed(2), r.compiledMs.toFixed(2), `${r.speedup.toFixed(2)}×`, `${(100 * r.sizeRatio).toFixed(0)}%`, r.cosine.toFixed(4), r.top1 === undefined ? '-' : `${(100 * r.top1).toFixed(1)}%`, r.withinBudget ? 'yes' : 'no', r.compileSeconds.toFixed(1)]);
-  lines.push(table(tableRows, { header: ['model', 'target', 'mode (int8/float nodes)', 'fp32 ms', 'compiled ms', 'speedup', 'size', 'cosine', 'top-1', 'budget', 'compile s'] }).replace(/^/gm, '    '));
+  const tableRows = rows.map((r) => [
+    r.model,
+    r.target,
+    `${r.mode} (${r.quantizedNodes}/${r.floatNodes})`,
+    r.fp32Ms.toFixed(2),
+    r.compiledMs.toFixed(2),
+    `${r.speedup.toFixed(2)}×`,
+    `${(100 * r.sizeRatio).toFixed(0)}%`,
+    r.cosine.toFixed(4),
+    r.top1 === undefined ? '-' : `${(100 * r.top1).toFixed(1)}%`,
+    r.withinBudget ? 'yes' : 'no',
+    r.compileSeconds.toFixed(1),
+  ]);
+  lines.push(
+    table(tableRows, {
+      header: ['model', 'target', 'mode (int8/float nodes)', 'fp32 ms', 'compiled ms', 'speedup', 'size', 'cosine', 'top-1', 'budget', 'compile s'],
+    }).replace(/^/gm, '    '),
+  );
   for (const target of [...new Set(rows.map((r) => r.target))]) {
     const cnn = rows.filter((r) => r.target === target && r.mode === 'int8');
-    if (cnn.length) lines.push('', `${target}: median static-int8 speedup ${median(cnn.map((r) => r.speedup)).toFixed(2)}× over ${cnn.length} models (${cnn.map((r) => r.model).join(', ')}); median size ${(100 * median(cnn.map((r) => r.sizeRatio))).toFixed(0)}%`);
+    if (cnn.length)
+      lines.push(
+        '',
+        `${target}: median static-int8 speedup ${median(cnn.map((r) => r.speedup)).toFixed(2)}× over ${cnn.length} models (${cnn.map((r) => r.model).join(', ')}); median size ${(100 * median(cnn.map((r) => r.sizeRatio))).toFixed(0)}%`,
+      );
   }
   if (skipped.length) lines.push('', 'Skipped:', ...skipped.map((s) => `- ${s}`));
   return `${lines.join('\n')}\n`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { models: { type: 'string' }, targets: { type: 'string' }, rounds: { type: 'string' }, iterations: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { models: { type: 'string' }, targets: { type: 'string' }, rounds: { type: 'string' }, iterations: { type: 'string' } },
+  });
   const { rows, skipped } = await runCompilerBench({
     models: values.models?.split(','),
     targets: values.targets?.split(','),

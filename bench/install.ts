@@ -60,7 +60,9 @@ function packages(nm: string): { name: string; bytes: number }[] {
 
 /** What an optional part adds: its package and the packages under it that the device install lacks, in this checkout's node_modules. */
 function partBytes(pkg: string, device: Set<string>): { bytes: number; packages: number } {
-  const nodes = JSON.parse(execFileSync('npm', ['query', `:root > #${pkg}, :root > #${pkg} *`], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { name: string; location: string }[];
+  const nodes = JSON.parse(
+    execFileSync('npm', ['query', `:root > #${pkg}, :root > #${pkg} *`], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+  ) as { name: string; location: string }[];
   let n = 0;
   let count = 0;
   for (const node of new Map(nodes.map((x) => [x.location, x])).values()) {
@@ -79,14 +81,24 @@ function main(): void {
   const top = packages(nm);
   const device = new Set(top.map((p) => p.name));
   const parts = Object.entries(OPTIONAL_PACKAGES).map(([pkg, adds]) => ({ package: pkg, adds, ...partBytes(pkg, device) }));
-  const result = { date: new Date().toISOString(), node: process.version, platform: `${process.platform}/${process.arch}`, deviceInstallBytes: total, largest: top.slice(0, 8), optional: parts };
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${process.platform}/${process.arch}`,
+    deviceInstallBytes: total,
+    largest: top.slice(0, 8),
+    optional: parts,
+  };
   writeFileSync(join(RESULTS, 'install.json'), `${JSON.stringify(result, null, 2)}\n`);
   const f = (b: number) => `${(b / MB).toFixed(1)} MB`;
   const md = [
     '# Install size',
     '',
     `Device install (\`npm pack\`, then \`ONNXRUNTIME_NODE_INSTALL=skip npm install --omit=dev --omit=optional ./kiln-*.tgz\` in an empty folder), ${process.platform}/${process.arch}, Node ${process.version}:`,
-    `**node_modules ${f(total)}** (done-when ≤ 400 MB). Largest packages: ${top.slice(0, 6).map((p) => `${p.name} ${f(p.bytes)}`).join(', ')}.`,
+    `**node_modules ${f(total)}** (done-when ≤ 400 MB). Largest packages: ${top
+      .slice(0, 6)
+      .map((p) => `${p.name} ${f(p.bytes)}`)
+      .join(', ')}.`,
     '',
     'What each optional part adds (`npm install PART` in that folder; shared dependencies counted in each part):',
     '',

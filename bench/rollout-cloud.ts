@@ -40,7 +40,17 @@ class Meter {
     this.peakHeap = Math.max(this.peakHeap, m.heapUsed);
   }
   /** The phase since the last call: peak RSS/heap, CPU seconds, event-loop utilization; then reset. */
-  phase(): { rssMiB: number; heapMiB: number; peakRssMiB: number; peakHeapMiB: number; cpuS: number; wallS: number; eventLoopUtilization: number; eventLoopDelayP99Ms: number; eventLoopDelayMaxMs: number } {
+  phase(): {
+    rssMiB: number;
+    heapMiB: number;
+    peakRssMiB: number;
+    peakHeapMiB: number;
+    cpuS: number;
+    wallS: number;
+    eventLoopUtilization: number;
+    eventLoopDelayP99Ms: number;
+    eventLoopDelayMaxMs: number;
+  } {
     this.sample();
     const m = process.memoryUsage();
     const cpu = process.cpuUsage(this.cpu);
@@ -98,19 +108,33 @@ async function main(): Promise<void> {
   const reports: { id: string; t: number; dv: number; version?: string; status?: string; serving?: string; target?: string }[] = [];
   const messages = { reported: 0, telemetryBatches: 0, telemetryRecords: 0, presence: 0, desired: 0 };
   const msgSnapshot = () => ({ ...messages });
-  const msgDelta = (a: typeof messages) => Object.fromEntries(Object.entries(messages).map(([k, v]) => [k, v - a[k as keyof typeof messages]])) as typeof messages;
+  const msgDelta = (a: typeof messages) =>
+    Object.fromEntries(Object.entries(messages).map(([k, v]) => [k, v - a[k as keyof typeof messages]])) as typeof messages;
 
   const handlers: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
     async setup(a) {
       mkdirSync(dirname(a.dbPath as string), { recursive: true });
       const before = meter.phase();
-      cloud = await startCloud({ dbPath: a.dbPath as string, brokerUrl: a.brokerUrl as string | undefined, logger, http: { port: 0, token: 'bench-rollout-token' } });
+      cloud = await startCloud({
+        dbPath: a.dbPath as string,
+        brokerUrl: a.brokerUrl as string | undefined,
+        logger,
+        http: { port: 0, token: 'bench-rollout-token' },
+      });
       const http = cloud.http!;
       const gw = cloud.gateway;
       gw.on('reported', (r: { deviceId: string; state: ReportedState }) => {
         messages.reported++;
         const m = r.state.models[MODEL];
-        reports.push({ id: r.deviceId, t: Date.now(), dv: r.state.desiredVersion ?? -1, version: m?.version, status: m?.status, serving: m?.serving, target: r.state.target });
+        reports.push({
+          id: r.deviceId,
+          t: Date.now(),
+          dv: r.state.desiredVersion ?? -1,
+          version: m?.version,
+          status: m?.status,
+          serving: m?.serving,
+          target: r.state.target,
+        });
       });
       gw.on('telemetry', (e: { inserted: number; duplicates: number }) => {
         messages.telemetryBatches++;
@@ -138,7 +162,13 @@ async function main(): Promise<void> {
         creds.push({ id: d.id, secret: d.secret });
       }
       devices = creds.map((c) => c.id);
-      return { brokerUrl: cloud.brokerUrl, httpUrl: http.url, devices: creds, embedded: gw.isEmbedded, memory: { beforeStart: before, idle: meter.phase(), retainedHeapMiB: retainedHeapMiB() } };
+      return {
+        brokerUrl: cloud.brokerUrl,
+        httpUrl: http.url,
+        devices: creds,
+        embedded: gw.isEmbedded,
+        memory: { beforeStart: before, idle: meter.phase(), retainedHeapMiB: retainedHeapMiB() },
+      };
     },
 
     async online(a) {
@@ -212,22 +242,42 @@ async function main(): Promise<void> {
         else byDevice.set(r.id, [r]);
       }
       const reportedOn = (d: string, version: string, after: number) =>
-        byDevice.get(d)?.find((r) => r.t >= after && r.dv >= finalDoc.get(d)! && r.version === version && r.status === 'current' && (r.serving ?? version) === version)?.t;
-      const stepEvents = detail.events.filter((e) => ['step-started', 'step-installed', 'step-passed', 'hold', 'hold-released', 'alarm', 'promoted', 'rolled-back'].includes(e.event)).map((e) => ({ event: e.event, ms: e.at - t0, ...(e.detail && 'step' in e.detail ? { step: e.detail.step } : {}) }));
+        byDevice
+          .get(d)
+          ?.find((r) => r.t >= after && r.dv >= finalDoc.get(d)! && r.version === version && r.status === 'current' && (r.serving ?? version) === version)?.t;
+      const stepEvents = detail.events
+        .filter((e) => ['step-started', 'step-installed', 'step-passed', 'hold', 'hold-released', 'alarm', 'promoted', 'rolled-back'].includes(e.event))
+        .map((e) => ({ event: e.event, ms: e.at - t0, ...(e.detail && 'step' in e.detail ? { step: e.detail.step } : {}) }));
       const base = { id, phase, expected: expect, events: stepEvents, messages: msgDelta(msgs0), logged: { ...logged }, ...(stalled ? { stalled } : {}) };
       if (phase !== expect) {
         // What the cloud last heard from each device: how many it believes are current on the new version.
         const latest = new Map<string, (typeof reports)[number]>();
         for (const r of mine) latest.set(r.id, r);
         const cloudSawCurrent = devices.filter((d) => latest.get(d)?.version === to && latest.get(d)?.status === 'current').length;
-        return { ...base, devices: devices.length, tookNew: detail.summary.tookNew, cloudSawCurrent, memory: meter.phase(), retainedHeapMiB: retainedHeapMiB() };
+        return {
+          ...base,
+          devices: devices.length,
+          tookNew: detail.summary.tookNew,
+          cloudSawCurrent,
+          memory: meter.phase(),
+          retainedHeapMiB: retainedHeapMiB(),
+        };
       }
       if (expect === 'promoted') {
         // Promotion needs every device current in the stored reported state, so their reports are in already.
         const times = devices.map((d) => reportedOn(d, to, t0));
         const missing = times.filter((t) => t === undefined).length;
         const all = missing ? NaN : Math.max(...(times as number[])) - t0;
-        return { ...base, devices: devices.length, allOnNewMs: all, missing, promotedMs: ev('promoted')!.at - t0, tookNew: detail.summary.tookNew, memory: meter.phase(), retainedHeapMiB: retainedHeapMiB() };
+        return {
+          ...base,
+          devices: devices.length,
+          allOnNewMs: all,
+          missing,
+          promotedMs: ev('promoted')!.at - t0,
+          tookNew: detail.summary.tookNew,
+          memory: meter.phase(),
+          retainedHeapMiB: retainedHeapMiB(),
+        };
       }
       const alarm = ev('alarm');
       if (!alarm) throw new Error(`deployment ${id} rolled back without an 'alarm' event`);

@@ -24,9 +24,19 @@ const cpu0 = process.cpuUsage();
 
 const handlers: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
   async start(a) {
-    const logger = { debug() {}, info() {}, warn() {}, error: (msg: string, f?: Record<string, unknown>) => void (errors.length < 5 && errors.push(`${msg} ${JSON.stringify(f ?? {}).slice(0, 200)}`)) };
+    const logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (msg: string, f?: Record<string, unknown>) => void (errors.length < 5 && errors.push(`${msg} ${JSON.stringify(f ?? {}).slice(0, 200)}`)),
+    };
     for (const d of a.devices as { id: string; secret: string }[]) {
-      const agent = new StandInAgent({ dataDir: join(a.dir as string, d.id), model: a.model as string, initialVersion: a.initialVersion as string, errorRates: a.errorRates as Record<string, number> });
+      const agent = new StandInAgent({
+        dataDir: join(a.dir as string, d.id),
+        model: a.model as string,
+        initialVersion: a.initialVersion as string,
+        errorRates: a.errorRates as Record<string, number>,
+      });
       const c = new SyncClient(agent, { url: a.brokerUrl as string, deviceId: d.id, deviceSecret: d.secret, target: 'x86_64', logger });
       agents.push(agent);
       clients.push(c);

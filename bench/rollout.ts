@@ -78,7 +78,10 @@ interface Broker {
 }
 const ONLY = opt('--broker');
 if (ONLY !== undefined && ONLY !== 'aedes' && ONLY !== 'mosquitto') throw new RangeError(`--broker ${ONLY}: expected aedes or mosquitto`);
-const BROKERS: Broker[] = [{ name: 'aedes' as const }, ...(process.env.KILN_TEST_MQTT_URL ? [{ name: 'mosquitto' as const, url: process.env.KILN_TEST_MQTT_URL }] : [])].filter((b) => ONLY === undefined || b.name === ONLY);
+const BROKERS: Broker[] = [
+  { name: 'aedes' as const },
+  ...(process.env.KILN_TEST_MQTT_URL ? [{ name: 'mosquitto' as const, url: process.env.KILN_TEST_MQTT_URL }] : []),
+].filter((b) => ONLY === undefined || b.name === ONLY);
 
 async function makeArtifact(version: string, seed: number): Promise<string> {
   const { compileModel } = await import('../src/compiler/compile.js');
@@ -86,7 +89,14 @@ async function makeArtifact(version: string, seed: number): Promise<string> {
   const { saveModel } = await import('../src/onnx/model.js');
   const src = join(WORK, `mlp-${version}.onnx`);
   saveModel(buildMlp({ inputSize: 16, hidden: [32], outputs: 10, batch: 1, seed }), src);
-  const res = await compileModel(src, { target: 'x86_64', quantize: 'none', outDir: join(WORK, `mlp-${version}`), cacheDir: join(WORK, 'cache'), modelName: MODEL, modelVersion: version });
+  const res = await compileModel(src, {
+    target: 'x86_64',
+    quantize: 'none',
+    outDir: join(WORK, `mlp-${version}`),
+    cacheDir: join(WORK, 'cache'),
+    modelName: MODEL,
+    modelVersion: version,
+  });
   return res.artifact.archive;
 }
 
@@ -134,15 +144,26 @@ class Child {
   /** Wait up to `graceMs` for the process to exit by itself (it does after 'close'/'stop'; a CPU profile is written then), then kill it. */
   async kill(graceMs = 0): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    if (graceMs > 0) await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, graceMs);
-      this.child.once('exit', () => (clearTimeout(t), resolve()));
-    });
+    if (graceMs > 0)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, graceMs);
+        this.child.once('exit', () => (clearTimeout(t), resolve()));
+      });
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
   }
 }
 
-type Mem = { rssMiB: number; heapMiB: number; peakRssMiB: number; peakHeapMiB: number; cpuS: number; wallS: number; eventLoopUtilization: number; eventLoopDelayP99Ms: number; eventLoopDelayMaxMs: number };
+type Mem = {
+  rssMiB: number;
+  heapMiB: number;
+  peakRssMiB: number;
+  peakHeapMiB: number;
+  cpuS: number;
+  wallS: number;
+  eventLoopUtilization: number;
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+};
 type Msgs = { reported: number; telemetryBatches: number; telemetryRecords: number; presence: number; desired: number };
 interface RolloutResult {
   phase: string;
@@ -187,7 +208,20 @@ async function cleanBroker(url: string, ids: string[]): Promise<void> {
   }
 }
 
-type FleetStats = { devices: number; serving: Record<string, number>; installs: number; connects: number; connected: number; telemetrySent: number; telemetryAcked: number; telemetryResent: number; outboxRows: number; rssMiB: number; cpuS: number; errors: string[] };
+type FleetStats = {
+  devices: number;
+  serving: Record<string, number>;
+  installs: number;
+  connects: number;
+  connected: number;
+  telemetrySent: number;
+  telemetryAcked: number;
+  telemetryResent: number;
+  outboxRows: number;
+  rssMiB: number;
+  cpuS: number;
+  errors: string[];
+};
 
 /** The broker process's CPU seconds so far (Mosquitto on this machine, from /proc); null when it cannot be read. */
 function brokerCpuS(b: Broker): number | null {
@@ -211,7 +245,13 @@ async function runOne(b: Broker, n: number, artifacts: string[]) {
   try {
     await cloud.ready;
     await Promise.all(fleet.map((f) => f.ready));
-    const setup = await cloud.call<{ brokerUrl: string; httpUrl: string; devices: { id: string; secret: string }[]; embedded: boolean; memory: { idle: Mem; retainedHeapMiB: number | null } }>('setup', {
+    const setup = await cloud.call<{
+      brokerUrl: string;
+      httpUrl: string;
+      devices: { id: string; secret: string }[];
+      embedded: boolean;
+      memory: { idle: Mem; retainedHeapMiB: number | null };
+    }>('setup', {
       dbPath: join(dir, 'cloud', 'cloud.db'),
       brokerUrl: b.url,
       artifacts,
@@ -258,7 +298,15 @@ async function runOne(b: Broker, n: number, artifacts: string[]) {
     const t0 = Date.now();
     await Promise.all(
       fleet.map((f, i) =>
-        f.call('start', { devices: setup.devices.filter((_d, j) => j % procs === i), brokerUrl: setup.brokerUrl, dir: join(dir, 'devices'), model: MODEL, initialVersion: '1.0.0', errorRates: { '3.0.0': ERROR_RATE }, metricsMs }),
+        f.call('start', {
+          devices: setup.devices.filter((_d, j) => j % procs === i),
+          brokerUrl: setup.brokerUrl,
+          dir: join(dir, 'devices'),
+          model: MODEL,
+          initialVersion: '1.0.0',
+          errorRates: { '3.0.0': ERROR_RATE },
+          metricsMs,
+        }),
       ),
     );
     const online = await cloud.call<{ allReportedAt: number; memory: Mem; retainedHeapMiB: number | null }>('online', { timeoutMs: TIMEOUT_MS });
@@ -282,7 +330,9 @@ async function runOne(b: Broker, n: number, artifacts: string[]) {
     else {
       bad = await cloud.call<RolloutResult>('rollout', { ...common, id: `bench-v3-${n}`, from: '2.0.0', to: '3.0.0', expect: 'rolled-back' });
       badTime = await phaseCpu(bad.memory.cpuS);
-      process.stderr.write(`  ${b.name} ${n}: 3.0.0 ${bad.phase}; alarm at ${sec(bad.alarmMs ?? NaN)} s, ${bad.tookBad} device(s) back on 2.0.0 ${sec(bad.allBackMs ?? NaN)} s after it\n`);
+      process.stderr.write(
+        `  ${b.name} ${n}: 3.0.0 ${bad.phase}; alarm at ${sec(bad.alarmMs ?? NaN)} s, ${bad.tookBad} device(s) back on 2.0.0 ${sec(bad.allBackMs ?? NaN)} s after it\n`,
+      );
       if (bad.phase !== 'rolled-back') failed = await failure(bad, bad.phase === 'rolling-back' ? '2.0.0' : '3.0.0');
     }
     if (failed) process.stderr.write(`  ${b.name} ${n}: FAILED: ${failed}\n`);
@@ -300,7 +350,13 @@ async function runOne(b: Broker, n: number, artifacts: string[]) {
       good,
       bad,
       time: { connect: connectTime, good: goodTime, bad: badTime },
-      cloud: { idle: setup.memory.idle, idleRetainedHeapMiB: setup.memory.retainedHeapMiB, connect: online.memory, connectRetainedHeapMiB: online.retainedHeapMiB, gateway: gateway.gateway },
+      cloud: {
+        idle: setup.memory.idle,
+        idleRetainedHeapMiB: setup.memory.retainedHeapMiB,
+        connect: online.memory,
+        connectRetainedHeapMiB: online.retainedHeapMiB,
+        gateway: gateway.gateway,
+      },
       fleet: {
         rssMiB: f.rssMiB,
         cpuS: f.cpuS,
@@ -354,7 +410,14 @@ function report(rows: Row[], crashed: { broker: string; devices: number; error: 
     '',
     '"100 % on 2.0.0" is when the cloud had received the last device\'s report of 2.0.0 current for its newest desired document; "all back" likewise for 2.0.0 after the alarm, over exactly the devices the deployment had sent 3.0.0. The alarm time is the manager step that fired it (its event timestamp).',
     ...(failed.length ? ['', '**Did not finish:**', '', ...failed.map((r) => `- ${r.broker}, ${r.devices} devices: ${r.failed}.`)] : []),
-    ...(crashed.length ? ['', '**Stopped by an error** (no figures; a crash of the cloud process is on its stderr):', '', ...crashed.map((c) => `- ${c.broker}, ${c.devices} devices: ${c.error.split('\n')[0]}`)] : []),
+    ...(crashed.length
+      ? [
+          '',
+          '**Stopped by an error** (no figures; a crash of the cloud process is on its stderr):',
+          '',
+          ...crashed.map((c) => `- ${c.broker}, ${c.devices} devices: ${c.error.split('\n')[0]}`),
+        ]
+      : []),
     '',
     '## Cloud process',
     '',
@@ -374,7 +437,18 @@ function report(rows: Row[], crashed: { broker: string; devices: number; error: 
     '| broker | devices | deployment | reported states in | telemetry batches in (records) | presence in | desired out | telemetry acks out |',
     '|---|---|---|---|---|---|---|---|',
     ...rows.flatMap((r) =>
-      ([['2.0.0', r.good], ['3.0.0', r.bad]] as const).flatMap(([v, d]) => (d ? [`| ${r.broker} | ${r.devices} | ${v} | ${d.messages.reported} | ${d.messages.telemetryBatches} (${d.messages.telemetryRecords}) | ${d.messages.presence} | ${d.messages.desired} | ${d.messages.telemetryBatches} |`] : [])),
+      (
+        [
+          ['2.0.0', r.good],
+          ['3.0.0', r.bad],
+        ] as const
+      ).flatMap(([v, d]) =>
+        d
+          ? [
+              `| ${r.broker} | ${r.devices} | ${v} | ${d.messages.reported} | ${d.messages.telemetryBatches} (${d.messages.telemetryRecords}) | ${d.messages.presence} | ${d.messages.desired} | ${d.messages.telemetryBatches} |`,
+            ]
+          : [],
+      ),
     ),
     '',
     'Telemetry dominates and scales with devices × time (one record per device per metrics interval here); desired documents are one per device per assignment.',
@@ -399,8 +473,18 @@ function report(rows: Row[], crashed: { broker: string; devices: number; error: 
     '| broker | devices | phase | wall s | cloud CPU s | devices CPU s | broker CPU s | device (re)connects | telemetry re-sent |',
     '|---|---|---|---|---|---|---|---|---|',
     ...rows.flatMap((r) =>
-      ([['connect', r.time.connect], ['rollout 2.0.0', r.time.good], ['rollout 3.0.0 + rollback', r.time.bad]] as const).flatMap(([p, t]) =>
-        t ? [`| ${r.broker} | ${r.devices} | ${p} | ${t.wallS} | ${t.cloudCpuS} | ${t.devicesCpuS} | ${t.brokerCpuS ?? '(in the cloud)'} | ${t.connects} | ${t.telemetryResent} |`] : [],
+      (
+        [
+          ['connect', r.time.connect],
+          ['rollout 2.0.0', r.time.good],
+          ['rollout 3.0.0 + rollback', r.time.bad],
+        ] as const
+      ).flatMap(([p, t]) =>
+        t
+          ? [
+              `| ${r.broker} | ${r.devices} | ${p} | ${t.wallS} | ${t.cloudCpuS} | ${t.devicesCpuS} | ${t.brokerCpuS ?? '(in the cloud)'} | ${t.connects} | ${t.telemetryResent} |`,
+            ]
+          : [],
       ),
     ),
     '',
@@ -411,7 +495,9 @@ async function main(): Promise<void> {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
-  process.stderr.write(`rollout bench: brokers ${BROKERS.map((b) => b.name + (b.url ? ` (${b.url})` : ' (embedded)')).join(', ')}; devices ${SIZES.join(', ')}\n`);
+  process.stderr.write(
+    `rollout bench: brokers ${BROKERS.map((b) => b.name + (b.url ? ` (${b.url})` : ' (embedded)')).join(', ')}; devices ${SIZES.join(', ')}\n`,
+  );
   const loadStart = loadavg();
   const artifacts = [await makeArtifact('1.0.0', 1), await makeArtifact('2.0.0', 2), await makeArtifact('3.0.0', 3)];
   const artifactBytes = readFileSync(artifacts[1]).length;
@@ -438,7 +524,16 @@ async function main(): Promise<void> {
     cpus: availableParallelism(),
     standIn: 'devices run the real SyncClient over bench/standin-agent.ts (no onnxruntime; synthetic traffic)',
     brokers: BROKERS.map((b) => ({ name: b.name, url: b.url ?? 'embedded aedes on 127.0.0.1' })),
-    options: { sizes: SIZES, steps: STEPS, bakeMs: BAKE_MS, metricsMs: METRICS_MS_FLAG ?? 'max(2000, devices)', deviceProcesses: DEVICE_PROCS, errorRate: ERROR_RATE, alarm: ALARM, artifactBytes },
+    options: {
+      sizes: SIZES,
+      steps: STEPS,
+      bakeMs: BAKE_MS,
+      metricsMs: METRICS_MS_FLAG ?? 'max(2000, devices)',
+      deviceProcesses: DEVICE_PROCS,
+      errorRate: ERROR_RATE,
+      alarm: ALARM,
+      artifactBytes,
+    },
     rows,
     crashed,
   };
@@ -448,7 +543,9 @@ async function main(): Promise<void> {
   process.stdout.write(md);
   rmSync(WORK, { recursive: true, force: true });
   if (crashed.length || rows.some((r) => r.failed)) {
-    process.stderr.write(`rollout bench: ${crashed.length} run(s) stopped by an error, ${rows.filter((r) => r.failed).length} did not finish (see the report)\n`);
+    process.stderr.write(
+      `rollout bench: ${crashed.length} run(s) stopped by an error, ${rows.filter((r) => r.failed).length} did not finish (see the report)\n`,
+    );
     process.exitCode = 1;
   }
 }

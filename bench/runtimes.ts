@@ -40,7 +40,9 @@ function buildTfjsCnn(size: number): tf.LayersModel {
   let x = tf.layers.conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'stem' }).apply(input) as tf.SymbolicTensor;
   const widths = [64, 128, 128, 256];
   widths.forEach((w, i) => {
-    x = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: i % 2 === 0 ? 2 : 1, padding: 'same', activation: 'relu', name: `dw${i}` }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .depthwiseConv2d({ kernelSize: 3, strides: i % 2 === 0 ? 2 : 1, padding: 'same', activation: 'relu', name: `dw${i}` })
+      .apply(x) as tf.SymbolicTensor;
     x = tf.layers.conv2d({ filters: w, kernelSize: 1, activation: 'relu', name: `pw${i}` }).apply(x) as tf.SymbolicTensor;
   });
   x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
@@ -74,17 +76,40 @@ export async function runRuntimeBench(options: { iterations?: number; size?: num
   const feeds: NamedTensors = { image: { type: 'float32', dims: [1, size, size, 3], data } };
 
   const measured: { runtime: string; samples: number[]; loadMs: number; outputs?: NamedTensors; note?: string }[] = [];
-  for (const [name, modelPath] of [['ort-node', onnxPath], ['ort-web', onnxPath], ['tfjs', join(tfDir, 'model.json')]] as const) {
+  for (const [name, modelPath] of [
+    ['ort-node', onnxPath],
+    ['ort-web', onnxPath],
+    ['tfjs', join(tfDir, 'model.json')],
+  ] as const) {
     const backend = getBackend(name);
     const [outcome] = await runInterleaved([{ id: name, model: modelPath, feeds }], { backend, load: { threads: 1 }, iterations, warmup: 5 });
-    if (outcome.state === 'measured') measured.push({ runtime: `${backend.describe().split(' (')[0]} (${name === 'tfjs' ? 'wasm backend' : name === 'ort-web' ? 'wasm, in Node' : 'cpu'})`, samples: outcome.samplesMs, loadMs: outcome.loadMs, outputs: outcome.outputs });
+    if (outcome.state === 'measured')
+      measured.push({
+        runtime: `${backend.describe().split(' (')[0]} (${name === 'tfjs' ? 'wasm backend' : name === 'ort-web' ? 'wasm, in Node' : 'cpu'})`,
+        samples: outcome.samplesMs,
+        loadMs: outcome.loadMs,
+        outputs: outcome.outputs,
+      });
     else measured.push({ runtime: name, samples: [], loadMs: 0, note: outcome.reason });
   }
   const chromium = findChromium(process.env);
   if (chromium) {
-    const res = await runBrowserBench({ chromiumPath: chromium, variants: [{ id: 'onnx', modelPath: onnxPath }], feeds, threads: 1, warmup: 5, iterations, coldStart: false });
+    const res = await runBrowserBench({
+      chromiumPath: chromium,
+      variants: [{ id: 'onnx', modelPath: onnxPath }],
+      feeds,
+      threads: 1,
+      warmup: 5,
+      iterations,
+      coldStart: false,
+    });
     const m = res.models[0];
-    measured.push({ runtime: `onnxruntime-web ${res.ortVersion} (wasm, ${res.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'Chromium'})`, samples: m.samplesMs ?? [], loadMs: m.loadMs ?? 0, note: m.error });
+    measured.push({
+      runtime: `onnxruntime-web ${res.ortVersion} (wasm, ${res.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'Chromium'})`,
+      samples: m.samplesMs ?? [],
+      loadMs: m.loadMs ?? 0,
+      note: m.error,
+    });
   } else {
     measured.push({ runtime: 'onnxruntime-web in Chromium', samples: [], loadMs: 0, note: CHROMIUM_MISSING });
   }
@@ -93,7 +118,15 @@ export async function runRuntimeBench(options: { iterations?: number; size?: num
   const rows: RuntimeRow[] = measured.map((m) => {
     if (!m.samples.length) return { runtime: m.runtime, note: m.note };
     const s = summarize(m.samples);
-    return { runtime: m.runtime, p50Ms: s.p50, p90Ms: s.p90, loadMs: m.loadMs, vsOrtNode: refP50 / s.p50, maxAbsDiff: m.outputs && reference.outputs ? maxAbsDiff(reference.outputs, m.outputs) : undefined, note: m.note };
+    return {
+      runtime: m.runtime,
+      p50Ms: s.p50,
+      p90Ms: s.p90,
+      loadMs: m.loadMs,
+      vsOrtNode: refP50 / s.p50,
+      maxAbsDiff: m.outputs && reference.outputs ? maxAbsDiff(reference.outputs, m.outputs) : undefined,
+      note: m.note,
+    };
   });
   return { rows, model: `MobileNet-style CNN ${size}×${size}×3 (TF.js layers → ONNX by kiln), batch 1, 1 thread, ${iterations} runs` };
 }
@@ -102,7 +135,15 @@ export function runtimeReport(result: { rows: RuntimeRow[]; model: string }): st
   const lines = ['# One model, every runtime', '', result.model, ''];
   lines.push(
     table(
-      result.rows.map((r) => [r.runtime, r.p50Ms?.toFixed(2) ?? '-', r.p90Ms?.toFixed(2) ?? '-', r.loadMs?.toFixed(0) ?? '-', r.vsOrtNode ? `${r.vsOrtNode.toFixed(2)}×` : '-', r.maxAbsDiff === undefined ? '-' : r.maxAbsDiff.toExponential(1), r.note ?? '']),
+      result.rows.map((r) => [
+        r.runtime,
+        r.p50Ms?.toFixed(2) ?? '-',
+        r.p90Ms?.toFixed(2) ?? '-',
+        r.loadMs?.toFixed(0) ?? '-',
+        r.vsOrtNode ? `${r.vsOrtNode.toFixed(2)}×` : '-',
+        r.maxAbsDiff === undefined ? '-' : r.maxAbsDiff.toExponential(1),
+        r.note ?? '',
+      ]),
       { header: ['runtime', 'p50 ms', 'p90 ms', 'load ms', 'speed vs ort-node', 'max |Δ| vs ort-node', 'note'] },
     ).replace(/^/gm, '    '),
   );
@@ -111,7 +152,10 @@ export function runtimeReport(result: { rows: RuntimeRow[]; model: string }): st
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { iterations: { type: 'string' }, size: { type: 'string' } } });
-  const result = await runRuntimeBench({ iterations: values.iterations ? Number(values.iterations) : undefined, size: values.size ? Number(values.size) : undefined });
+  const result = await runRuntimeBench({
+    iterations: values.iterations ? Number(values.iterations) : undefined,
+    size: values.size ? Number(values.size) : undefined,
+  });
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'runtimes.json'), `${JSON.stringify({ date: new Date().toISOString(), ...result }, null, 2)}\n`);
   const report = runtimeReport(result);

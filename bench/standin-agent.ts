@@ -93,7 +93,13 @@ export class StandInAgent implements SyncAgent {
     this.dataDir = options.dataDir;
     this.model = options.model;
     this.kept = [options.initialVersion];
-    this.o = { errorRates: {}, requestsPerSecond: 10, latencyMs: 4, keepVersions: 3, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+    this.o = {
+      errorRates: {},
+      requestsPerSecond: 10,
+      latencyMs: 4,
+      keepVersions: 3,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    };
   }
 
   /** The serving version. */
@@ -107,7 +113,8 @@ export class StandInAgent implements SyncAgent {
 
   rollback(model: string, version?: string): { version: string } {
     const target = version ?? this.kept[1];
-    if (model !== this.model || target === undefined || !this.kept.includes(target)) throw new RangeError(`stand-in: no kept version ${version ?? '(previous)'} of '${model}'`);
+    if (model !== this.model || target === undefined || !this.kept.includes(target))
+      throw new RangeError(`stand-in: no kept version ${version ?? '(previous)'} of '${model}'`);
     this.kept = [target, ...this.kept.filter((v) => v !== target)];
     return { version: target };
   }
@@ -130,7 +137,10 @@ export class StandInAgent implements SyncAgent {
     const m = (JSON.parse(Buffer.from(entry.data).toString('utf8')) as { model: { name: string; version: string } }).model;
     if (m.name !== this.model) throw new Error(`stand-in: the artifact is model '${m.name}', this device serves '${this.model}'`);
     const others = this.kept.filter((v) => v !== m.version);
-    this.kept = (options.serve === false && others.length ? [others[0], m.version, ...others.slice(1)] : [m.version, ...others]).slice(0, this.o.keepVersions + 1);
+    this.kept = (options.serve === false && others.length ? [others[0], m.version, ...others.slice(1)] : [m.version, ...others]).slice(
+      0,
+      this.o.keepVersions + 1,
+    );
     this.installs++;
     return { state: 'promoted', model: m.name, version: m.version };
   }

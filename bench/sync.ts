@@ -82,7 +82,14 @@ async function makeArtifact(version: string, seed: number): Promise<{ tgz: strin
   const { saveModel } = await import('../src/onnx/model.js');
   const src = join(WORK, `cnn-${version}.onnx`);
   saveModel(buildCnn({ inputShape: [1, 3, 32, 32], seed }), src);
-  const res = await compileModel(src, { target: 'x86_64', quantize: 'none', outDir: join(WORK, `cnn-${version}`), cacheDir: join(WORK, 'cache'), modelName: 'cnn', modelVersion: version });
+  const res = await compileModel(src, {
+    target: 'x86_64',
+    quantize: 'none',
+    outDir: join(WORK, `cnn-${version}`),
+    cacheDir: join(WORK, 'cache'),
+    modelName: 'cnn',
+    modelVersion: version,
+  });
   return { tgz: res.artifact.archive, bytes: readFileSync(res.artifact.archive) };
 }
 
@@ -154,7 +161,9 @@ async function desiredBench(b: Broker, v1: { tgz: string; bytes: Buffer }, v2: {
       firstAnswer.delete(target);
       const t0 = performance.now();
       const w0 = Date.now();
-      await gw.setDesiredState(dev.id, { cnn: { version: target, artifact: { url, sha256: sha256Hex(art.bytes), sizeBytes: art.bytes.length, signature: { algorithm: 'ed25519', keyId } } } });
+      await gw.setDesiredState(dev.id, {
+        cnn: { version: target, artifact: { url, sha256: sha256Hex(art.bytes), sizeBytes: art.bytes.length, signature: { algorithm: 'ed25519', keyId } } },
+      });
       const mine = () => events.filter((e) => e.desiredVersion === expected && e.version === target);
       await waitUntil(() => mine().some((e) => e.status === 'current' || e.status === 'failed') && firstAnswer.has(target), 60_000, `round ${i} (${target})`);
       const failed = mine().find((e) => e.status === 'failed');
@@ -162,7 +171,15 @@ async function desiredBench(b: Broker, v1: { tgz: string; bytes: Buffer }, v2: {
       // The split uses the device's own timestamps (the cloud may receive several reports at once).
       const at = (s: string) => (mine().find((e) => e.status === s)?.at ?? NaN) - w0;
       const seen = (mine().find((e) => e.status === 'current')?.t ?? NaN) - t0;
-      rounds.push({ target, downloading: at('downloading'), verifying: at('verifying'), probation: at('probation'), current: at('current'), currentSeen: seen, firstInference: firstAnswer.get(target)! - t0 });
+      rounds.push({
+        target,
+        downloading: at('downloading'),
+        verifying: at('verifying'),
+        probation: at('probation'),
+        current: at('current'),
+        currentSeen: seen,
+        firstInference: firstAnswer.get(target)! - t0,
+      });
       if (agent.versions('cnn').length !== 1) throw new Error(`${b.name}: expected one kept version, got ${agent.versions('cnn').length}`);
       process.stderr.write(`  ${b.name} round ${i + 1}/${ROUNDS} → ${target}: serving after ${round1(rounds.at(-1)!.firstInference)} ms\n`);
     }
@@ -267,7 +284,15 @@ async function main(): Promise<void> {
   } finally {
     await files.close();
   }
-  const result = { date: new Date().toISOString(), node: process.version, brokers: BROKERS.map((b) => ({ name: b.name, url: b.url ?? 'embedded aedes on 127.0.0.1' })), rounds: ROUNDS, records: RECORDS, desired, telemetry };
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    brokers: BROKERS.map((b) => ({ name: b.name, url: b.url ?? 'embedded aedes on 127.0.0.1' })),
+    rounds: ROUNDS,
+    records: RECORDS,
+    desired,
+    telemetry,
+  };
   writeFileSync(join(RESULTS, 'sync.json'), `${JSON.stringify(result, null, 2)}\n`);
   const md = [
     '# Sync: agent ↔ cloud over MQTT (loopback)',
@@ -291,7 +316,10 @@ async function main(): Promise<void> {
     '',
     '| broker | records/s | seconds | connect ms | stored (distinct) | sent | cloud batches | duplicates |',
     '|---|---|---|---|---|---|---|---|',
-    ...telemetry.map((t) => `| ${t.broker} | ${t.recordsPerSecond} | ${t.seconds} | ${t.connectMs} | ${t.stored} (${t.distinct}) | ${t.sent} | ${t.cloud.batches} | ${t.cloud.duplicates} |`),
+    ...telemetry.map(
+      (t) =>
+        `| ${t.broker} | ${t.recordsPerSecond} | ${t.seconds} | ${t.connectMs} | ${t.stored} (${t.distinct}) | ${t.sent} | ${t.cloud.batches} | ${t.cloud.duplicates} |`,
+    ),
     '',
     'Measured from SyncClient.start() (connect included) until the outbox holds none of the records; every record acknowledged is stored, and exactly N are stored. "sent" above N = records re-sent after the 10 s ack timeout (a stall).',
     '',

@@ -21,7 +21,19 @@ export const LAYERS: readonly (readonly { module: string; paths: readonly string
   [
     {
       module: 'base',
-      paths: ['errors.ts', 'defaults.ts', 'logger.ts', 'format.ts', 'suggest.ts', 'version.ts', 'yaml.ts', 'durable-fs.ts', 'sqlite.ts', 'config-dir.ts', 'optional-packages.ts'],
+      paths: [
+        'errors.ts',
+        'defaults.ts',
+        'logger.ts',
+        'format.ts',
+        'suggest.ts',
+        'version.ts',
+        'yaml.ts',
+        'durable-fs.ts',
+        'sqlite.ts',
+        'config-dir.ts',
+        'optional-packages.ts',
+      ],
     },
   ],
   [{ module: 'protocol', paths: ['protocol/'] }],
@@ -47,8 +59,7 @@ export const LAYERS: readonly (readonly { module: string; paths: readonly string
  * Known cycles, allowed until they are removed. Each entry is the set of files (below src/) of one
  * cycle, sorted; a cycle with exactly these files passes, any other cycle fails.
  */
-export const ALLOWED_CYCLES: readonly (readonly string[])[] = Object.freeze([
-]);
+export const ALLOWED_CYCLES: readonly (readonly string[])[] = Object.freeze([]);
 
 export interface ImportProblem {
   kind: 'direction' | 'cycle' | 'unknown-module' | 'unresolved';
@@ -172,7 +183,11 @@ export function checkImports(srcDir: string, allowedCycles: readonly (readonly s
   const allowed = new Set(allowedCycles.map((c) => [...c].sort().join(' ')));
   for (const cycle of cycles(graph)) {
     if (allowed.has(cycle.join(' '))) continue;
-    problems.push({ kind: 'cycle', file: cycle[0], message: `import cycle: ${cycle.map((f) => `src/${f}`).join(' ↔ ')}: break it by moving what they share into a file both import` });
+    problems.push({
+      kind: 'cycle',
+      file: cycle[0],
+      message: `import cycle: ${cycle.map((f) => `src/${f}`).join(' ↔ ')}: break it by moving what they share into a file both import`,
+    });
   }
   return problems;
 }

@@ -58,7 +58,16 @@ export async function cloudStory(options: { out: string; calibration: Sample[]; 
   rmSync(dir, { recursive: true, force: true });
   const data = memorySource('mnist training digits', options.calibration);
   const build = (version: string, source: string, quantize: 'none' | 'int8') =>
-    compileModel(source, { target: 'x86_64', quantize, measurePerNode: false, modelName: NAME, modelVersion: version, outDir: join(dir, 'build', `${NAME}-${version}`), calibrationData: data, maxCalibrationSamples: 160 });
+    compileModel(source, {
+      target: 'x86_64',
+      quantize,
+      measurePerNode: false,
+      modelName: NAME,
+      modelVersion: version,
+      outDir: join(dir, 'build', `${NAME}-${version}`),
+      calibrationData: data,
+      maxCalibrationSamples: 160,
+    });
   const v1 = await build('1.0.0', MODEL, 'none');
   const v2 = await build('2.0.0', MODEL, 'int8');
   const v3 = await build('3.0.0', brokenHead(join(dir, 'broken-head.onnx')), 'none');
@@ -103,7 +112,30 @@ export async function cloudStory(options: { out: string; calibration: Sample[]; 
     ] as const) {
       say();
       say(`   \x1b[1mroll out ${version}\x1b[0m — ${what}`);
-      const argv = ['deploy', '--model', NAME, '--version', version, '--group', 'home', '--strategy', 'canary', '--steps', '25,100', '--bake', '4s', '--alarm', 'error-rate=0.05', '--alarm', 'output-shift=0.3', '--alarm-min-requests', '40', '--id', `${NAME}-${version}`, ...api];
+      const argv = [
+        'deploy',
+        '--model',
+        NAME,
+        '--version',
+        version,
+        '--group',
+        'home',
+        '--strategy',
+        'canary',
+        '--steps',
+        '25,100',
+        '--bake',
+        '4s',
+        '--alarm',
+        'error-rate=0.05',
+        '--alarm',
+        'output-shift=0.3',
+        '--alarm-min-requests',
+        '40',
+        '--id',
+        `${NAME}-${version}`,
+        ...api,
+      ];
       say(`   $ kiln ${argv.filter((a) => !api.includes(a)).join(' ')}`);
       await cli(argv);
       const end = await follow(cloud, `${NAME}-${version}`, devices);
@@ -113,7 +145,9 @@ export async function cloudStory(options: { out: string; calibration: Sample[]; 
     await traffic.done;
     const { telemetry } = cloud.gateway.stats();
     say();
-    say(`   telemetry  ${traffic.sent} requests answered; ${telemetry.records} records from the devices' outboxes stored exactly once (${telemetry.duplicates} duplicates dropped)`);
+    say(
+      `   telemetry  ${traffic.sent} requests answered; ${telemetry.records} records from the devices' outboxes stored exactly once (${telemetry.duplicates} duplicates dropped)`,
+    );
     const token = http.tokenFile ? `?token=${encodeURIComponent((await import('node:fs')).readFileSync(http.tokenFile, 'utf8').trim())}` : '';
     if (options.keepOpen) {
       say(`   dashboard  ${http.dashboardUrl}${token}`);
@@ -156,7 +190,14 @@ const fmtTime = (at: number, since: number): string => `${((at - since) / 1000).
 interface ShownEvent {
   event: string;
   detail?: Record<string, unknown>;
-  metrics?: { metric: string; outcome: string; candidate?: number; baseline?: number; threshold: number; samples: { candidateRequests: number; baselineRequests: number } }[];
+  metrics?: {
+    metric: string;
+    outcome: string;
+    candidate?: number;
+    baseline?: number;
+    threshold: number;
+    samples: { candidateRequests: number; baselineRequests: number };
+  }[];
 }
 
 function describe(e: ShownEvent, names: Map<string, string>): string {
@@ -204,10 +245,16 @@ async function sendDigits(devices: Device[], test: DigitSet, state: { stop: bool
   while (!state.stop) {
     // The held-out digits are stored class by class; a prime stride walks them in a mixed order.
     const i = (k++ * 797) % test.count;
-    const body = JSON.stringify({ inputs: [{ name: 'image', datatype: 'FP32', shape: [1, IMAGE_SIZE, IMAGE_SIZE, 1], data: Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS)) }] });
+    const body = JSON.stringify({
+      inputs: [
+        { name: 'image', datatype: 'FP32', shape: [1, IMAGE_SIZE, IMAGE_SIZE, 1], data: Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS)) },
+      ],
+    });
     await Promise.all(
       devices.map(async (d) => {
-        const res = await fetch(`${d.http.url}/v2/models/${NAME}/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } }).catch(() => undefined);
+        const res = await fetch(`${d.http.url}/v2/models/${NAME}/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } }).catch(
+          () => undefined,
+        );
         await res?.arrayBuffer();
         if (res?.ok) state.sent++;
       }),

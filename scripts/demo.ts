@@ -46,7 +46,9 @@ async function accuracy(runner: ModelRunner, bytes: Uint8Array, set: DigitSet): 
   try {
     for (let start = 0; start < set.count; start += 500) {
       const n = Math.min(500, set.count - start);
-      const out = await loaded.run({ image: { type: 'float32', dims: [n, IMAGE_SIZE, IMAGE_SIZE, 1], data: set.images.slice(start * PIXELS, (start + n) * PIXELS) } });
+      const out = await loaded.run({
+        image: { type: 'float32', dims: [n, IMAGE_SIZE, IMAGE_SIZE, 1], data: set.images.slice(start * PIXELS, (start + n) * PIXELS) },
+      });
       const predicted = argmax(Float32Array.from(out.probs.data as ArrayLike<number>));
       for (let i = 0; i < n; i++) if (predicted[i] === set.labels[start + i]) correct++;
     }
@@ -64,7 +66,10 @@ async function main(): Promise<void> {
 
   title(2, 'Compile it for x86_64 (this host) and wasm, int8 calibrated on 160 real training digits');
   const { train, test } = splitMnist();
-  const calibration = subset(train, Array.from({ length: 200 }, (_, i) => Math.floor((i * train.count) / 200)));
+  const calibration = subset(
+    train,
+    Array.from({ length: 200 }, (_, i) => Math.floor((i * train.count) / 200)),
+  );
   const samples = Array.from({ length: calibration.count }, (_, i) => digitSample(calibration, i));
   const data = memorySource('mnist training digits', samples);
   const results = [];
@@ -89,7 +94,16 @@ async function main(): Promise<void> {
       results.map(({ target, res, seconds }) => {
         const m = res.manifest;
         const o = m.verification.outputs[0];
-        return [target, m.quantization.mode, `${m.quantization.quantizedNodes} / ${m.quantization.excludedNodes.length}`, `${(m.sizes.sourceBytes / 1024).toFixed(0)} → ${(m.sizes.artifactBytes / 1024).toFixed(0)} KB`, o.cosine.toFixed(5), `${((o.top1Agreement ?? 0) * 100).toFixed(1)}%`, m.verification.runtime ?? '-', `${seconds.toFixed(1)} s${res.state === 'cached' ? ' (cached)' : ''}`];
+        return [
+          target,
+          m.quantization.mode,
+          `${m.quantization.quantizedNodes} / ${m.quantization.excludedNodes.length}`,
+          `${(m.sizes.sourceBytes / 1024).toFixed(0)} → ${(m.sizes.artifactBytes / 1024).toFixed(0)} KB`,
+          o.cosine.toFixed(5),
+          `${((o.top1Agreement ?? 0) * 100).toFixed(1)}%`,
+          m.verification.runtime ?? '-',
+          `${seconds.toFixed(1)} s${res.state === 'cached' ? ' (cached)' : ''}`,
+        ];
       }),
       { header: ['target', 'quant', 'int8 / float nodes', 'size', 'cosine', 'top-1 agree', 'verified on', 'compile'], indent: 3 },
     ),
@@ -117,7 +131,16 @@ async function main(): Promise<void> {
       fp32 = Math.min(fp32, await timeModel(runner, source, one, 200));
       int8 = Math.min(int8, await timeModel(runner, compiled, one, 200));
     }
-    rows.push([target, runner.label, `${(100 * accA).toFixed(2)}%`, `${(100 * accB).toFixed(2)}%`, `${(100 * (accB - accA)).toFixed(2)}`, `${(fp32 * 1000).toFixed(0)} µs`, `${(int8 * 1000).toFixed(0)} µs`, `${(fp32 / int8).toFixed(2)}×`]);
+    rows.push([
+      target,
+      runner.label,
+      `${(100 * accA).toFixed(2)}%`,
+      `${(100 * accB).toFixed(2)}%`,
+      `${(100 * (accB - accA)).toFixed(2)}`,
+      `${(fp32 * 1000).toFixed(0)} µs`,
+      `${(int8 * 1000).toFixed(0)} µs`,
+      `${(fp32 / int8).toFixed(2)}×`,
+    ]);
   }
   say(table(rows, { header: ['target', 'runtime', 'fp32 acc', 'int8 acc', 'Δ points', 'fp32 p50', 'int8 p50', 'speedup'], indent: 3 }));
   say(`   (${CLASSES} classes; timings are medians of 200 runs at batch 1, 1 thread, best of 3 interleaved rounds)`);

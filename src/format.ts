@@ -24,13 +24,15 @@ export function table(rows: readonly (readonly (string | number)[])[], options: 
   const columns = Math.max(0, ...all.map((r) => r.length));
   const widths = Array.from({ length: columns }, (_, i) => Math.max(0, ...all.map((r) => (r[i] ?? '').length)));
   const line = (r: readonly string[]): string =>
-    (indent +
+    (
+      indent +
       widths
         .map((w, i) => {
           const cell = r[i] ?? '';
           return options.align?.[i] === 'right' ? cell.padStart(w) : cell.padEnd(w);
         })
-        .join(gap)).trimEnd();
+        .join(gap)
+    ).trimEnd();
   const lines = all.map(line);
   if (options.header) lines.splice(1, 0, indent + widths.map((w) => '─'.repeat(w)).join(gap));
   return lines.join('\n');
@@ -38,7 +40,10 @@ export function table(rows: readonly (readonly (string | number)[])[], options: 
 
 /** `key  value` lines with the keys padded to one width. */
 export function keyValues(pairs: readonly (readonly [string, string | number])[], options: { indent?: number } = {}): string {
-  return table(pairs.map(([k, v]) => [k, v]), { indent: options.indent });
+  return table(
+    pairs.map(([k, v]) => [k, v]),
+    { indent: options.indent },
+  );
 }
 
 /** 1234567 → "1,234,567" (also for bigint). */

@@ -20,14 +20,19 @@ const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error:
 export function createLogger(write: (line: string) => void, options: { level?: LogLevel; pretty?: boolean; name?: string } = {}): Logger {
   const min = LEVELS[options.level ?? 'info'];
   const name = options.name ?? 'kiln-agent';
-  const emit = (level: Exclude<LogLevel, 'silent'>) => (msg: string, fields: LogFields = {}) => {
-    if (LEVELS[level] < min) return;
-    if (options.pretty) {
-      const extra = Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-      write(`${new Date().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? `  ${extra}` : ''}\n`);
-    } else {
-      write(`${JSON.stringify({ level: LEVELS[level], time: Date.now(), name, msg, ...fields })}\n`);
-    }
-  };
+  const emit =
+    (level: Exclude<LogLevel, 'silent'>) =>
+    (msg: string, fields: LogFields = {}) => {
+      if (LEVELS[level] < min) return;
+      if (options.pretty) {
+        const extra = Object.entries(fields)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          .join(' ');
+        write(`${new Date().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? `  ${extra}` : ''}\n`);
+      } else {
+        write(`${JSON.stringify({ level: LEVELS[level], time: Date.now(), name, msg, ...fields })}\n`);
+      }
+    };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }

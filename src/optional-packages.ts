@@ -38,5 +38,8 @@ export function missingOptionalPackage(err: unknown): string | undefined {
 export function missingPackageError(err: unknown): KilnError | undefined {
   const name = missingOptionalPackage(err);
   if (!name) return undefined;
-  return new KilnError('MISSING_PACKAGE', `this needs the optional package ${name} (${OPTIONAL_PACKAGES[name]}), which is not installed`, { hint: `npm install ${name}`, cause: err });
+  return new KilnError('MISSING_PACKAGE', `this needs the optional package ${name} (${OPTIONAL_PACKAGES[name]}), which is not installed`, {
+    hint: `npm install ${name}`,
+    cause: err,
+  });
 }

@@ -26,7 +26,8 @@ export function closestNames(name: string, known: readonly string[], limit = 3):
   for (const candidate of known) {
     const d = editDistance(needle, candidate);
     if (d <= maxEdits) scored.push({ name: candidate, score: d });
-    else if (candidate.includes(needle) || needle.includes(candidate)) scored.push({ name: candidate, score: maxEdits + 1 + Math.abs(candidate.length - needle.length) / 100 });
+    else if (candidate.includes(needle) || needle.includes(candidate))
+      scored.push({ name: candidate, score: maxEdits + 1 + Math.abs(candidate.length - needle.length) / 100 });
   }
   scored.sort((x, y) => x.score - y.score || x.name.localeCompare(y.name));
   return scored.slice(0, limit).map((s) => s.name);

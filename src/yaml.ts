@@ -41,7 +41,7 @@ export const joinPath = (base: string, key: string | number): string => (typeof 
 
 /** The line of `path`, or of its nearest ancestor that has one. */
 export function lineOf(doc: Pick<YamlDocument, 'lines'>, path: string): number | undefined {
-  for (let p = path; ; ) {
+  for (let p = path; ;) {
     const line = doc.lines.get(p);
     if (line !== undefined) return line;
     if (!p) return undefined;
@@ -105,7 +105,8 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
       for (;;) {
         if (i >= text.length) throw new YamlError(`unterminated string in ${text}`, no);
         if (text[i] === '\\' && q === '"') i += 2;
-        else if (text[i] === "'" && q === "'" && text[i + 1] === "'") i += 2; // '' is a ' inside 'single quotes'
+        else if (text[i] === "'" && q === "'" && text[i + 1] === "'")
+          i += 2; // '' is a ' inside 'single quotes'
         else if (text[i] === q) break;
         else i++;
       }
@@ -122,12 +123,12 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
       i++;
       const out: YamlValue[] = [];
       ws();
-      if (text[i] === ']') return i++, out;
+      if (text[i] === ']') return (i++, out);
       for (;;) {
         out.push(value(joinPath(p, out.length), ',]'));
         ws();
         if (text[i] === ',') i++;
-        else if (text[i] === ']') return i++, out;
+        else if (text[i] === ']') return (i++, out);
         else throw new YamlError(`expected ',' or ']' in ${text}`, no);
       }
     }
@@ -135,7 +136,7 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
       i++;
       const out: Record<string, YamlValue> = {};
       ws();
-      if (text[i] === '}') return i++, out;
+      if (text[i] === '}') return (i++, out);
       for (;;) {
         ws();
         const keyText = scalarUntil(':,}');
@@ -146,7 +147,7 @@ function flowValue(text: string, no: number, path: string, lines: Map<string, nu
         out[key] = value(joinPath(p, key), ',}');
         ws();
         if (text[i] === ',') i++;
-        else if (text[i] === '}') return i++, out;
+        else if (text[i] === '}') return (i++, out);
         else throw new YamlError(`expected ',' or '}' in ${text}`, no);
       }
     }

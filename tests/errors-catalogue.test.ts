@@ -15,11 +15,18 @@ import { captureIo } from '../src/cli/io.js';
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : /\.(ts|js|cjs|mjs)$/.test(e.name) ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : /\.(ts|js|cjs|mjs)$/.test(e.name) ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Every place src/ names an error code: thrown, compared, or returned as one (comments included: they must stay true). */
-const CODE_USES = [/KilnError\(\s*'([A-Z][A-Z0-9_]*)'/g, /super\(\s*'([A-Z][A-Z0-9_]*)'/g, /\bcode\s*[!=]==?\s*'([A-Z][A-Z0-9_]*)'/g, /\bhttpStatus\b.*'([A-Z][A-Z0-9_]*)'/g];
+const CODE_USES = [
+  /KilnError\(\s*'([A-Z][A-Z0-9_]*)'/g,
+  /super\(\s*'([A-Z][A-Z0-9_]*)'/g,
+  /\bcode\s*[!=]==?\s*'([A-Z][A-Z0-9_]*)'/g,
+  /\bhttpStatus\b.*'([A-Z][A-Z0-9_]*)'/g,
+];
 
 /** Node's own error codes (ENOENT, EADDRINUSE, ERR_…), which src/ compares too. */
 const NODE_ERRNO = /^(E[A-Z]+|ERR_[A-Z_]+)$/;

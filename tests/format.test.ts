@@ -3,9 +3,22 @@ import { closest, compactNumber, humanBytes, table, thousands, wrap } from '../s
 
 describe('output helpers', () => {
   it('table aligns columns, right-aligns where asked, underlines a header, trims trailing spaces', () => {
-    expect(table([['a', 1], ['long name', 12345]], { align: ['left', 'right'] })).toBe('a              1\nlong name  12345');
+    expect(
+      table(
+        [
+          ['a', 1],
+          ['long name', 12345],
+        ],
+        { align: ['left', 'right'] },
+      ),
+    ).toBe('a              1\nlong name  12345');
     expect(table([['x', 'y']], { header: ['name', 'v'], indent: 2 })).toBe('  name  v\n  ────  ─\n  x     y');
-    expect(table([['a', ''], ['b', 'c']])).toBe('a\nb  c');
+    expect(
+      table([
+        ['a', ''],
+        ['b', 'c'],
+      ]),
+    ).toBe('a\nb  c');
   });
   it('thousands separators, locale-independent, bigint too', () => {
     expect(thousands(0)).toBe('0');

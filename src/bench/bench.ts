@@ -71,8 +71,8 @@ export interface BenchOptions {
 }
 
 export const DEFAULT_ITERATIONS = 50;
-const TIMING = 'own loop: performance.now() around each awaited run, variants interleaved round by round in rotating order (tinybench runs one task after another and cannot interleave)';
-
+const TIMING =
+  'own loop: performance.now() around each awaited run, variants interleaved round by round in rotating order (tinybench runs one task after another and cannot interleave)';
 
 type Unavailable = Extract<GroupResult, { state: 'unavailable' }>;
 
@@ -86,7 +86,9 @@ function runId(name: string, at: Date): string {
 function resolveTargets(targets: BenchOptions['targets'], cwd: string): TargetProfile[] {
   if (!targets) return [];
   if (targets === 'all') return loadAllTargets();
-  return targets.map((t) => (typeof t !== 'string' ? t : t === 'all' ? undefined : loadTarget(t.includes('/') || t.endsWith('.json') ? resolve(cwd, t) : t))).filter((t): t is TargetProfile => !!t);
+  return targets
+    .map((t) => (typeof t !== 'string' ? t : t === 'all' ? undefined : loadTarget(t.includes('/') || t.endsWith('.json') ? resolve(cwd, t) : t)))
+    .filter((t): t is TargetProfile => !!t);
 }
 
 /** The profile an artifact was compiled for: the built-in one of that name, else one made from its manifest. */
@@ -97,7 +99,12 @@ function artifactProfile(manifest: Extract<Subject, { kind: 'artifact' }>['manif
     description: manifest.target.name,
     arch: manifest.target.arch as TargetProfile['arch'],
     cpu: { features: [] },
-    runtime: { backend: manifest.target.backend as TargetProfile['runtime']['backend'], executionProviders: manifest.target.executionProviders as TargetProfile['runtime']['executionProviders'], optimizationLevel: 'all', operators: 'all' },
+    runtime: {
+      backend: manifest.target.backend as TargetProfile['runtime']['backend'],
+      executionProviders: manifest.target.executionProviders as TargetProfile['runtime']['executionProviders'],
+      optimizationLevel: 'all',
+      operators: 'all',
+    },
     threads: 0,
     memoryBudgetMB: 1024,
     numerics: { fast: ['fp32'], int8: { activations: 'uint8', weights: 'int8', reduceRange: false, perChannel: true, measurePerNode: false } },
@@ -126,7 +133,6 @@ function dedupe(variants: VariantSpec[]): VariantSpec[] {
   return out;
 }
 
-
 /** Run the benchmark. Throws KilnError for bad input (dynamic dims without --shape, an artifact this host cannot run). */
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const started = performance.now();
@@ -139,8 +145,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const shapes = { ...(options.shapes ?? {}) };
   if (!Number.isInteger(iterations) || iterations < 1) throw new KilnError('BAD_OPTION', `--iterations ${iterations}: expected a whole number ≥ 1`);
   if (!Number.isInteger(warmup) || warmup < 0) throw new KilnError('BAD_OPTION', `--warmup ${warmup}: expected a whole number ≥ 0`);
-  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw new KilnError('BAD_OPTION', `--threads ${options.threads}: expected a whole number ≥ 1`);
-  for (const b of options.batches ?? []) if (!Number.isInteger(b) || b < 1) throw new KilnError('BAD_OPTION', `--batch ${b}: batch sizes are whole numbers ≥ 1`);
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1))
+    throw new KilnError('BAD_OPTION', `--threads ${options.threads}: expected a whole number ≥ 1`);
+  for (const b of options.batches ?? [])
+    if (!Number.isInteger(b) || b < 1) throw new KilnError('BAD_OPTION', `--batch ${b}: batch sizes are whole numbers ≥ 1`);
   const batches: (number | undefined)[] = options.batches?.length ? [...options.batches] : [undefined];
 
   emit({ kind: 'step', step: 'resolve', detail: options.subject });
@@ -178,7 +186,15 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const profile of profiles) {
       const support = await targetSupport(profile, supportCtx);
       if (!support.ok) {
-        unavailable.push({ state: 'unavailable', id: profile.name, runtime: support.runtime, label: `${profile.name} (${profile.runtime.executionProviders.join(', ')})`, batch: 0, reason: support.reason, variants: [] });
+        unavailable.push({
+          state: 'unavailable',
+          id: profile.name,
+          runtime: support.runtime,
+          label: `${profile.name} (${profile.runtime.executionProviders.join(', ')})`,
+          batch: 0,
+          reason: support.reason,
+          variants: [],
+        });
         emit({ kind: 'warning', message: `${support.reason}: not measured` });
         continue;
       }
@@ -196,9 +212,19 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       for (const c of compiled) {
         if (c.ok) {
           g.variants.push(c.variant);
-          notes.push(`${c.variant.label}: ${c.cached ? 'cached compile' : 'compiled'} → ${c.variant.artifactDir} (${c.manifest.quantization.reason}; verification ${c.manifest.verification.passed ? 'passed' : 'MISSED the budget'})`);
+          notes.push(
+            `${c.variant.label}: ${c.cached ? 'cached compile' : 'compiled'} → ${c.variant.artifactDir} (${c.manifest.quantization.reason}; verification ${c.manifest.verification.passed ? 'passed' : 'MISSED the budget'})`,
+          );
         } else {
-          const spec: VariantSpec = { id: `${profile.name}/${c.mode}`, label: `${profile.name} ${c.mode}`, role: 'compiled', target: profile.name, quantization: c.mode === 'fp16' ? 'fp16' : c.mode === 'fp32-opt' ? 'none' : c.mode === 'int8-dyn' ? 'int8-dynamic' : 'int8', modelPath: '', sizeBytes: 0 };
+          const spec: VariantSpec = {
+            id: `${profile.name}/${c.mode}`,
+            label: `${profile.name} ${c.mode}`,
+            role: 'compiled',
+            target: profile.name,
+            quantization: c.mode === 'fp16' ? 'fp16' : c.mode === 'fp32-opt' ? 'none' : c.mode === 'int8-dyn' ? 'int8-dynamic' : 'int8',
+            modelPath: '',
+            sizeBytes: 0,
+          };
           g.failed.push({ variant: spec, reason: `not compiled: ${c.reason}` });
         }
       }
@@ -208,7 +234,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const support = await targetSupport(profile, supportCtx);
     if (!support.ok) {
       throw new KilnError('BACKEND_UNAVAILABLE', `${subject.dir}: this host cannot run the artifact's target — ${support.reason}`, {
-        hint: support.runtime === 'arm64-emulated' ? 'run scripts/setup-arm64-emulation.sh once, or bench it on the device' : 'bench it on a host that has what is missing, or compile for another target',
+        hint:
+          support.runtime === 'arm64-emulated'
+            ? 'run scripts/setup-arm64-emulation.sh once, or bench it on the device'
+            : 'bench it on a host that has what is missing, or compile for another target',
       });
     }
     const artifact = artifactVariant(subject.dir, subject.manifest);
@@ -228,9 +257,19 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   if (options.browser) {
     const chromium = findChromium(env);
     const wasm = groups.get('ort-web');
-    const variants = wasm ? wasm.variants : original ? [original] : [...groups.values()][0]?.variants ?? [];
-    if (!chromium) unavailable.push({ state: 'unavailable', id: 'chromium', runtime: 'chromium', label: 'onnxruntime-web (wasm) in Chromium', batch: 0, reason: CHROMIUM_MISSING, variants });
-    else groups.set('chromium', { id: 'chromium', runtime: 'chromium', executionProviders: ['wasm'], variants, failed: [], notes: [`Chromium at ${chromium}`] });
+    const variants = wasm ? wasm.variants : original ? [original] : ([...groups.values()][0]?.variants ?? []);
+    if (!chromium)
+      unavailable.push({
+        state: 'unavailable',
+        id: 'chromium',
+        runtime: 'chromium',
+        label: 'onnxruntime-web (wasm) in Chromium',
+        batch: 0,
+        reason: CHROMIUM_MISSING,
+        variants,
+      });
+    else
+      groups.set('chromium', { id: 'chromium', runtime: 'chromium', executionProviders: ['wasm'], variants, failed: [], notes: [`Chromium at ${chromium}`] });
   }
 
   // Inputs: a zoo model is fed its own sample (tiled to the benchmarked dims): compiled variants are
@@ -240,7 +279,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const ranges = zooName ? await zooInputRanges(zooName, subject.inputs) : {};
   const sample = zooName ? await zooSample(zooName).catch(() => undefined) : undefined;
   const rangeText = Object.entries(ranges).map(([n, [lo, hi]]) => `${n} uniform in [${lo}, ${hi}] (the zoo's normalized value range)`);
-  const sampled = sample ? Object.entries(sample).filter(([n, t]) => subject.inputs.some((i) => i.name === n && i.dtype === t.type && i.shape.length === t.dims.length)) : [];
+  const sampled = sample
+    ? Object.entries(sample).filter(([n, t]) => subject.inputs.some((i) => i.name === n && i.dtype === t.type && i.shape.length === t.dims.length))
+    : [];
   notes.push(
     sampled.length
       ? `benchmark input: the zoo's sample (${sampled.map(([n, t]) => `${n} ${t.dims.join('x')}`).join(', ')}) tiled to the benchmarked dims; the same values for every variant`
@@ -279,7 +320,15 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         if (!(err instanceof Error)) throw err;
         const reason = String(err.message).split('\n')[0];
         emit({ kind: 'warning', message: `${g.id}: ${reason}` });
-        results.push({ state: 'unavailable', id: g.id, runtime: g.runtime, label: g.id, batch: effectiveBatch, reason: `failed: ${reason}`, variants: g.variants });
+        results.push({
+          state: 'unavailable',
+          id: g.id,
+          runtime: g.runtime,
+          label: g.id,
+          batch: effectiveBatch,
+          reason: `failed: ${reason}`,
+          variants: g.variants,
+        });
       }
     }
   }
@@ -296,7 +345,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       iterations,
       warmup,
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
-      batches: results.filter((r) => r.state === 'measured').map((r) => r.batch).filter((b, i, a) => a.indexOf(b) === i),
+      batches: results
+        .filter((r) => r.state === 'measured')
+        .map((r) => r.batch)
+        .filter((b, i, a) => a.indexOf(b) === i),
       shapes,
       timing: TIMING,
     },

@@ -113,7 +113,13 @@ export async function runBrowserBench(options: BrowserBenchOptions): Promise<Bro
         if (cold.result.fatal || !m || m.error) {
           models[i].cold = { importMs: 0, fetchMs: 0, loadMs: 0, firstRunMs: 0, error: cold.result.fatal ?? m?.error ?? 'no result' };
         } else {
-          models[i].cold = { importMs: cold.result.importMs, fetchMs: m.fetchMs ?? 0, loadMs: m.loadMs ?? 0, firstRunMs: m.firstRunMs ?? 0, peakRssBytes: cold.peakRssBytes };
+          models[i].cold = {
+            importMs: cold.result.importMs,
+            fetchMs: m.fetchMs ?? 0,
+            loadMs: m.loadMs ?? 0,
+            firstRunMs: m.firstRunMs ?? 0,
+            peakRssBytes: cold.peakRssBytes,
+          };
         }
       }
     }

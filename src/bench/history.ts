@@ -42,7 +42,12 @@ export function historyEntry(report: BenchReport): HistoryEntry {
     createdAt: report.createdAt,
     model: { name: report.model.name, sha256: report.model.sha256, source: report.model.source },
     host: { cpu: report.host.cpu, cores: report.host.cores },
-    settings: { iterations: report.settings.iterations, warmup: report.settings.warmup, ...(report.settings.threads !== undefined ? { threads: report.settings.threads } : {}), shapes: report.settings.shapes },
+    settings: {
+      iterations: report.settings.iterations,
+      warmup: report.settings.warmup,
+      ...(report.settings.threads !== undefined ? { threads: report.settings.threads } : {}),
+      shapes: report.settings.shapes,
+    },
     rows,
   };
 }
@@ -82,8 +87,10 @@ export function historyDelta(previous: HistoryEntry, report: BenchReport): Histo
   const show = (v: unknown) => (v === undefined ? 'default' : typeof v === 'object' ? JSON.stringify(v) : String(v));
   if (previous.settings.threads !== now.settings.threads) changed.push(`threads ${show(previous.settings.threads)} → ${show(now.settings.threads)}`);
   if (previous.settings.iterations !== now.settings.iterations) changed.push(`iterations ${previous.settings.iterations} → ${now.settings.iterations}`);
-  if (JSON.stringify(previous.settings.shapes) !== JSON.stringify(now.settings.shapes)) changed.push(`shapes ${show(previous.settings.shapes)} → ${show(now.settings.shapes)}`);
-  if (previous.host.cpu !== now.host.cpu || previous.host.cores !== now.host.cores) changed.push(`host ${previous.host.cpu} (${previous.host.cores}) → ${now.host.cpu} (${now.host.cores})`);
+  if (JSON.stringify(previous.settings.shapes) !== JSON.stringify(now.settings.shapes))
+    changed.push(`shapes ${show(previous.settings.shapes)} → ${show(now.settings.shapes)}`);
+  if (previous.host.cpu !== now.host.cpu || previous.host.cores !== now.host.cores)
+    changed.push(`host ${previous.host.cpu} (${previous.host.cores}) → ${now.host.cpu} (${now.host.cores})`);
   const rows: HistoryDelta['rows'] = [];
   for (const r of now.rows) {
     const p = previous.rows.find((x) => x.group === r.group && x.batch === r.batch && x.variant === r.variant);

@@ -49,18 +49,30 @@ export interface SupportContext {
 /** Can this host run `profile`'s artifacts, and on what? The reason names the target and what is missing. */
 export async function targetSupport(profile: TargetProfile, ctx: SupportContext = {}): Promise<TargetSupport> {
   const eps = profile.runtime.executionProviders;
-  if (ctx.backend === 'ort-web' || (!ctx.backend && profile.runtime.backend === 'ort-web')) return { ok: true, runtime: 'ort-web', executionProviders: ['wasm'] };
-  if (profile.runtime.backend === 'tfjs' && !ctx.backend) return { ok: false, runtime: 'ort-node', reason: `${profile.name}: the tfjs backend is not benchmarked by kiln bench yet (pass --backend ort-node or ort-web)` };
+  if (ctx.backend === 'ort-web' || (!ctx.backend && profile.runtime.backend === 'ort-web'))
+    return { ok: true, runtime: 'ort-web', executionProviders: ['wasm'] };
+  if (profile.runtime.backend === 'tfjs' && !ctx.backend)
+    return {
+      ok: false,
+      runtime: 'ort-node',
+      reason: `${profile.name}: the tfjs backend is not benchmarked by kiln bench yet (pass --backend ort-node or ort-web)`,
+    };
   if (eps.includes('cuda') || eps.includes('tensorrt')) {
     const reason = await (ctx.cudaReason ?? cudaUnavailableReason)();
-    return reason ? { ok: false, runtime: 'cuda', reason: `${profile.name}: ${reason}` } : { ok: true, runtime: 'ort-node', executionProviders: ['cuda', 'cpu'] };
+    return reason
+      ? { ok: false, runtime: 'cuda', reason: `${profile.name}: ${reason}` }
+      : { ok: true, runtime: 'ort-node', executionProviders: ['cuda', 'cpu'] };
   }
   if (profile.arch === 'wasm32') return { ok: true, runtime: 'ort-node', executionProviders: ['cpu'] };
   if (profile.arch !== HOST_ARCH) {
     if (profile.arch === 'arm64' && HOST_ARCH === 'x86_64' && process.platform === 'linux') {
       const emulation = (ctx.emulation ?? (() => findArm64Emulation(ctx.env)))();
       if (emulation.ok) return { ok: true, runtime: 'arm64-emulated', executionProviders: ['cpu'], emulation };
-      return { ok: false, runtime: 'arm64-emulated', reason: `${profile.name}: this ${HOST_ARCH} host runs arm64 artifacts only under emulation, and ${emulation.missing} is missing: ${emulation.reason}` };
+      return {
+        ok: false,
+        runtime: 'arm64-emulated',
+        reason: `${profile.name}: this ${HOST_ARCH} host runs arm64 artifacts only under emulation, and ${emulation.missing} is missing: ${emulation.reason}`,
+      };
     }
     return { ok: false, runtime: 'ort-node', reason: `${profile.name}: ${profile.arch} artifacts do not run on this ${HOST_ARCH} host` };
   }

@@ -38,9 +38,13 @@ export function concreteInputs(specs: readonly TensorSpec[], shapes: Readonly<Re
       const dynamic = filled.shape.map((d, i) => (typeof d === 'number' ? undefined : `${i} (${d})`)).filter((d): d is string => d !== undefined);
       if (dynamic.length) {
         const example = filled.shape.map((d) => (typeof d === 'number' ? d : 224)).join('x');
-        throw new KilnError('BAD_SHAPE', `input '${spec.name}' has dynamic dimensions [${spec.shape.join(', ')}] and kiln bench needs their sizes (dimension${dynamic.length > 1 ? 's' : ''} ${dynamic.join(', ')})`, {
-          hint: `pass --shape ${spec.name}=DIMS with every dimension, e.g. --shape ${spec.name}=${example}`,
-        });
+        throw new KilnError(
+          'BAD_SHAPE',
+          `input '${spec.name}' has dynamic dimensions [${spec.shape.join(', ')}] and kiln bench needs their sizes (dimension${dynamic.length > 1 ? 's' : ''} ${dynamic.join(', ')})`,
+          {
+            hint: `pass --shape ${spec.name}=DIMS with every dimension, e.g. --shape ${spec.name}=${example}`,
+          },
+        );
       }
       dims = concreteShape(filled, {});
     }

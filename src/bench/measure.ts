@@ -72,7 +72,9 @@ export async function measureGroup(g: PlannedGroup, ctx: MeasureContext): Promis
     });
     const browserVersion = /HeadlessChrome\/([\d.]+)/.exec(r.userAgent)?.[1] ?? 'unknown';
     if (threads > 1 && !r.crossOriginIsolated) notes.push('the page was not cross-origin isolated: WASM ran on 1 thread');
-    notes.push(`runtime import in the page: ${r.importMs.toFixed(1)} ms; cold start = a fresh browser context (empty cache) per variant: fetch + session + first run`);
+    notes.push(
+      `runtime import in the page: ${r.importMs.toFixed(1)} ms; cold start = a fresh browser context (empty cache) per variant: fetch + session + first run`,
+    );
     const raw: RawVariant[] = [];
     for (const v of g.variants) {
       const m = r.models.find((x) => x.id === v.id);
@@ -80,13 +82,20 @@ export async function measureGroup(g: PlannedGroup, ctx: MeasureContext): Promis
         failed.push({ state: 'failed', variant: v, reason: m?.error ?? 'no result from the page' });
         continue;
       }
-      const cold: ColdStart = m.cold && !m.cold.error
-        ? { where: 'fresh page', importMs: m.cold.importMs, loadMs: m.cold.loadMs, firstRunMs: m.cold.firstRunMs, totalMs: m.cold.loadMs + m.cold.firstRunMs }
-        : { where: 'shared', loadMs: m.loadMs ?? 0, firstRunMs: m.firstRunMs ?? 0, totalMs: (m.loadMs ?? 0) + (m.firstRunMs ?? 0) };
+      const cold: ColdStart =
+        m.cold && !m.cold.error
+          ? { where: 'fresh page', importMs: m.cold.importMs, loadMs: m.cold.loadMs, firstRunMs: m.cold.firstRunMs, totalMs: m.cold.loadMs + m.cold.firstRunMs }
+          : { where: 'shared', loadMs: m.loadMs ?? 0, firstRunMs: m.firstRunMs ?? 0, totalMs: (m.loadMs ?? 0) + (m.firstRunMs ?? 0) };
       if (m.cold?.error) notes.push(`${v.label}: cold start in a fresh page failed (${m.cold.error}); the shared page's figure is shown`);
-      raw.push({ variant: v, samplesMs: m.samplesMs, cold, memory: m.cold?.peakRssBytes ? { peakRssBytes: m.cold.peakRssBytes, modelRssBytes: 0 } : undefined, agreement: m.agreement });
+      raw.push({
+        variant: v,
+        samplesMs: m.samplesMs,
+        cold,
+        memory: m.cold?.peakRssBytes ? { peakRssBytes: m.cold.peakRssBytes, modelRssBytes: 0 } : undefined,
+        agreement: m.agreement,
+      });
     }
-    if (raw.some((x) => x.memory)) notes.push('peak RSS: the page\'s renderer process (VmHWM) in the fresh context');
+    if (raw.some((x) => x.memory)) notes.push("peak RSS: the page's renderer process (VmHWM) in the fresh context");
     return {
       state: 'measured',
       id: g.id,
@@ -104,12 +113,23 @@ export async function measureGroup(g: PlannedGroup, ctx: MeasureContext): Promis
     const its = Math.min(ctx.iterations, options.emulatedIterations ?? DEFAULT_EMULATED_ITERATIONS);
     const threads = options.threads;
     const child = await runChild(
-      { runtime: 'onnxruntime-node', threads, models: g.variants.map((v) => ({ id: v.id, path: v.modelPath })), warmup: Math.min(ctx.warmup, 1), iterations: its, keepOutputs: true },
+      {
+        runtime: 'onnxruntime-node',
+        threads,
+        models: g.variants.map((v) => ({ id: v.id, path: v.modelPath })),
+        warmup: Math.min(ctx.warmup, 1),
+        iterations: its,
+        keepOutputs: true,
+      },
       ctx.feedsOf(g.variants[0]),
       g.launcher!,
     );
-    notes.push(`EMULATED: onnxruntime-node ${child.runtimeVersion} linux/${child.arch} on Node ${child.node} under qemu-aarch64 (${g.launcher?.env?.QEMU_CPU ?? DEFAULT_QEMU_CPU}); timings are not ARM hardware timings; '/ x86' in the cosine column compares each file's emulated outputs with the same file run on this host's x86 CPU`);
-    notes.push(`${its} timed rounds (emulation is slow); cold start measured in the one emulated process; its peak RSS ${(child.peakRssBytes / 1e6).toFixed(0)} MB`);
+    notes.push(
+      `EMULATED: onnxruntime-node ${child.runtimeVersion} linux/${child.arch} on Node ${child.node} under qemu-aarch64 (${g.launcher?.env?.QEMU_CPU ?? DEFAULT_QEMU_CPU}); timings are not ARM hardware timings; '/ x86' in the cosine column compares each file's emulated outputs with the same file run on this host's x86 CPU`,
+    );
+    notes.push(
+      `${its} timed rounds (emulation is slow); cold start measured in the one emulated process; its peak RSS ${(child.peakRssBytes / 1e6).toFixed(0)} MB`,
+    );
     // The same files on the host's own CPU: the arm64 outputs must match.
     const host = benchBackend('ort-node');
     const raw: RawVariant[] = [];
@@ -178,7 +198,12 @@ export async function measureGroup(g: PlannedGroup, ctx: MeasureContext): Promis
       emit({ kind: 'step', step: 'cold start', detail: `${v.label} in a fresh process` });
       try {
         const c = await runChild(
-          { runtime: backendName === 'ort-web' ? 'onnxruntime-web' : 'onnxruntime-node', threads: loadOptions.threads, executionProviders: eps.length ? eps : undefined, models: [{ id: v.id, path: v.modelPath }] },
+          {
+            runtime: backendName === 'ort-web' ? 'onnxruntime-web' : 'onnxruntime-node',
+            threads: loadOptions.threads,
+            executionProviders: eps.length ? eps : undefined,
+            models: [{ id: v.id, path: v.modelPath }],
+          },
           ctx.feedsOf(v),
         );
         const m = c.models[0];
@@ -195,14 +220,26 @@ export async function measureGroup(g: PlannedGroup, ctx: MeasureContext): Promis
       samplesMs: o.samplesMs,
       cold,
       memory,
-      agreement: originalOutcome && o !== originalOutcome && originalOutcome.state === 'measured' ? compareOutputs(originalOutcome.outputs, o.outputs) : undefined,
+      agreement:
+        originalOutcome && o !== originalOutcome && originalOutcome.state === 'measured' ? compareOutputs(originalOutcome.outputs, o.outputs) : undefined,
     });
   }
-  if (options.coldStart !== 'shared') notes.push('cold start: a fresh process per variant, session creation + first run (runtime import shown apart); peak RSS: that process');
+  if (options.coldStart !== 'shared')
+    notes.push('cold start: a fresh process per variant, session creation + first run (runtime import shown apart); peak RSS: that process');
   const threads = loadOptions.threads;
   const label =
     backendName === 'ort-web'
       ? `onnxruntime-web ${versions['onnxruntime-web']} (wasm, in Node), ${threadLabel(threads)}`
       : `onnxruntime-node ${versions['onnxruntime-node']} (${g.executionProviders.join(', ')}), ${threadLabel(threads)}`;
-  return { state: 'measured', id: g.id, runtime: g.runtime, label, emulated: false, batch, inputs: ctx.dims, variants: [...variantFigures(raw, batch), ...failed], notes };
+  return {
+    state: 'measured',
+    id: g.id,
+    runtime: g.runtime,
+    label,
+    emulated: false,
+    batch,
+    inputs: ctx.dims,
+    variants: [...variantFigures(raw, batch), ...failed],
+    notes,
+  };
 }

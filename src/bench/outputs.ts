@@ -75,5 +75,11 @@ export async function writeBenchOutputs(given: BenchReport, outDir: string, opti
   const markdown = join(dir, 'report.md');
   writeFileSync(markdown, renderMarkdown(report, delta, { images }) + (pngNote ? `\n_${pngNote}_\n` : ''));
   if (options.history !== false) appendHistory(historyFile, report);
-  return { dir, runId: report.runId, files: { json, markdown, html, ...(options.history !== false ? { history: historyFile } : {}), pngs, ...(pagePng ? { pagePng } : {}) }, delta, pngNote };
+  return {
+    dir,
+    runId: report.runId,
+    files: { json, markdown, html, ...(options.history !== false ? { history: historyFile } : {}), pngs, ...(pagePng ? { pagePng } : {}) },
+    delta,
+    pngNote,
+  };
 }

@@ -48,12 +48,16 @@ export async function resolveSubject(text: string, cwd: string, original?: strin
   }
   const path = resolve(cwd, text);
   if (!existsSync(path)) {
-    throw new KilnError('FILE_NOT_FOUND', `${text}: no such file or folder`, { hint: 'pass an .onnx file, zoo:NAME, or an artifact folder made by kiln compile' });
+    throw new KilnError('FILE_NOT_FOUND', `${text}: no such file or folder`, {
+      hint: 'pass an .onnx file, zoo:NAME, or an artifact folder made by kiln compile',
+    });
   }
   if (statSync(path).isDirectory()) {
     const manifestPath = join(path, MANIFEST_FILE);
     if (!existsSync(manifestPath) || !existsSync(join(path, MODEL_FILE))) {
-      throw new KilnError('BAD_ARTIFACT', `${text}: a folder, but not an artifact (no ${MANIFEST_FILE} and ${MODEL_FILE})`, { hint: 'pass a folder made by kiln compile, an .onnx file, or zoo:NAME' });
+      throw new KilnError('BAD_ARTIFACT', `${text}: a folder, but not an artifact (no ${MANIFEST_FILE} and ${MODEL_FILE})`, {
+        hint: 'pass a folder made by kiln compile, an .onnx file, or zoo:NAME',
+      });
     }
     let parsed: unknown;
     try {
@@ -62,7 +66,8 @@ export async function resolveSubject(text: string, cwd: string, original?: strin
       throw new KilnError('BAD_ARTIFACT', `${manifestPath}: not JSON (${(err as Error).message})`);
     }
     const checked = checkManifest(parsed);
-    if (!checked.ok) throw new KilnError('BAD_ARTIFACT', `${manifestPath}: invalid manifest: ${checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    if (!checked.ok)
+      throw new KilnError('BAD_ARTIFACT', `${manifestPath}: invalid manifest: ${checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
     const manifest = checked.manifest;
     let originalPath = original ? resolve(cwd, original) : undefined;
     if (originalPath && !existsSync(originalPath)) throw new KilnError('FILE_NOT_FOUND', `--original ${original}: no such file`);
@@ -78,7 +83,14 @@ export async function resolveSubject(text: string, cwd: string, original?: strin
       original: originalPath ? { path: originalPath, sizeBytes: statSync(originalPath).size, inputs: modelInputs(originalPath) } : undefined,
     };
   }
-  return { kind: 'model', path, name: basename(path).replace(/\.onnx$/i, ''), sha256: sha256File(path), sizeBytes: statSync(path).size, inputs: modelInputs(path) };
+  return {
+    kind: 'model',
+    path,
+    name: basename(path).replace(/\.onnx$/i, ''),
+    sha256: sha256File(path),
+    sizeBytes: statSync(path).size,
+    inputs: modelInputs(path),
+  };
 }
 
 /** The zoo model whose catalog hash is `sha256`, if any (an artifact of a zoo model finds its original). */

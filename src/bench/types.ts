@@ -156,6 +156,4 @@ export interface HistoryDelta {
 }
 
 export type BenchEvent =
-  | { kind: 'step'; step: string; detail?: string }
-  | { kind: 'progress'; step: string; done: number; total: number }
-  | { kind: 'warning'; message: string };
+  { kind: 'step'; step: string; detail?: string } | { kind: 'progress'; step: string; done: number; total: number } | { kind: 'warning'; message: string };

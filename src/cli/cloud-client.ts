@@ -72,7 +72,20 @@ async function send(ctx: CloudCtx, method: 'GET' | 'POST', path: string, body?: 
 export function refusal(answer: ApiAnswer): KilnError {
   const d = answer.data ?? {};
   const s = answer.status;
-  const code = d.error === 'no-artifact' ? 'NO_ARTIFACT' : s === 401 ? 'UNAUTHORIZED' : s === 404 ? 'NOT_FOUND' : s === 409 ? 'DEPLOYMENT_CONFLICT' : s === 413 ? 'PAYLOAD_TOO_LARGE' : s >= 500 ? 'INTERNAL' : 'REQUEST_REFUSED';
+  const code =
+    d.error === 'no-artifact'
+      ? 'NO_ARTIFACT'
+      : s === 401
+        ? 'UNAUTHORIZED'
+        : s === 404
+          ? 'NOT_FOUND'
+          : s === 409
+            ? 'DEPLOYMENT_CONFLICT'
+            : s === 413
+              ? 'PAYLOAD_TOO_LARGE'
+              : s >= 500
+                ? 'INTERNAL'
+                : 'REQUEST_REFUSED';
   const hint = answer.status === 401 ? 'the token is in api-token beside the cloud database; pass --token or --db' : undefined;
   return new KilnError(code, `the cloud refused (${answer.status}${d.error ? ` ${d.error}` : ''}): ${d.message ?? JSON.stringify(d)}`, hint ? { hint } : {});
 }
@@ -85,7 +98,8 @@ export async function cloudApi(ctx: CloudCtx, method: 'GET' | 'POST', path: stri
 }
 
 /** '2025-01-02 03:04:05' (UTC) from ms or an ISO string; '-' for none. */
-export const timeText = (t: number | string | null | undefined): string => (t === null || t === undefined ? '-' : new Date(t).toISOString().replace('T', ' ').slice(0, 19));
+export const timeText = (t: number | string | null | undefined): string =>
+  t === null || t === undefined ? '-' : new Date(t).toISOString().replace('T', ' ').slice(0, 19);
 
 /** '42s ago', '5m ago', '3h ago', '2d ago' (from `now`, ms). */
 export function ago(t: string | number | null | undefined, now = Date.now()): string {

@@ -256,9 +256,7 @@ function usageLine(program: string, command: Command): string {
 function twoColumns(rows: [string, string][], indent = 2): string {
   const width = Math.max(...rows.map(([a]) => a.length));
   const descIndent = indent + width + 3;
-  return rows
-    .map(([a, b]) => `${' '.repeat(indent)}${a.padEnd(width)}   ${wrap(b, HELP_WIDTH, descIndent)}`.trimEnd())
-    .join('\n');
+  return rows.map(([a, b]) => `${' '.repeat(indent)}${a.padEnd(width)}   ${wrap(b, HELP_WIDTH, descIndent)}`.trimEnd()).join('\n');
 }
 
 /** The --help text of a command. */
@@ -270,7 +268,10 @@ export function commandHelp(program: string, command: Command): string {
   if (positionals.length) {
     out.push('', 'Arguments', twoColumns(positionals.map((p) => [p.name, p.description + (p.optional ? ' (optional)' : '')])));
   }
-  const options: [string, string][] = Object.entries(command.options ?? {}).map(([name, spec]) => [flagLabel(name, spec), spec.description + optionNotes(spec)]);
+  const options: [string, string][] = Object.entries(command.options ?? {}).map(([name, spec]) => [
+    flagLabel(name, spec),
+    spec.description + optionNotes(spec),
+  ]);
   out.push('', 'Options', twoColumns(options.concat(Object.entries(GLOBAL_OPTIONS).map(([name, spec]) => [flagLabel(name, spec), spec.description]))));
   if (command.examples?.length) {
     out.push('', 'Examples');
@@ -347,7 +348,11 @@ export function parseCommandArgs(program: string, command: Command, argv: readon
   const bad = (message: string): KilnError => new KilnError('USAGE', message, { hint: helpHint });
   const parseConfig: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    parseConfig[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.type === 'string' && spec.multiple ? { multiple: true } : {}) };
+    parseConfig[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.type === 'string' && spec.multiple ? { multiple: true } : {}),
+    };
   }
   const { tokens } = parseArgs({ args: [...argv], options: parseConfig, strict: false, allowPositionals: true, tokens: true });
 
@@ -488,9 +493,13 @@ export function createCli(spec: CliSpec): Cli {
       if (found.kind === 'unknown') {
         const where = [program, ...found.node.path].join(' ');
         const guess = closest(found.word, found.node.children.keys());
-        throw new KilnError('USAGE', `unknown command '${[...found.node.path, found.word].join(' ')}'${guess ? ` (did you mean '${[...found.node.path, guess].join(' ')}'?)` : ''}`, {
-          hint: `see ${where} --help`,
-        });
+        throw new KilnError(
+          'USAGE',
+          `unknown command '${[...found.node.path, found.word].join(' ')}'${guess ? ` (did you mean '${[...found.node.path, guess].join(' ')}'?)` : ''}`,
+          {
+            hint: `see ${where} --help`,
+          },
+        );
       }
       if (found.kind === 'group') {
         if (wantsHelp) {

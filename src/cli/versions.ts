@@ -28,4 +28,3 @@ export function versions(): Record<string, string> {
   out.node = process.versions.node;
   return out;
 }
-

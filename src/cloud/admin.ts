@@ -52,10 +52,16 @@ export interface ProvisionedDevice {
 }
 
 /** Add a device to the registry at `dbPath`. `cloud`: the broker URL for the agent line (default: what `kiln cloud start` recorded, else mqtt://127.0.0.1:1883). */
-export function provisionDevice(dbPath: string, name: string, options: { group?: string; tags?: readonly string[]; id?: string; cloud?: string } = {}): ProvisionedDevice {
+export function provisionDevice(
+  dbPath: string,
+  name: string,
+  options: { group?: string; tags?: readonly string[]; id?: string; cloud?: string } = {},
+): ProvisionedDevice {
   if (!name.trim()) throw new RangeError('device name must not be empty');
-  if (options.group !== undefined && !/^[^\s]{1,128}$/.test(options.group)) throw new RangeError(`--group '${options.group}': expected 1–128 characters, no spaces`);
-  if (options.id !== undefined && !DEVICE_ID_PATTERN.test(options.id)) throw new RangeError(`--id '${options.id}': use 1–64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+  if (options.group !== undefined && !/^[^\s]{1,128}$/.test(options.group))
+    throw new RangeError(`--group '${options.group}': expected 1–128 characters, no spaces`);
+  if (options.id !== undefined && !DEVICE_ID_PATTERN.test(options.id))
+    throw new RangeError(`--id '${options.id}': use 1–64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
   const tags = parseTags(options.tags ?? []);
   const cloud = options.cloud ?? readCloudInfo(dbPath)?.brokerUrl ?? `mqtt://127.0.0.1:${DEFAULT_MQTT_PORT}`;
   if (!/^mqtts?:\/\/[^\s]+$/.test(cloud)) throw new RangeError(`--cloud '${cloud}': expected an mqtt:// or mqtts:// URL`);
@@ -63,7 +69,15 @@ export function provisionDevice(dbPath: string, name: string, options: { group?:
   try {
     const { id, secret } = registry.addDevice(name, { group: options.group, tags, id: options.id });
     const d = registry.get(id)!;
-    return { id, name: d.name, group: d.group, tags: d.tags, secret, cloud, agentCommand: `kiln agent start --model ARTIFACT --cloud ${cloud} --device-id ${id} --device-secret ${secret}` };
+    return {
+      id,
+      name: d.name,
+      group: d.group,
+      tags: d.tags,
+      secret,
+      cloud,
+      agentCommand: `kiln agent start --model ARTIFACT --cloud ${cloud} --device-id ${id} --device-secret ${secret}`,
+    };
   } finally {
     registry.close();
   }
@@ -98,7 +112,9 @@ const summary = (d: DeviceRecord): DeviceSummary => ({
   tags: d.tags,
   online: d.online,
   lastSeen: d.lastSeen,
-  models: Object.fromEntries(Object.entries(d.reported?.models ?? {}).map(([m, r]) => [m, { version: r.version, status: r.status, ...(r.serving ? { serving: r.serving } : {}) }])),
+  models: Object.fromEntries(
+    Object.entries(d.reported?.models ?? {}).map(([m, r]) => [m, { version: r.version, status: r.status, ...(r.serving ? { serving: r.serving } : {}) }]),
+  ),
   desiredVersion: d.desired?.version ?? null,
 });
 
@@ -128,7 +144,15 @@ export interface RunningCloud {
   gateway: DeviceGateway;
   brokerUrl: string;
   /** The HTTP server (API, dashboard, artifacts), when started with `http`. */
-  http?: { url: string; dashboardUrl: string; tokenFile?: string; tokenCreated: boolean; registry: ModelRegistry; api: FastifyInstance; deployments: DeploymentManager };
+  http?: {
+    url: string;
+    dashboardUrl: string;
+    tokenFile?: string;
+    tokenCreated: boolean;
+    registry: ModelRegistry;
+    api: FastifyInstance;
+    deployments: DeploymentManager;
+  };
   close(): Promise<void>;
 }
 
@@ -155,10 +179,18 @@ export async function startCloud(options: GatewayOptions & { http?: CloudHttpOpt
       // The manager needs the API's URL (for the artifact URLs it puts in desired states), and the API
       // the manager: the routes read it through this getter, set once the port is known.
       const holder: { manager?: DeploymentManager } = {};
-      const api = createCloudApi({ gateway, registry, token: token.token, publicUrl: httpOptions.publicUrl, deployments: () => holder.manager, maxUploadBytes: httpOptions.maxUploadBytes, trustedKeys: httpOptions.trustedKeys });
+      const api = createCloudApi({
+        gateway,
+        registry,
+        token: token.token,
+        publicUrl: httpOptions.publicUrl,
+        deployments: () => holder.manager,
+        maxUploadBytes: httpOptions.maxUploadBytes,
+        trustedKeys: httpOptions.trustedKeys,
+      });
       await api.listen({ host, port: httpOptions.port ?? DEFAULT_HTTP_PORT });
       const address = api.server.address();
-      const port = typeof address === 'object' && address ? address.port : httpOptions.port ?? DEFAULT_HTTP_PORT;
+      const port = typeof address === 'object' && address ? address.port : (httpOptions.port ?? DEFAULT_HTTP_PORT);
       const url = httpOptions.publicUrl?.replace(/\/+$/, '') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
       deployments = holder.manager = new DeploymentManager({ gateway, registry, artifactBaseUrl: url, dbPath: options.dbPath, logger: options.logger });
       http = { url, dashboardUrl: `${url}/`, tokenFile: token.file, tokenCreated: token.created, registry, api, deployments };
@@ -170,7 +202,10 @@ export async function startCloud(options: GatewayOptions & { http?: CloudHttpOpt
     }
   }
   const file = infoFile(options.dbPath);
-  writeFileSync(file, `${JSON.stringify({ brokerUrl: gateway.brokerUrl, pid: process.pid, embedded: gateway.isEmbedded, ...(http ? { httpUrl: http.url } : {}), startedAt: new Date().toISOString() })}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ brokerUrl: gateway.brokerUrl, pid: process.pid, embedded: gateway.isEmbedded, ...(http ? { httpUrl: http.url } : {}), startedAt: new Date().toISOString() })}\n`,
+  );
   return {
     gateway,
     brokerUrl: gateway.brokerUrl,

@@ -30,8 +30,15 @@ import { KilnError } from '../errors.js';
 import { createCalibrationSource, type CalibrationSource, type SampleTable } from './calibration-source.js';
 import { openFileTable, openFolderTable, type FolderOptions } from './calibration-files.js';
 import {
-  describeInputs, fitDims, resolveInputSpecs, toCalibrationTensor, valueDims,
-  type CalibrationSample, type ModelInputSpec, type ResolvedInputSpec, type TensorValue,
+  describeInputs,
+  fitDims,
+  resolveInputSpecs,
+  toCalibrationTensor,
+  valueDims,
+  type CalibrationSample,
+  type ModelInputSpec,
+  type ResolvedInputSpec,
+  type TensorValue,
 } from '../numerics/input-tensors.js';
 
 export type { CalibrationSource, CalibrationSplit } from './calibration-source.js';
@@ -63,10 +70,14 @@ export async function openCalibrationData(path: string, inputs: readonly ModelIn
     kind = (await stat(path)).isDirectory() ? 'dir' : 'file';
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new KilnError('FILE_NOT_FOUND', `calibration data ${path}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file or folder' : `cannot be read (${code ?? String(err)})`}`, {
-      hint: 'pass a folder of images or .npy files, or a .json file of samples',
-      cause: err,
-    });
+    throw new KilnError(
+      'FILE_NOT_FOUND',
+      `calibration data ${path}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file or folder' : `cannot be read (${code ?? String(err)})`}`,
+      {
+        hint: 'pass a folder of images or .npy files, or a .json file of samples',
+        cause: err,
+      },
+    );
   }
   let table: SampleTable;
   if (kind === 'dir') table = await openFolderTable(path, specs, options);
@@ -91,7 +102,11 @@ export function calibrationFromSamples(
   if (!Array.isArray(samples) || samples.length === 0) {
     throw new KilnError('CALIBRATION_DATA', `${origin}: no samples given`, { hint: `give at least one sample with ${describeInputs(specs)}` });
   }
-  return createCalibrationSource(valuesTable(samples, specs, (i) => `${origin}[${i}]`), specs, origin);
+  return createCalibrationSource(
+    valuesTable(samples, specs, (i) => `${origin}[${i}]`),
+    specs,
+    origin,
+  );
 }
 
 async function openJsonTable(path: string, specs: readonly ResolvedInputSpec[]): Promise<SampleTable> {
@@ -99,7 +114,10 @@ async function openJsonTable(path: string, specs: readonly ResolvedInputSpec[]):
   try {
     json = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw new KilnError('CALIBRATION_DATA', `${path}: not valid JSON (${(err as Error).message})`, { hint: 'write an array of samples, each {"inputName": [...]}', cause: err });
+    throw new KilnError('CALIBRATION_DATA', `${path}: not valid JSON (${(err as Error).message})`, {
+      hint: 'write an array of samples, each {"inputName": [...]}',
+      cause: err,
+    });
   }
   if (!Array.isArray(json)) {
     throw new KilnError('CALIBRATION_DATA', `${path}: expected an array of samples, got ${json === null ? 'null' : typeof json}`, {
@@ -129,15 +147,21 @@ function valuesTable(samples: readonly Readonly<Record<string, unknown>>[], spec
 
 function checkNames(sample: unknown, specs: readonly ResolvedInputSpec[], where: string): void {
   if (typeof sample !== 'object' || sample === null || Array.isArray(sample)) {
-    throw new KilnError('CALIBRATION_DATA', `${where}: a sample must be an object mapping input names to tensors, got ${Array.isArray(sample) ? 'an array' : sample === null ? 'null' : typeof sample}`, {
-      hint: `the model's inputs are ${describeInputs(specs)}`,
-    });
+    throw new KilnError(
+      'CALIBRATION_DATA',
+      `${where}: a sample must be an object mapping input names to tensors, got ${Array.isArray(sample) ? 'an array' : sample === null ? 'null' : typeof sample}`,
+      {
+        hint: `the model's inputs are ${describeInputs(specs)}`,
+      },
+    );
   }
   const names = Object.keys(sample);
   const missing = specs.filter((s) => !names.includes(s.name)).map((s) => `'${s.name}'`);
   const unknown = names.filter((n) => !specs.some((s) => s.name === n)).map((n) => `'${n}'`);
   if (missing.length || unknown.length) {
     const parts = [missing.length ? `misses ${missing.join(', ')}` : '', unknown.length ? `names ${unknown.join(', ')}, which the model does not have` : ''];
-    throw new KilnError('CALIBRATION_DATA', `${where}: the sample ${parts.filter(Boolean).join(' and ')}`, { hint: `the model's inputs are ${describeInputs(specs)}` });
+    throw new KilnError('CALIBRATION_DATA', `${where}: the sample ${parts.filter(Boolean).join(' and ')}`, {
+      hint: `the model's inputs are ${describeInputs(specs)}`,
+    });
   }
 }

@@ -42,9 +42,13 @@ export async function openFolderTable(dir: string, specs: readonly ResolvedInput
   } else {
     const missing = specs.filter((s) => !findSubfolder(top.dirs, s.name));
     if (missing.length) {
-      throw new KilnError('CALIBRATION_DATA', `${dir}: no subfolder for input${missing.length > 1 ? 's' : ''} ${missing.map((s) => `'${s.name}'`).join(', ')} (subfolders found: ${top.dirs.length ? top.dirs.join(', ') : 'none'})`, {
-        hint: `a model with several inputs — ${describeInputs(specs)} — takes one subfolder per input, named after it, with files paired by sorted file name`,
-      });
+      throw new KilnError(
+        'CALIBRATION_DATA',
+        `${dir}: no subfolder for input${missing.length > 1 ? 's' : ''} ${missing.map((s) => `'${s.name}'`).join(', ')} (subfolders found: ${top.dirs.length ? top.dirs.join(', ') : 'none'})`,
+        {
+          hint: `a model with several inputs — ${describeInputs(specs)} — takes one subfolder per input, named after it, with files paired by sorted file name`,
+        },
+      );
     }
     const used = new Set(specs.map((s) => findSubfolder(top.dirs, s.name)));
     const extra = top.dirs.filter((d) => !used.has(d));
@@ -56,9 +60,13 @@ export async function openFolderTable(dir: string, specs: readonly ResolvedInput
     }
     const counts = new Set(columns.map((c) => c.count));
     if (counts.size > 1) {
-      throw new KilnError('CALIBRATION_DATA', `${dir}: the input subfolders hold different numbers of samples (${specs.map((s, i) => `${findSubfolder(top.dirs, s.name)}/: ${columns[i].count}`).join(', ')})`, {
-        hint: 'every input needs one file per sample; files are paired by sorted file name',
-      });
+      throw new KilnError(
+        'CALIBRATION_DATA',
+        `${dir}: the input subfolders hold different numbers of samples (${specs.map((s, i) => `${findSubfolder(top.dirs, s.name)}/: ${columns[i].count}`).join(', ')})`,
+        {
+          hint: 'every input needs one file per sample; files are paired by sorted file name',
+        },
+      );
     }
   }
   return tableOf(specs, columns);
@@ -101,7 +109,10 @@ interface Listing {
 /** Non-hidden entries of a folder (links followed), each list in natural order. */
 async function listFolder(dir: string): Promise<Listing> {
   const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-    throw new KilnError('FILE_NOT_FOUND', `${dir}: the folder cannot be read (${err.code ?? err.message})`, { hint: 'check the path and its permissions', cause: err });
+    throw new KilnError('FILE_NOT_FOUND', `${dir}: the folder cannot be read (${err.code ?? err.message})`, {
+      hint: 'check the path and its permissions',
+      cause: err,
+    });
   });
   const files: string[] = [];
   const dirs: string[] = [];
@@ -159,13 +170,20 @@ async function folderColumn(dir: string, names: readonly string[], spec: Resolve
   const files = names.filter(isDataFile).map((n) => join(dir, n));
   const skipped = names.filter((n) => !isDataFile(n));
   if (files.length === 0) {
-    throw new KilnError('CALIBRATION_DATA', names.length === 0
-      ? `${dir}: the folder is empty; input '${spec.name}' needs samples`
-      : `${dir}: no calibration files for input '${spec.name}' (found ${preview(skipped)}; looked for ${DATA_EXTENSIONS.join(' ')})`, {
-      hint: 'put one .npy file or image per sample in the folder',
-    });
+    throw new KilnError(
+      'CALIBRATION_DATA',
+      names.length === 0
+        ? `${dir}: the folder is empty; input '${spec.name}' needs samples`
+        : `${dir}: no calibration files for input '${spec.name}' (found ${preview(skipped)}; looked for ${DATA_EXTENSIONS.join(' ')})`,
+      {
+        hint: 'put one .npy file or image per sample in the folder',
+      },
+    );
   }
-  if (skipped.length) options.onWarning?.(`${dir}: skipping ${skipped.length} file${skipped.length > 1 ? 's' : ''} that ${skipped.length > 1 ? 'are' : 'is'} neither .npy nor an image (${preview(skipped)})`);
+  if (skipped.length)
+    options.onWarning?.(
+      `${dir}: skipping ${skipped.length} file${skipped.length > 1 ? 's' : ''} that ${skipped.length > 1 ? 'are' : 'is'} neither .npy nor an image (${preview(skipped)})`,
+    );
   return openColumn(dir, files, spec, options);
 }
 
@@ -173,9 +191,13 @@ async function folderColumn(dir: string, names: readonly string[], spec: Resolve
 async function openColumn(where: string, files: readonly string[], spec: ResolvedInputSpec, options: FolderOptions): Promise<Column> {
   const npy = files.filter((f) => extname(f).toLowerCase() === '.npy');
   if (npy.length > 0 && npy.length < files.length) {
-    throw new KilnError('CALIBRATION_DATA', `${where}: the folder mixes .npy files (${npy.length}) and images (${files.length - npy.length}) for input '${spec.name}'`, {
-      hint: 'keep one kind of file per folder',
-    });
+    throw new KilnError(
+      'CALIBRATION_DATA',
+      `${where}: the folder mixes .npy files (${npy.length}) and images (${files.length - npy.length}) for input '${spec.name}'`,
+      {
+        hint: 'keep one kind of file per folder',
+      },
+    );
   }
   if (npy.length > 0) return npyColumn(files, spec);
   return imageColumn(files, planImageInput(spec, options.preprocess), options);
@@ -203,10 +225,14 @@ async function npyColumn(files: readonly string[], spec: ResolvedInputSpec): Pro
 /** Read a .npy file into a fresh tensor fitted to `spec` (the data is read straight into the array). */
 async function readNpyTensor(file: string, spec: ResolvedInputSpec): Promise<TypedTensor> {
   const fh = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
-    throw new KilnError('FILE_NOT_FOUND', `${file}: ${err.code === 'ENOENT' ? 'the file was removed after the calibration data was opened' : `cannot be read (${err.code ?? err.message})`}`, {
-      hint: 'leave the calibration folder unchanged while kiln reads it',
-      cause: err,
-    });
+    throw new KilnError(
+      'FILE_NOT_FOUND',
+      `${file}: ${err.code === 'ENOENT' ? 'the file was removed after the calibration data was opened' : `cannot be read (${err.code ?? err.message})`}`,
+      {
+        hint: 'leave the calibration folder unchanged while kiln reads it',
+        cause: err,
+      },
+    );
   });
   try {
     const header = await readNpyHeader(fh, file);
@@ -246,9 +272,13 @@ function checkNpy(file: string, header: NpyHeader & { fileSize: number }, spec: 
   const dims = fitDims(header.shape, spec, file);
   const size = header.dataOffset + header.dataBytes;
   if (header.fileSize !== size) {
-    throw new KilnError('CALIBRATION_DATA', header.fileSize < size
-      ? `${file}: the .npy file is truncated: shape (${header.shape.join(', ')}) of ${header.descr} needs ${header.dataBytes} data bytes, the file has ${Math.max(0, header.fileSize - header.dataOffset)}`
-      : `${file}: the .npy file has ${header.fileSize - size} bytes after the array data`, { hint: 'save the array again with numpy.save' });
+    throw new KilnError(
+      'CALIBRATION_DATA',
+      header.fileSize < size
+        ? `${file}: the .npy file is truncated: shape (${header.shape.join(', ')}) of ${header.descr} needs ${header.dataBytes} data bytes, the file has ${Math.max(0, header.fileSize - header.dataOffset)}`
+        : `${file}: the .npy file has ${header.fileSize - size} bytes after the array data`,
+      { hint: 'save the array again with numpy.save' },
+    );
   }
   return dims;
 }
@@ -257,9 +287,13 @@ function imageColumn(files: readonly string[], plan: ImagePlan, options: FolderO
   const per = plan.batch;
   const count = Math.floor(files.length / per);
   if (count === 0) {
-    throw new KilnError('CALIBRATION_DATA', `${files[0]}: input '${plan.input}' takes ${per} images per sample (batch dim ${per}), only ${files.length} found`, {
-      hint: 'add images, or export the model with a dynamic or size-1 batch dim',
-    });
+    throw new KilnError(
+      'CALIBRATION_DATA',
+      `${files[0]}: input '${plan.input}' takes ${per} images per sample (batch dim ${per}), only ${files.length} found`,
+      {
+        hint: 'add images, or export the model with a dynamic or size-1 batch dim',
+      },
+    );
   }
   if (files.length % per) options.onWarning?.(`${plan.input}: ${files.length % per} image(s) left over after ${count} samples of ${per}; they are not used`);
   const group = (i: number): readonly string[] => files.slice(i * per, (i + 1) * per);
@@ -267,7 +301,10 @@ function imageColumn(files: readonly string[], plan: ImagePlan, options: FolderO
     count,
     describe: (i) => group(i).join(', '),
     async load(i) {
-      const data = typedArrayFor(dtypeFromShort(plan.dtype), plan.dims.reduce((a, b) => a * b, 1));
+      const data = typedArrayFor(
+        dtypeFromShort(plan.dtype),
+        plan.dims.reduce((a, b) => a * b, 1),
+      );
       const paths = group(i);
       for (let k = 0; k < paths.length; k++) {
         const pixels = await decodeImage(paths[k], { width: plan.width, height: plan.height, resize: plan.resize, channels: plan.channels });

@@ -49,7 +49,12 @@ export interface CalibrationSource extends AsyncIterable<CalibrationSample> {
 
 /** Make a source over every sample of `table`. */
 export function createCalibrationSource(table: SampleTable, inputsSpec: readonly ResolvedInputSpec[], origin: string): CalibrationSource {
-  return new TableSource(table, Array.from({ length: table.count }, (_, i) => i), inputsSpec, origin);
+  return new TableSource(
+    table,
+    Array.from({ length: table.count }, (_, i) => i),
+    inputsSpec,
+    origin,
+  );
 }
 
 class TableSource implements CalibrationSource {
@@ -79,7 +84,9 @@ class TableSource implements CalibrationSource {
 
   split(holdOutFraction: number, seed = 0): CalibrationSplit {
     if (typeof holdOutFraction !== 'number' || !(holdOutFraction >= 0 && holdOutFraction < 1)) {
-      throw new KilnError('BAD_OPTION', `hold-out fraction ${String(holdOutFraction)} is not in [0, 1)`, { hint: 'use e.g. 0.2 to keep a fifth of the samples for evaluation' });
+      throw new KilnError('BAD_OPTION', `hold-out fraction ${String(holdOutFraction)} is not in [0, 1)`, {
+        hint: 'use e.g. 0.2 to keep a fifth of the samples for evaluation',
+      });
     }
     if (!Number.isSafeInteger(seed)) throw new KilnError('BAD_OPTION', `split seed ${String(seed)} is not an integer`);
     const n = this.positions.length;

@@ -36,7 +36,10 @@ export class AbsHistogram {
   readonly counts: Float64Array;
   readonly binWidth: number;
 
-  constructor(readonly absMax: number, readonly bins = 2048) {
+  constructor(
+    readonly absMax: number,
+    readonly bins = 2048,
+  ) {
     this.counts = new Float64Array(bins);
     this.binWidth = absMax > 0 ? absMax / bins : 1;
   }
@@ -172,13 +175,7 @@ export interface QuantizedWeights {
  * Symmetric int8 weight quantization, per output channel along `axis` (or per tensor with
  * perChannel false). reduceRange uses 7 bits ([-64, 63]) to avoid u8s8 saturation without VNNI.
  */
-export function quantizeWeightsSymmetric(
-  w: Float32Array,
-  dims: readonly number[],
-  axis: number,
-  perChannel: boolean,
-  reduceRange: boolean,
-): QuantizedWeights {
+export function quantizeWeightsSymmetric(w: Float32Array, dims: readonly number[], axis: number, perChannel: boolean, reduceRange: boolean): QuantizedWeights {
   const qmax = reduceRange ? 63 : 127;
   const channels = perChannel ? dims[axis] : 1;
   const inner = perChannel ? dims.slice(axis + 1).reduce((a, b) => a * b, 1) : w.length;

@@ -77,9 +77,7 @@ export interface CompileOptions extends UserQuantOptions {
 }
 
 export type CompileEvent =
-  | { kind: 'step'; step: string; detail?: string }
-  | { kind: 'progress'; step: string; done: number; total: number }
-  | { kind: 'warning'; message: string };
+  { kind: 'step'; step: string; detail?: string } | { kind: 'progress'; step: string; done: number; total: number } | { kind: 'warning'; message: string };
 
 export type CompileResult =
   | { state: 'compiled'; artifact: WrittenArtifact; manifest: ArtifactManifest; withinBudget: boolean; seconds: number }
@@ -92,8 +90,8 @@ export const DEFAULT_EMULATED_SAMPLES = 16;
 /** Nodes the target cannot run, one line each. Portable targets take standard ONNX domains only. */
 export function unsupportedNodes(model: ModelProto, profile: TargetProfile): string[] {
   if (profile.runtime.operators !== 'portable') return [];
-  return model.graph!.node
-    .filter((n) => n.domain && n.domain !== 'ai.onnx' && n.domain !== 'ai.onnx.ml')
+  return model
+    .graph!.node.filter((n) => n.domain && n.domain !== 'ai.onnx' && n.domain !== 'ai.onnx.ml')
     .map((n) => `${n.name || n.output[0]} (${n.domain}:${n.opType}) is not a standard ONNX operator; ${profile.name} runs portable operators only`);
 }
 
@@ -112,7 +110,16 @@ export async function compileModel(sourcePath: string, options: CompileOptions):
   const cpu = profile.arch === 'x86_64' && profile.numerics.int8.reduceRange === 'auto' ? compilingCpu() : undefined;
   const cacheDir = options.cacheDir ?? join(kilnConfigDir(), 'cache', 'compile');
   const cal = options.calibrationData;
-  const cacheKey = cacheKeyOf(loaded.sourceSha, profile, options, `${cal?.label ?? ''}:${cal?.count ?? 0}:${data.evaluationSet.label}`, loaded.pipeline, runner, DEFAULT_EMULATED_SAMPLES, cpu);
+  const cacheKey = cacheKeyOf(
+    loaded.sourceSha,
+    profile,
+    options,
+    `${cal?.label ?? ''}:${cal?.count ?? 0}:${data.evaluationSet.label}`,
+    loaded.pipeline,
+    runner,
+    DEFAULT_EMULATED_SAMPLES,
+    cpu,
+  );
   const cached = options.cache !== false ? restoreCached(join(cacheDir, cacheKey), outDir) : undefined;
   if (cached) {
     step('cache', `reusing ${cacheKey.slice(0, 12)}`);
@@ -191,7 +198,9 @@ function loadStep(sourcePath: string, options: CompileOptions, warn: (message: s
   const sourceBytes = readFileSync(sourcePath);
   const modelName = options.modelName ?? basename(sourcePath).replace(/\.onnx$/i, '');
   if (options.labels !== undefined && options.pipeline === undefined) {
-    throw new KilnError('BAD_PIPELINE', `labels ${options.labels}: a labels file is part of a pipeline, and no pipeline was given`, { hint: 'pass --pipeline pipeline.json with it (postprocess with topk or argmax)' });
+    throw new KilnError('BAD_PIPELINE', `labels ${options.labels}: a labels file is part of a pipeline, and no pipeline was given`, {
+      hint: 'pass --pipeline pipeline.json with it (postprocess with topk or argmax)',
+    });
   }
   const pipeline = options.pipeline === undefined ? undefined : readPipelineSource(options.pipeline, { labels: options.labels, warn });
   if (pipeline) checkPipelineSource(pipeline, { inputs: inputSpecs(source), outputs: outputSpecs(source) });
@@ -218,7 +227,10 @@ function splitData(source: ModelProto, options: CompileOptions, note: (line: str
     const every = Math.max(2, Math.round(1 / holdOut));
     const calIndices = new Set<number>();
     for (let i = 0; i < cal.count && calIndices.size < maxCal; i++) if (i % every !== every - 1) calIndices.add(i);
-    return { calibrationSet: subsetSource(cal, cal.label, (i) => calIndices.has(i)), evaluationSet: subsetSource(cal, `${cal.label} (held out)`, (i) => i % every === every - 1) };
+    return {
+      calibrationSet: subsetSource(cal, cal.label, (i) => calIndices.has(i)),
+      evaluationSet: subsetSource(cal, `${cal.label} (held out)`, (i) => i % every === every - 1),
+    };
   }
   if (cal && cal.count === 1) return { calibrationSet: cal, evaluationSet: evaluationData ?? cal };
   if (evaluationData) return { evaluationSet: evaluationData };
@@ -246,9 +258,13 @@ function runnerStep(profile: TargetProfile, options: CompileOptions): ModelRunne
 async function checkStep(sourcePath: string, { source, sourceBytes, profile }: Loaded): Promise<void> {
   const unsupported = unsupportedNodes(source, profile);
   if (unsupported.length) {
-    throw new KilnError('UNSUPPORTED_OPERATOR', `${sourcePath}: ${unsupported.length} node(s) cannot run on target ${profile.name}:\n  • ${unsupported.slice(0, 20).join('\n  • ')}`, {
-      hint: 'pick another target, or re-export the model with standard operators',
-    });
+    throw new KilnError(
+      'UNSUPPORTED_OPERATOR',
+      `${sourcePath}: ${unsupported.length} node(s) cannot run on target ${profile.name}:\n  • ${unsupported.slice(0, 20).join('\n  • ')}`,
+      {
+        hint: 'pick another target, or re-export the model with standard operators',
+      },
+    );
   }
   const check = await createOrtNodeSession(sourceBytes, { source: sourcePath });
   await check.release();

@@ -79,7 +79,7 @@ export function takeSource(source: DataSource, n: number, label: string): DataSo
  * ('calibration sample'), so a bad sample fails in one line instead of deep in the runtime.
  */
 export function checkedSource(source: DataSource, specs: readonly TensorSpec[], what: string): DataSource {
-  const fix = 'the samples must match the model\'s inputs (kiln inspect MODEL lists them)';
+  const fix = "the samples must match the model's inputs (kiln inspect MODEL lists them)";
   return {
     ...source,
     async *stream() {
@@ -88,10 +88,23 @@ export function checkedSource(source: DataSource, specs: readonly TensorSpec[], 
         i++;
         for (const spec of specs) {
           const t = sample[spec.name];
-          if (!t) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): no input '${spec.name}' (it has ${Object.keys(sample).join(', ') || 'none'})`, { hint: fix });
-          if (t.type !== spec.dtype) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): input '${spec.name}' is ${t.type}, the model takes ${spec.dtype}`, { hint: fix });
+          if (!t)
+            throw new KilnError(
+              'CALIBRATION_DATA',
+              `${what} ${i} (${source.label}): no input '${spec.name}' (it has ${Object.keys(sample).join(', ') || 'none'})`,
+              { hint: fix },
+            );
+          if (t.type !== spec.dtype)
+            throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): input '${spec.name}' is ${t.type}, the model takes ${spec.dtype}`, {
+              hint: fix,
+            });
           const fits = t.dims.length === spec.shape.length && spec.shape.every((d, k) => typeof d !== 'number' || d === t.dims[k]);
-          if (!fits) throw new KilnError('CALIBRATION_DATA', `${what} ${i} (${source.label}): input '${spec.name}' is [${t.dims.join(', ')}], the model takes [${spec.shape.join(', ')}]`, { hint: fix });
+          if (!fits)
+            throw new KilnError(
+              'CALIBRATION_DATA',
+              `${what} ${i} (${source.label}): input '${spec.name}' is [${t.dims.join(', ')}], the model takes [${spec.shape.join(', ')}]`,
+              { hint: fix },
+            );
         }
         yield sample;
       }
@@ -104,7 +117,10 @@ export function concreteShape(spec: TensorSpec, shapes: Readonly<Record<string, 
   const given = shapes[spec.name];
   if (given) {
     if (given.length !== spec.shape.length) {
-      throw new KilnError('BAD_SHAPE', `--shape ${spec.name}=${given.join('x')} has rank ${given.length}, the model's input has rank ${spec.shape.length} [${spec.shape.join(', ')}]`);
+      throw new KilnError(
+        'BAD_SHAPE',
+        `--shape ${spec.name}=${given.join('x')} has rank ${given.length}, the model's input has rank ${spec.shape.length} [${spec.shape.join(', ')}]`,
+      );
     }
     spec.shape.forEach((d, i) => {
       if (typeof d === 'number' && d !== given[i]) {
@@ -127,13 +143,18 @@ export function concreteShape(spec: TensorSpec, shapes: Readonly<Record<string, 
  * batch 1: what verification and calibration run at unless the user says otherwise. Returns the
  * shapes to use and one note per such input.
  */
-export function batchOneShapes(specs: readonly TensorSpec[], shapes: Readonly<Record<string, readonly number[]>> = {}): { shapes: Record<string, number[]>; notes: string[] } {
+export function batchOneShapes(
+  specs: readonly TensorSpec[],
+  shapes: Readonly<Record<string, readonly number[]>> = {},
+): { shapes: Record<string, number[]>; notes: string[] } {
   const out: Record<string, number[]> = Object.fromEntries(Object.entries(shapes).map(([k, v]) => [k, [...v]]));
   const notes: string[] = [];
   for (const spec of specs) {
     if (shapes[spec.name] || spec.shape.length === 0 || typeof spec.shape[0] === 'number' || spec.shape.slice(1).some((d) => typeof d !== 'number')) continue;
     out[spec.name] = [1, ...(spec.shape.slice(1) as number[])];
-    notes.push(`input '${spec.name}' has a dynamic batch dimension (${spec.shape[0]}): verified at batch 1, kept dynamic in the artifact (--shape ${spec.name}=${['N', ...spec.shape.slice(1)].join('x')} to verify at another size)`);
+    notes.push(
+      `input '${spec.name}' has a dynamic batch dimension (${spec.shape[0]}): verified at batch 1, kept dynamic in the artifact (--shape ${spec.name}=${['N', ...spec.shape.slice(1)].join('x')} to verify at another size)`,
+    );
   }
   return { shapes: out, notes };
 }
@@ -157,7 +178,10 @@ export function randomSource(specs: readonly TensorSpec[], shapes: Readonly<Reco
             t = { type: 'float32', dims: dims[i], data };
           } else if (spec.dtype === 'int64') t = { type: 'int64', dims: dims[i], data: new BigInt64Array(n) };
           else if (spec.dtype === 'int32') t = { type: 'int32', dims: dims[i], data: new Int32Array(n) };
-          else throw new KilnError('BAD_SHAPE', `input '${spec.name}' is ${spec.dtype}; kiln cannot make up values for it`, { hint: 'pass real samples with --calibration' });
+          else
+            throw new KilnError('BAD_SHAPE', `input '${spec.name}' is ${spec.dtype}; kiln cannot make up values for it`, {
+              hint: 'pass real samples with --calibration',
+            });
           sample[spec.name] = t;
         });
         yield sample;

@@ -30,7 +30,12 @@ export const newAccumulator = (name: string, dims: readonly number[]): OutputAcc
   top1Same: 0,
   top1Total: 0,
   // Classifier-like: [N, C] scores, rank-1 scores, or [N, T, C] probabilities per time step (CTC).
-  classes: dims.length >= 2 && dims.length <= 3 && dims[dims.length - 1] > 1 && dims[dims.length - 1] <= 100_000 ? dims[dims.length - 1] : dims.length === 1 && dims[0] > 1 ? dims[0] : 0,
+  classes:
+    dims.length >= 2 && dims.length <= 3 && dims[dims.length - 1] > 1 && dims[dims.length - 1] <= 100_000
+      ? dims[dims.length - 1]
+      : dims.length === 1 && dims[0] > 1
+        ? dims[0]
+        : 0,
   probabilitiesOnly: dims.length === 3,
 });
 

@@ -39,7 +39,11 @@ function readOrThrow(path: string, what: string, hint: string): Buffer {
     return readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new KilnError('FILE_NOT_FOUND', `${path}: ${code === 'ENOENT' ? `no such ${what}` : `the ${what} cannot be read (${code ?? (err as Error).message})`}`, { hint, cause: err });
+    throw new KilnError(
+      'FILE_NOT_FOUND',
+      `${path}: ${code === 'ENOENT' ? `no such ${what}` : `the ${what} cannot be read (${code ?? (err as Error).message})`}`,
+      { hint, cause: err },
+    );
   }
 }
 
@@ -61,9 +65,14 @@ export function readPipelineSource(pipeline: string | PipelineFile, options: Rea
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline is not JSON (${(err as Error).message})`, { hint: 'a pipeline file holds one JSON object; see `kiln compile --help` for its format' });
+      throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline is not JSON (${(err as Error).message})`, {
+        hint: 'a pipeline file holds one JSON object; see `kiln compile --help` for its format',
+      });
     }
-    if (!isObject(parsed)) throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline must be a JSON object, not ${Array.isArray(parsed) ? 'a list' : JSON.stringify(parsed)}`, { hint: 'see `kiln compile --help` for its format' });
+    if (!isObject(parsed))
+      throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline must be a JSON object, not ${Array.isArray(parsed) ? 'a list' : JSON.stringify(parsed)}`, {
+        hint: 'see `kiln compile --help` for its format',
+      });
     raw = parsed;
   } else {
     origin = 'the pipeline option';
@@ -75,12 +84,22 @@ export function readPipelineSource(pipeline: string | PipelineFile, options: Rea
   let labels: PipelineSource['labels'];
   if (options.labels !== undefined) {
     const path = resolve(cwd, options.labels);
-    if (raw.labels !== undefined) throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline lists its labels inline, and a labels file (${path}) was also given`, { hint: 'drop "labels" from the pipeline or the --labels file' });
+    if (raw.labels !== undefined)
+      throw new KilnError('BAD_PIPELINE', `${origin}: the pipeline lists its labels inline, and a labels file (${path}) was also given`, {
+        hint: 'drop "labels" from the pipeline or the --labels file',
+      });
     if (raw.labelsFile !== undefined) options.warn?.(`${origin}: labelsFile ${JSON.stringify(raw.labelsFile)} replaced by the labels file ${path}`);
     labels = { path, bytes: readOrThrow(path, 'labels file', 'a labels file holds one label per line') };
   } else if (typeof raw.labelsFile === 'string' && raw.labelsFile !== '') {
     const path = resolve(base, raw.labelsFile);
-    labels = { path, bytes: readOrThrow(path, `labels file (labelsFile ${JSON.stringify(raw.labelsFile)} in ${origin})`, typeof pipeline === 'string' ? 'labelsFile is relative to the pipeline file' : 'labelsFile is relative to the current directory') };
+    labels = {
+      path,
+      bytes: readOrThrow(
+        path,
+        `labels file (labelsFile ${JSON.stringify(raw.labelsFile)} in ${origin})`,
+        typeof pipeline === 'string' ? 'labelsFile is relative to the pipeline file' : 'labelsFile is relative to the current directory',
+      ),
+    };
   }
   return Object.freeze({ origin, raw, ...(labels ? { labels: Object.freeze(labels) } : {}) });
 }
@@ -92,7 +111,8 @@ const planImage = (step: ImagePreprocessStep, spec: TensorSpec): void => {
 };
 
 /** The pipeline as checked against a model: labelsFile names the real file, so problems name it too. */
-const forChecking = (source: PipelineSource): Record<string, unknown> => (source.labels ? { ...source.raw, labelsFile: source.labels.path } : { ...source.raw });
+const forChecking = (source: PipelineSource): Record<string, unknown> =>
+  source.labels ? { ...source.raw, labelsFile: source.labels.path } : { ...source.raw };
 
 /**
  * Check a pipeline against a model's inputs and outputs (names, shapes, the image plan, the labels
@@ -104,15 +124,19 @@ export function checkPipelineSource(source: PipelineSource, model: Pick<Artifact
   if (checked.ok) return checked.spec;
   const n = checked.problems.length;
   const io = `inputs ${model.inputs.map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join(', ')}; outputs ${model.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}`;
-  throw new KilnError('BAD_PIPELINE', `${source.origin}: the pipeline does not fit ${stage} (${io}); ${n} problem${n === 1 ? '' : 's'}:\n  • ${checked.problems.join('\n  • ')}`, {
-    hint: 'fix the pipeline; `kiln compile --help` shows its format',
-  });
+  throw new KilnError(
+    'BAD_PIPELINE',
+    `${source.origin}: the pipeline does not fit ${stage} (${io}); ${n} problem${n === 1 ? '' : 's'}:\n  • ${checked.problems.join('\n  • ')}`,
+    {
+      hint: 'fix the pipeline; `kiln compile --help` shows its format',
+    },
+  );
 }
 
 /** What the compile cache key takes from the pipeline: its content and its labels', not their paths. */
 export function pipelineCacheKey(source: PipelineSource): string {
   const { labelsFile: _l, ...rest } = source.raw;
-  return sha256Hex(Buffer.from(canonicalJson({ pipeline: rest, labels: source.labels ? sha256Hex(source.labels.bytes) : source.raw.labelsFile ?? null })));
+  return sha256Hex(Buffer.from(canonicalJson({ pipeline: rest, labels: source.labels ? sha256Hex(source.labels.bytes) : (source.raw.labelsFile ?? null) })));
 }
 
 /**

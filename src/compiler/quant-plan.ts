@@ -67,15 +67,26 @@ export type QuantPlan =
 
 /** Ops whose fp16 results drift too far to run in half precision by default. */
 export const FP16_KEEP_FLOAT32_OPS: readonly string[] = Object.freeze([
-  'Range', 'NonMaxSuppression', 'TopK', 'RoiAlign', 'Resize', 'CumSum', 'Exp', 'Pow', 'ReduceSum', 'ReduceProd',
-  'ReduceLogSumExp', 'Softplus', 'Log', 'Erf',
+  'Range',
+  'NonMaxSuppression',
+  'TopK',
+  'RoiAlign',
+  'Resize',
+  'CumSum',
+  'Exp',
+  'Pow',
+  'ReduceSum',
+  'ReduceProd',
+  'ReduceLogSumExp',
+  'Softplus',
+  'Log',
+  'Erf',
 ]);
 
 const CONV_OPS = ['Conv', 'ConvTranspose'];
 const MATMUL_OPS = ['MatMul', 'Gemm'];
 
-const count = (ops: Readonly<Record<string, number>>, names: readonly string[]): number =>
-  names.reduce((a, n) => a + (ops[n] ?? 0), 0);
+const count = (ops: Readonly<Record<string, number>>, names: readonly string[]): number => names.reduce((a, n) => a + (ops[n] ?? 0), 0);
 
 /**
  * 'auto': full-range weights where the compiling CPU has VNNI (exact u8×s8 dot products), 7-bit
@@ -94,12 +105,7 @@ function resolveReduceRange(setting: boolean | 'auto', cpu: ModelFacts['cpu']): 
   return { reduceRange, tuning: { cpu: cpu?.model ?? 'unknown', int8Kernel: kernel, reduceRange, note } };
 }
 
-export function resolveQuantPlan(
-  profile: TargetProfile,
-  user: UserQuantOptions,
-  facts: ModelFacts,
-  warn: (message: string) => void = () => {},
-): QuantPlan {
+export function resolveQuantPlan(profile: TargetProfile, user: UserQuantOptions, facts: ModelFacts, warn: (message: string) => void = () => {}): QuantPlan {
   const common = {
     includeOps: user.includeOps,
     excludeOps: user.excludeOps ?? [],

@@ -30,7 +30,11 @@ function backendRunner(backendName: 'ort-node' | 'ort-web', load: BackendLoadOpt
 
 export function ortNodeRunner(options: { threads?: number; optimization?: 'disabled' | 'basic' | 'extended' | 'all' } = {}): ModelRunner {
   // Spinning off: runners are timed side by side, and an idle spinning session steals the core.
-  return backendRunner('ort-node', { threads: options.threads, optimization: options.optimization, allowSpinning: false, executionProviders: ['cpu'] }, `onnxruntime-node ${ortNodeVersion()} (cpu)`);
+  return backendRunner(
+    'ort-node',
+    { threads: options.threads, optimization: options.optimization, allowSpinning: false, executionProviders: ['cpu'] },
+    `onnxruntime-node ${ortNodeVersion()} (cpu)`,
+  );
 }
 
 /** onnxruntime-web's thread count is fixed per process at first use; without `threads` the runner takes it as it is. */
@@ -114,11 +118,16 @@ export function runnerForTarget(profile: TargetProfile, choice: RunnerChoice = {
     return { ...base, native: false, note: 'no CUDA provider on this host: verified on the CPU provider (fp16 weights, fp32 compute)' };
   }
   if (profile.arch !== HOST_ARCH) {
-    const standIn = (why: string): ModelRunner => ({ ...base, native: false, note: `${why}: verified on onnxruntime's ${HOST_ARCH.replace('_', '-')} CPU kernels` });
+    const standIn = (why: string): ModelRunner => ({
+      ...base,
+      native: false,
+      note: `${why}: verified on onnxruntime's ${HOST_ARCH.replace('_', '-')} CPU kernels`,
+    });
     if (profile.arch !== 'arm64' || HOST_ARCH !== 'x86_64') return standIn(`${profile.arch} runtime not on this ${process.arch} host`);
     if (choice.verifyOn === 'host') return standIn('arm64 runtime not used (verify on host was asked)');
     const emulation = (choice.findEmulation ?? findArm64Emulation)(choice.env ?? process.env);
-    if (!emulation.ok) return standIn(`arm64 runtime not on this ${process.arch} host, and its emulation is not set up (${emulation.missing} missing: ${emulation.reason})`);
+    if (!emulation.ok)
+      return standIn(`arm64 runtime not on this ${process.arch} host, and its emulation is not set up (${emulation.missing} missing: ${emulation.reason})`);
     return emulatedArm64Runner(emulation, { optimization: profile.runtime.optimizationLevel, ...choice.emulated });
   }
   return base;

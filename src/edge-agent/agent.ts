@@ -115,10 +115,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     try {
       mkdirSync(this.dataDir, { recursive: true });
     } catch (err) {
-      throw new KilnError('AGENT_STATE', `cannot create the data dir ${this.dataDir}: ${(err as Error).message}`, { hint: 'pass --data-dir with a writable folder' });
+      throw new KilnError('AGENT_STATE', `cannot create the data dir ${this.dataDir}: ${(err as Error).message}`, {
+        hint: 'pass --data-dir with a writable folder',
+      });
     }
     const batching: BatchingOptions = { maxBatchSize: options.batching?.maxBatchSize ?? 1, maxQueueDelayMs: options.batching?.maxQueueDelayMs ?? 2 };
-    if (!Number.isInteger(batching.maxBatchSize) || batching.maxBatchSize < 1) throw new RangeError(`batching.maxBatchSize must be an integer ≥ 1 (got ${batching.maxBatchSize})`);
+    if (!Number.isInteger(batching.maxBatchSize) || batching.maxBatchSize < 1)
+      throw new RangeError(`batching.maxBatchSize must be an integer ≥ 1 (got ${batching.maxBatchSize})`);
     if (!(batching.maxQueueDelayMs >= 0)) throw new RangeError(`batching.maxQueueDelayMs must be ≥ 0 (got ${batching.maxQueueDelayMs})`);
     for (const [model, v] of Object.entries(options.variants ?? {})) {
       const problems = variantProblems(model, v);
@@ -147,7 +150,18 @@ export class Agent extends EventEmitter<AgentEvents> {
         if (e.kind === 'loaded') {
           this.metrics.loads.inc(labels);
           const rt = this.loader.runtimeOf(e.record.id);
-          this.log.info('model loaded', { ...labels, ms: Math.round(e.ms), ...(rt ? { backend: rt.backend, provider: rt.provider, threads: rt.threads ?? 'default', ...(rt.interOpThreads ? { interOpThreads: rt.interOpThreads } : {}) } : {}) });
+          this.log.info('model loaded', {
+            ...labels,
+            ms: Math.round(e.ms),
+            ...(rt
+              ? {
+                  backend: rt.backend,
+                  provider: rt.provider,
+                  threads: rt.threads ?? 'default',
+                  ...(rt.interOpThreads ? { interOpThreads: rt.interOpThreads } : {}),
+                }
+              : {}),
+          });
           if (rt?.fallback) this.log.warn(rt.fallback, labels);
         } else if (e.kind === 'unloaded') {
           this.runner.forget(e.record.id, 'batcher');
@@ -162,7 +176,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     const closed = (): boolean => this.closed;
     this.runner = new Runner({ db: this.db, store: this.store, pool: this.pool, metrics: this.metrics, log: this.log, batching, closed });
-    this.loader = new VersionLoader({ store: this.store, runner: this.runner, metrics: this.metrics, registry: () => options.registry ?? defaultBackendRegistry(), override: options.backend, runtime: options });
+    this.loader = new VersionLoader({
+      store: this.store,
+      runner: this.runner,
+      metrics: this.metrics,
+      registry: () => options.registry ?? defaultBackendRegistry(),
+      override: options.backend,
+      runtime: options,
+    });
     for (const [model, v] of Object.entries(options.variants ?? {})) this.runner.setVariants(model, v);
     this.shadowRuns = new Shadow({ runner: this.runner, pool: this.pool, telemetry: this.telemetry, log: this.log, closed });
     this.installer = new Installer({
@@ -215,7 +236,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.options.preload !== false) {
       for (const model of [...routes.keys()]) {
         // A version that fails to load falls back to the previous good one: try until one loads.
-        for (let r = routes.get(model); r; ) {
+        for (let r = routes.get(model); r;) {
           const lease = await this.pool.acquire(r).catch((err: unknown) => {
             this.log.error('preload failed', { model: r!.model, version: r!.version, error: (err as Error).message });
           });

@@ -114,7 +114,12 @@ export async function runBatch(agent: Agent, options: BatchOptions): Promise<Bat
           ...head,
           model: options.model,
           version: res.version,
-          outputs: Object.entries(res.outputs).map(([name, t]) => ({ name, datatype: OIP_DATATYPE[t.type] ?? t.type, shape: [...t.dims], data: tensorToJson(t) })),
+          outputs: Object.entries(res.outputs).map(([name, t]) => ({
+            name,
+            datatype: OIP_DATATYPE[t.type] ?? t.type,
+            shape: [...t.dims],
+            data: tensorToJson(t),
+          })),
           ...(served.pipeline?.postprocess.length ? { predictions: postprocess(served.pipeline, res.outputs[served.pipeline.output]) } : {}),
         };
       } catch (err) {

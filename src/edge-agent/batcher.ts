@@ -174,7 +174,8 @@ export class Batcher {
         return;
       }
       for (const [name, t] of Object.entries(out)) {
-        if (rowsOf(t) !== rows) throw new KilnError('MODEL_RUN_FAILED', `output '${name}' has ${rowsOf(t)} rows for a batch of ${rows}: the model cannot be batched`);
+        if (rowsOf(t) !== rows)
+          throw new KilnError('MODEL_RUN_FAILED', `output '${name}' has ${rowsOf(t)} rows for a batch of ${rows}: the model cannot be batched`);
       }
       let from = 0;
       for (const p of batch) {

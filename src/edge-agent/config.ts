@@ -101,12 +101,19 @@ type Parser = (v: unknown) => { ok: true; value: unknown } | { ok: false; messag
 const ok = (value: unknown) => ({ ok: true as const, value });
 const no = (message: string) => ({ ok: false as const, message });
 
-const str = (min = 1): Parser => (v) => (typeof v === 'string' && v.length >= min ? ok(v) : no(typeof v === 'string' ? `needs at least ${min} characters` : `expected a string, got ${JSON.stringify(v)}`));
-const int = (min: number, max: number): Parser => (v) => {
-  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n)) return no(`expected a whole number, got ${JSON.stringify(v)}`);
-  return n < min || n > max ? no(`must be between ${min} and ${max} (got ${n})`) : ok(n);
-};
+const str =
+  (min = 1): Parser =>
+  (v) =>
+    typeof v === 'string' && v.length >= min
+      ? ok(v)
+      : no(typeof v === 'string' ? `needs at least ${min} characters` : `expected a string, got ${JSON.stringify(v)}`);
+const int =
+  (min: number, max: number): Parser =>
+  (v) => {
+    const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n)) return no(`expected a whole number, got ${JSON.stringify(v)}`);
+    return n < min || n > max ? no(`must be between ${min} and ${max} (got ${n})`) : ok(n);
+  };
 const bool: Parser = (v) => {
   if (typeof v === 'boolean') return ok(v);
   if (typeof v === 'string' && /^(true|false|1|0|yes|no)$/i.test(v)) return ok(/^(true|1|yes)$/i.test(v));
@@ -117,11 +124,20 @@ const bytes: Parser = (v) => {
   return n === undefined ? no(`${JSON.stringify(v)} is not a size (use bytes, or a number with B, KB, MB, GB, KiB, MiB, GiB)`) : ok(n);
 };
 const list: Parser = (v) => {
-  if (typeof v === 'string') return ok(v.split(',').map((x) => x.trim()).filter(Boolean));
+  if (typeof v === 'string')
+    return ok(
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    );
   if (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0)) return ok(v);
   return no('expected a list of strings (or one comma-separated string)');
 };
-const oneOf = (values: readonly string[]): Parser => (v) => (typeof v === 'string' && values.includes(v) ? ok(v) : no(`expected one of ${values.join(', ')}, got ${JSON.stringify(v)}`));
+const oneOf =
+  (values: readonly string[]): Parser =>
+  (v) =>
+    typeof v === 'string' && values.includes(v) ? ok(v) : no(`expected one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
 
 const PARSERS = {
   host: str(),
@@ -147,12 +163,23 @@ const PARSERS = {
     const problems = Object.entries(v).flatMap(([m, c]) => variantProblems(m, c));
     if (problems.length) return no(problems.join('; '));
     // Version keys and shadow versions are strings, whatever YAML made of them.
-    return ok(Object.fromEntries(Object.entries(v as Record<string, VariantConfig>).map(([m, c]) => [m, { ...(c.weights ? { weights: Object.fromEntries(Object.entries(c.weights)) } : {}), ...(c.shadow !== undefined ? { shadow: String(c.shadow) } : {}) }])));
+    return ok(
+      Object.fromEntries(
+        Object.entries(v as Record<string, VariantConfig>).map(([m, c]) => [
+          m,
+          { ...(c.weights ? { weights: Object.fromEntries(Object.entries(c.weights)) } : {}), ...(c.shadow !== undefined ? { shadow: String(c.shadow) } : {}) },
+        ]),
+      ),
+    );
   },
   logLevel: oneOf(['debug', 'info', 'warn', 'error', 'silent']),
   logFormat: oneOf(['json', 'pretty']),
-  cloud: (v) => (typeof v === 'string' && /^(mqtts?|tcp|tls):\/\/[^/\s]+/.test(v) ? ok(v) : no(`expected an mqtt:// or mqtts:// URL, got ${JSON.stringify(v)}`)),
-  deviceId: (v) => (typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v) ? ok(v) : no(`expected a device id (1–64 of A-Z a-z 0-9 . _ -), got ${JSON.stringify(v)}`)),
+  cloud: (v) =>
+    typeof v === 'string' && /^(mqtts?|tcp|tls):\/\/[^/\s]+/.test(v) ? ok(v) : no(`expected an mqtt:// or mqtts:// URL, got ${JSON.stringify(v)}`),
+  deviceId: (v) =>
+    typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)
+      ? ok(v)
+      : no(`expected a device id (1–64 of A-Z a-z 0-9 . _ -), got ${JSON.stringify(v)}`),
   deviceSecret: str(8),
 } as const satisfies Record<string, Parser>;
 
@@ -228,7 +255,13 @@ export function resolveAgentConfig(sources: ConfigSources): AgentConfig {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('KILN_AGENT_') || value === undefined || ENV_EXTRA.has(name)) continue;
     const key = ENV_KEYS[name];
-    if (!key) problems.push({ where: name, message: `unknown variable (valid: ${Object.keys(ENV_KEYS).concat([...ENV_EXTRA]).join(', ')})` });
+    if (!key)
+      problems.push({
+        where: name,
+        message: `unknown variable (valid: ${Object.keys(ENV_KEYS)
+          .concat([...ENV_EXTRA])
+          .join(', ')})`,
+      });
     else rawEnv[key] = value;
   }
   const fromEnv = validate(rawEnv, (k) => envName(k), problems);
@@ -256,12 +289,19 @@ export function resolveAgentConfig(sources: ConfigSources): AgentConfig {
     problems.push({ where: 'host', message: `binding ${merged.host} (not loopback) needs a token: set --token, KILN_AGENT_TOKEN or token: in the file` });
   }
   if (merged.cloud && (!merged.deviceId || !merged.deviceSecret)) {
-    problems.push({ where: 'cloud', message: 'syncing with the cloud needs a device id and secret: set --device-id and --device-secret (or KILN_AGENT_DEVICE_ID / KILN_AGENT_DEVICE_SECRET)' });
+    problems.push({
+      where: 'cloud',
+      message: 'syncing with the cloud needs a device id and secret: set --device-id and --device-secret (or KILN_AGENT_DEVICE_ID / KILN_AGENT_DEVICE_SECRET)',
+    });
   }
   if (problems.length) {
-    throw new KilnError('AGENT_CONFIG', `the agent's configuration has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  • ${problems.map((p) => `${p.where}: ${p.message}`).join('\n  • ')}`, {
-      hint: 'see kiln agent start --help',
-    });
+    throw new KilnError(
+      'AGENT_CONFIG',
+      `the agent's configuration has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  • ${problems.map((p) => `${p.where}: ${p.message}`).join('\n  • ')}`,
+      {
+        hint: 'see kiln agent start --help',
+      },
+    );
   }
   return Object.freeze({ ...merged, models: Object.freeze([...merged.models]), trustedKeys: Object.freeze([...merged.trustedKeys]) });
 }
@@ -275,6 +315,7 @@ function readKey(k: string, base: string, problems: Problem[]): string {
     return k;
   }
   const text = readFileSync(path, 'utf8').trim();
-  if (!/^[A-Za-z0-9+/]{43}=$/.test(text)) problems.push({ where: `trustedKeys: ${path}`, message: 'the file does not hold a base64 ed25519 public key (as signing-key.pub does)' });
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(text))
+    problems.push({ where: `trustedKeys: ${path}`, message: 'the file does not hold a base64 ed25519 public key (as signing-key.pub does)' });
   return text;
 }

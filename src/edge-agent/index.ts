@@ -12,7 +12,16 @@ export { Agent, type AgentOptions, type AgentEvents, type InstallResult, type Se
 export { startAgent, type RunningAgent } from './run.js';
 export { resolveAgentConfig, parseBytes, CONFIG_DEFAULTS, CONFIG_KEYS, type AgentConfig, type ConfigSources } from './config.js';
 export { serveAgent, isLoopback, DEFAULT_MAX_REQUEST_BYTES, type AgentServer, type ServeOptions } from './http/server.js';
-export { parseInferRequest, encodeInferResponse, encodeBinaryRequest, decodeBinaryResponse, modelMetadata, type InferRequest, type ModelSignature, type RequestedOutput } from './http/oip.js';
+export {
+  parseInferRequest,
+  encodeInferResponse,
+  encodeBinaryRequest,
+  decodeBinaryResponse,
+  modelMetadata,
+  type InferRequest,
+  type ModelSignature,
+  type RequestedOutput,
+} from './http/oip.js';
 export { ModelStore, safeName, type InstallStep, type StoreHooks, type Staged, type RecoveryReport } from './store/model-store.js';
 export { StateDb, type InstallRecord, type InstallState, type OutboxRow, type JobRecord, type JobStatus, type JobFormat } from './store/state-db.js';
 export { ModelPool, type Lease, type PoolEvent } from './pool.js';

@@ -15,7 +15,8 @@ import { imageToTensor } from './pipeline/image.js';
 import type { PipelineSpec } from '../protocol/pipeline.js';
 import { elementCount, flattenJson, OIP_DATATYPE, shapeProblem, typedFromJson } from './tensors.js';
 
-const bad = (path: string, message: string) => new KilnError('AGENT_REQUEST', `${path}: ${message}`, { hint: 'see kiln agent infer --help for the input formats' });
+const bad = (path: string, message: string) =>
+  new KilnError('AGENT_REQUEST', `${path}: ${message}`, { hint: 'see kiln agent infer --help for the input formats' });
 
 /** The shape of a nested JSON array (checked rectangular), or undefined for a scalar. */
 function nestedShape(v: unknown, path: string): number[] {

@@ -165,9 +165,17 @@ async function warmUp(handle: LoadedModelHandle, manifest: ArtifactManifest, dir
   readPipeline(dir, manifest);
   const names = new Set(handle.inputs.map((i) => i.name));
   const missing = manifest.inputs.filter((i) => !names.has(i.name));
-  if (handle.inputs.length && missing.length) throw new KilnError('AGENT_INSTALL', `the model has no input${missing.length > 1 ? 's' : ''} ${missing.map((i) => `'${i.name}'`).join(', ')} that its manifest declares`, { hint: 'the previous version keeps serving' });
+  if (handle.inputs.length && missing.length)
+    throw new KilnError(
+      'AGENT_INSTALL',
+      `the model has no input${missing.length > 1 ? 's' : ''} ${missing.map((i) => `'${i.name}'`).join(', ')} that its manifest declares`,
+      { hint: 'the previous version keeps serving' },
+    );
   const feeds: NamedTensors = Object.fromEntries(manifest.inputs.map((spec) => [spec.name, zeroTensor(spec)]));
   const out = await handle.run(feeds);
   const absent = manifest.outputs.filter((o) => !out[o.name]);
-  if (absent.length) throw new KilnError('AGENT_INSTALL', `the warm-up inference returned no ${absent.map((o) => `'${o.name}'`).join(', ')}`, { hint: 'the previous version keeps serving' });
+  if (absent.length)
+    throw new KilnError('AGENT_INSTALL', `the warm-up inference returned no ${absent.map((o) => `'${o.name}'`).join(', ')}`, {
+      hint: 'the previous version keeps serving',
+    });
 }

@@ -9,7 +9,21 @@
  * written on its own, so a 1 GB payload needs the memory of one line.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  type WriteStream,
+} from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform, type Readable } from 'node:stream';
@@ -221,7 +235,13 @@ export class JobQueue {
     } finally {
       lease.release();
     }
-    const encoded = encodeInferResponse(served.record.model, served.record.version, request.id, request.outputs.map((o) => ({ name: o.name, binary: false })), outputs);
+    const encoded = encodeInferResponse(
+      served.record.model,
+      served.record.version,
+      request.id,
+      request.outputs.map((o) => ({ name: o.name, binary: false })),
+      outputs,
+    );
     return Buffer.from(encoded.chunks[0]).toString('utf8');
   }
 

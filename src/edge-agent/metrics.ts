@@ -87,7 +87,12 @@ export class Gauge extends Metric {
 export class Histogram extends Metric {
   private readonly hist = new Map<string, { values: string[]; buckets: number[]; sum: number; count: number }>();
 
-  constructor(name: string, help: string, labelNames: readonly string[], readonly buckets: readonly number[]) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    readonly buckets: readonly number[],
+  ) {
     super(name, help, labelNames);
     if (buckets.some((b, i) => i > 0 && b <= buckets[i - 1])) throw new RangeError(`histogram ${name}: buckets must increase`);
   }
@@ -148,7 +153,9 @@ export class Registry {
 }
 
 /** Latency buckets in seconds: 0.1 ms … 10 s. */
-export const LATENCY_BUCKETS: readonly number[] = Object.freeze([0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+export const LATENCY_BUCKETS: readonly number[] = Object.freeze([
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]);
 export const BATCH_BUCKETS: readonly number[] = Object.freeze([1, 2, 4, 8, 16, 32, 64, 128]);
 
 /** The agent's metrics, by name. */
@@ -160,8 +167,18 @@ export function agentMetrics() {
     invocations: registry.counter('kiln_agent_inference_requests_total', 'Inference requests answered successfully.', mv),
     errors: registry.counter('kiln_agent_inference_errors_total', 'Inference requests that failed, by HTTP status.', [...mv, 'status']),
     modelLatency: registry.histogram('kiln_agent_model_latency_seconds', 'Time spent in the model run (session.run).', mv, LATENCY_BUCKETS),
-    overheadLatency: registry.histogram('kiln_agent_overhead_latency_seconds', 'Request time minus model time: parsing, checks, encoding, queueing.', mv, LATENCY_BUCKETS),
-    requestLatency: registry.histogram('kiln_agent_request_latency_seconds', 'Whole inference request time, first byte in to last byte out.', mv, LATENCY_BUCKETS),
+    overheadLatency: registry.histogram(
+      'kiln_agent_overhead_latency_seconds',
+      'Request time minus model time: parsing, checks, encoding, queueing.',
+      mv,
+      LATENCY_BUCKETS,
+    ),
+    requestLatency: registry.histogram(
+      'kiln_agent_request_latency_seconds',
+      'Whole inference request time, first byte in to last byte out.',
+      mv,
+      LATENCY_BUCKETS,
+    ),
     batchSize: registry.histogram('kiln_agent_batch_size', 'Size of the leading (batch) dimension of each model run.', mv, BATCH_BUCKETS),
     installs: registry.counter('kiln_agent_installs_total', 'Artifact installs, by result (promoted, unchanged, refused, failed).', ['model', 'result']),
     swaps: registry.counter('kiln_agent_model_swaps_total', 'Times a model switched its serving version.', ['model']),
@@ -169,14 +186,37 @@ export function agentMetrics() {
     unloads: registry.counter('kiln_agent_model_unloads_total', 'Model versions released, by reason (evicted, retired, closed).', [...mv, 'reason']),
     loadedBytes: registry.gauge('kiln_agent_loaded_model_bytes', 'Estimated bytes of the model versions loaded now.'),
     budgetBytes: registry.gauge('kiln_agent_memory_budget_bytes', 'Memory budget for loaded models.'),
-    runtime: registry.gauge('kiln_agent_model_runtime', "1 per loaded version: the runtime running it; fallback='cpu' when its target's runtime is missing and it runs on the CPU instead.", ['model', 'version', 'target', 'backend', 'provider', 'fallback']),
-    shadowRuns: registry.counter('kiln_agent_shadow_runs_total', 'Requests copied to a shadow variant and compared, by serving and shadow version.', [...mv, 'shadow']),
+    runtime: registry.gauge(
+      'kiln_agent_model_runtime',
+      "1 per loaded version: the runtime running it; fallback='cpu' when its target's runtime is missing and it runs on the CPU instead.",
+      ['model', 'version', 'target', 'backend', 'provider', 'fallback'],
+    ),
+    shadowRuns: registry.counter('kiln_agent_shadow_runs_total', 'Requests copied to a shadow variant and compared, by serving and shadow version.', [
+      ...mv,
+      'shadow',
+    ]),
     shadowRows: registry.counter('kiln_agent_shadow_rows_total', 'Output rows compared between serving and shadow variant.', [...mv, 'shadow']),
-    shadowTop1Agree: registry.counter('kiln_agent_shadow_top1_agree_total', 'Compared output rows whose argmax agreed (top-1 agreement = this / rows).', [...mv, 'shadow']),
-    shadowMaxAbsDiff: registry.histogram('kiln_agent_shadow_max_abs_diff', 'Largest absolute difference between serving and shadow outputs, per request.', [...mv, 'shadow'], [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1, 10]),
+    shadowTop1Agree: registry.counter('kiln_agent_shadow_top1_agree_total', 'Compared output rows whose argmax agreed (top-1 agreement = this / rows).', [
+      ...mv,
+      'shadow',
+    ]),
+    shadowMaxAbsDiff: registry.histogram(
+      'kiln_agent_shadow_max_abs_diff',
+      'Largest absolute difference between serving and shadow outputs, per request.',
+      [...mv, 'shadow'],
+      [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1, 10],
+    ),
     shadowLatency: registry.histogram('kiln_agent_shadow_model_latency_seconds', 'Model time of the shadow variant.', [...mv, 'shadow'], LATENCY_BUCKETS),
-    shadowFailed: registry.counter('kiln_agent_shadow_failures_total', 'Requests copied to a shadow variant whose run failed (load or model error, none of the served outputs), by serving and shadow version.', [...mv, 'shadow']),
-    shadowSkipped: registry.counter('kiln_agent_shadow_skipped_total', 'Requests not copied to the shadow, by reason (busy: one already running; version-missing). Not failures.', ['model', 'reason']),
+    shadowFailed: registry.counter(
+      'kiln_agent_shadow_failures_total',
+      'Requests copied to a shadow variant whose run failed (load or model error, none of the served outputs), by serving and shadow version.',
+      [...mv, 'shadow'],
+    ),
+    shadowSkipped: registry.counter(
+      'kiln_agent_shadow_skipped_total',
+      'Requests not copied to the shadow, by reason (busy: one already running; version-missing). Not failures.',
+      ['model', 'reason'],
+    ),
     outboxRows: registry.gauge('kiln_agent_outbox_rows', 'Rows waiting in the outbox, by kind.', ['kind']),
     outboxDropped: registry.counter('kiln_agent_outbox_dropped_total', 'Outbox rows dropped by the retention policy, by kind.', ['kind']),
   };

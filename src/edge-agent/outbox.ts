@@ -183,7 +183,12 @@ export class MinuteAggregator {
   }
 
   /** A shadow run that answered and was compared with the served answer. */
-  recordShadow(model: string, version: string, shadow: string, c: { rows: number; top1Agree: number; maxAbsDiff: number; shadowSeconds: number; servingSeconds: number }): void {
+  recordShadow(
+    model: string,
+    version: string,
+    shadow: string,
+    c: { rows: number; top1Agree: number; maxAbsDiff: number; shadowSeconds: number; servingSeconds: number },
+  ): void {
     const a = this.shadowAcc(model, version, shadow);
     a.comparisons++;
     a.rows += c.rows;
@@ -207,7 +212,20 @@ export class MinuteAggregator {
     const key = `${minute}\u0000${model}\u0000${version}\u0000${shadow}`;
     let a = this.shadows.get(key);
     if (!a) {
-      a = { minute, model, version, shadow, comparisons: 0, errors: 0, rows: 0, top1Agree: 0, maxAbsDiff: 0, shadowSeconds: 0, servingSeconds: 0, shadowLatency: newStat() };
+      a = {
+        minute,
+        model,
+        version,
+        shadow,
+        comparisons: 0,
+        errors: 0,
+        rows: 0,
+        top1Agree: 0,
+        maxAbsDiff: 0,
+        shadowSeconds: 0,
+        servingSeconds: 0,
+        shadowLatency: newStat(),
+      };
       this.shadows.set(key, a);
     }
     return a;

@@ -60,7 +60,13 @@ export async function startAgent(config: AgentConfig, options: { logger?: Logger
     sync.start();
   }
   const readyMs = performance.now() - t0;
-  logger.info('agent ready', { url: srv.url, models: agent.modelNames(), threads: config.threads ?? 'default', interOpThreads: config.interOpThreads ?? (config.threads ? 1 : 'default'), readyMs: Math.round(readyMs) });
+  logger.info('agent ready', {
+    url: srv.url,
+    models: agent.modelNames(),
+    threads: config.threads ?? 'default',
+    interOpThreads: config.interOpThreads ?? (config.threads ? 1 : 'default'),
+    readyMs: Math.round(readyMs),
+  });
   return {
     agent,
     server: srv,

@@ -100,7 +100,11 @@ export class Runner implements VersionRunner {
     if (version !== undefined && version !== current.version) {
       const found = this.versions(model).find((r) => r.version === version);
       if (!found) {
-        throw notFound(`model '${model}' has no version '${version}'; available: ${this.versions(model).map((r) => `'${r.version}'`).join(', ')}`);
+        throw notFound(
+          `model '${model}' has no version '${version}'; available: ${this.versions(model)
+            .map((r) => `'${r.version}'`)
+            .join(', ')}`,
+        );
       }
       record = found;
     }
@@ -112,7 +116,12 @@ export class Runner implements VersionRunner {
     let s = this.servedCache.get(record.id);
     if (!s) {
       const manifest = this.manifestOf(record);
-      s = Object.freeze({ record, manifest, signature: { name: record.model, inputs: manifest.inputs, outputs: manifest.outputs }, pipeline: this.pipeline(record, manifest) });
+      s = Object.freeze({
+        record,
+        manifest,
+        signature: { name: record.model, inputs: manifest.inputs, outputs: manifest.outputs },
+        pipeline: this.pipeline(record, manifest),
+      });
       this.servedCache.set(record.id, s);
     }
     return s;

@@ -81,7 +81,10 @@ export async function loadForTarget(
   const wanted = { ...load, executionProviders: target.executionProviders.length ? [...target.executionProviders] : undefined };
   let reason: string;
   if (!registry.has(target.backend)) {
-    reason = `no '${target.backend}' backend in this kiln (it has ${registry.list().map((b) => b.name).join(', ')})`;
+    reason = `no '${target.backend}' backend in this kiln (it has ${registry
+      .list()
+      .map((b) => b.name)
+      .join(', ')})`;
   } else if ((registry.get(target.backend).modelKind ?? 'onnx') !== 'onnx') {
     reason = `backend '${target.backend}' does not load ONNX models`;
   } else {
@@ -98,7 +101,10 @@ export async function loadForTarget(
     const answer = await registry.check('ort-node', cpu);
     if (answer.ok) {
       const handle = await registry.get('ort-node').load(bytes, cpu);
-      return { handle, runtime: choice(handle, 'ort-node', `${target.name} artifact on CPU (onnxruntime-node): ${target.backend} [${eps}] cannot run here: ${reason}`) };
+      return {
+        handle,
+        runtime: choice(handle, 'ort-node', `${target.name} artifact on CPU (onnxruntime-node): ${target.backend} [${eps}] cannot run here: ${reason}`),
+      };
     }
     reason += `; the CPU fallback cannot run either: ${answer.reason}`;
   }
@@ -133,7 +139,12 @@ export class VersionLoader {
     const { store, runner, metrics, registry, override } = this.deps;
     const { threads, interOpThreads, allowCpuFallback } = this.deps.runtime;
     const bytes = store.readModel(record);
-    const { handle, runtime } = await loadForTarget(bytes, runner.manifestOf(record).target, { threads, interOpThreads, allowCpuFallback }, { registry, override });
+    const { handle, runtime } = await loadForTarget(
+      bytes,
+      runner.manifestOf(record).target,
+      { threads, interOpThreads, allowCpuFallback },
+      { registry, override },
+    );
     this.runtimes.set(record.id, runtime);
     const labels = { model: record.model, version: record.version, target: runtime.target, backend: runtime.backend, provider: runtime.provider };
     metrics.runtime.set({ ...labels, fallback: runtime.fallback ? 'cpu' : '' }, 1);

@@ -63,7 +63,8 @@ export class Shadow {
       }
       const shadowSeconds = (performance.now() - t0) / 1000;
       const outputNames = Object.keys(outputs);
-      if (outputNames.length && outputNames.every((name) => !shadowOut?.[name])) throw new TypeError(`the shadow answered none of the served outputs (${outputNames.join(', ')})`);
+      if (outputNames.length && outputNames.every((name) => !shadowOut?.[name]))
+        throw new TypeError(`the shadow answered none of the served outputs (${outputNames.join(', ')})`);
       telemetry.recordShadow(model, served.record.version, shadowVersion, compareOutputs(outputs, shadowOut), shadowSeconds, servingSeconds);
     } catch (err) {
       // A run cut short by shutdown says nothing about the shadow version.

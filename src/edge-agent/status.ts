@@ -30,9 +30,15 @@ export function agentStatus(dataDir: string): AgentStatus {
       name: cur.model,
       current: cur.version,
       since: cur.updatedAt,
-      kept: db.installs({ model: cur.model, states: ['good'] }).filter((r) => r.id !== cur.id).map((r) => r.version),
+      kept: db
+        .installs({ model: cur.model, states: ['good'] })
+        .filter((r) => r.id !== cur.id)
+        .map((r) => r.version),
     }));
-    const failed = db.installs({ states: ['failed'] }).slice(0, 10).map((r) => ({ model: r.model, version: r.version, at: r.updatedAt, reason: r.reason ?? '' }));
+    const failed = db
+      .installs({ states: ['failed'] })
+      .slice(0, 10)
+      .map((r) => ({ model: r.model, version: r.version, at: r.updatedAt, reason: r.reason ?? '' }));
     const rows: Record<string, number> = {};
     for (const kind of Object.values(OUTBOX_KINDS)) rows[kind] = db.outboxCount(kind);
     const dropped = Object.fromEntries(Object.entries(db.counters('outbox.dropped.')).map(([k, v]) => [k.slice('outbox.dropped.'.length), v]));

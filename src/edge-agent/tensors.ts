@@ -28,7 +28,18 @@ export const OIP_DATATYPE: Readonly<Record<string, string>> = Object.freeze({
 export const ORT_DTYPE: Readonly<Record<string, string>> = Object.freeze(Object.fromEntries(Object.entries(OIP_DATATYPE).map(([k, v]) => [v, k])));
 
 const ELEMENT_BYTES: Readonly<Record<string, number>> = Object.freeze({
-  float32: 4, float16: 2, float64: 8, int8: 1, int16: 2, int32: 4, int64: 8, uint8: 1, uint16: 2, uint32: 4, uint64: 8, bool: 1,
+  float32: 4,
+  float16: 2,
+  float64: 8,
+  int8: 1,
+  int16: 2,
+  int32: 4,
+  int64: 8,
+  uint8: 1,
+  uint16: 2,
+  uint32: 4,
+  uint64: 8,
+  bool: 1,
 });
 
 type TypedCtor = { new (length: number): TensorData['data']; new (buffer: ArrayBufferLike, byteOffset: number, length: number): TensorData['data'] };
@@ -61,7 +72,8 @@ export const oipShape = (shape: TensorSpec['shape']): number[] => shape.map((d) 
 /** Does `shape` fit the declared `spec` shape? Returns the problem in words, or undefined. */
 export function shapeProblem(spec: TensorSpec['shape'], shape: readonly number[]): string | undefined {
   const want = `[${spec.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))).join(', ')}]`;
-  if (shape.length !== spec.length) return `has ${shape.length} dimension${shape.length === 1 ? '' : 's'} [${shape.join(', ')}], the model expects ${spec.length}: ${want}`;
+  if (shape.length !== spec.length)
+    return `has ${shape.length} dimension${shape.length === 1 ? '' : 's'} [${shape.join(', ')}], the model expects ${spec.length}: ${want}`;
   for (let i = 0; i < spec.length; i++) {
     const d = spec[i];
     if (!Number.isSafeInteger(shape[i]) || shape[i] < 0) return `has an invalid dimension ${shape[i]} at axis ${i}`;
@@ -143,7 +155,12 @@ export function typedFromJson(dtype: string, values: readonly unknown[], where: 
   const isFloat = dtype === 'float32' || dtype === 'float64' || dtype === 'float16';
   const o = out as unknown as { [i: number]: number };
   const limits: Record<string, [number, number]> = {
-    int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1],
+    int8: [-128, 127],
+    uint8: [0, 255],
+    int16: [-32768, 32767],
+    uint16: [0, 65535],
+    int32: [-(2 ** 31), 2 ** 31 - 1],
+    uint32: [0, 2 ** 32 - 1],
   };
   const range = limits[dtype];
   for (let i = 0; i < n; i++) {

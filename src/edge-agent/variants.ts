@@ -21,14 +21,18 @@ export function variantProblems(model: string, v: unknown): string[] {
   for (const k of Object.keys(v)) if (k !== 'weights' && k !== 'shadow') problems.push(`variants.${model}: unknown key '${k}' (valid: weights, shadow)`);
   const { weights, shadow } = v as Record<string, unknown>;
   if (weights !== undefined) {
-    if (typeof weights !== 'object' || weights === null || Array.isArray(weights) || !Object.keys(weights).length) problems.push(`variants.${model}.weights must map versions to weights`);
+    if (typeof weights !== 'object' || weights === null || Array.isArray(weights) || !Object.keys(weights).length)
+      problems.push(`variants.${model}.weights must map versions to weights`);
     else {
       // A weight of 0 keeps a version routable by name only (a blue/green stage, a switch-back).
-      for (const [ver, w] of Object.entries(weights)) if (typeof w !== 'number' || !(w >= 0) || !Number.isFinite(w)) problems.push(`variants.${model}.weights.${ver} must be a number ≥ 0`);
-      if (!problems.length && !Object.values(weights).some((w) => (w as number) > 0)) problems.push(`variants.${model}.weights must give at least one version a weight > 0`);
+      for (const [ver, w] of Object.entries(weights))
+        if (typeof w !== 'number' || !(w >= 0) || !Number.isFinite(w)) problems.push(`variants.${model}.weights.${ver} must be a number ≥ 0`);
+      if (!problems.length && !Object.values(weights).some((w) => (w as number) > 0))
+        problems.push(`variants.${model}.weights must give at least one version a weight > 0`);
     }
   }
-  if (shadow !== undefined && !((typeof shadow === 'string' && shadow) || typeof shadow === 'number')) problems.push(`variants.${model}.shadow must be a version`);
+  if (shadow !== undefined && !((typeof shadow === 'string' && shadow) || typeof shadow === 'number'))
+    problems.push(`variants.${model}.shadow must be a version`);
   return problems;
 }
 

@@ -9,12 +9,7 @@ import { DataType } from '../onnx/dtypes.js';
 import { makeTensor } from '../onnx/tensor.js';
 
 /** An attribute value with its ONNX type spelled out (a JS number alone cannot say INT or FLOAT). */
-export type AttrValue =
-  | { int: number }
-  | { float: number }
-  | { ints: readonly number[] }
-  | { floats: readonly number[] }
-  | { string: string };
+export type AttrValue = { int: number } | { float: number } | { ints: readonly number[] } | { floats: readonly number[] } | { string: string };
 
 export const int = (v: number): AttrValue => ({ int: v });
 export const float = (v: number): AttrValue => ({ float: v });
@@ -81,7 +76,14 @@ export class GraphEmitter {
   /** Add an int64 initializer; returns its name. */
   int64s(base: string, values: readonly (number | bigint)[]): string {
     const name = this.unique(base);
-    this.initializers.push(makeTensor(name, DataType.INT64, [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
+    this.initializers.push(
+      makeTensor(
+        name,
+        DataType.INT64,
+        [values.length],
+        BigInt64Array.from(values, (v) => BigInt(v)),
+      ),
+    );
     return name;
   }
 

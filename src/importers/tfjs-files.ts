@@ -47,9 +47,13 @@ export function readTfjsModelFiles(modelJsonPath: string): TfjsModelFiles {
       }
       const file = join(baseDir, normalized);
       if (!existsSync(file)) {
-        throw new KilnError('CONVERT', `${modelJsonPath}: weight file '${path}' is missing (looked in ${baseDir}); it holds weights of layer(s) ${layers.map((l) => `'${l}'`).join(', ')}`, {
-          hint: 'copy every .bin file that came with model.json next to it',
-        });
+        throw new KilnError(
+          'CONVERT',
+          `${modelJsonPath}: weight file '${path}' is missing (looked in ${baseDir}); it holds weights of layer(s) ${layers.map((l) => `'${l}'`).join(', ')}`,
+          {
+            hint: 'copy every .bin file that came with model.json next to it',
+          },
+        );
       }
       const bytes = readFileSync(file);
       chunks.push(bytes);

@@ -76,14 +76,26 @@ export function parseModelJson(text: string, source: string): TfjsModelJson {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    fail(source, `not a TensorFlow.js model.json (it is not JSON: ${(err as Error).message})`, 'pass the model.json that tf.LayersModel.save() or tensorflowjs_converter wrote');
+    fail(
+      source,
+      `not a TensorFlow.js model.json (it is not JSON: ${(err as Error).message})`,
+      'pass the model.json that tf.LayersModel.save() or tensorflowjs_converter wrote',
+    );
   }
   if (!isRecord(json) || !isRecord(json.modelTopology)) {
-    fail(source, 'not a TensorFlow.js model.json (no "modelTopology" object)', 'pass the model.json that tf.LayersModel.save() or tensorflowjs_converter wrote');
+    fail(
+      source,
+      'not a TensorFlow.js model.json (no "modelTopology" object)',
+      'pass the model.json that tf.LayersModel.save() or tensorflowjs_converter wrote',
+    );
   }
   const topology = json.modelTopology as Record<string, unknown>;
   if (json.format === 'graph-model' || Array.isArray(topology.node)) {
-    fail(source, 'is a TF.js graph model (a converted SavedModel / frozen graph); kiln converts layers models only', 'export the Keras model as a layers model (tensorflowjs_converter --output_format tfjs_layers_model) or convert the SavedModel with tf2onnx');
+    fail(
+      source,
+      'is a TF.js graph model (a converted SavedModel / frozen graph); kiln converts layers models only',
+      'export the Keras model as a layers model (tensorflowjs_converter --output_format tfjs_layers_model) or convert the SavedModel with tf2onnx',
+    );
   }
   if (json.format !== undefined && json.format !== 'layers-model') {
     fail(source, `has format '${String(json.format)}'; kiln converts 'layers-model' files only`);
@@ -147,7 +159,11 @@ export function decodeWeights(
     const stored = q ? q.dtype : spec.dtype;
     const size = BYTES[stored];
     if (size === undefined || (q && !['uint8', 'uint16', 'float16'].includes(q.dtype)) || (!q && !['float32', 'int32', 'bool'].includes(spec.dtype))) {
-      fail(source, `weight '${spec.name}' is stored as ${q ? `${q.dtype}-quantized ${spec.dtype}` : spec.dtype}`, 'supported: float32, int32 and bool weights, and uint8 / uint16 / float16 quantization');
+      fail(
+        source,
+        `weight '${spec.name}' is stored as ${q ? `${q.dtype}-quantized ${spec.dtype}` : spec.dtype}`,
+        'supported: float32, int32 and bool weights, and uint8 / uint16 / float16 quantization',
+      );
     }
     const bytes = count * size;
     if (offset + bytes > data.byteLength) {
@@ -256,7 +272,11 @@ export function parseTopology(modelTopology: Record<string, unknown>, source: st
     if (first.className !== 'InputLayer') {
       const shape = declaredInputShape(first.config);
       if (!shape) {
-        fail(source, `the Sequential model's first layer '${first.name}' (${first.className}) declares no input shape`, 'give the first layer an inputShape (or batchInputShape) before saving');
+        fail(
+          source,
+          `the Sequential model's first layer '${first.name}' (${first.className}) declares no input shape`,
+          'give the first layer an inputShape (or batchInputShape) before saving',
+        );
       }
       first = {
         className: 'InputLayer',

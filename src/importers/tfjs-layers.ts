@@ -164,7 +164,10 @@ const withName = (v: Value, name: string, shape: Dim[] = v.shape): Value => ({ n
 
 type ActivationFn = (e: GraphEmitter, x: string, axis: number, base: string) => string;
 
-const unary = (op: string, attrs: Record<string, AttrValue> = {}): ActivationFn => (e, x, _axis, base) => e.op(op, [x], attrs, base);
+const unary =
+  (op: string, attrs: Record<string, AttrValue> = {}): ActivationFn =>
+  (e, x, _axis, base) =>
+    e.op(op, [x], attrs, base);
 
 const ACTIVATIONS: Readonly<Record<string, ActivationFn>> = {
   linear: (_e, x) => x,
@@ -272,13 +275,18 @@ const conv2d: LayerConverter = (ctx: LayerContext, [input]) => {
   const inputs = [x.name, w];
   if (bool(ctx, 'use_bias', true)) inputs.push(ctx.init('bias', [cout], () => ctx.weight('bias', [cout]).data));
   const hw: [Dim, Dim] = [input.shape[1], input.shape[2]];
-  const y = ctx.emit.op('Conv', inputs, {
-    kernel_shape: ints([kh, kw]),
-    strides: ints(s),
-    dilations: ints(d),
-    group: int(groups),
-    ...padAttrs(padding, hw, [kh, kw], s, d),
-  }, ctx.base);
+  const y = ctx.emit.op(
+    'Conv',
+    inputs,
+    {
+      kernel_shape: ints([kh, kw]),
+      strides: ints(s),
+      dilations: ints(d),
+      group: int(groups),
+      ...padAttrs(padding, hw, [kh, kw], s, d),
+    },
+    ctx.base,
+  );
   const shape: Dim[] = [input.shape[0], outSize(hw[0], kh, s[0], d[0], padding), outSize(hw[1], kw, s[1], d[1], padding), cout];
   return applyActivation(ctx, { name: y, shape, layout: 'nchw' }, cfg(ctx, 'activation'));
 };
@@ -301,13 +309,18 @@ function depthwise(ctx: LayerContext, input: Value, withBias: boolean, base: str
   const inputs = [x.name, w];
   if (withBias) inputs.push(ctx.init('bias', [cin * m], () => ctx.weight('bias', [cin * m]).data));
   const hw: [Dim, Dim] = [input.shape[1], input.shape[2]];
-  const y = ctx.emit.op('Conv', inputs, {
-    kernel_shape: ints([kh, kw]),
-    strides: ints(s),
-    dilations: ints(d),
-    group: int(cin),
-    ...padAttrs(padding, hw, [kh, kw], s, d),
-  }, base);
+  const y = ctx.emit.op(
+    'Conv',
+    inputs,
+    {
+      kernel_shape: ints([kh, kw]),
+      strides: ints(s),
+      dilations: ints(d),
+      group: int(cin),
+      ...padAttrs(padding, hw, [kh, kw], s, d),
+    },
+    base,
+  );
   const shape: Dim[] = [input.shape[0], outSize(hw[0], kh, s[0], d[0], padding), outSize(hw[1], kw, s[1], d[1], padding), cin * m];
   return { name: y, shape, layout: 'nchw' };
 }
@@ -328,31 +341,35 @@ const separableConv2d: LayerConverter = (ctx: LayerContext, [input]) => {
   return applyActivation(ctx, { name: y, shape: [...dw.shape.slice(0, 3), cout], layout: 'nchw' }, cfg(ctx, 'activation'));
 };
 
-const pool = (op: 'MaxPool' | 'AveragePool'): LayerConverter => (ctx: LayerContext, [input]) => {
-  requireChannelsLast(ctx);
-  requireRank(ctx, input, 4, ctx.layer.className);
-  const x = ctx.toNchw(input);
-  const k = pair(ctx, 'pool_size', [2, 2]);
-  const s = pair(ctx, 'strides', k);
-  const padding = paddingMode(ctx);
-  const hw: [Dim, Dim] = [input.shape[1], input.shape[2]];
-  const attrs: Record<string, AttrValue> = { kernel_shape: ints(k), strides: ints(s), ...padAttrs(padding, hw, k, s, [1, 1]) };
-  // TF averages over the window's valid cells only.
-  if (op === 'AveragePool') attrs.count_include_pad = int(0);
-  const y = ctx.emit.op(op, [x.name], attrs, ctx.base);
-  return { name: y, shape: [input.shape[0], outSize(hw[0], k[0], s[0], 1, padding), outSize(hw[1], k[1], s[1], 1, padding), input.shape[3]], layout: 'nchw' };
-};
+const pool =
+  (op: 'MaxPool' | 'AveragePool'): LayerConverter =>
+  (ctx: LayerContext, [input]) => {
+    requireChannelsLast(ctx);
+    requireRank(ctx, input, 4, ctx.layer.className);
+    const x = ctx.toNchw(input);
+    const k = pair(ctx, 'pool_size', [2, 2]);
+    const s = pair(ctx, 'strides', k);
+    const padding = paddingMode(ctx);
+    const hw: [Dim, Dim] = [input.shape[1], input.shape[2]];
+    const attrs: Record<string, AttrValue> = { kernel_shape: ints(k), strides: ints(s), ...padAttrs(padding, hw, k, s, [1, 1]) };
+    // TF averages over the window's valid cells only.
+    if (op === 'AveragePool') attrs.count_include_pad = int(0);
+    const y = ctx.emit.op(op, [x.name], attrs, ctx.base);
+    return { name: y, shape: [input.shape[0], outSize(hw[0], k[0], s[0], 1, padding), outSize(hw[1], k[1], s[1], 1, padding), input.shape[3]], layout: 'nchw' };
+  };
 
-const globalPool = (op: 'GlobalAveragePool' | 'GlobalMaxPool'): LayerConverter => (ctx: LayerContext, [input]) => {
-  requireChannelsLast(ctx);
-  requireRank(ctx, input, 4, ctx.layer.className);
-  const x = ctx.toNchw(input);
-  const keep = bool(ctx, 'keepdims', false);
-  const pooled = ctx.emit.op(op, [x.name], {}, keep ? ctx.base : `${ctx.base}/pool`);
-  if (keep) return { name: pooled, shape: [input.shape[0], 1, 1, input.shape[3]], layout: 'nchw' };
-  const y = ctx.emit.op('Flatten', [pooled], { axis: int(1) }, ctx.base);
-  return { name: y, shape: [input.shape[0], input.shape[3]], layout: 'tf' };
-};
+const globalPool =
+  (op: 'GlobalAveragePool' | 'GlobalMaxPool'): LayerConverter =>
+  (ctx: LayerContext, [input]) => {
+    requireChannelsLast(ctx);
+    requireRank(ctx, input, 4, ctx.layer.className);
+    const x = ctx.toNchw(input);
+    const keep = bool(ctx, 'keepdims', false);
+    const pooled = ctx.emit.op(op, [x.name], {}, keep ? ctx.base : `${ctx.base}/pool`);
+    if (keep) return { name: pooled, shape: [input.shape[0], 1, 1, input.shape[3]], layout: 'nchw' };
+    const y = ctx.emit.op('Flatten', [pooled], { axis: int(1) }, ctx.base);
+    return { name: y, shape: [input.shape[0], input.shape[3]], layout: 'tf' };
+  };
 
 const flatten: LayerConverter = (ctx: LayerContext, [input]) => {
   requireChannelsLast(ctx);
@@ -431,7 +448,8 @@ const softmaxLayer: LayerConverter = (ctx: LayerContext, [x]) => {
 
 const prelu: LayerConverter = (ctx: LayerContext, [x]) => {
   const alpha = ctx.weight('alpha');
-  if (alpha.shape.length !== x.shape.length - 1) ctx.fail(`alpha has shape [${alpha.shape.join(', ')}], which does not fit an input of shape [${fmtShape(x.shape)}]`);
+  if (alpha.shape.length !== x.shape.length - 1)
+    ctx.fail(`alpha has shape [${alpha.shape.join(', ')}], which does not fit an input of shape [${fmtShape(x.shape)}]`);
   let slope: string;
   if (x.layout === 'nchw') {
     const [h, w, c] = alpha.shape;
@@ -451,7 +469,10 @@ const batchNorm: LayerConverter = (ctx: LayerContext, [x]) => {
   if (axis !== rank - 1) {
     // TF.js 4.x's batchNorm kernels (cpu and wasm) broadcast the statistics along the last axis
     // whatever `axis` says, so TF.js itself does not compute Keras's result: no ONNX model could match it.
-    ctx.fail(`normalizing over axis ${axisOpt} of a rank-${rank} input (not the last axis) is not supported`, 'TF.js computes this case incorrectly itself; supported: axis -1 (channels last)');
+    ctx.fail(
+      `normalizing over axis ${axisOpt} of a rank-${rank} input (not the last axis) is not supported`,
+      'TF.js computes this case incorrectly itself; supported: axis -1 (channels last)',
+    );
   }
   const c = x.shape[axis];
   const mean = ctx.weight('moving_mean', [c]);
@@ -462,13 +483,18 @@ const batchNorm: LayerConverter = (ctx: LayerContext, [x]) => {
   const eps = num(ctx, 'epsilon', 1e-3);
   const phys = physicalAxis(x, axis);
   if (phys === 1) {
-    const y = ctx.emit.op('BatchNormalization', [
-      x.name,
-      ctx.init('gamma', [channels], () => gamma),
-      ctx.init('beta', [channels], () => beta),
-      ctx.init('moving_mean', [channels], () => mean.data),
-      ctx.init('moving_variance', [channels], () => variance.data),
-    ], { epsilon: float(eps) }, ctx.base);
+    const y = ctx.emit.op(
+      'BatchNormalization',
+      [
+        x.name,
+        ctx.init('gamma', [channels], () => gamma),
+        ctx.init('beta', [channels], () => beta),
+        ctx.init('moving_mean', [channels], () => mean.data),
+        ctx.init('moving_variance', [channels], () => variance.data),
+      ],
+      { epsilon: float(eps) },
+      ctx.base,
+    );
     return withName(x, y);
   }
   // Another axis: fold into y = x · scale + shift, broadcast along the axis.
@@ -496,10 +522,21 @@ const rescaling: LayerConverter = (ctx: LayerContext, [x]) => {
 function pads2d(ctx: LayerContext, key: string): [[number, number], [number, number]] {
   const v = cfg(ctx, key);
   const ok = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
-  if (ok(v)) return [[v, v], [v, v]];
-  if (Array.isArray(v) && v.length === 2 && ok(v[0]) && ok(v[1])) return [[v[0], v[0]], [v[1], v[1]]];
+  if (ok(v))
+    return [
+      [v, v],
+      [v, v],
+    ];
+  if (Array.isArray(v) && v.length === 2 && ok(v[0]) && ok(v[1]))
+    return [
+      [v[0], v[0]],
+      [v[1], v[1]],
+    ];
   if (Array.isArray(v) && v.length === 2 && v.every((p) => Array.isArray(p) && p.length === 2 && ok(p[0]) && ok(p[1]))) {
-    return [[v[0][0], v[0][1]], [v[1][0], v[1][1]]];
+    return [
+      [v[0][0], v[0][1]],
+      [v[1][0], v[1][1]],
+    ];
   }
   ctx.fail(`${key} ${JSON.stringify(v)} is not n, [h, w] or [[top, bottom], [left, right]]`);
 }
@@ -521,12 +558,17 @@ const cropping2d: LayerConverter = (ctx: LayerContext, [input]) => {
   requireRank(ctx, input, 4, 'Cropping2D');
   const [[t, b], [l, r]] = pads2d(ctx, 'cropping');
   const x = ctx.toNchw(input);
-  const y = ctx.emit.op('Slice', [
-    x.name,
-    ctx.emit.int64s(`${ctx.base}/starts`, [t, l]),
-    ctx.emit.int64s(`${ctx.base}/ends`, [b > 0 ? -b : INT64_MAX, r > 0 ? -r : INT64_MAX]),
-    ctx.emit.int64s(`${ctx.base}/axes`, [2, 3]),
-  ], {}, ctx.base);
+  const y = ctx.emit.op(
+    'Slice',
+    [
+      x.name,
+      ctx.emit.int64s(`${ctx.base}/starts`, [t, l]),
+      ctx.emit.int64s(`${ctx.base}/ends`, [b > 0 ? -b : INT64_MAX, r > 0 ? -r : INT64_MAX]),
+      ctx.emit.int64s(`${ctx.base}/axes`, [2, 3]),
+    ],
+    {},
+    ctx.base,
+  );
   const [n, h, w, c] = input.shape;
   return { name: y, shape: [n, h === null ? null : h - t - b, w === null ? null : w - l - r, c], layout: 'nchw' };
 };
@@ -539,11 +581,16 @@ const upSampling2d: LayerConverter = (ctx: LayerContext, [input]) => {
   const [sh, sw] = pair(ctx, 'size', [2, 2]);
   const x = ctx.toNchw(input);
   const scales = ctx.init('scales', [4], () => new Float32Array([1, 1, sh, sw]));
-  const y = ctx.emit.op('Resize', [x.name, '', scales], {
-    mode: str('nearest'),
-    coordinate_transformation_mode: str('asymmetric'),
-    nearest_mode: str('floor'),
-  }, ctx.base);
+  const y = ctx.emit.op(
+    'Resize',
+    [x.name, '', scales],
+    {
+      mode: str('nearest'),
+      coordinate_transformation_mode: str('asymmetric'),
+      nearest_mode: str('floor'),
+    },
+    ctx.base,
+  );
   const [n, h, w, c] = input.shape;
   return { name: y, shape: [n, h === null ? null : h * sh, w === null ? null : w * sw, c], layout: 'nchw' };
 };
@@ -570,23 +617,25 @@ function broadcastShape(inputs: Value[]): Dim[] {
   return out;
 }
 
-const merge = (kind: 'Add' | 'Sub' | 'Mul' | 'Mean' | 'Max' | 'Min'): LayerConverter => (ctx: LayerContext, raw) => {
-  const inputs = sameLayout(ctx, raw);
-  const names = inputs.map((v) => v.name);
-  let y: string;
-  if (kind === 'Sub') {
-    if (inputs.length !== 2) ctx.fail(`needs exactly 2 inputs, got ${inputs.length}`);
-    y = ctx.emit.op('Sub', names, {}, ctx.base);
-  } else if (kind === 'Add' && names.length > 2) {
-    y = ctx.emit.op('Sum', names, {}, ctx.base);
-  } else if (kind === 'Mul' || kind === 'Add') {
-    y = names[0];
-    for (let i = 1; i < names.length; i++) y = ctx.emit.op(kind, [y, names[i]], {}, i === names.length - 1 ? ctx.base : `${ctx.base}/${i}`);
-  } else {
-    y = ctx.emit.op(kind, names, {}, ctx.base);
-  }
-  return { name: y, shape: broadcastShape(inputs), layout: inputs[0].layout };
-};
+const merge =
+  (kind: 'Add' | 'Sub' | 'Mul' | 'Mean' | 'Max' | 'Min'): LayerConverter =>
+  (ctx: LayerContext, raw) => {
+    const inputs = sameLayout(ctx, raw);
+    const names = inputs.map((v) => v.name);
+    let y: string;
+    if (kind === 'Sub') {
+      if (inputs.length !== 2) ctx.fail(`needs exactly 2 inputs, got ${inputs.length}`);
+      y = ctx.emit.op('Sub', names, {}, ctx.base);
+    } else if (kind === 'Add' && names.length > 2) {
+      y = ctx.emit.op('Sum', names, {}, ctx.base);
+    } else if (kind === 'Mul' || kind === 'Add') {
+      y = names[0];
+      for (let i = 1; i < names.length; i++) y = ctx.emit.op(kind, [y, names[i]], {}, i === names.length - 1 ? ctx.base : `${ctx.base}/${i}`);
+    } else {
+      y = ctx.emit.op(kind, names, {}, ctx.base);
+    }
+    return { name: y, shape: broadcastShape(inputs), layout: inputs[0].layout };
+  };
 
 const concatenate: LayerConverter = (ctx: LayerContext, raw) => {
   const inputs = sameLayout(ctx, raw);
@@ -595,7 +644,12 @@ const concatenate: LayerConverter = (ctx: LayerContext, raw) => {
   const axis = normAxis(ctx, num(ctx, 'axis', -1), rank);
   const shape = [...inputs[0].shape];
   shape[axis] = inputs.every((v) => v.shape[axis] !== null) ? inputs.reduce((a, v) => a + (v.shape[axis] as number), 0) : null;
-  const y = ctx.emit.op('Concat', inputs.map((v) => v.name), { axis: int(physicalAxis(inputs[0], axis)) }, ctx.base);
+  const y = ctx.emit.op(
+    'Concat',
+    inputs.map((v) => v.name),
+    { axis: int(physicalAxis(inputs[0], axis)) },
+    ctx.base,
+  );
   return { name: y, shape, layout: inputs[0].layout };
 };
 

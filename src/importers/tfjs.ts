@@ -235,7 +235,12 @@ export function convertTfjsArtifacts(artifacts: TfjsArtifacts, options: TfjsConv
   for (const layer of topology.layers) {
     if (layer.className === 'InputLayer') continue;
     if (NESTED_MODELS.has(layer.className)) {
-      throw layerError(source, layer, 'nested models are not supported', 'flatten the model: build it from layers directly instead of using a model as a layer');
+      throw layerError(
+        source,
+        layer,
+        'nested models are not supported',
+        'flatten the model: build it from layers directly instead of using a model as a layer',
+      );
     }
     if (!LAYER_CONVERTERS[layer.className]) {
       throw layerError(source, layer, 'this layer type is not supported', `supported layers: ${SUPPORTED_LAYERS.join(', ')}`);
@@ -273,7 +278,11 @@ export function convertTfjsArtifacts(artifacts: TfjsArtifacts, options: TfjsConv
       if (ref.tensor !== 0) throw layerError(source, layer, `output ${ref.tensor} is asked for, but the supported layers have a single output`);
       const stuck = pending[0];
       const missing = stuck?.layer.calls[stuck.call].find((r) => !values.has(refKey(r)));
-      throw layerError(source, stuck?.layer ?? layer, `cannot be reached from the model's inputs${missing ? ` (its input '${missing.layer}' is never computed)` : ''}`);
+      throw layerError(
+        source,
+        stuck?.layer ?? layer,
+        `cannot be reached from the model's inputs${missing ? ` (its input '${missing.layer}' is never computed)` : ''}`,
+      );
     }
     v = contextFor(layers.get(ref.layer)!, ref.node).toTf(v);
     const name = outputNames[i];
@@ -295,7 +304,9 @@ export function convertTfjsArtifacts(artifacts: TfjsArtifacts, options: TfjsConv
       for (const other of [...values.values(), ...layoutCache.values()]) if (other.name === old) other.name = name;
     }
     taken.add(name);
-    graphOutputs.push(valueInfo(name, [batchSize ?? v.shape[0], ...v.shape.slice(1)], batchSize === undefined && v.shape[0] === null ? 'batch' : undefined, name));
+    graphOutputs.push(
+      valueInfo(name, [batchSize ?? v.shape[0], ...v.shape.slice(1)], batchSize === undefined && v.shape[0] === null ? 'batch' : undefined, name),
+    );
   });
 
   emit.prune(graphOutputs.map((o) => o.name));

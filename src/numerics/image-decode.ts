@@ -37,11 +37,14 @@ export async function decodeImage(source: string | Uint8Array, target: DecodeTar
   let data: Buffer;
   let info: OutputInfo;
   try {
-    let pipeline = sharp(source, options.failOn ? { failOn: options.failOn } : {}).autoOrient().resize(target.width, target.height, {
-      fit: target.resize,
-      position: 'centre',
-      background: { r: 0, g: 0, b: 0, alpha: 1 },
-    }).removeAlpha();
+    let pipeline = sharp(source, options.failOn ? { failOn: options.failOn } : {})
+      .autoOrient()
+      .resize(target.width, target.height, {
+        fit: target.resize,
+        position: 'centre',
+        background: { r: 0, g: 0, b: 0, alpha: 1 },
+      })
+      .removeAlpha();
     pipeline = want === 1 ? pipeline.grayscale() : pipeline.toColourspace('srgb');
     ({ data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true }));
   } catch (err) {

@@ -43,7 +43,9 @@ export function planImageInput(spec: ResolvedInputSpec, options: ImagePreprocess
   if (unknown.length) throw badOption(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`, `valid options are ${KEYS.join(', ')}`);
   const { shape, name } = spec;
   if (shape.length !== 3 && shape.length !== 4) {
-    throw new KilnError('BAD_SHAPE', `input '${name}' ${formatShape(shape)} is not an image tensor (rank 3 or 4)`, { hint: 'feed it .npy files or JSON instead of images' });
+    throw new KilnError('BAD_SHAPE', `input '${name}' ${formatShape(shape)} is not an image tensor (rank 3 or 4)`, {
+      hint: 'feed it .npy files or JSON instead of images',
+    });
   }
   if (!IMAGE_DTYPES.includes(spec.dtype)) {
     throw badOption(`input '${name}' is ${spec.dtype}; images can feed ${IMAGE_DTYPES.join(', ')} inputs`, 'feed it .npy files or JSON instead of images');
@@ -58,7 +60,12 @@ export function planImageInput(spec: ResolvedInputSpec, options: ImagePreprocess
   if (!['rgb', 'bgr', 'gray'].includes(channels)) throw badOption(`channels '${String(channels)}' is not rgb, bgr or gray`);
   const channelCount = channels === 'gray' ? 1 : 3;
   if (modelChannels !== undefined && modelChannels !== channelCount) {
-    throw badOption(`input '${name}' ${formatShape(shape)} has ${modelChannels} channel${modelChannels === 1 ? '' : 's'} (dim ${ci}, ${layout}), but channels '${channels}' gives ${channelCount}`, modelChannels === 1 || modelChannels === 3 ? `use channels '${modelChannels === 1 ? 'gray' : 'rgb'}'${options.layout ? '' : ' or set the layout'}` : `check the layout (${layout === 'NCHW' ? 'NHWC' : 'NCHW'}?)`);
+    throw badOption(
+      `input '${name}' ${formatShape(shape)} has ${modelChannels} channel${modelChannels === 1 ? '' : 's'} (dim ${ci}, ${layout}), but channels '${channels}' gives ${channelCount}`,
+      modelChannels === 1 || modelChannels === 3
+        ? `use channels '${modelChannels === 1 ? 'gray' : 'rgb'}'${options.layout ? '' : ' or set the layout'}`
+        : `check the layout (${layout === 'NCHW' ? 'NHWC' : 'NCHW'}?)`,
+    );
   }
   const [height, width] = imageSize(spec, [ci, hi, wi], channelCount, options.size);
   const resize = options.resize ?? 'fill';
@@ -71,7 +78,8 @@ export function planImageInput(spec: ResolvedInputSpec, options: ImagePreprocess
   if (std.some((s) => s === 0)) throw badOption(`std [${std.join(', ')}] holds a zero`, 'std values divide; use 1 for no scaling');
   let batch = 1;
   if (b === 1) {
-    if (!isDynamicDim(shape[0]) && (shape[0] as number) < 1) throw new KilnError('BAD_SHAPE', `input '${name}' ${formatShape(shape)} has a batch dim of ${shape[0]}`);
+    if (!isDynamicDim(shape[0]) && (shape[0] as number) < 1)
+      throw new KilnError('BAD_SHAPE', `input '${name}' ${formatShape(shape)} has a batch dim of ${shape[0]}`);
     batch = isDynamicDim(shape[0]) ? 1 : (shape[0] as number);
   }
   const dims = new Array<number>(shape.length);
@@ -80,8 +88,19 @@ export function planImageInput(spec: ResolvedInputSpec, options: ImagePreprocess
   dims[hi] = height;
   dims[wi] = width;
   return Object.freeze({
-    input: name, dtype: spec.dtype, layout, resize, channels, channelCount, height, width, batch,
-    mean: Object.freeze(mean), std: Object.freeze(std), scale, dims: Object.freeze(dims),
+    input: name,
+    dtype: spec.dtype,
+    layout,
+    resize,
+    channels,
+    channelCount,
+    height,
+    width,
+    batch,
+    mean: Object.freeze(mean),
+    std: Object.freeze(std),
+    scale,
+    dims: Object.freeze(dims),
   });
 }
 
@@ -94,16 +113,23 @@ function imageSize(spec: ResolvedInputSpec, [ci, hi, wi]: readonly number[], cha
   if (size) {
     fixed.forEach((d, i) => {
       if (d !== undefined && d !== size[i]) {
-        throw badOption(`size [${size.join(', ')}] does not match input '${name}' ${formatShape(shape)}, whose ${i ? 'width' : 'height'} is fixed at ${d}`, `drop the size or use [${fixed.map((f, j) => f ?? size[j]).join(', ')}]`);
+        throw badOption(
+          `size [${size.join(', ')}] does not match input '${name}' ${formatShape(shape)}, whose ${i ? 'width' : 'height'} is fixed at ${d}`,
+          `drop the size or use [${fixed.map((f, j) => f ?? size[j]).join(', ')}]`,
+        );
       }
     });
     return [size[0], size[1]];
   }
   if (fixed[0] === undefined || fixed[1] === undefined) {
     const example = shape.map((d, i) => (i === hi || i === wi ? 224 : i === ci ? channelCount : isDynamicDim(d) ? 1 : d)).join('x');
-    throw new KilnError('BAD_SHAPE', `input '${name}' ${formatShape(shape)} has a symbolic ${fixed[0] === undefined ? (fixed[1] === undefined ? 'height and width' : 'height') : 'width'}, so images have no size to be resized to`, {
-      hint: `pass --shape ${name}=${example} or a preprocessing size [height, width]`,
-    });
+    throw new KilnError(
+      'BAD_SHAPE',
+      `input '${name}' ${formatShape(shape)} has a symbolic ${fixed[0] === undefined ? (fixed[1] === undefined ? 'height and width' : 'height') : 'width'}, so images have no size to be resized to`,
+      {
+        hint: `pass --shape ${name}=${example} or a preprocessing size [height, width]`,
+      },
+    );
   }
   return [fixed[0] as number, fixed[1] as number];
 }
@@ -173,9 +199,21 @@ export function writeImage(pixels: Uint8Array, plan: ImagePlan, out: NumericArra
 function storeFor(dtype: InputDType, out: NumericArray): (i: number, v: number) => void {
   const target = out as unknown as number[];
   switch (dtype) {
-    case 'float16': return (i, v) => { target[i] = numberToFloat16(v); };
-    case 'uint8': return (i, v) => { target[i] = Math.min(255, Math.max(0, Math.round(v))); };
-    case 'int8': return (i, v) => { target[i] = Math.min(127, Math.max(-128, Math.round(v))); };
-    default: return (i, v) => { target[i] = v; };
+    case 'float16':
+      return (i, v) => {
+        target[i] = numberToFloat16(v);
+      };
+    case 'uint8':
+      return (i, v) => {
+        target[i] = Math.min(255, Math.max(0, Math.round(v)));
+      };
+    case 'int8':
+      return (i, v) => {
+        target[i] = Math.min(127, Math.max(-128, Math.round(v)));
+      };
+    default:
+      return (i, v) => {
+        target[i] = v;
+      };
   }
 }

@@ -36,8 +36,7 @@ export type CalibrationSample = Record<string, TypedTensor>;
 const INPUT_DTYPES: readonly InputDType[] = ['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool'];
 
 /** Build a tensor of the input's type; `data` must be the natural array for it (not checked). */
-export const makeCalibrationTensor = (type: InputDType, dims: number[], data: NumericArray): TypedTensor =>
-  ({ type, dims, data }) as TypedTensor;
+export const makeCalibrationTensor = (type: InputDType, dims: number[], data: NumericArray): TypedTensor => ({ type, dims, data }) as TypedTensor;
 
 export const isDynamicDim = (d: number | string): d is string => typeof d === 'string' || d < 0;
 
@@ -51,10 +50,7 @@ export const describeInputs = (specs: readonly (ModelInputSpec | ResolvedInputSp
  * The model's inputs with the user's shapes applied. A user shape must name a model input, have
  * the input's rank and agree with its static dims.
  */
-export function resolveInputSpecs(
-  inputs: readonly ModelInputSpec[],
-  shapes: Readonly<Record<string, readonly number[]>> = {},
-): readonly ResolvedInputSpec[] {
+export function resolveInputSpecs(inputs: readonly ModelInputSpec[], shapes: Readonly<Record<string, readonly number[]>> = {}): readonly ResolvedInputSpec[] {
   if (inputs.length === 0) throw new KilnError('BAD_SHAPE', 'the model has no inputs to calibrate', { hint: 'check that the model declares its graph inputs' });
   const seen = new Set<string>();
   for (const input of inputs) {
@@ -63,7 +59,9 @@ export function resolveInputSpecs(
   }
   for (const name of Object.keys(shapes)) {
     if (!seen.has(name)) {
-      throw new KilnError('BAD_SHAPE', `--shape names input '${name}', which the model does not have`, { hint: `the model's inputs are ${describeInputs(inputs)}` });
+      throw new KilnError('BAD_SHAPE', `--shape names input '${name}', which the model does not have`, {
+        hint: `the model's inputs are ${describeInputs(inputs)}`,
+      });
     }
   }
   const resolved = inputs.map((input): ResolvedInputSpec => {
@@ -145,7 +143,10 @@ export function valueDims(value: unknown, where: string): number[] {
     }
     const count = dims.reduce((a: number, b: number) => a * b, 1);
     if (!(Array.isArray(data) || isTypedArray(data)) || data.length !== count) {
-      throw new KilnError('CALIBRATION_DATA', `${where}: 'data' must be a flat array of ${count} values for dims ${formatShape(dims)}, got ${Array.isArray(data) || isTypedArray(data) ? `${data.length} values` : typeof data}`);
+      throw new KilnError(
+        'CALIBRATION_DATA',
+        `${where}: 'data' must be a flat array of ${count} values for dims ${formatShape(dims)}, got ${Array.isArray(data) || isTypedArray(data) ? `${data.length} values` : typeof data}`,
+      );
     }
     return [...dims];
   }
@@ -161,13 +162,22 @@ export function valueDims(value: unknown, where: string): number[] {
 
 function checkNesting(node: unknown, dims: readonly number[], depth: number, where: string): void {
   if (depth === dims.length) {
-    if (!isScalar(node)) throw new KilnError('CALIBRATION_DATA', `${where}: expected a number at depth ${depth}, got ${Array.isArray(node) ? 'an array' : JSON.stringify(node) ?? typeof node}`, { hint: 'nested arrays must be rectangular, with numbers at the innermost level' });
+    if (!isScalar(node))
+      throw new KilnError(
+        'CALIBRATION_DATA',
+        `${where}: expected a number at depth ${depth}, got ${Array.isArray(node) ? 'an array' : (JSON.stringify(node) ?? typeof node)}`,
+        { hint: 'nested arrays must be rectangular, with numbers at the innermost level' },
+      );
     return;
   }
   if (!Array.isArray(node) || node.length !== dims[depth]) {
-    throw new KilnError('CALIBRATION_DATA', `${where}: nested arrays are not rectangular (expected ${dims[depth]} items at depth ${depth}, got ${Array.isArray(node) ? node.length : typeof node})`, {
-      hint: 'every row must have the same length',
-    });
+    throw new KilnError(
+      'CALIBRATION_DATA',
+      `${where}: nested arrays are not rectangular (expected ${dims[depth]} items at depth ${depth}, got ${Array.isArray(node) ? node.length : typeof node})`,
+      {
+        hint: 'every row must have the same length',
+      },
+    );
   }
   for (const child of node) checkNesting(child, dims, depth + 1, where);
 }
@@ -184,14 +194,20 @@ export function toCalibrationTensor(value: unknown, spec: ResolvedInputSpec, whe
   const count = dims.reduce((a, b) => a * b, 1);
   const out = typedArrayFor(dtypeFromShort(spec.dtype), count);
   if (isDimsData(value) && value.type !== undefined && value.type !== spec.dtype) {
-    throw new KilnError('CALIBRATION_DATA', `${where}: tensor type is ${value.type}, input '${spec.name}' takes ${spec.dtype}`, { hint: `convert the data to ${spec.dtype}` });
+    throw new KilnError('CALIBRATION_DATA', `${where}: tensor type is ${value.type}, input '${spec.name}' takes ${spec.dtype}`, {
+      hint: `convert the data to ${spec.dtype}`,
+    });
   }
   const flat = isDimsData(value) ? value.data : value;
   if (isTypedArray(flat)) {
     if (flat.constructor !== out.constructor) {
-      throw new KilnError('CALIBRATION_DATA', `${where}: input '${spec.name}' is ${spec.dtype} and takes a ${out.constructor.name}, got a ${flat.constructor.name}`, {
-        hint: `convert the data to ${spec.dtype}, or pass plain numbers`,
-      });
+      throw new KilnError(
+        'CALIBRATION_DATA',
+        `${where}: input '${spec.name}' is ${spec.dtype} and takes a ${out.constructor.name}, got a ${flat.constructor.name}`,
+        {
+          hint: `convert the data to ${spec.dtype}, or pass plain numbers`,
+        },
+      );
     }
     (out as Uint8Array).set(flat as Uint8Array);
     return makeCalibrationTensor(spec.dtype, dims, out);
@@ -211,23 +227,38 @@ export function toCalibrationTensor(value: unknown, spec: ResolvedInputSpec, whe
 }
 
 const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = {
-  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1],
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  uint32: [0, 2 ** 32 - 1],
 };
 
 /** A function that stores value #i in `out`, checking it suits the dtype. */
 function writer(dtype: InputDType, out: NumericArray, where: string): (i: number, v: unknown) => void {
   const reject = (i: number, v: unknown, what: string): never => {
-    throw new KilnError('CALIBRATION_DATA', `${where}: value #${i} (${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)}) is not ${what}`, { hint: `input values must suit ${dtype}` });
+    throw new KilnError('CALIBRATION_DATA', `${where}: value #${i} (${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)}) is not ${what}`, {
+      hint: `input values must suit ${dtype}`,
+    });
   };
   const target = out as unknown as (number | bigint)[];
   switch (dtype) {
-    case 'float32': case 'float64':
-      return (i, v) => { target[i] = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : reject(i, v, 'a number'); };
+    case 'float32':
+    case 'float64':
+      return (i, v) => {
+        target[i] = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : reject(i, v, 'a number');
+      };
     case 'float16':
-      return (i, v) => { target[i] = typeof v === 'number' ? numberToFloat16(v) : reject(i, v, 'a number'); };
+      return (i, v) => {
+        target[i] = typeof v === 'number' ? numberToFloat16(v) : reject(i, v, 'a number');
+      };
     case 'bool':
-      return (i, v) => { target[i] = v === true || v === 1 ? 1 : v === false || v === 0 ? 0 : reject(i, v, 'a boolean (true/false or 1/0)'); };
-    case 'int64': case 'uint64': {
+      return (i, v) => {
+        target[i] = v === true || v === 1 ? 1 : v === false || v === 0 ? 0 : reject(i, v, 'a boolean (true/false or 1/0)');
+      };
+    case 'int64':
+    case 'uint64': {
       const [lo, hi] = dtype === 'int64' ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
       return (i, v) => {
         const b = typeof v === 'bigint' ? v : typeof v === 'number' && Number.isSafeInteger(v) ? BigInt(v) : reject(i, v, `an integer (${dtype})`);

@@ -14,11 +14,7 @@ import { KilnError } from '../errors.js';
 import { typedArrayFor, dtypeFromShort, type NumericArray } from '../onnx/dtypes.js';
 
 /** The element types kiln reads from and writes to .npy files (onnxruntime-style names). */
-export type NpyDType =
-  | 'float16' | 'float32' | 'float64'
-  | 'int8' | 'int16' | 'int32' | 'int64'
-  | 'uint8' | 'uint16' | 'uint32' | 'uint64'
-  | 'bool';
+export type NpyDType = 'float16' | 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'bool';
 
 /** numpy type code (without byte order) → dtype and item size. */
 const CODES: Readonly<Record<string, { dtype: NpyDType; size: number }>> = Object.freeze({
@@ -38,14 +34,24 @@ const CODES: Readonly<Record<string, { dtype: NpyDType; size: number }>> = Objec
 
 /** The descr numpy writes for each dtype. */
 const DESCR: Readonly<Record<NpyDType, string>> = Object.freeze({
-  float16: '<f2', float32: '<f4', float64: '<f8',
-  int8: '|i1', int16: '<i2', int32: '<i4', int64: '<i8',
-  uint8: '|u1', uint16: '<u2', uint32: '<u4', uint64: '<u8',
+  float16: '<f2',
+  float32: '<f4',
+  float64: '<f8',
+  int8: '|i1',
+  int16: '<i2',
+  int32: '<i4',
+  int64: '<i8',
+  uint8: '|u1',
+  uint16: '<u2',
+  uint32: '<u4',
+  uint64: '<u8',
   bool: '|b1',
 });
 
 export const NPY_DTYPES: readonly NpyDType[] = Object.freeze(Object.keys(DESCR) as NpyDType[]);
-const SUPPORTED_DESCRS = Object.keys(CODES).map((c) => (CODES[c].size === 1 ? `|${c}` : `<${c}`)).join(' ');
+const SUPPORTED_DESCRS = Object.keys(CODES)
+  .map((c) => (CODES[c].size === 1 ? `|${c}` : `<${c}`))
+  .join(' ');
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** Bytes to read to learn where the header ends: magic, version, and a header length of up to 4 bytes. */
@@ -102,7 +108,8 @@ export function parseNpyHeader(bytes: Uint8Array, source = 'npy'): NpyHeader {
   const dataOffset = npyDataOffset(bytes, source);
   const major = bytes[6];
   const start = major === 1 ? 10 : 12;
-  if (dataOffset - start > NPY_MAX_HEADER_BYTES) throw bad(source, `the .npy header is ${dataOffset - start} bytes long, more than kiln reads (${NPY_MAX_HEADER_BYTES})`);
+  if (dataOffset - start > NPY_MAX_HEADER_BYTES)
+    throw bad(source, `the .npy header is ${dataOffset - start} bytes long, more than kiln reads (${NPY_MAX_HEADER_BYTES})`);
   if (bytes.length < dataOffset) throw bad(source, `the .npy file is truncated inside its header (${bytes.length} of ${dataOffset} bytes)`);
   const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(start, dataOffset));
   let dict: unknown;
@@ -118,11 +125,19 @@ export function parseNpyHeader(bytes: Uint8Array, source = 'npy'): NpyHeader {
   const fortran = dict.get('fortran_order');
   const shape = dict.get('shape');
   if (typeof descr !== 'string') {
-    throw bad(source, 'the array has a structured dtype (a record with fields), which kiln does not read', `save each field as its own array, with one of ${SUPPORTED_DESCRS}`);
+    throw bad(
+      source,
+      'the array has a structured dtype (a record with fields), which kiln does not read',
+      `save each field as its own array, with one of ${SUPPORTED_DESCRS}`,
+    );
   }
   if (typeof fortran !== 'boolean') throw bad(source, `the .npy header's fortran_order is ${String(fortran)}, not True or False`);
   if (fortran) {
-    throw bad(source, 'the array is stored in Fortran (column-major) order, which kiln does not read', 'save it in C order: numpy.save(path, numpy.ascontiguousarray(arr))');
+    throw bad(
+      source,
+      'the array is stored in Fortran (column-major) order, which kiln does not read',
+      'save it in C order: numpy.save(path, numpy.ascontiguousarray(arr))',
+    );
   }
   if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
     throw bad(source, `the .npy header's shape ${JSON.stringify(shape)} is not a tuple of non-negative integers`);
@@ -138,10 +153,18 @@ function npyDType(descr: string, source: string): NpyDType {
   const order = descr[0];
   const code = CODES[descr.slice(1)];
   if (!code || !'<>|='.includes(order) || descr.length < 2) {
-    throw bad(source, `the array's dtype '${descr}' is not supported (kiln reads ${SUPPORTED_DESCRS})`, 'convert it first, e.g. numpy.save(path, arr.astype(numpy.float32))');
+    throw bad(
+      source,
+      `the array's dtype '${descr}' is not supported (kiln reads ${SUPPORTED_DESCRS})`,
+      'convert it first, e.g. numpy.save(path, arr.astype(numpy.float32))',
+    );
   }
   if (order === '>' && code.size > 1) {
-    throw bad(source, `the array is big-endian ('${descr}'), kiln reads little-endian data`, `save it little-endian: numpy.save(path, arr.astype('<${descr.slice(1)}'))`);
+    throw bad(
+      source,
+      `the array is big-endian ('${descr}'), kiln reads little-endian data`,
+      `save it little-endian: numpy.save(path, arr.astype('<${descr.slice(1)}'))`,
+    );
   }
   return code.dtype;
 }
@@ -154,9 +177,12 @@ export function decodeNpy(bytes: Uint8Array, source = 'npy'): NpyArray {
   const header = parseNpyHeader(bytes, source);
   const available = bytes.length - header.dataOffset;
   if (available !== header.dataBytes) {
-    throw bad(source, available < header.dataBytes
-      ? `the .npy file is truncated: shape (${header.shape.join(', ')}) of ${header.descr} needs ${header.dataBytes} data bytes, the file has ${available}`
-      : `the .npy file has ${available - header.dataBytes} bytes after the array data (shape (${header.shape.join(', ')}) of ${header.descr})`);
+    throw bad(
+      source,
+      available < header.dataBytes
+        ? `the .npy file is truncated: shape (${header.shape.join(', ')}) of ${header.descr} needs ${header.dataBytes} data bytes, the file has ${available}`
+        : `the .npy file has ${available - header.dataBytes} bytes after the array data (shape (${header.shape.join(', ')}) of ${header.descr})`,
+    );
   }
   const data = allocateNpy(header);
   new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes.subarray(header.dataOffset));

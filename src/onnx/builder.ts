@@ -74,7 +74,11 @@ export class GraphBuilder {
   private readonly inputs: ValueInfoProto[] = [];
   private readonly outputs: ValueInfoProto[] = [];
 
-  constructor(readonly name = 'graph', options: GraphBuilderOptions = {}, shared?: Shared) {
+  constructor(
+    readonly name = 'graph',
+    options: GraphBuilderOptions = {},
+    shared?: Shared,
+  ) {
     this.shared = shared ?? { rng: new Rng(options.seed ?? 0), names: new Set(), nodeNames: new Set(), counter: 0 };
     this.rng = this.shared.rng;
   }
@@ -127,7 +131,13 @@ export class GraphBuilder {
   }
 
   /** Add a node with several outputs: a count (named `<node name>_out<i>`) or the names. */
-  nodeOutputs(opType: string, inputs: readonly string[], outputs: number | readonly string[], attrs: readonly AttributeProto[] = [], options: NodeOptions = {}): string[] {
+  nodeOutputs(
+    opType: string,
+    inputs: readonly string[],
+    outputs: number | readonly string[],
+    attrs: readonly AttributeProto[] = [],
+    options: NodeOptions = {},
+  ): string[] {
     const nodeName = options.name ?? this.fresh(opType, true, this.shared.nodeNames);
     if (options.name !== undefined) this.claim(nodeName, this.shared.nodeNames);
     let names: string[];
@@ -187,7 +197,8 @@ export class GraphBuilder {
 
   private claim(name: string, names = this.shared.names): void {
     if (!name) throw new RangeError(`GraphBuilder('${this.name}'): names must not be empty`);
-    if (names.has(name)) throw new RangeError(`GraphBuilder('${this.name}'): the ${names === this.shared.names ? 'tensor' : 'node'} name '${name}' is already used`);
+    if (names.has(name))
+      throw new RangeError(`GraphBuilder('${this.name}'): the ${names === this.shared.names ? 'tensor' : 'node'} name '${name}' is already used`);
     names.add(name);
   }
 
@@ -268,7 +279,16 @@ export interface CnnOptions {
  * GlobalAveragePool → Flatten → Gemm → `output` [batch, classes]. Input `input`.
  */
 export function buildCnn(options: CnnOptions = {}): ModelProto {
-  const { inputShape = ['N', 3, 32, 32], channels = [8, 16], classes = 10, residual = false, depthwise = false, convBias = false, seed = 0, opset = 17 } = options;
+  const {
+    inputShape = ['N', 3, 32, 32],
+    channels = [8, 16],
+    classes = 10,
+    residual = false,
+    depthwise = false,
+    convBias = false,
+    seed = 0,
+    opset = 17,
+  } = options;
   const [batch, inChannels, height, width] = inputShape;
   const scale = 2 ** channels.length;
   if (channels.length === 0) throw new RangeError('buildCnn: channels must name at least one stage');

@@ -91,7 +91,11 @@ export const dtypeShort = (code: number): string => INFO[code]?.short ?? `unknow
 
 export function dtypeFromShort(short: string): number {
   for (const [code, info] of Object.entries(INFO)) if (info.short === short || info.name === short.toUpperCase()) return Number(code);
-  throw new KilnError('UNKNOWN_DTYPE', `unknown data type name '${short}'`, { hint: `use one of ${Object.values(INFO).map((i) => i.short).join(', ')}` });
+  throw new KilnError('UNKNOWN_DTYPE', `unknown data type name '${short}'`, {
+    hint: `use one of ${Object.values(INFO)
+      .map((i) => i.short)
+      .join(', ')}`,
+  });
 }
 
 /** Bytes needed to hold `count` elements in raw_data (4-bit types pack two per byte). */
@@ -141,7 +145,6 @@ function roundDoubleToBinary(abs: number, mantBits: number, bias: number): numbe
   }
   return (exp + bias) * 2 ** mantBits + (r - 2 ** mantBits);
 }
-
 
 /** number → IEEE binary16 bits, round to nearest even. */
 export function numberToFloat16(value: number): number {
@@ -237,16 +240,7 @@ function decodeMinifloat(bits: number, expBits: number, mantBits: number, bias: 
 // ---- typed views --------------------------------------------------------------------------------
 
 export type NumericArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array;
+  Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
 /**
  * The natural JS array for a data type, as onnxruntime-web/node expect it: float16 and bfloat16 as
@@ -255,21 +249,42 @@ export type NumericArray =
  */
 export function typedArrayFor(code: number, length: number): NumericArray {
   switch (code) {
-    case DataType.FLOAT: return new Float32Array(length);
-    case DataType.DOUBLE: return new Float64Array(length);
-    case DataType.INT8: case DataType.INT4: return new Int8Array(length);
-    case DataType.UINT8: case DataType.BOOL: case DataType.UINT4: case DataType.FLOAT4E2M1:
-    case DataType.FLOAT8E4M3FN: case DataType.FLOAT8E4M3FNUZ: case DataType.FLOAT8E5M2: case DataType.FLOAT8E5M2FNUZ:
+    case DataType.FLOAT:
+      return new Float32Array(length);
+    case DataType.DOUBLE:
+      return new Float64Array(length);
+    case DataType.INT8:
+    case DataType.INT4:
+      return new Int8Array(length);
+    case DataType.UINT8:
+    case DataType.BOOL:
+    case DataType.UINT4:
+    case DataType.FLOAT4E2M1:
+    case DataType.FLOAT8E4M3FN:
+    case DataType.FLOAT8E4M3FNUZ:
+    case DataType.FLOAT8E5M2:
+    case DataType.FLOAT8E5M2FNUZ:
       return new Uint8Array(length);
-    case DataType.INT16: return new Int16Array(length);
-    case DataType.UINT16: case DataType.FLOAT16: case DataType.BFLOAT16: return new Uint16Array(length);
-    case DataType.INT32: return new Int32Array(length);
-    case DataType.UINT32: return new Uint32Array(length);
-    case DataType.INT64: return new BigInt64Array(length);
-    case DataType.UINT64: return new BigUint64Array(length);
-    case DataType.COMPLEX64: return new Float32Array(length * 2);
-    case DataType.COMPLEX128: return new Float64Array(length * 2);
-    default: throw new KilnError('UNKNOWN_DTYPE', `no array type for ${dtypeName(code)}`);
+    case DataType.INT16:
+      return new Int16Array(length);
+    case DataType.UINT16:
+    case DataType.FLOAT16:
+    case DataType.BFLOAT16:
+      return new Uint16Array(length);
+    case DataType.INT32:
+      return new Int32Array(length);
+    case DataType.UINT32:
+      return new Uint32Array(length);
+    case DataType.INT64:
+      return new BigInt64Array(length);
+    case DataType.UINT64:
+      return new BigUint64Array(length);
+    case DataType.COMPLEX64:
+      return new Float32Array(length * 2);
+    case DataType.COMPLEX128:
+      return new Float64Array(length * 2);
+    default:
+      throw new KilnError('UNKNOWN_DTYPE', `no array type for ${dtypeName(code)}`);
   }
 }
 

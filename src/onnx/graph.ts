@@ -453,7 +453,17 @@ export class Graph {
 
   private allNames(): Set<string> {
     const names = new Set<string>();
-    collectNames({ ...this.proto, node: this.nodeList, input: this.inputs, output: this.outputs, initializer: [...this.inits.values()], valueInfo: [...this.infos.values()] }, names);
+    collectNames(
+      {
+        ...this.proto,
+        node: this.nodeList,
+        input: this.inputs,
+        output: this.outputs,
+        initializer: [...this.inits.values()],
+        valueInfo: [...this.infos.values()],
+      },
+      names,
+    );
     return names;
   }
 }

@@ -54,6 +54,15 @@ export { Graph, outerScopeNames } from './graph.js';
 export type { RemovedCounts, AddInitializerOptions } from './graph.js';
 
 export { GraphBuilder, buildMlp, buildCnn, buildMatMulAdd } from './builder.js';
-export type { DTypeLike, RandomInitializerOptions, NodeOptions, BuildOptions, GraphBuilderOptions, MlpOptions, CnnOptions, MatMulAddOptions } from './builder.js';
+export type {
+  DTypeLike,
+  RandomInitializerOptions,
+  NodeOptions,
+  BuildOptions,
+  GraphBuilderOptions,
+  MlpOptions,
+  CnnOptions,
+  MatMulAddOptions,
+} from './builder.js';
 
 export { Rng, mulberry32 } from './random.js';

@@ -78,15 +78,23 @@ export function resolveInputShapes(graph: GraphProto, specs: readonly ShapeSpec[
     const declared: Shape | null = declaredShape(input);
     if (declared) {
       if (declared.length !== spec.dims.length) {
-        throw new KilnError('BAD_SHAPE', `--shape ${shown}: input '${name}' has ${declared.length} dimensions ${formatDims(declared)}, but ${spec.dims.length} were given`, {
-          hint: `give ${declared.length} dimensions, e.g. ${name}=${declared.map((d) => (typeof d === 'number' ? d : 1)).join('x')}`,
-        });
+        throw new KilnError(
+          'BAD_SHAPE',
+          `--shape ${shown}: input '${name}' has ${declared.length} dimensions ${formatDims(declared)}, but ${spec.dims.length} were given`,
+          {
+            hint: `give ${declared.length} dimensions, e.g. ${name}=${declared.map((d) => (typeof d === 'number' ? d : 1)).join('x')}`,
+          },
+        );
       }
       declared.forEach((d, i) => {
         if (typeof d === 'number' && d !== spec.dims[i]) {
-          throw new KilnError('BAD_SHAPE', `--shape ${shown}: dimension ${i} of input '${name}' is fixed at ${d} ${formatDims(declared)}, but ${spec.dims[i]} was given`, {
-            hint: `keep the fixed dimensions, e.g. ${name}=${declared.map((x, j) => (typeof x === 'number' ? x : spec.dims[j])).join('x')}`,
-          });
+          throw new KilnError(
+            'BAD_SHAPE',
+            `--shape ${shown}: dimension ${i} of input '${name}' is fixed at ${d} ${formatDims(declared)}, but ${spec.dims[i]} was given`,
+            {
+              hint: `keep the fixed dimensions, e.g. ${name}=${declared.map((x, j) => (typeof x === 'number' ? x : spec.dims[j])).join('x')}`,
+            },
+          );
         }
       });
     }

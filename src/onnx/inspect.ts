@@ -124,10 +124,7 @@ function* allGraphs(graph: GraphProto): Generator<GraphProto> {
   for (const node of graph.node) for (const g of subgraphsOf(node)) yield* allGraphs(g);
 }
 
-const weightTensors = (graph: GraphProto): TensorProto[] => [
-  ...graph.initializer,
-  ...graph.sparseInitializer.flatMap((s) => (s.values ? [s.values] : [])),
-];
+const weightTensors = (graph: GraphProto): TensorProto[] => [...graph.initializer, ...graph.sparseInitializer.flatMap((s) => (s.values ? [s.values] : []))];
 
 /** Elements and bytes held by a Constant node. */
 function constantSize(node: NodeProto): { elements: number; bytes: number } | undefined {

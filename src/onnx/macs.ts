@@ -14,10 +14,12 @@ const prod = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1
 type MacRule = (node: NodeProto, shape: (i: number) => Shape | null, out: Shape | null) => number | null;
 
 /** Conv-like: every output element costs (Cin/group × kernel) MACs, i.e. prod(W.shape[1:]). */
-const convMacs = (wi: number): MacRule => (_node, shape, out) => {
-  const w = shape(wi);
-  return isConcrete(out) && isConcrete(w) && w.length >= 3 ? prod(out) * prod(w.slice(1)) : null;
-};
+const convMacs =
+  (wi: number): MacRule =>
+  (_node, shape, out) => {
+    const w = shape(wi);
+    return isConcrete(out) && isConcrete(w) && w.length >= 3 ? prod(out) * prod(w.slice(1)) : null;
+  };
 
 /** ConvTranspose: every input element is scattered through Cout/group × kernel weights. */
 const convTransposeMacs: MacRule = (_node, shape) => {
@@ -27,7 +29,8 @@ const convTransposeMacs: MacRule = (_node, shape) => {
 };
 
 /** MatMul-like: every output element is a dot product of length K. */
-const matmulMacs = (ai: number, kFrom: (node: NodeProto, a: number[]) => number | undefined = (_n, a) => a[a.length - 1]): MacRule =>
+const matmulMacs =
+  (ai: number, kFrom: (node: NodeProto, a: number[]) => number | undefined = (_n, a) => a[a.length - 1]): MacRule =>
   (node, shape, out) => {
     const a = shape(ai);
     if (!isConcrete(out) || !isConcrete(a) || a.length === 0) return null;
@@ -79,7 +82,7 @@ export const isComputeOp = (node: Pick<NodeProto, 'domain' | 'opType'>): boolean
 export function nodeMacs(node: NodeProto, values: ReadonlyMap<string, TensorInfo>): number | null | undefined {
   const rule = RULES[opKey(node)];
   if (!rule) return undefined;
-  const shape = (i: number): Shape | null => (node.input[i] ? values.get(node.input[i])?.shape ?? null : null);
-  const out = node.output[0] ? values.get(node.output[0])?.shape ?? null : null;
+  const shape = (i: number): Shape | null => (node.input[i] ? (values.get(node.input[i])?.shape ?? null) : null);
+  const out = node.output[0] ? (values.get(node.output[0])?.shape ?? null) : null;
   return rule(node, shape, out);
 }

@@ -113,9 +113,13 @@ function checkType(type: TypeProto | undefined, where: string, source: string): 
 function checkDataTypes(graph: GraphProto, source: string): void {
   for (const t of allTensors(graph)) {
     if (!isKnownDataType(t.dataType)) {
-      throw new KilnError('UNKNOWN_DTYPE', `${source}: tensor '${t.name}' has data type ${t.dataType}, which kiln does not know (known: 1..${MAX_KNOWN_DTYPE})`, {
-        hint: 'the model may come from a newer ONNX release; re-export it with a supported data type',
-      });
+      throw new KilnError(
+        'UNKNOWN_DTYPE',
+        `${source}: tensor '${t.name}' has data type ${t.dataType}, which kiln does not know (known: 1..${MAX_KNOWN_DTYPE})`,
+        {
+          hint: 'the model may come from a newer ONNX release; re-export it with a supported data type',
+        },
+      );
     }
   }
   for (const vi of [...graph.input, ...graph.output, ...graph.valueInfo]) checkType(vi.type, `value '${vi.name}'`, source);
@@ -151,16 +155,20 @@ function resolveExternalData(model: ModelProto, baseDir: string, source: string)
       const normalized = normalize(location);
       if (isAbsolute(normalized) || normalized.startsWith('..' + sep) || normalized === '..') {
         throw new KilnError('EXTERNAL_DATA', `${source}: tensor '${t.name}' points outside the model's folder (${location})`, {
-          hint: 'external data must sit in the model file\'s folder or below it',
+          hint: "external data must sit in the model file's folder or below it",
         });
       }
       const file = join(baseDir, normalized);
       let fd = handles.get(file);
       if (fd === undefined) {
         if (!existsSync(file)) {
-          throw new KilnError('EXTERNAL_DATA', `${source}: tensor '${t.name}' needs external data file '${location}', which is missing (looked in ${baseDir})`, {
-            hint: 'copy the .data file that came with the model next to it',
-          });
+          throw new KilnError(
+            'EXTERNAL_DATA',
+            `${source}: tensor '${t.name}' needs external data file '${location}', which is missing (looked in ${baseDir})`,
+            {
+              hint: 'copy the .data file that came with the model next to it',
+            },
+          );
         }
         fd = openSync(file, 'r');
         handles.set(file, fd);
@@ -170,9 +178,13 @@ function resolveExternalData(model: ModelProto, baseDir: string, source: string)
       const length = Number(externalEntry(t, 'length') ?? expected);
       const size = fstatSync(fd).size;
       if (offset + length > size) {
-        throw new KilnError('EXTERNAL_DATA', `${source}: tensor '${t.name}' needs bytes ${offset}..${offset + length} of '${location}', which has only ${size}`, {
-          hint: 'the external data file is truncated or belongs to another model',
-        });
+        throw new KilnError(
+          'EXTERNAL_DATA',
+          `${source}: tensor '${t.name}' needs bytes ${offset}..${offset + length} of '${location}', which has only ${size}`,
+          {
+            hint: 'the external data file is truncated or belongs to another model',
+          },
+        );
       }
       const buf = Buffer.alloc(length);
       readSync(fd, buf, 0, length, offset);

@@ -6,15 +6,7 @@
  * because a JS number cannot say whether it is an int or a float, and ONNX cares.
  */
 import { KilnError } from '../errors.js';
-import {
-  AttributeType,
-  type AttributeProto,
-  type GraphProto,
-  type NodeProto,
-  type TensorProto,
-  type TypeProto,
-  type ValueInfoProto,
-} from './proto-types.js';
+import { AttributeType, type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type TypeProto, type ValueInfoProto } from './proto-types.js';
 
 const ATTRIBUTE_TYPE_NAMES = Object.fromEntries(Object.entries(AttributeType).map(([k, v]) => [v, k])) as Record<number, string>;
 

@@ -20,12 +20,7 @@ const GraphType = root.lookupType('onnx.GraphProto');
 const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
 /** int64 fields that carry arbitrary user values and stay bigint (see proto-types.ts). */
-const EXACT_INT64 = new Set([
-  'onnx.AttributeProto.i',
-  'onnx.AttributeProto.ints',
-  'onnx.TensorProto.int64Data',
-  'onnx.TensorProto.uint64Data',
-]);
+const EXACT_INT64 = new Set(['onnx.AttributeProto.i', 'onnx.AttributeProto.ints', 'onnx.TensorProto.int64Data', 'onnx.TensorProto.uint64Data']);
 
 /** Thrown when bytes are not a well-formed ONNX protobuf message. */
 export class ProtoDecodeError extends Error {

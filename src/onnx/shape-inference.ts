@@ -73,7 +73,7 @@ const num = (d: Dim | undefined): d is number => typeof d === 'number';
 export function declaredShape(vi: ValueInfoProto | undefined): Shape | null {
   const shape = vi?.type?.tensorType?.shape;
   if (!shape) return null;
-  return shape.dim.map((d) => (d.dimParam ? d.dimParam : d.dimValue ?? null));
+  return shape.dim.map((d) => (d.dimParam ? d.dimParam : (d.dimValue ?? null)));
 }
 
 const declaredDtype = (vi: ValueInfoProto | undefined): number => vi?.type?.tensorType?.elemType ?? 0;
@@ -195,7 +195,9 @@ function convLike(c: Ctx, x: Shape | null, w: Shape | null, kind: 'conv' | 'pool
   return out;
 }
 
-const conv = (xi: number, wi: number): Rule => (c) => [{ dtype: c.in(xi)?.dtype ?? 0, shape: convLike(c, c.shape(xi), c.shape(wi), 'conv') }];
+const conv =
+  (xi: number, wi: number): Rule =>
+  (c) => [{ dtype: c.in(xi)?.dtype ?? 0, shape: convLike(c, c.shape(xi), c.shape(wi), 'conv') }];
 const convInteger: Rule = (c) => [{ dtype: DataType.INT32, shape: convLike(c, c.shape(0), c.shape(1), 'conv') }];
 
 const convTranspose: Rule = (c) => {
@@ -250,17 +252,21 @@ function matmulShape(a: Shape | null, b: Shape | null): Shape | null {
   return out;
 }
 
-const matmul = (ai: number, bi: number, dtype?: number): Rule => (c) => [{ dtype: dtype ?? c.in(ai)?.dtype ?? 0, shape: matmulShape(c.shape(ai), c.shape(bi)) }];
+const matmul =
+  (ai: number, bi: number, dtype?: number): Rule =>
+  (c) => [{ dtype: dtype ?? c.in(ai)?.dtype ?? 0, shape: matmulShape(c.shape(ai), c.shape(bi)) }];
 
-const gemm = (ai: number, bi: number): Rule => (c) => {
-  const a = c.shape(ai);
-  const b = c.shape(bi);
-  const transA = attrInt(c.node, 'transA', 0) === 1;
-  const transB = attrInt(c.node, 'transB', 0) === 1;
-  const m = a && a.length === 2 ? a[transA ? 1 : 0] : null;
-  const n = b && b.length === 2 ? b[transB ? 0 : 1] : null;
-  return [{ dtype: c.in(ai)?.dtype ?? 0, shape: [m, n] }];
-};
+const gemm =
+  (ai: number, bi: number): Rule =>
+  (c) => {
+    const a = c.shape(ai);
+    const b = c.shape(bi);
+    const transA = attrInt(c.node, 'transA', 0) === 1;
+    const transB = attrInt(c.node, 'transB', 0) === 1;
+    const m = a && a.length === 2 ? a[transA ? 1 : 0] : null;
+    const n = b && b.length === 2 ? b[transB ? 0 : 1] : null;
+    return [{ dtype: c.in(ai)?.dtype ?? 0, shape: [m, n] }];
+  };
 
 const ARITH: Partial<Record<string, (...xs: number[]) => number>> = {
   Add: (a, b) => a + b,
@@ -278,18 +284,27 @@ const ARITH: Partial<Record<string, (...xs: number[]) => number>> = {
 
 const COMPARISONS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not', 'IsNaN', 'IsInf']);
 
-const broadcastOp = (inputs?: number[]): Rule => (c) => {
-  const idx = inputs ?? c.node.input.map((_, i) => i).filter((i) => c.node.input[i] !== '');
-  const shapes = idx.map((i) => c.shape(i));
-  // Shapes that do not broadcast: the runtime will refuse them; only the rank is told.
-  const rankOnly = shapes.every((s) => s !== null) ? new Array<Dim>(Math.max(0, ...shapes.map((s) => s!.length))).fill(null) : null;
-  const shape = broadcastShapes(shapes) ?? rankOnly;
-  const op = c.node.opType;
-  const dtype = COMPARISONS.has(op) ? DataType.BOOL : op === 'Where' ? c.in(1)?.dtype ?? 0 : c.in(idx[0])?.dtype ?? 0;
-  const f = ARITH[op];
-  const value = f && !inputs ? elementwise(idx.map((i) => c.in(i)?.value), shape, f) : undefined;
-  return [{ dtype, shape, value }];
-};
+const broadcastOp =
+  (inputs?: number[]): Rule =>
+  (c) => {
+    const idx = inputs ?? c.node.input.map((_, i) => i).filter((i) => c.node.input[i] !== '');
+    const shapes = idx.map((i) => c.shape(i));
+    // Shapes that do not broadcast: the runtime will refuse them; only the rank is told.
+    const rankOnly = shapes.every((s) => s !== null) ? new Array<Dim>(Math.max(0, ...shapes.map((s) => s!.length))).fill(null) : null;
+    const shape = broadcastShapes(shapes) ?? rankOnly;
+    const op = c.node.opType;
+    const dtype = COMPARISONS.has(op) ? DataType.BOOL : op === 'Where' ? (c.in(1)?.dtype ?? 0) : (c.in(idx[0])?.dtype ?? 0);
+    const f = ARITH[op];
+    const value =
+      f && !inputs
+        ? elementwise(
+            idx.map((i) => c.in(i)?.value),
+            shape,
+            f,
+          )
+        : undefined;
+    return [{ dtype, shape, value }];
+  };
 
 const unary: Rule = (c) => {
   const out = same(c);
@@ -387,14 +402,15 @@ const split: Rule = (c) => {
   const axis = normAxis(attrInt(c.node, 'axis', 0), x.length);
   const sizes = c.opset >= 13 ? numbers(c.in(1)) : attrInts(c.node, 'split');
   const total = x[axis];
-  const parts: Dim[] = sizes && sizes.length === n
-    ? sizes
-    : num(total)
-      ? Array.from({ length: n }, (_, i) => {
-          const chunk = Math.ceil(total / n);
-          return i < n - 1 ? chunk : total - chunk * (n - 1);
-        })
-      : new Array(n).fill(null);
+  const parts: Dim[] =
+    sizes && sizes.length === n
+      ? sizes
+      : num(total)
+        ? Array.from({ length: n }, (_, i) => {
+            const chunk = Math.ceil(total / n);
+            return i < n - 1 ? chunk : total - chunk * (n - 1);
+          })
+        : new Array(n).fill(null);
   return parts.map((p) => ({ dtype, shape: x.map((d, i) => (i === axis ? p : d)) }));
 };
 
@@ -477,7 +493,7 @@ const unsqueeze: Rule = (c) => {
 const reduce: Rule = (c) => {
   const x = c.shape(0);
   const op = c.node.opType;
-  const dtype = op === 'ArgMax' || op === 'ArgMin' ? DataType.INT64 : c.in(0)?.dtype ?? 0;
+  const dtype = op === 'ArgMax' || op === 'ArgMin' ? DataType.INT64 : (c.in(0)?.dtype ?? 0);
   if (!x) return [{ dtype, shape: null }];
   const keep = attrInt(c.node, 'keepdims', 1) === 1;
   let axes: number[] | undefined;
@@ -587,7 +603,7 @@ const tile: Rule = (c) => {
 const pad: Rule = (c) => {
   const x = c.shape(0);
   const dtype = c.in(0)?.dtype ?? 0;
-  const pads = c.opset >= 11 ? numbers(c.in(1)) : attrInts(c.node, 'pads') ?? attrInts(c.node, 'paddings');
+  const pads = c.opset >= 11 ? numbers(c.in(1)) : (attrInts(c.node, 'pads') ?? attrInts(c.node, 'paddings'));
   if (!x || !pads) return [{ dtype, shape: x ? x.map(() => null) : null }];
   const axes = (c.node.input[3] ? numbers(c.in(3)) : undefined)?.map((a) => normAxis(a, x.length)) ?? x.map((_, i) => i);
   if (pads.length !== axes.length * 2) return [{ dtype, shape: x.map(() => null) }];
@@ -645,17 +661,19 @@ const layerNorm: Rule = (c) => {
 
 const dropout: Rule = (c) => [same(c), { dtype: DataType.BOOL, shape: c.shape(0) }];
 
-const depthToSpace = (toSpace: boolean): Rule => (c) => {
-  const x = c.shape(0);
-  const b = attrInt(c.node, 'blocksize', 1);
-  const dtype = c.in(0)?.dtype ?? 0;
-  if (!x || x.length !== 4) return [{ dtype, shape: null }];
-  const [n, ch, h, w] = x;
-  const mul = (d: Dim, f: number): Dim => (num(d) ? d * f : null);
-  return toSpace
-    ? [{ dtype, shape: [n, num(ch) ? ch / (b * b) : null, mul(h, b), mul(w, b)] }]
-    : [{ dtype, shape: [n, mul(ch, b * b), num(h) ? h / b : null, num(w) ? w / b : null] }];
-};
+const depthToSpace =
+  (toSpace: boolean): Rule =>
+  (c) => {
+    const x = c.shape(0);
+    const b = attrInt(c.node, 'blocksize', 1);
+    const dtype = c.in(0)?.dtype ?? 0;
+    if (!x || x.length !== 4) return [{ dtype, shape: null }];
+    const [n, ch, h, w] = x;
+    const mul = (d: Dim, f: number): Dim => (num(d) ? d * f : null);
+    return toSpace
+      ? [{ dtype, shape: [n, num(ch) ? ch / (b * b) : null, mul(h, b), mul(w, b)] }]
+      : [{ dtype, shape: [n, mul(ch, b * b), num(h) ? h / b : null, num(w) ? w / b : null] }];
+  };
 
 const topK: Rule = (c) => {
   const x = c.shape(0);
@@ -663,7 +681,10 @@ const topK: Rule = (c) => {
   if (!x) return [same(c), { dtype: DataType.INT64, shape: null }];
   const axis = normAxis(attrInt(c.node, 'axis', -1), x.length);
   const shape = x.map((d, i) => (i === axis ? (k ?? null) : d));
-  return [{ dtype: c.in(0)?.dtype ?? 0, shape }, { dtype: DataType.INT64, shape }];
+  return [
+    { dtype: c.in(0)?.dtype ?? 0, shape },
+    { dtype: DataType.INT64, shape },
+  ];
 };
 
 const quantize: Rule = (c) => [same(c, 0, c.in(2)?.dtype || attrInt(c.node, 'output_dtype', 0) || DataType.UINT8)];
@@ -710,21 +731,104 @@ const recurrent: Rule = (c) => {
   const batch = x && x.length === 3 ? x[batchFirst ? 0 : 1] : null;
   const y: Shape = batchFirst ? [batch, seq, directions, hidden] : [seq, directions, batch, hidden];
   const state: Shape = batchFirst ? [batch, directions, hidden] : [directions, batch, hidden];
-  return [{ dtype, shape: y }, { dtype, shape: state }, { dtype, shape: state }];
+  return [
+    { dtype, shape: y },
+    { dtype, shape: state },
+    { dtype, shape: state },
+  ];
 };
 
 const UNARY_OPS = [
-  'Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish', 'Elu', 'Selu', 'Celu', 'Gelu', 'Erf', 'Exp', 'Log',
-  'Sqrt', 'Neg', 'Abs', 'Reciprocal', 'Clip', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus', 'Softsign', 'Identity', 'Cast',
-  'CastLike', 'Not', 'IsNaN', 'IsInf', 'Mish', 'Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'ThresholdedRelu',
-  'Shrink', 'Softmax', 'LogSoftmax', 'Hardmax', 'CumSum', 'Trilu', 'InstanceNormalization', 'LRN', 'MeanVarianceNormalization',
-  'LpNormalization', 'GroupNormalization', 'BitwiseNot', 'ReverseSequence', 'ScatterND', 'ScatterElements', 'Scatter',
-  'Acosh', 'Asinh', 'Atanh', 'Bernoulli', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike',
+  'Relu',
+  'LeakyRelu',
+  'PRelu',
+  'Sigmoid',
+  'Tanh',
+  'HardSigmoid',
+  'HardSwish',
+  'Elu',
+  'Selu',
+  'Celu',
+  'Gelu',
+  'Erf',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Neg',
+  'Abs',
+  'Reciprocal',
+  'Clip',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
+  'Softplus',
+  'Softsign',
+  'Identity',
+  'Cast',
+  'CastLike',
+  'Not',
+  'IsNaN',
+  'IsInf',
+  'Mish',
+  'Sin',
+  'Cos',
+  'Tan',
+  'Asin',
+  'Acos',
+  'Atan',
+  'Sinh',
+  'Cosh',
+  'ThresholdedRelu',
+  'Shrink',
+  'Softmax',
+  'LogSoftmax',
+  'Hardmax',
+  'CumSum',
+  'Trilu',
+  'InstanceNormalization',
+  'LRN',
+  'MeanVarianceNormalization',
+  'LpNormalization',
+  'GroupNormalization',
+  'BitwiseNot',
+  'ReverseSequence',
+  'ScatterND',
+  'ScatterElements',
+  'Scatter',
+  'Acosh',
+  'Asinh',
+  'Atanh',
+  'Bernoulli',
+  'EyeLike',
+  'RandomNormalLike',
+  'RandomUniformLike',
 ] as const;
 
 const BROADCAST_OPS = [
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Mod', 'Equal', 'Less', 'Greater', 'LessOrEqual',
-  'GreaterOrEqual', 'And', 'Or', 'Xor', 'Where', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Pow',
+  'Max',
+  'Min',
+  'Sum',
+  'Mean',
+  'Mod',
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'And',
+  'Or',
+  'Xor',
+  'Where',
+  'BitShift',
+  'BitwiseAnd',
+  'BitwiseOr',
+  'BitwiseXor',
 ] as const;
 
 const ONNX_RULES: Record<string, Rule> = {
@@ -778,7 +882,11 @@ const ONNX_RULES: Record<string, Rule> = {
   LSTM: recurrent,
   GRU: recurrent,
   RNN: recurrent,
-  ...Object.fromEntries(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'].map((op) => [op, reduce])),
+  ...Object.fromEntries(
+    ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'].map(
+      (op) => [op, reduce],
+    ),
+  ),
   ...Object.fromEntries(UNARY_OPS.map((op) => [op, unary])),
   ...Object.fromEntries(BROADCAST_OPS.map((op) => [op, broadcastOp()])),
 };
@@ -852,12 +960,21 @@ const subgraphOutputType = (node: NodeProto, attrName: string, index: number): n
 function constantValueType(node: NodeProto): number | undefined {
   for (const a of node.attribute) {
     switch (a.name) {
-      case 'value': return a.t?.dataType;
-      case 'sparse_value': return a.sparseTensor?.values?.dataType;
-      case 'value_float': case 'value_floats': return DataType.FLOAT;
-      case 'value_int': case 'value_ints': return DataType.INT64;
-      case 'value_string': case 'value_strings': return DataType.STRING;
-      default: break;
+      case 'value':
+        return a.t?.dataType;
+      case 'sparse_value':
+        return a.sparseTensor?.values?.dataType;
+      case 'value_float':
+      case 'value_floats':
+        return DataType.FLOAT;
+      case 'value_int':
+      case 'value_ints':
+        return DataType.INT64;
+      case 'value_string':
+      case 'value_strings':
+        return DataType.STRING;
+      default:
+        break;
     }
   }
   return undefined;
@@ -868,8 +985,18 @@ function constantValueType(node: NodeProto): number | undefined {
  * that inference does not stop at them.
  */
 const NEWER_SAME_TYPE = new Set([
-  'Gelu', 'Mish', 'GroupNormalization', 'RMSNormalization', 'BitwiseNot', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'CenterCropPad', 'Swish',
-  'RotaryEmbedding', 'AffineGrid',
+  'Gelu',
+  'Mish',
+  'GroupNormalization',
+  'RMSNormalization',
+  'BitwiseNot',
+  'BitwiseAnd',
+  'BitwiseOr',
+  'BitwiseXor',
+  'CenterCropPad',
+  'Swish',
+  'RotaryEmbedding',
+  'AffineGrid',
 ]);
 
 /**
@@ -880,21 +1007,40 @@ const NEWER_SAME_TYPE = new Set([
 function outputElemType(node: NodeProto, k: number, inType: (i: number) => number | undefined, opset: number): number | undefined {
   if (!isDefaultDomain(node.domain)) return undefined;
   switch (node.opType) {
-    case 'Constant': return constantValueType(node);
-    case 'Cast': return attrInt(node, 'to');
-    case 'CastLike': return inType(1);
-    case 'ConstantOfShape': return attrTensor(node, 'value')?.dataType ?? DataType.FLOAT;
-    case 'RandomNormal': case 'RandomUniform': return attrInt(node, 'dtype', DataType.FLOAT);
-    case 'RandomNormalLike': case 'RandomUniformLike': case 'EyeLike': case 'Bernoulli': return attrInt(node, 'dtype') ?? inType(0);
-    case 'Multinomial': return attrInt(node, 'dtype', DataType.INT32);
-    case 'QuantizeLinear': return inType(2) ?? attrInt(node, 'output_dtype') ?? DataType.UINT8;
-    case 'DequantizeLinear': return opset >= 19 ? inType(1) : DataType.FLOAT;
-    case 'DynamicQuantizeLinear': return k === 1 ? DataType.FLOAT : DataType.UINT8;
-    case 'LayerNormalization': return k === 0 ? inType(0) : attrInt(node, 'stash_type', DataType.FLOAT);
-    case 'If': return subgraphOutputType(node, 'then_branch', k) ?? subgraphOutputType(node, 'else_branch', k);
-    case 'Loop': return subgraphOutputType(node, 'body', k + 1);
-    case 'Scan': return subgraphOutputType(node, 'body', k);
-    default: break;
+    case 'Constant':
+      return constantValueType(node);
+    case 'Cast':
+      return attrInt(node, 'to');
+    case 'CastLike':
+      return inType(1);
+    case 'ConstantOfShape':
+      return attrTensor(node, 'value')?.dataType ?? DataType.FLOAT;
+    case 'RandomNormal':
+    case 'RandomUniform':
+      return attrInt(node, 'dtype', DataType.FLOAT);
+    case 'RandomNormalLike':
+    case 'RandomUniformLike':
+    case 'EyeLike':
+    case 'Bernoulli':
+      return attrInt(node, 'dtype') ?? inType(0);
+    case 'Multinomial':
+      return attrInt(node, 'dtype', DataType.INT32);
+    case 'QuantizeLinear':
+      return inType(2) ?? attrInt(node, 'output_dtype') ?? DataType.UINT8;
+    case 'DequantizeLinear':
+      return opset >= 19 ? inType(1) : DataType.FLOAT;
+    case 'DynamicQuantizeLinear':
+      return k === 1 ? DataType.FLOAT : DataType.UINT8;
+    case 'LayerNormalization':
+      return k === 0 ? inType(0) : attrInt(node, 'stash_type', DataType.FLOAT);
+    case 'If':
+      return subgraphOutputType(node, 'then_branch', k) ?? subgraphOutputType(node, 'else_branch', k);
+    case 'Loop':
+      return subgraphOutputType(node, 'body', k + 1);
+    case 'Scan':
+      return subgraphOutputType(node, 'body', k);
+    default:
+      break;
   }
   const sig = signatureAt(node.opType, opset);
   if (!sig) return NEWER_SAME_TYPE.has(node.opType) ? inType(0) : undefined;

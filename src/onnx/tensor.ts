@@ -37,7 +37,8 @@ export function makeTensor(name: string, dataType: number, dims: number[], data:
   let typed: ArrayLike<number | bigint> & { buffer?: ArrayBufferLike } = data;
   if (!ArrayBuffer.isView(data)) {
     const arr = typedArrayFor(dataType, count);
-    for (let i = 0; i < count; i++) (arr as unknown as (number | bigint)[])[i] = arr instanceof BigInt64Array || arr instanceof BigUint64Array ? BigInt(data[i]) : Number(data[i]);
+    for (let i = 0; i < count; i++)
+      (arr as unknown as (number | bigint)[])[i] = arr instanceof BigInt64Array || arr instanceof BigUint64Array ? BigInt(data[i]) : Number(data[i]);
     typed = arr;
   }
   t.rawData = typedArrayToRaw(dataType, typed);

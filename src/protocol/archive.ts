@@ -74,7 +74,10 @@ export function readDirEntries(dir: string, base = ''): ArchiveEntry[] {
 export const packDir = (dir: string): Buffer => packEntries(readDirEntries(dir));
 
 function readOctal(buf: Buffer, offset: number, length: number): number {
-  const s = buf.toString('ascii', offset, offset + length).replace(/[\0 ]+$/g, '').trim();
+  const s = buf
+    .toString('ascii', offset, offset + length)
+    .replace(/[\0 ]+$/g, '')
+    .trim();
   if (!/^[0-7]*$/.test(s)) return NaN;
   return s ? parseInt(s, 8) : 0;
 }
@@ -95,7 +98,8 @@ export function unpackEntries(archive: Uint8Array, source = 'archive', limits: U
   try {
     tar = archive[0] === 0x1f && archive[1] === 0x8b ? gunzipSync(archive, { maxOutputLength: Math.min(maxBytes + 1e6, 2 ** 32) }) : Buffer.from(archive);
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw bad(`it unpacks to more than ${(maxBytes / 2 ** 20).toFixed(0)} MiB, the most accepted here`);
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      throw bad(`it unpacks to more than ${(maxBytes / 2 ** 20).toFixed(0)} MiB, the most accepted here`);
     throw bad(`gzip: ${(err as Error).message}`);
   }
   const entries: ArchiveEntry[] = [];

@@ -20,7 +20,12 @@ export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').upd
 export function canonicalJson(value: unknown): string {
   const sort = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sort);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+      );
     return v;
   };
   return `${JSON.stringify(sort(value), null, 2)}\n`;
@@ -36,12 +41,7 @@ export interface WrittenArtifact {
  * Write an artifact directory at `outDir` (replacing an existing one only once the new one is
  * complete) and its archive `${outDir}.tgz`. `manifest.files` is filled in here.
  */
-export function writeArtifact(
-  outDir: string,
-  manifest: Omit<ArtifactManifest, 'files'>,
-  files: Record<string, Uint8Array>,
-  key: SigningKey,
-): WrittenArtifact {
+export function writeArtifact(outDir: string, manifest: Omit<ArtifactManifest, 'files'>, files: Record<string, Uint8Array>, key: SigningKey): WrittenArtifact {
   if (!files[MODEL_FILE]) throw new TypeError(`writeArtifact: files must include ${MODEL_FILE}`);
   const dir = resolve(outDir);
   const full: ArtifactManifest = {
@@ -92,14 +92,13 @@ export function readArtifactFiles(path: string, limits: UnpackLimits = {}): Map<
   if (!existsSync(path)) throw new KilnError('FILE_NOT_FOUND', `${path}: no such artifact`, { hint: 'pass an artifact directory or its .tgz' });
   let entries: ArchiveEntry[];
   if (statSync(path).isDirectory()) {
-    entries = [MODEL_FILE, MANIFEST_FILE, SIGNATURE_FILE]
-      .filter((n) => existsSync(join(path, n)))
-      .map((n) => ({ path: n, data: readFileSync(join(path, n)) }));
+    entries = [MODEL_FILE, MANIFEST_FILE, SIGNATURE_FILE].filter((n) => existsSync(join(path, n))).map((n) => ({ path: n, data: readFileSync(join(path, n)) }));
     const manifestPath = join(path, MANIFEST_FILE);
     if (existsSync(manifestPath)) {
       try {
         const listed = Object.keys((JSON.parse(readFileSync(manifestPath, 'utf8')) as { files?: object }).files ?? {});
-        for (const n of listed) if (!entries.some((e) => e.path === n) && existsSync(join(path, n))) entries.push({ path: n, data: readFileSync(join(path, n)) });
+        for (const n of listed)
+          if (!entries.some((e) => e.path === n) && existsSync(join(path, n))) entries.push({ path: n, data: readFileSync(join(path, n)) });
       } catch {
         /* reported by checkArtifact */
       }

@@ -127,9 +127,7 @@ export const ArtifactManifestSchema = z
     inputs: z.array(TensorSpecSchema),
     outputs: z.array(TensorSpecSchema),
     quantization: QuantizationSchema,
-    optimization: z
-      .object({ passes: z.array(z.object({ name: z.string(), changed: z.number().int() }).strict()), runtimeLevel: z.string() })
-      .strict(),
+    optimization: z.object({ passes: z.array(z.object({ name: z.string(), changed: z.number().int() }).strict()), runtimeLevel: z.string() }).strict(),
     verification: VerificationSchema,
     sizes: z.object({ sourceBytes: z.number().int(), artifactBytes: z.number().int() }).strict(),
     /** Median latency at compile time, float (optimized) vs compiled, interleaved on the target's runtime. Absent where it does not run here. */
@@ -173,7 +171,10 @@ export function checkManifest(data: unknown): { ok: true; manifest: ArtifactMani
   const result = ArtifactManifestSchema.safeParse(data);
   if (result.success) {
     if (result.data.schemaVersion > MANIFEST_SCHEMA_VERSION) {
-      return { ok: false, problems: [{ path: 'schemaVersion', message: `version ${result.data.schemaVersion} is newer than this kiln reads (≤ ${MANIFEST_SCHEMA_VERSION})` }] };
+      return {
+        ok: false,
+        problems: [{ path: 'schemaVersion', message: `version ${result.data.schemaVersion} is newer than this kiln reads (≤ ${MANIFEST_SCHEMA_VERSION})` }],
+      };
     }
     return { ok: true, manifest: result.data };
   }

@@ -102,7 +102,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export const parseLabels = (text: string): string[] => text.split(/\r?\n/).filter((l, i, all) => l !== '' || i < all.length - 1);
 
 /** Check a parsed pipeline.json against the model. Returns the spec, or every problem in words. */
-export function checkPipeline(raw: unknown, manifest: Pick<ArtifactManifest, 'inputs' | 'outputs'>, options: CheckPipelineOptions = {}): { ok: true; spec: PipelineSpec } | { ok: false; problems: string[] } {
+export function checkPipeline(
+  raw: unknown,
+  manifest: Pick<ArtifactManifest, 'inputs' | 'outputs'>,
+  options: CheckPipelineOptions = {},
+): { ok: true; spec: PipelineSpec } | { ok: false; problems: string[] } {
   const problems: string[] = [];
   if (!isObject(raw)) return { ok: false, problems: [`${PIPELINE_FILE} must hold an object`] };
   for (const k of Object.keys(raw)) if (!TOP_KEYS.includes(k)) problems.push(`unknown key '${k}' (valid: ${TOP_KEYS.join(', ')})`);
@@ -113,10 +117,14 @@ export function checkPipeline(raw: unknown, manifest: Pick<ArtifactManifest, 'in
     else {
       const before = problems.length;
       const unknown = Object.keys(p).filter((k) => !PREPROCESS_KEYS.includes(k));
-      if (unknown.length) problems.push(`preprocess: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: ${PREPROCESS_KEYS.join(', ')})`);
+      if (unknown.length)
+        problems.push(
+          `preprocess: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: ${PREPROCESS_KEYS.join(', ')})`,
+        );
       const input = p.input ?? manifest.inputs[0]?.name;
       const spec = manifest.inputs.find((i) => i.name === input);
-      if (typeof input !== 'string' || !spec) problems.push(`preprocess.input '${String(input)}' is not an input of the model (${manifest.inputs.map((i) => i.name).join(', ')})`);
+      if (typeof input !== 'string' || !spec)
+        problems.push(`preprocess.input '${String(input)}' is not an input of the model (${manifest.inputs.map((i) => i.name).join(', ')})`);
       if (manifest.inputs.length !== 1) problems.push(`image preprocessing needs a single-input model (this one has ${manifest.inputs.length})`);
       preprocess = { ...(p as unknown as ImagePreprocessStep), input: input as string };
       if (problems.length === before && spec && options.planImage) {
@@ -162,7 +170,8 @@ export function checkPipeline(raw: unknown, manifest: Pick<ArtifactManifest, 'in
   if (selects.length > 1) problems.push('postprocess may pick entries once (one argmax or one topk)');
   const output = raw.output ?? manifest.outputs[0]?.name;
   const outSpec = manifest.outputs.find((o) => o.name === output);
-  if (typeof output !== 'string' || !outSpec) problems.push(`output '${String(output)}' is not an output of the model (${manifest.outputs.map((o) => o.name).join(', ')})`);
+  if (typeof output !== 'string' || !outSpec)
+    problems.push(`output '${String(output)}' is not an output of the model (${manifest.outputs.map((o) => o.name).join(', ')})`);
   let labels: string[] | undefined;
   if (raw.labels !== undefined && raw.labelsFile !== undefined) problems.push('give labels or labelsFile, not both');
   else if (raw.labels !== undefined) {
@@ -175,7 +184,9 @@ export function checkPipeline(raw: unknown, manifest: Pick<ArtifactManifest, 'in
   }
   const classes = outSpec?.shape.at(-1);
   if (labels && typeof classes === 'number' && classes >= 0 && labels.length !== classes) {
-    problems.push(`${raw.labels !== undefined ? 'labels' : `labelsFile '${String(raw.labelsFile)}'`} has ${labels.length} label${labels.length === 1 ? '' : 's'}, but output '${outSpec!.name}' [${outSpec!.shape.join(', ')}] has ${classes} classes (its last dim)`);
+    problems.push(
+      `${raw.labels !== undefined ? 'labels' : `labelsFile '${String(raw.labelsFile)}'`} has ${labels.length} label${labels.length === 1 ? '' : 's'}, but output '${outSpec!.name}' [${outSpec!.shape.join(', ')}] has ${classes} classes (its last dim)`,
+    );
   }
   if (problems.length) return { ok: false, problems };
   return { ok: true, spec: { preprocess, postprocess, output: output as string, labels } };

@@ -41,9 +41,16 @@ export interface DeviceTopics {
 
 /** The topics of one device. Throws RangeError for an id that is not a valid device id. */
 export function deviceTopics(deviceId: string): DeviceTopics {
-  if (!isDeviceId(deviceId)) throw new RangeError(`device id '${String(deviceId)}' is invalid: use 1–64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+  if (!isDeviceId(deviceId))
+    throw new RangeError(`device id '${String(deviceId)}' is invalid: use 1–64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
   const base = `${SYNC_TOPIC_ROOT}/${deviceId}`;
-  return { desired: `${base}/desired`, reported: `${base}/reported`, telemetry: `${base}/telemetry`, telemetryAck: `${base}/telemetry/ack`, presence: `${base}/presence` };
+  return {
+    desired: `${base}/desired`,
+    reported: `${base}/reported`,
+    telemetry: `${base}/telemetry`,
+    telemetryAck: `${base}/telemetry/ack`,
+    presence: `${base}/presence`,
+  };
 }
 
 /** Topic filters (for a privileged cloud subscriber) matching every device's messages of a kind. */
@@ -73,7 +80,10 @@ const V = z.literal(SYNC_PROTOCOL_VERSION);
 export const ArtifactRefSchema = z
   .object({
     /** http(s) URL of the artifact's .tgz. */
-    url: z.string().url().refine((u) => /^https?:\/\//i.test(u), 'an http:// or https:// URL'),
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//i.test(u), 'an http:// or https:// URL'),
     /** sha256 of the .tgz bytes. */
     sha256: Sha256,
     /** Size of the .tgz, bytes (checked while downloading when given). */
@@ -155,12 +165,17 @@ export type ReportedState = z.infer<typeof ReportedStateSchema>;
 export const OUTPUT_HISTOGRAM_BUCKETS = 32;
 
 /** The histogram bucket of a top-1 class of an output `classes` wide. */
-export const outputBucket = (cls: number, classes: number): number => Math.min(OUTPUT_HISTOGRAM_BUCKETS - 1, Math.floor((cls * OUTPUT_HISTOGRAM_BUCKETS) / Math.max(classes, OUTPUT_HISTOGRAM_BUCKETS)));
+export const outputBucket = (cls: number, classes: number): number =>
+  Math.min(OUTPUT_HISTOGRAM_BUCKETS - 1, Math.floor((cls * OUTPUT_HISTOGRAM_BUCKETS) / Math.max(classes, OUTPUT_HISTOGRAM_BUCKETS)));
 
 export const TelemetryRecordSchema = z
   .object({
     /** Application-level id (the outbox row's UUID): the cloud de-duplicates on it. */
-    id: z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -'),
+    id: z
+      .string()
+      .min(8)
+      .max(64)
+      .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -'),
     kind: z.string().min(1).max(64),
     createdAt: Iso,
     payload: z.unknown(),
@@ -204,8 +219,13 @@ export type ParseResult = { ok: true; message: SyncMessage } | { ok: false; code
 /** Parse and validate a message. Never throws: bad input gives `{ok: false, code, error}`. */
 export function parseMessage(topic: string, bytes: Uint8Array | string, maxBytes = MAX_PAYLOAD_BYTES): ParseResult {
   const t = parseTopic(topic);
-  if (!t) return { ok: false, code: 'bad-topic', error: `'${String(topic).slice(0, 200)}' is not a kiln sync topic (${SYNC_TOPIC_ROOT}/{deviceId}/{${SYNC_KINDS.join('|')}})` };
-  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes?.byteLength ?? 0;
+  if (!t)
+    return {
+      ok: false,
+      code: 'bad-topic',
+      error: `'${String(topic).slice(0, 200)}' is not a kiln sync topic (${SYNC_TOPIC_ROOT}/{deviceId}/{${SYNC_KINDS.join('|')}})`,
+    };
+  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : (bytes?.byteLength ?? 0);
   if (size > maxBytes) return { ok: false, code: 'too-large', error: `payload of ${size} bytes is over the ${maxBytes}-byte limit`, ...t };
   let data: unknown;
   try {

@@ -50,7 +50,8 @@ export function findArm64Emulation(env: Readonly<Record<string, string | undefin
   const setup = `run ${SETUP_SCRIPT} once`;
   const sysroot = env.KILN_ARM64_SYSROOT || DEFAULT_ARM64_SYSROOT;
   const qemu = which('qemu-aarch64-static', env);
-  if (!qemu) return { ok: false, missing: 'qemu-aarch64-static', reason: `qemu-aarch64-static not found on PATH (apt-get install qemu-user-static, or ${setup})` };
+  if (!qemu)
+    return { ok: false, missing: 'qemu-aarch64-static', reason: `qemu-aarch64-static not found on PATH (apt-get install qemu-user-static, or ${setup})` };
   if (!existsSync(sysroot)) return { ok: false, missing: 'arm64 sysroot', reason: `no arm64 sysroot at ${sysroot} (set KILN_ARM64_SYSROOT, or ${setup})` };
   const node = join(sysroot, 'usr', 'bin', 'node');
   if (!existsSync(node)) return { ok: false, missing: 'arm64 node', reason: `no arm64 node at ${node} (${setup})` };
@@ -68,7 +69,11 @@ export function findArm64Emulation(env: Readonly<Record<string, string | undefin
   }
   const binding = ortNodeBindingDir('arm64');
   if (!binding || !existsSync(join(binding, 'onnxruntime_binding.node'))) {
-    return { ok: false, missing: 'onnxruntime-node arm64 binding', reason: `onnxruntime-node's linux/arm64 binding is missing (${binding ?? 'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64'}); reinstall onnxruntime-node` };
+    return {
+      ok: false,
+      missing: 'onnxruntime-node arm64 binding',
+      reason: `onnxruntime-node's linux/arm64 binding is missing (${binding ?? 'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64'}); reinstall onnxruntime-node`,
+    };
   }
   const nodeModules = join(binding, '..', '..', '..', '..', '..'); // <node_modules>/onnxruntime-node/bin/napi-v6/linux/arm64
   return {

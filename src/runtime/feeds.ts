@@ -46,6 +46,7 @@ function checkTensor(backend: string, info: TensorInfo, tensor: TensorData): voi
   // A declared shape of [] may be a scalar or an unknown rank: only a known rank is checked.
   if (info.shape.length > 0) {
     const fits = info.shape.length === dims.length && info.shape.every((d, i) => typeof d !== 'number' || d === dims[i]);
-    if (!fits) throw new KilnError('BAD_SHAPE', `${where} has shape ${shapeText(info.shape)}, got ${shapeText(dims)}`, { hint: '? and named dims accept any size' });
+    if (!fits)
+      throw new KilnError('BAD_SHAPE', `${where} has shape ${shapeText(info.shape)}, got ${shapeText(dims)}`, { hint: '? and named dims accept any size' });
   }
 }

@@ -66,7 +66,14 @@ export async function hostReport(options: HostReportOptions = {}): Promise<HostR
     for (const provider of entry.backend.providers ?? []) {
       providers.push({ name: provider, ...status(await registry.check(entry.name, { executionProviders: [provider] })) });
     }
-    runtimes.push({ backend: entry.name, description: entry.backend.describe(), modelKind: entry.modelKind, priority: entry.priority, ...status(overall), providers });
+    runtimes.push({
+      backend: entry.name,
+      description: entry.backend.describe(),
+      modelKind: entry.modelKind,
+      priority: entry.priority,
+      ...status(overall),
+      providers,
+    });
   }
 
   const targetRuntime = new Map<string, Availability>();

@@ -69,7 +69,24 @@ const ARM_PARTS: Readonly<Record<string, string>> = {
 
 /** The features that matter for inference speed, in the order `kiln doctor` shows them. */
 export const ML_FEATURES: Readonly<Record<'x86' | 'arm', readonly string[]>> = {
-  x86: ['sse4_1', 'sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'avx_vnni', 'amx_tile', 'amx_int8', 'amx_bf16'],
+  x86: [
+    'sse4_1',
+    'sse4_2',
+    'avx',
+    'avx2',
+    'fma',
+    'f16c',
+    'avx512f',
+    'avx512bw',
+    'avx512vl',
+    'avx512_vnni',
+    'avx512_bf16',
+    'avx512_fp16',
+    'avx_vnni',
+    'amx_tile',
+    'amx_int8',
+    'amx_bf16',
+  ],
   arm: ['asimd', 'asimdhp', 'fphp', 'asimddp', 'i8mm', 'bf16', 'sve', 'sve2', 'sme'],
 };
 
@@ -95,7 +112,9 @@ function blocks(text: string): Map<string, string>[] {
 /** Parse /proc/cpuinfo (x86 or ARM). Unknown or empty text gives an 'unknown' model and no features. */
 export function parseCpuInfo(text: string): CpuInfo {
   const all = blocks(text);
-  const processors = all.filter((b) => b.has('processor') && (b.has('flags') || b.has('Features') || b.has('model name') || b.has('CPU part') || b.has('vendor_id')));
+  const processors = all.filter(
+    (b) => b.has('processor') && (b.has('flags') || b.has('Features') || b.has('model name') || b.has('CPU part') || b.has('vendor_id')),
+  );
   const extra = new Map<string, string>();
   for (const b of all) if (!processors.includes(b)) for (const [k, v] of b) if (!extra.has(k)) extra.set(k, v);
   const first = processors[0] ?? new Map<string, string>();
@@ -167,11 +186,15 @@ const KERNEL_NAMES: Record<X86Int8Kernel, string> = { vnni: 'VNNI', avx2: 'AVX2 
  * Does this host's int8 path differ from the one an artifact's int8 was tuned for (its manifest's
  * quantization.tuning)? One line saying what that means, or undefined when it does not differ. Pure.
  */
-export function int8TuningMismatch(tuning: { cpu: string; int8Kernel: X86Int8Kernel; reduceRange: boolean }, hostFeatures: readonly string[]): string | undefined {
+export function int8TuningMismatch(
+  tuning: { cpu: string; int8Kernel: X86Int8Kernel; reduceRange: boolean },
+  hostFeatures: readonly string[],
+): string | undefined {
   const host = x86Int8Kernel(hostFeatures);
   if (host === tuning.int8Kernel) return undefined;
   const tuned = `tuned on ${tuning.cpu} (${KERNEL_NAMES[tuning.int8Kernel]}: ${tuning.reduceRange ? '7-bit' : 'full-range'} int8 weights)`;
-  if (!tuning.reduceRange && host !== 'vnni') return `${tuned}; this host has ${KERNEL_NAMES[host]}: it runs, but full-range weights can saturate its u8×s8 kernels and lose accuracy — recompile it on this host (--target x86_64) or on one like it`;
+  if (!tuning.reduceRange && host !== 'vnni')
+    return `${tuned}; this host has ${KERNEL_NAMES[host]}: it runs, but full-range weights can saturate its u8×s8 kernels and lose accuracy — recompile it on this host (--target x86_64) or on one like it`;
   return `${tuned}; this host has ${KERNEL_NAMES[host]}: it runs, but 7-bit weights give up accuracy VNNI does not need — recompile it on this host (--target x86_64) for full-range weights`;
 }
 
@@ -294,7 +317,12 @@ export function readHostFacts(reader: HostReader = systemHostReader()): HostFact
   const arch = hostArch(reader.arch);
   const cpuText = reader.platform === 'linux' ? reader.readFile('/proc/cpuinfo') : undefined;
   const parsed = cpuText ? parseCpuInfo(cpuText) : { model: 'unknown', logicalCores: reader.cores, features: [] as string[] };
-  const cpu = { ...parsed, logicalCores: parsed.logicalCores || reader.cores, mlFeatures: mlFeatures(parsed.features, arch), source: cpuText ? '/proc/cpuinfo' : 'none (no /proc/cpuinfo)' };
+  const cpu = {
+    ...parsed,
+    logicalCores: parsed.logicalCores || reader.cores,
+    mlFeatures: mlFeatures(parsed.features, arch),
+    source: cpuText ? '/proc/cpuinfo' : 'none (no /proc/cpuinfo)',
+  };
 
   let gpus: GpuInfo[] = [];
   let gpuSource: HostFacts['gpuSource'] = 'none';
@@ -363,7 +391,11 @@ const ACCELERATORS = ['cuda', 'tensorrt'];
  * first: a GPU target, then native profiles by how many features they require (x86_64-vnni before
  * x86_64), then portable ones. Pure.
  */
-export function rankTargets(profiles: readonly TargetProfile[], host: HostCapabilities, runtime?: (profile: TargetProfile) => Availability | undefined): TargetFit[] {
+export function rankTargets(
+  profiles: readonly TargetProfile[],
+  host: HostCapabilities,
+  runtime?: (profile: TargetProfile) => Availability | undefined,
+): TargetFit[] {
   const fits = profiles.map((p): TargetFit => {
     const portable = p.arch === 'wasm32';
     const accelerated = p.runtime.executionProviders.some((e) => ACCELERATORS.includes(e));

@@ -3,7 +3,19 @@
  * registry that picks one, and host detection. Importing this loads no native library: each backend
  * imports its runtime on first use.
  */
-export type { Availability, BackendLoadOptions, InferenceBackend, LoadedModelHandle, ModelKind, ModelRunner, NamedTensors, RunningModel, TensorData, TensorInfo, TensorType } from './backend.js';
+export type {
+  Availability,
+  BackendLoadOptions,
+  InferenceBackend,
+  LoadedModelHandle,
+  ModelKind,
+  ModelRunner,
+  NamedTensors,
+  RunningModel,
+  TensorData,
+  TensorInfo,
+  TensorType,
+} from './backend.js';
 export {
   BUILTIN_PRIORITIES,
   createBackendRegistry,

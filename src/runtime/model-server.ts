@@ -50,13 +50,23 @@ export interface ModelServer {
 }
 
 const ARRAYS: Record<string, new (buffer: ArrayBuffer) => TensorData['data']> = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
-  int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
 };
 
 /** What a signal means for an emulated runtime, in words. */
 const SIGNALS: Record<string, string> = {
-  SIGILL: 'illegal instruction: the emulated CPU lacks an instruction the kernels use (QEMU_CPU and the sysroot\'s proc/cpuinfo must agree)',
+  SIGILL: "illegal instruction: the emulated CPU lacks an instruction the kernels use (QEMU_CPU and the sysroot's proc/cpuinfo must agree)",
   SIGSEGV: 'segmentation fault',
   SIGBUS: 'bus error',
   SIGABRT: 'aborted',
@@ -80,14 +90,18 @@ const frame = (header: unknown, payloads: readonly Uint8Array[] = []): Buffer[] 
   const json = Buffer.from(JSON.stringify(header));
   const head = Buffer.alloc(8);
   head.writeUInt32LE(json.byteLength, 0);
-  head.writeUInt32LE(payloads.reduce((n, p) => n + p.byteLength, 0), 4);
+  head.writeUInt32LE(
+    payloads.reduce((n, p) => n + p.byteLength, 0),
+    4,
+  );
   return [head, json, ...payloads.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))];
 };
 
 /** Start a model server: resolves once the child has loaded onnxruntime and said so. */
 export async function startModelServer(launcher: ChildLauncher, options: ModelServerOptions): Promise<ModelServer> {
   const { name, hint } = options;
-  const fail = (message: string, cause?: unknown, code: 'RUNTIME_CRASH' | 'RUNTIME_LOAD' | 'MODEL_RUN_FAILED' | 'INTERNAL' = 'RUNTIME_CRASH') => new KilnError(code, `${name}: ${message}`, { hint, cause });
+  const fail = (message: string, cause?: unknown, code: 'RUNTIME_CRASH' | 'RUNTIME_LOAD' | 'MODEL_RUN_FAILED' | 'INTERNAL' = 'RUNTIME_CRASH') =>
+    new KilnError(code, `${name}: ${message}`, { hint, cause });
 
   if (!exitHook) {
     process.once('exit', killAll);
@@ -137,9 +151,22 @@ export async function startModelServer(launcher: ChildLauncher, options: ModelSe
     const head = queue[0];
     if (!head) return hold(false);
     hold(true);
-    const ms = head.what === 'start' ? (options.startTimeoutMs ?? 120_000) : head.what.startsWith('load') ? (options.loadTimeoutMs ?? 300_000) : (options.runTimeoutMs ?? 120_000);
+    const ms =
+      head.what === 'start'
+        ? (options.startTimeoutMs ?? 120_000)
+        : head.what.startsWith('load')
+          ? (options.loadTimeoutMs ?? 300_000)
+          : (options.runTimeoutMs ?? 120_000);
     const limit = ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
-    timer = setTimeout(() => end(fail(`no answer to ${head.what} within ${limit}; the process was killed (emulation is 10–100× slower than native: a large model may need a longer limit)`)), ms);
+    timer = setTimeout(
+      () =>
+        end(
+          fail(
+            `no answer to ${head.what} within ${limit}; the process was killed (emulation is 10–100× slower than native: a large model may need a longer limit)`,
+          ),
+        ),
+      ms,
+    );
   };
 
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));

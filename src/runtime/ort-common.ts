@@ -42,7 +42,10 @@ export function checkLoadOptions(backend: string, options: BackendLoadOptions): 
   if (optimization !== undefined && !LEVELS.includes(optimization)) {
     throw new KilnError('BAD_OPTION', `${backend}: optimization must be one of ${LEVELS.join(', ')}, got '${String(optimization)}'`);
   }
-  if (executionProviders !== undefined && (!Array.isArray(executionProviders) || executionProviders.length === 0 || executionProviders.some((p) => typeof p !== 'string' || p === ''))) {
+  if (
+    executionProviders !== undefined &&
+    (!Array.isArray(executionProviders) || executionProviders.length === 0 || executionProviders.some((p) => typeof p !== 'string' || p === ''))
+  ) {
     throw new KilnError('BAD_OPTION', `${backend}: executionProviders must be a non-empty list of provider names, got ${JSON.stringify(executionProviders)}`);
   }
 }

@@ -37,7 +37,14 @@ export interface OrtNodeRuntime {
   missingLibraries(provider: string): string[];
   createSession(
     model: string | Uint8Array,
-    options: { threads?: number; interOpThreads?: number; optimization?: BackendLoadOptions['optimization']; executionProviders: readonly string[]; configEntries?: Record<string, string>; source?: string },
+    options: {
+      threads?: number;
+      interOpThreads?: number;
+      optimization?: BackendLoadOptions['optimization'];
+      executionProviders: readonly string[];
+      configEntries?: Record<string, string>;
+      source?: string;
+    },
   ): Promise<OrtNodeSessionLike>;
 }
 
@@ -121,19 +128,30 @@ export function createOrtNodeBackend(backendOptions: OrtNodeBackendOptions = {})
         const known = rt.supportedProviders();
         const entry = known.find((p) => p.name === provider);
         if (!entry) {
-          return { ok: false, reason: `onnxruntime-node ${rt.version()} has no '${provider}' execution provider on ${process.platform}/${process.arch} (it knows ${known.map((p) => p.name).join(', ')})` };
+          return {
+            ok: false,
+            reason: `onnxruntime-node ${rt.version()} has no '${provider}' execution provider on ${process.platform}/${process.arch} (it knows ${known.map((p) => p.name).join(', ')})`,
+          };
         }
         if (!entry.bundled) {
           const missing = rt.missingLibraries(provider);
           if (missing.length > 0) return { ok: false, reason: `no ${title} provider installed (${INSTALL_HINT[provider] ?? `missing ${missing.join(', ')}`})` };
         }
         try {
-          const session = await rt.createSession(await tinyModel(), { executionProviders: [provider], optimization: 'basic', threads: 1, source: `${provider} probe` });
+          const session = await rt.createSession(await tinyModel(), {
+            executionProviders: [provider],
+            optimization: 'basic',
+            threads: 1,
+            source: `${provider} probe`,
+          });
           await session.release();
           return { ok: true };
         } catch (err) {
           const detail = probeError(err);
-          return { ok: false, reason: provider === 'cpu' ? `onnxruntime-node cannot create a session: ${detail}` : `${title} provider installed but it cannot start: ${detail}` };
+          return {
+            ok: false,
+            reason: provider === 'cpu' ? `onnxruntime-node cannot create a session: ${detail}` : `${title} provider installed but it cannot start: ${detail}`,
+          };
         }
       })();
       probes.set(provider, answer);
@@ -172,7 +190,8 @@ export function createOrtNodeBackend(backendOptions: OrtNodeBackendOptions = {})
     },
     async load(model, options = {}): Promise<LoadedModelHandle> {
       const p = await plan(options);
-      if (!p.ok) throw new KilnError('BACKEND_UNAVAILABLE', `ort-node cannot run here: ${p.reason}`, { hint: "try executionProviders ['cpu'], or the ort-web backend" });
+      if (!p.ok)
+        throw new KilnError('BACKEND_UNAVAILABLE', `ort-node cannot run here: ${p.reason}`, { hint: "try executionProviders ['cpu'], or the ort-web backend" });
       if (typeof model === 'string' && (!existsSync(model) || statSync(model).isDirectory())) {
         throw new KilnError('FILE_NOT_FOUND', `ort-node: ${model}: no such model file`, { hint: 'pass the path of an .onnx file' });
       }

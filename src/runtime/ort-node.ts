@@ -45,9 +45,7 @@ export async function createOrtNodeSession(model: string | Uint8Array, options: 
   if (options.optimizedModelFilePath) sessionOptions.optimizedModelFilePath = options.optimizedModelFilePath;
   if (options.configEntries) (sessionOptions as { extra?: unknown }).extra = nestConfigEntries(options.configEntries);
   try {
-    return typeof model === 'string'
-      ? await ort.InferenceSession.create(model, sessionOptions)
-      : await ort.InferenceSession.create(model, sessionOptions);
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
   } catch (err) {
     const source = options.source ?? (typeof model === 'string' ? model : 'model');
     const detail = String((err as Error).message ?? err).split('\n')[0];

@@ -68,7 +68,10 @@ export function createOrtWebBackend(): InferenceBackend {
     },
     async load(model, options = {}): Promise<LoadedModelHandle> {
       const c = await check(options);
-      if (!c.ok && c.missing) throw new KilnError('MISSING_PACKAGE', 'the wasm runtime needs the optional package onnxruntime-web, which is not installed', { hint: 'npm install onnxruntime-web' });
+      if (!c.ok && c.missing)
+        throw new KilnError('MISSING_PACKAGE', 'the wasm runtime needs the optional package onnxruntime-web, which is not installed', {
+          hint: 'npm install onnxruntime-web',
+        });
       if (!c.ok) throw new KilnError('BACKEND_UNAVAILABLE', `ort-web cannot run here as asked: ${c.reason}`);
       const { m } = c;
       const bytes = await readModelBytes(model, 'ort-web');

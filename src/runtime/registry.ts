@@ -138,7 +138,10 @@ export function createBackendRegistry(): BackendRegistry {
   };
 
   const kindOf = (backend: InferenceBackend): ModelKind => backend.modelKind ?? 'onnx';
-  const namesFor = (kind: ModelKind): string[] => sorted().filter((e) => e.modelKind === kind).map((e) => e.name);
+  const namesFor = (kind: ModelKind): string[] =>
+    sorted()
+      .filter((e) => e.modelKind === kind)
+      .map((e) => e.name);
 
   const wrongKind = (name: string, kind: ModelKind, why: string): KilnError => {
     const others = namesFor(kind);
@@ -149,7 +152,13 @@ export function createBackendRegistry(): BackendRegistry {
 
   return {
     register(backend, priority = BUILTIN_PRIORITIES[backend?.name] ?? 0) {
-      if (!backend || typeof backend.name !== 'string' || backend.name === '' || typeof backend.available !== 'function' || typeof backend.load !== 'function') {
+      if (
+        !backend ||
+        typeof backend.name !== 'string' ||
+        backend.name === '' ||
+        typeof backend.available !== 'function' ||
+        typeof backend.load !== 'function'
+      ) {
         throw new TypeError('registerBackend: expected an InferenceBackend {name, describe, available, load}');
       }
       if (!Number.isFinite(priority)) throw new RangeError(`registerBackend('${backend.name}'): priority must be a finite number, got ${priority}`);
@@ -205,7 +214,13 @@ export function createBackendRegistry(): BackendRegistry {
         }
       }
       if (candidates.length === 0) {
-        throw new KilnError('BACKEND_UNAVAILABLE', `no registered backend loads ${modelKind} models`, { hint: `registered: ${sorted().map((e) => e.name).join(', ') || '(none)'}` });
+        throw new KilnError('BACKEND_UNAVAILABLE', `no registered backend loads ${modelKind} models`, {
+          hint: `registered: ${
+            sorted()
+              .map((e) => e.name)
+              .join(', ') || '(none)'
+          }`,
+        });
       }
 
       const skipped: FailedCandidate[] = [];
@@ -216,7 +231,10 @@ export function createBackendRegistry(): BackendRegistry {
       }
       const lines = skipped.map((s) => `  • ${s.name}${providersText(s.executionProviders)}: ${s.reason}`);
       throw new KilnError('BACKEND_UNAVAILABLE', `no backend can run ${what} on this host; tried ${skipped.length}:\n${lines.join('\n')}`, {
-        hint: fallback || request.name !== undefined || !target ? 'install what a backend above lacks, or ask for another backend or provider' : 'install what it lacks, or pass fallback: true to try the other backends',
+        hint:
+          fallback || request.name !== undefined || !target
+            ? 'install what a backend above lacks, or ask for another backend or provider'
+            : 'install what it lacks, or pass fallback: true to try the other backends',
       });
     },
   };

@@ -61,7 +61,8 @@ function toTfInput(t: TensorData): { data: Float32Array | Int32Array | Uint8Arra
   if (t.type === 'float32') return { data: t.data as Float32Array, dtype: 'float32' };
   if (t.type === 'bool') return { data: t.data as Uint8Array, dtype: 'bool' };
   if (t.type === 'int32') return { data: t.data as Int32Array, dtype: 'int32' };
-  if (['int64', 'int16', 'int8', 'uint8', 'uint16'].includes(t.type)) return { data: Int32Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v)), dtype: 'int32' };
+  if (['int64', 'int16', 'int8', 'uint8', 'uint16'].includes(t.type))
+    return { data: Int32Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v)), dtype: 'int32' };
   return { data: Float32Array.from(t.data as ArrayLike<number>), dtype: 'float32' };
 }
 
@@ -92,7 +93,8 @@ export function createTfjsBackend(): InferenceBackend {
     name: 'tfjs',
     modelKind: 'tfjs',
     providers: DEFAULT_ORDER,
-    describe: () => `TensorFlow.js ${installedVersion('@tensorflow/tfjs') ?? '(not installed)'} (layers models; tensorflow where @tensorflow/tfjs-node is installed, else wasm, else cpu)`,
+    describe: () =>
+      `TensorFlow.js ${installedVersion('@tensorflow/tfjs') ?? '(not installed)'} (layers models; tensorflow where @tensorflow/tfjs-node is installed, else wasm, else cpu)`,
     async available(options = {}): Promise<Availability> {
       const c = await choose(options);
       return c.ok ? { ok: true } : { ok: false, reason: c.reason };
@@ -107,7 +109,11 @@ export function createTfjsBackend(): InferenceBackend {
       const layersModel = await m.loadTfjsLayersModel(path);
       // Inputs and outputs are named after their layers, as the TF.js → ONNX importer names them.
       const used = new Set<string>();
-      const info = (s: { sourceLayer: { name: string }; dtype: string; shape: (number | null)[] }) => ({ name: uniqueName(s.sourceLayer.name, used), type: s.dtype, shape: s.shape.map((d) => d ?? null) });
+      const info = (s: { sourceLayer: { name: string }; dtype: string; shape: (number | null)[] }) => ({
+        name: uniqueName(s.sourceLayer.name, used),
+        type: s.dtype,
+        shape: s.shape.map((d) => d ?? null),
+      });
       const inputs = layersModel.inputs.map(info);
       const outputs = layersModel.outputs.map(info);
       let released = false;

@@ -100,9 +100,13 @@ export function parseTargetProfile(data: unknown, source: string): TargetProfile
       }
       return `${where}: ${issue.message}`;
     });
-    throw new KilnError('BAD_TARGET_PROFILE', `${source}: invalid target profile, ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  • ${problems.join('\n  • ')}`, {
-      hint: `compare with a built-in profile (kiln targets show x86_64)`,
-    });
+    throw new KilnError(
+      'BAD_TARGET_PROFILE',
+      `${source}: invalid target profile, ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  • ${problems.join('\n  • ')}`,
+      {
+        hint: `compare with a built-in profile (kiln targets show x86_64)`,
+      },
+    );
   }
   return deepFreeze(result.data);
 }

@@ -9,8 +9,20 @@ import { KilnError } from '../errors.js';
 
 /** Tensor element types as onnxruntime's JS API names them. */
 export const TENSOR_DTYPES = [
-  'float32', 'float16', 'float64', 'bfloat16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32',
-  'int64', 'uint64', 'bool', 'string',
+  'float32',
+  'float16',
+  'float64',
+  'bfloat16',
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'int64',
+  'uint64',
+  'bool',
+  'string',
 ] as const;
 export type TensorDType = (typeof TENSOR_DTYPES)[number];
 
@@ -26,7 +38,10 @@ const relativePath = z
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, { message: 'must be 64 lower-case hex digits' });
 const size = z.number().int().positive();
-const dim = z.union([z.number().int().nonnegative(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'a symbolic dimension is an identifier such as "N" or "batch"' })]);
+const dim = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'a symbolic dimension is an identifier such as "N" or "batch"' }),
+]);
 
 const tensorSpec = z.strictObject({
   name: z.string().min(1),
@@ -248,7 +263,10 @@ function crossChecks(json: unknown): Issue[] {
     }
     const inputNames = names(m.inputs);
     const outputNames = names(m.outputs);
-    for (const [kind, list] of [['inputs', inputNames], ['outputs', outputNames]] as const) {
+    for (const [kind, list] of [
+      ['inputs', inputNames],
+      ['outputs', outputNames],
+    ] as const) {
       const dup = new Set<string>();
       list.forEach((n, j) => {
         if (n && dup.has(n)) issues.push({ path: ['models', i, kind, j, 'name'], message: `duplicate ${kind.slice(0, -1)} '${n}'` });
@@ -258,17 +276,24 @@ function crossChecks(json: unknown): Issue[] {
     const feed = m.feed;
     if (!isRecord(feed)) return;
     const inputList = `(inputs: ${inputNames.join(', ')})`;
-    if (typeof feed.input === 'string' && !inputNames.includes(feed.input)) issues.push({ path: ['models', i, 'feed', 'input'], message: `'${feed.input}' is not an input of the model ${inputList}` });
+    if (typeof feed.input === 'string' && !inputNames.includes(feed.input))
+      issues.push({ path: ['models', i, 'feed', 'input'], message: `'${feed.input}' is not an input of the model ${inputList}` });
     if (isRecord(feed.constants)) {
       for (const key of Object.keys(feed.constants)) {
-        if (!inputNames.includes(key)) issues.push({ path: ['models', i, 'feed', 'constants', key], message: `'${key}' is not an input of the model ${inputList}` });
+        if (!inputNames.includes(key))
+          issues.push({ path: ['models', i, 'feed', 'constants', key], message: `'${key}' is not an input of the model ${inputList}` });
       }
     }
     if (Array.isArray(feed.state)) {
       feed.state.forEach((st, j) => {
         if (!isRecord(st)) return;
-        if (typeof st.input === 'string' && !inputNames.includes(st.input)) issues.push({ path: ['models', i, 'feed', 'state', j, 'input'], message: `'${st.input}' is not an input of the model ${inputList}` });
-        if (typeof st.output === 'string' && !outputNames.includes(st.output)) issues.push({ path: ['models', i, 'feed', 'state', j, 'output'], message: `'${st.output}' is not an output of the model (outputs: ${outputNames.join(', ')})` });
+        if (typeof st.input === 'string' && !inputNames.includes(st.input))
+          issues.push({ path: ['models', i, 'feed', 'state', j, 'input'], message: `'${st.input}' is not an input of the model ${inputList}` });
+        if (typeof st.output === 'string' && !outputNames.includes(st.output))
+          issues.push({
+            path: ['models', i, 'feed', 'state', j, 'output'],
+            message: `'${st.output}' is not an output of the model (outputs: ${outputNames.join(', ')})`,
+          });
       });
     }
   });
@@ -292,11 +317,7 @@ export type ModelTask = (typeof TASKS)[number];
 export type CatalogEntry = DeepReadonly<z.infer<typeof entry>>;
 export type Catalog = DeepReadonly<z.infer<typeof catalog>>;
 
-type DeepReadonly<T> = T extends (infer U)[]
-  ? readonly DeepReadonly<U>[]
-  : T extends object
-    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-    : T;
+type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 /** The zod schema itself, for tools that generate a JSON Schema or validate a draft entry. */
 export const catalogSchema = catalog;
@@ -324,16 +345,23 @@ function formatPath(path: readonly PropertyKey[], json: unknown): string {
  */
 export function parseCatalog(json: unknown, source = 'catalog'): Catalog {
   const result = catalog.safeParse(json);
-  const issues: Issue[] = result.success ? [] : result.error.issues.map((issue) => ({
-    path: issue.path,
-    message: issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message,
-  }));
+  const issues: Issue[] = result.success
+    ? []
+    : result.error.issues.map((issue) => ({
+        path: issue.path,
+        message:
+          issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message,
+      }));
   issues.push(...crossChecks(json));
   if (!result.success || issues.length) {
     const problems = issues.map((issue) => `  - ${formatPath(issue.path, json)}: ${issue.message}`);
-    throw new KilnError('ZOO', `${source}: the model catalog is invalid (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n${problems.join('\n')}`, {
-      hint: 'fix the catalog (models/catalog.json); the schema is in src/zoo/catalog.ts',
-    });
+    throw new KilnError(
+      'ZOO',
+      `${source}: the model catalog is invalid (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n${problems.join('\n')}`,
+      {
+        hint: 'fix the catalog (models/catalog.json); the schema is in src/zoo/catalog.ts',
+      },
+    );
   }
   return deepFreeze(result.data) as Catalog;
 }

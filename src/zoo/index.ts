@@ -12,8 +12,22 @@ import { createZoo } from './zoo.js';
 export { createZoo, DEFAULT_CATALOG_PATH, KILN_ROOT, REFRESH_COMMAND } from './zoo.js';
 export { loadCatalog, parseCatalog, catalogSchema, MODEL_NAME_PATTERN, TASKS, TENSOR_DTYPES } from './catalog.js';
 export type {
-  Catalog, CatalogEntry, TensorSpec, ModelSource, NpmSource, FileSource, LicenseInfo, Labels, Feed, ImageFeed, AudioFeed,
-  FeatureFeed, Postprocess, ModelTask, TensorDType, AssetFile,
+  Catalog,
+  CatalogEntry,
+  TensorSpec,
+  ModelSource,
+  NpmSource,
+  FileSource,
+  LicenseInfo,
+  Labels,
+  Feed,
+  ImageFeed,
+  AudioFeed,
+  FeatureFeed,
+  Postprocess,
+  ModelTask,
+  TensorDType,
+  AssetFile,
 } from './catalog.js';
 export type { Zoo, ZooOptions, ResolvedModel, SampleFeeds, SampleOptions, ListOptions } from './types.js';
 export { sha256File, HashCache } from './hash.js';
@@ -21,8 +35,17 @@ export { closestNames, editDistance } from '../suggest.js';
 export { buildSampleInputs, makeTensor, sampleImage, DEFAULT_SAMPLE_TEXT, DETECTION_CANVAS, LINE_FONT_SIZE, LINE_MARGIN } from './samples.js';
 export { renderText, textSvg, type RenderTextOptions } from './render.js';
 export {
-  imageToTensor, resizeBilinear, resizeTarget, crop, rotate180, inkBox, padBox, solidImage,
-  type RgbImage, type Box, type ImageTensor,
+  imageToTensor,
+  resizeBilinear,
+  resizeTarget,
+  crop,
+  rotate180,
+  inkBox,
+  padBox,
+  solidImage,
+  type RgbImage,
+  type Box,
+  type ImageTensor,
 } from './preprocess/image.js';
 export { synthesize, frameStream, type SyntheticSignal } from './preprocess/audio.js';
 export { mulberry32 } from '../onnx/random.js';

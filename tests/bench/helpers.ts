@@ -36,7 +36,13 @@ function measured(id: string, quantization: VariantSpec['quantization'], sizeByt
     throughput: 1000 / latency.mean,
     cold: { where: 'fresh process', importMs: 30, loadMs: 40, firstRunMs: 10, totalMs: 50 },
     memory: { peakRssBytes: 120e6, modelRssBytes: 20e6 },
-    ...(baseline ? { speedup: { median: baseline[0] / samples[0], p10: 1.5, p90: 2.5, pairs: samples.length }, sizeRatio: sizeBytes / 4_000_000, agreement: { cosine: 0.9995, maxAbsError: 0.01 } } : {}),
+    ...(baseline
+      ? {
+          speedup: { median: baseline[0] / samples[0], p10: 1.5, p90: 2.5, pairs: samples.length },
+          sizeRatio: sizeBytes / 4_000_000,
+          agreement: { cosine: 0.9995, maxAbsError: 0.01 },
+        }
+      : {}),
   };
 }
 
@@ -54,7 +60,13 @@ export function syntheticReport(overrides: Partial<BenchReport> = {}, p50Scale =
     inputs: { x: [1, 3, 320, 320] },
     variants: [
       measured('original', 'source', 4_000_000, orig),
-      measured('x86_64/fp32-opt', 'none', 3_900_000, orig.map((x) => x * 0.95), orig),
+      measured(
+        'x86_64/fp32-opt',
+        'none',
+        3_900_000,
+        orig.map((x) => x * 0.95),
+        orig,
+      ),
       measured('x86_64/int8', 'int8', 1_100_000, int8, orig),
       { state: 'failed', variant: spec('x86_64/fp16', 'fp16', 0), reason: 'not compiled: fp16 <not> in this build' },
     ],
@@ -68,10 +80,32 @@ export function syntheticReport(overrides: Partial<BenchReport> = {}, p50Scale =
     emulated: false,
     batch: 1,
     inputs: { x: [1, 3, 320, 320] },
-    variants: [measured('original', 'source', 4_000_000, orig.map((x) => x * 4)), measured('wasm/int8', 'int8', 1_100_000, int8.map((x) => x * 5), orig.map((x) => x * 4))],
+    variants: [
+      measured(
+        'original',
+        'source',
+        4_000_000,
+        orig.map((x) => x * 4),
+      ),
+      measured(
+        'wasm/int8',
+        'int8',
+        1_100_000,
+        int8.map((x) => x * 5),
+        orig.map((x) => x * 4),
+      ),
+    ],
     notes: [],
   };
-  const cuda: GroupResult = { state: 'unavailable', id: 'gpu-cuda', runtime: 'cuda', label: 'gpu-cuda', batch: 0, reason: 'gpu-cuda: no CUDA provider installed', variants: [] };
+  const cuda: GroupResult = {
+    state: 'unavailable',
+    id: 'gpu-cuda',
+    runtime: 'cuda',
+    label: 'gpu-cuda',
+    batch: 0,
+    reason: 'gpu-cuda: no CUDA provider installed',
+    variants: [],
+  };
   return {
     kind: 'kiln-bench',
     schemaVersion: 1,

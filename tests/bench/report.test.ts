@@ -43,7 +43,9 @@ describe('bench report writers', () => {
     const md = renderMarkdown(report, undefined, { images: { speedup: 'charts/speedup.png' } });
     expect(md).toContain('# kiln bench: tiny');
     expect(md).toContain('| variant | p50 | p90 | p99 | mean | items/s | cold start | peak RSS | size | speedup (p10–p90) | size ratio | cosine |');
-    expect(md).toMatch(/\| x86_64 int8 \| 5\.50 ms \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| 50\.0 ms \| 120\.0 MB \| 1\.1 MB \| 2\.00× \(1\.50–2\.50\) \| 28% \| 0\.99950 \|/);
+    expect(md).toMatch(
+      /\| x86_64 int8 \| 5\.50 ms \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| 50\.0 ms \| 120\.0 MB \| 1\.1 MB \| 2\.00× \(1\.50–2\.50\) \| 28% \| 0\.99950 \|/,
+    );
     expect(md).toContain('| x86_64 fp16 | failed: not compiled: fp16 <not> in this build |');
     expect(md).toContain('**Not available on this host**: no CUDA provider installed');
     expect(md).toContain('![speedup](charts/speedup.png)');

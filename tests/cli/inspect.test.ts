@@ -147,7 +147,7 @@ describe('kiln inspect', () => {
       [['--shape', 'input='], 'no dimensions'],
       [['--shape', 'images=4x16'], "the model has no input 'images' (inputs: input [N, 16])"],
       [['--shape', 'input=4x16x1'], "input 'input' has 2 dimensions [N, 16], but 3 were given"],
-      [['--shape', 'input=4x15'], 'dimension 1 of input \'input\' is fixed at 16'],
+      [['--shape', 'input=4x15'], "dimension 1 of input 'input' is fixed at 16"],
       [['--shape'], '--shape needs a value'],
     ];
     for (const [args, message] of cases) {

@@ -38,7 +38,13 @@ describe.skipIf(!chromium)('cloud dashboard in chromium', () => {
     ];
     for (const [name, group, target, version, status, online] of fleet) {
       const { id } = gateway.addDevice(name, { group, id: name });
-      gateway.registry.setReported(id, { v: SYNC_PROTOCOL_VERSION, desiredVersion: 1, models: { digits: { status, version, ...(status === 'current' ? {} : { serving: '1.0.0' }) } }, target, at: now });
+      gateway.registry.setReported(id, {
+        v: SYNC_PROTOCOL_VERSION,
+        desiredVersion: 1,
+        models: { digits: { status, version, ...(status === 'current' ? {} : { serving: '1.0.0' }) } },
+        target,
+        at: now,
+      });
       gateway.registry.setOnline(id, online);
     }
     ({ app, base } = await listenCloudApi({ gateway, registry, token: TOKEN }));
@@ -68,7 +74,13 @@ describe.skipIf(!chromium)('cloud dashboard in chromium', () => {
       gateway.addDevice('new-camera', { group: 'store-12', id: 'new-camera' });
       await page.waitForSelector('#fleet tbody tr[data-device="new-camera"]', { timeout: 5_000 });
       gateway.registry.setOnline('new-camera', true);
-      await page.waitForFunction(() => document.querySelector('tr[data-device="new-camera"]')?.textContent?.includes('online') && !document.querySelector('tr[data-device="new-camera"]')?.textContent?.includes('offline'), undefined, { timeout: 5_000 });
+      await page.waitForFunction(
+        () =>
+          document.querySelector('tr[data-device="new-camera"]')?.textContent?.includes('online') &&
+          !document.querySelector('tr[data-device="new-camera"]')?.textContent?.includes('offline'),
+        undefined,
+        { timeout: 5_000 },
+      );
       const shot = join(process.env.KILN_DASHBOARD_SCREENSHOT_DIR ?? dir, 'dashboard.png');
       await page.screenshot({ path: shot, fullPage: true });
       const png = readFileSync(shot);

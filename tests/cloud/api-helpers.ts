@@ -29,7 +29,11 @@ export async function callApi(base: string, method: string, path: string, option
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+  });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as any) : text };
 }
@@ -54,7 +58,13 @@ export interface FleetWithApi {
  * version another input size, so that it fails on the others' requests), a fleet of real agents
  * serving the first version and ready, a deployment manager, and the API with `token` on a real port.
  */
-export async function fleetWithApi(o: { name: string; versions: string[]; sizes?: Record<string, number>; devices: number; token: string }): Promise<FleetWithApi> {
+export async function fleetWithApi(o: {
+  name: string;
+  versions: string[];
+  sizes?: Record<string, number>;
+  devices: number;
+  token: string;
+}): Promise<FleetWithApi> {
   const root = tempDir(`kiln-${o.name}-`);
   const artifacts = [];
   for (const [i, v] of o.versions.entries()) artifacts.push(await buildArtifact(root, 'cnn', v, i + 1, o.sizes?.[v]));

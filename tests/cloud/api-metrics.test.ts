@@ -15,11 +15,29 @@ import { tempDir } from './registry-helpers.js';
 
 let seq = 0;
 /** A 'metrics.minute' record shaped like MinuteAggregator's (only the fields the series reads vary). */
-const minuteRecord = (minute: string, version: string, invocations: number, errors: number, meanMs: number | null, p95LeMs: number | null, model = 'cnn', kind = 'metrics.minute'): TelemetryRecord => ({
+const minuteRecord = (
+  minute: string,
+  version: string,
+  invocations: number,
+  errors: number,
+  meanMs: number | null,
+  p95LeMs: number | null,
+  model = 'cnn',
+  kind = 'metrics.minute',
+): TelemetryRecord => ({
   id: `r-${++seq}`,
   kind,
   createdAt: minute,
-  payload: { minute, model, version, invocations, errors, batchItems: invocations, modelLatency: { meanMs, maxMs: 0, p50LeMs: 0, p95LeMs }, overheadLatency: { meanMs: 0, maxMs: 0, p50LeMs: 0, p95LeMs: 0 } },
+  payload: {
+    minute,
+    model,
+    version,
+    invocations,
+    errors,
+    batchItems: invocations,
+    modelLatency: { meanMs, maxMs: 0, p50LeMs: 0, p95LeMs },
+    overheadLatency: { meanMs: 0, maxMs: 0, p50LeMs: 0, p95LeMs: 0 },
+  },
 });
 const iso = (hhmm: string) => `2025-01-01T${hhmm}:00.000Z`;
 
@@ -47,7 +65,16 @@ describe('DeviceRegistry.metricsSeries', () => {
 
   it('sums per minute and version: requests = invocations + errors, the largest p95, the invocation-weighted mean, devices', () => {
     expect(reg.metricsSeries('cnn', iso('12:00'), iso('12:03'))).toEqual([
-      { minute: iso('12:00'), version: '1.0.0', requests: 210, errors: 10, errorRate: 10 / 210, p95LeMs: 10, meanMs: (2 * 90 + 4 * 10 + 1 * 100) / 200, devices: 2 },
+      {
+        minute: iso('12:00'),
+        version: '1.0.0',
+        requests: 210,
+        errors: 10,
+        errorRate: 10 / 210,
+        p95LeMs: 10,
+        meanMs: (2 * 90 + 4 * 10 + 1 * 100) / 200,
+        devices: 2,
+      },
       { minute: iso('12:01'), version: '2.0.0', requests: 100, errors: 50, errorRate: 0.5, p95LeMs: null, meanMs: 3, devices: 1 },
       { minute: iso('12:02'), version: '2.0.0', requests: 5, errors: 5, errorRate: 1, p95LeMs: null, meanMs: null, devices: 1 },
     ]);
@@ -58,7 +85,9 @@ describe('DeviceRegistry.metricsSeries', () => {
       [iso('12:02'), '2.0.0', 5],
       [iso('12:03'), '2.0.0', 9],
     ]);
-    expect(reg.metricsSeries('other-model', iso('00:00'))).toEqual([{ minute: iso('12:00'), version: '1.0.0', requests: 5, errors: 0, errorRate: 0, p95LeMs: 1, meanMs: 1, devices: 1 }]);
+    expect(reg.metricsSeries('other-model', iso('00:00'))).toEqual([
+      { minute: iso('12:00'), version: '1.0.0', requests: 5, errors: 0, errorRate: 0, p95LeMs: 1, meanMs: 1, devices: 1 },
+    ]);
     expect(reg.metricsSeries('nope', iso('00:00'))).toEqual([]);
   });
 });
@@ -68,13 +97,22 @@ describe('modelMetrics', () => {
     const reg = new DeviceRegistry(':memory:');
     try {
       reg.addDevice('a', { id: 'dev-a' });
-      reg.ingest('dev-a', [minuteRecord(iso('12:00'), '2.0.0', 10, 0, 1, 1), minuteRecord(iso('12:01'), '1.0.0', 10, 0, 1, 1), minuteRecord(iso('12:02'), '1.0.0', 10, 10, 1, 1)]);
+      reg.ingest('dev-a', [
+        minuteRecord(iso('12:00'), '2.0.0', 10, 0, 1, 1),
+        minuteRecord(iso('12:01'), '1.0.0', 10, 0, 1, 1),
+        minuteRecord(iso('12:02'), '1.0.0', 10, 10, 1, 1),
+      ]);
       const now = Date.parse(iso('12:02')) + 30_000;
       const two = modelMetrics(reg, 'cnn', 2, now);
       expect(two).toMatchObject({ model: 'cnn', minutes: 2, from: iso('12:01'), until: iso('12:03') });
       expect(two.versions).toEqual([
         {
-          version: '1.0.0', requests: 30, errors: 10, errorRate: 1 / 3, maxP95LeMs: 1, devices: 1,
+          version: '1.0.0',
+          requests: 30,
+          errors: 10,
+          errorRate: 1 / 3,
+          maxP95LeMs: 1,
+          devices: 1,
           points: [
             { minute: iso('12:01'), requests: 10, errors: 0, errorRate: 0, p95LeMs: 1, meanMs: 1, devices: 1 },
             { minute: iso('12:02'), requests: 20, errors: 10, errorRate: 0.5, p95LeMs: 1, meanMs: 1, devices: 1 },
@@ -103,8 +141,16 @@ describe('GET /api/models/:name/metrics', () => {
     registry = await openModelRegistry({ dbPath: join(dir, 'cloud.db') });
     app = createCloudApi({ gateway, registry, token: TOKEN });
     for (const id of ['pi-1', 'pi-2']) gateway.addDevice(id, { id });
-    gateway.registry.ingest('pi-1', [minuteRecord(minuteAgo(3), '1.0.0', 40, 0, 2, 5), minuteRecord(minuteAgo(2), '1.0.0', 40, 0, 2, 5), minuteRecord(minuteAgo(90), '1.0.0', 40, 0, 2, 5)]);
-    gateway.registry.ingest('pi-2', [minuteRecord(minuteAgo(3), '1.0.0', 20, 0, 4, 10), minuteRecord(minuteAgo(2), '2.0.0', 15, 5, 3, 5), minuteRecord(minuteAgo(1), '2.0.0', 20, 0, 3, 5)]);
+    gateway.registry.ingest('pi-1', [
+      minuteRecord(minuteAgo(3), '1.0.0', 40, 0, 2, 5),
+      minuteRecord(minuteAgo(2), '1.0.0', 40, 0, 2, 5),
+      minuteRecord(minuteAgo(90), '1.0.0', 40, 0, 2, 5),
+    ]);
+    gateway.registry.ingest('pi-2', [
+      minuteRecord(minuteAgo(3), '1.0.0', 20, 0, 4, 10),
+      minuteRecord(minuteAgo(2), '2.0.0', 15, 5, 3, 5),
+      minuteRecord(minuteAgo(1), '2.0.0', 20, 0, 3, 5),
+    ]);
   }, 60_000);
   afterAll(async () => {
     await app?.close();

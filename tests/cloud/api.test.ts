@@ -140,13 +140,16 @@ describe('models', () => {
 });
 
 describe('POST /api/devices/:id/desired', () => {
-  it('resolves the artifact for the device\'s reported target and reaches the device as retained desired state', async () => {
+  it("resolves the artifact for the device's reported target and reaches the device as retained desired state", async () => {
     const r = await call('POST', '/api/devices/pi-kitchen/desired', { body: { models: { cnn: '2.0.0' }, target: 'x86_64' } });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ deviceId: 'pi-kitchen', target: 'wasm', targetFrom: 'reported' });
     const wasm = (await registry.artifactFor('cnn', '2.0.0', 'wasm'))!;
     const stored = gateway.device('pi-kitchen')!.desired!;
-    expect(stored.models.cnn).toMatchObject({ version: '2.0.0', artifact: { sha256: wasm.sha256, sizeBytes: wasm.sizeBytes, url: `${base}/artifacts/${wasm.sha256}.tgz` } });
+    expect(stored.models.cnn).toMatchObject({
+      version: '2.0.0',
+      artifact: { sha256: wasm.sha256, sizeBytes: wasm.sizeBytes, url: `${base}/artifacts/${wasm.sha256}.tgz` },
+    });
     expect(r.body.desired.version).toBe(stored.version);
 
     // The device, connecting with its own credentials, gets it retained.
@@ -169,7 +172,7 @@ describe('POST /api/devices/:id/desired', () => {
     expect(Buffer.from(await dl.arrayBuffer()).equals(readFileSync(v2wasmTgz))).toBe(true);
   });
 
-  it('uses the body\'s target for a device that never reported, else x86_64', async () => {
+  it("uses the body's target for a device that never reported, else x86_64", async () => {
     const r = await call('POST', '/api/devices/laptop/desired', { body: { models: { cnn: '1.0.0' } } });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ target: 'x86_64', targetFrom: 'default' });

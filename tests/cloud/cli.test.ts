@@ -39,13 +39,33 @@ describe('kiln cloud devices', () => {
     const j = await kiln('--json', 'cloud', 'devices', 'add', 'camera-8', '--db', db, '--id', 'cam-8', '--cloud', 'mqtt://cloud.example:1883');
     expect(j.code).toBe(0);
     const d = JSON.parse(j.out) as { id: string; secret: string; group: string; tags: string[]; agentCommand: string };
-    expect(d).toMatchObject({ id: 'cam-8', group: 'default', tags: [], agentCommand: `kiln agent start --model ARTIFACT --cloud mqtt://cloud.example:1883 --device-id cam-8 --device-secret ${d.secret}` });
+    expect(d).toMatchObject({
+      id: 'cam-8',
+      group: 'default',
+      tags: [],
+      agentCommand: `kiln agent start --model ARTIFACT --cloud mqtt://cloud.example:1883 --device-id cam-8 --device-secret ${d.secret}`,
+    });
 
     const list = await kiln('--json', 'cloud', 'devices', 'list', '--db', db);
     expect(list.code).toBe(0);
-    const devices = JSON.parse(list.out) as { id: string; name: string; group: string; tags: string[]; online: boolean; lastSeen: string | null; models: object }[];
+    const devices = JSON.parse(list.out) as {
+      id: string;
+      name: string;
+      group: string;
+      tags: string[];
+      online: boolean;
+      lastSeen: string | null;
+      models: object;
+    }[];
     expect(devices.map((x) => x.name).sort()).toEqual(['camera-7', 'camera-8']);
-    expect(devices.find((x) => x.id === id)).toMatchObject({ name: 'camera-7', group: 'store-12', tags: ['site=store-12', 'arch=x86'], online: false, lastSeen: null, models: {} });
+    expect(devices.find((x) => x.id === id)).toMatchObject({
+      name: 'camera-7',
+      group: 'store-12',
+      tags: ['site=store-12', 'arch=x86'],
+      online: false,
+      lastSeen: null,
+      models: {},
+    });
     expect(JSON.stringify(devices)).not.toContain(secret!); // the secret is never listed
 
     const text = await kiln('cloud', 'devices', 'list', '--db', db, '--group', 'store-12');
@@ -85,7 +105,9 @@ describe('kiln cloud devices', () => {
 describe('kiln cloud start', () => {
   it('serves the embedded broker to a CLI-provisioned device until SIGTERM', async () => {
     const db = join(dir, 'c', 'cloud.db');
-    const child = spawn(process.execPath, [BIN, '--json', 'cloud', 'start', '--db', db, '--mqtt-port', '0', '--http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '--json', 'cloud', 'start', '--db', db, '--mqtt-port', '0', '--http-port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       let out = '';
       child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -98,8 +120,14 @@ describe('kiln cloud start', () => {
       expect(dev.agentCommand).toContain(`--cloud ${brokerUrl} `);
       const c = mqtt.connect(brokerUrl, { protocolVersion: 4, clientId: dev.id, username: dev.id, password: dev.secret, reconnectPeriod: 0 });
       await new Promise<void>((ok, bad) => (c.once('connect', () => ok()), c.once('error', bad)));
-      await new Promise<void>((ok) => c.publish(deviceTopics(dev.id).presence, encodeMessage('presence', { v: 1, state: 'online' }), { qos: 1, retain: true }, () => ok()));
-      await waitUntil(async () => (JSON.parse((await kiln('--json', 'cloud', 'devices', 'list', '--db', db)).out) as { online: boolean }[])[0]?.online === true, 10_000, 'online');
+      await new Promise<void>((ok) =>
+        c.publish(deviceTopics(dev.id).presence, encodeMessage('presence', { v: 1, state: 'online' }), { qos: 1, retain: true }, () => ok()),
+      );
+      await waitUntil(
+        async () => (JSON.parse((await kiln('--json', 'cloud', 'devices', 'list', '--db', db)).out) as { online: boolean }[])[0]?.online === true,
+        10_000,
+        'online',
+      );
       const text = await kiln('cloud', 'devices', 'list', '--db', db);
       expect(text.out).toMatch(new RegExp(`${dev.id}\\s+edge-1\\s+default\\s+online\\s+\\d{4}-`));
       c.end(true);

@@ -26,13 +26,27 @@ let base: string;
 
 const phase = (id: string) => mgr.get(id)?.state.status.phase;
 const apiPhase = async (id: string) => (await callApi(base, 'GET', `/api/deployments/${id}`, { token: TOKEN })).body.deployment.state.status.phase as string;
-const canary = (id: string, from: string, to: string) => mgr.create({ id, model: 'cnn', fromVersion: from, toVersion: to, devices: fleet.ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 600_000 }, guardrails: {} });
+const canary = (id: string, from: string, to: string) =>
+  mgr.create({
+    id,
+    model: 'cnn',
+    fromVersion: from,
+    toVersion: to,
+    devices: fleet.ids(),
+    strategy: { kind: 'canary', steps: [34, 100], bakeMs: 600_000 },
+    guardrails: {},
+  });
 const reportedVersions = () => fleet.ids().map((id) => fleet.gw.device(id)?.reported?.models.cnn?.version);
 
 /** Which of Pause, Resume, Promote, Roll back are enabled. */
-const enabled = (page: Page) => page.$$eval('#deployment-actions button[data-action]', (bs) => Object.fromEntries(bs.map((b) => [b.getAttribute('data-action'), !(b as HTMLButtonElement).disabled])));
-const phaseIs = (page: Page, p: string) => page.waitForFunction((want) => document.querySelector('#deployment-phase')?.textContent === want, p, { timeout: 30_000 });
-const eventTexts = (page: Page, event: string) => page.$$eval(`#deployment ol.timeline li[data-event="${event}"]`, (lis) => lis.map((li) => li.textContent!.replace(/\s+/g, ' ').trim()));
+const enabled = (page: Page) =>
+  page.$$eval('#deployment-actions button[data-action]', (bs) =>
+    Object.fromEntries(bs.map((b) => [b.getAttribute('data-action'), !(b as HTMLButtonElement).disabled])),
+  );
+const phaseIs = (page: Page, p: string) =>
+  page.waitForFunction((want) => document.querySelector('#deployment-phase')?.textContent === want, p, { timeout: 30_000 });
+const eventTexts = (page: Page, event: string) =>
+  page.$$eval(`#deployment ol.timeline li[data-event="${event}"]`, (lis) => lis.map((li) => li.textContent!.replace(/\s+/g, ' ').trim()));
 
 async function open(page: Page, id: string): Promise<void> {
   await page.goto(`${base}/?token=${TOKEN}`);
@@ -44,7 +58,11 @@ async function open(page: Page, id: string): Promise<void> {
 /** The inline error: its text once shown, after checking it is red and an alert. */
 async function inlineError(page: Page): Promise<string> {
   await page.waitForSelector('#action-error:not([hidden])', { timeout: 10_000 });
-  const { text, color, role } = await page.$eval('#action-error', (el) => ({ text: el.textContent!, color: getComputedStyle(el).color, role: el.getAttribute('role') }));
+  const { text, color, role } = await page.$eval('#action-error', (el) => ({
+    text: el.textContent!,
+    color: getComputedStyle(el).color,
+    role: el.getAttribute('role'),
+  }));
   expect(color).toBe(RED);
   expect(role).toBe('alert');
   return text;
@@ -133,7 +151,9 @@ describe.skipIf(!chromium)(`dashboard: deployment actions in chromium${chromium 
       expect(await page.textContent('#deployment-status')).toMatch(/rolled back at .*: manual: p99 looks off on edge-0/);
       expect(await apiPhase('to-v2')).toBe('rolled-back');
       expect(await enabled(page)).toEqual({ pause: false, resume: false, promote: false, rollback: false });
-      await page.waitForFunction(() => document.querySelector('#action-status')?.textContent === 'no actions: the deployment is rolled-back', undefined, { timeout: 5_000 });
+      await page.waitForFunction(() => document.querySelector('#action-status')?.textContent === 'no actions: the deployment is rolled-back', undefined, {
+        timeout: 5_000,
+      });
       // Every device runs the old version again, as the gateway hears it from them.
       await waitUntil(() => reportedVersions().every((v) => v === '1.0.0'), 30_000, 'devices back on 1.0.0');
     } finally {
@@ -152,7 +172,11 @@ describe.skipIf(!chromium)(`dashboard: deployment actions in chromium${chromium 
 
       // A 409 from the cloud: its message, inline; the confirm stays open to retry or cancel.
       await page.route('**/api/deployments/again-v2/promote', (route) =>
-        route.fulfill({ status: 409, contentType: 'application/json', body: JSON.stringify({ error: 'conflict', message: "device(s) edge-1 are in active deployment 'other' of cnn" }) }),
+        route.fulfill({
+          status: 409,
+          contentType: 'application/json',
+          body: JSON.stringify({ error: 'conflict', message: "device(s) edge-1 are in active deployment 'other' of cnn" }),
+        }),
       );
       await page.click('#act-promote');
       await page.waitForSelector('#action-confirm:not([hidden])');
@@ -172,7 +196,9 @@ describe.skipIf(!chromium)(`dashboard: deployment actions in chromium${chromium 
       await page.unroute('**/api/deployments/again-v2/pause');
 
       // The cloud refuses the token (the real server's 401 and message).
-      await page.route('**/api/deployments/again-v2/pause', (route) => route.continue({ headers: { ...route.request().headers(), authorization: 'Bearer not-the-operator-token' } }));
+      await page.route('**/api/deployments/again-v2/pause', (route) =>
+        route.continue({ headers: { ...route.request().headers(), authorization: 'Bearer not-the-operator-token' } }),
+      );
       await page.click('#act-pause');
       await page.waitForFunction(() => document.querySelector('#action-error')?.textContent?.includes('401'), undefined, { timeout: 10_000 });
       expect(await inlineError(page)).toBe('Could not pause again-v2: the operator token is not valid (HTTP 401).');
@@ -203,7 +229,12 @@ describe.skipIf(!chromium)(`dashboard: deployment actions in chromium${chromium 
       await page.click('#act-pause');
       expect(await inlineError(page)).toBe('The cloud did not pause again-v2: the deployment is finished (it is promoted).');
       expect(phase('again-v2')).toBe('promoted');
-      expect(mgr.get('again-v2')!.events.filter((e) => e.event === 'command-ignored').map((e) => e.detail)).toEqual([{ command: 'pause', phase: 'promoted', why: 'the deployment is finished' }]);
+      expect(
+        mgr
+          .get('again-v2')!
+          .events.filter((e) => e.event === 'command-ignored')
+          .map((e) => e.detail),
+      ).toEqual([{ command: 'pause', phase: 'promoted', why: 'the deployment is finished' }]);
       await screenshot(page, 'dashboard-actions-refused.png');
       // Once the page sees the promote, nothing is enabled and the error stays until the next action.
       await page.unroute(/\/api\/deployments(\/again-v2)?$/);

@@ -57,7 +57,16 @@ describe('deploy files', () => {
         strategy: { kind: 'canary', steps: [5, 20, 100], bakeMs: 600_000 },
         guardrails: { rateLimitPerMinute: 10, abort: { failedPercent: 20, minDevices: 5 }, alarms: [{ metric: 'error-rate', threshold: 0.02 }] },
       },
-      { path: 'deployments[1]', id: defaultDeploymentId({ model: 'detector', version: '1.1.0', devices: ['cam-2', 'cam-1'] }), model: 'detector', version: '1.1.0', from: '1.0.0', devices: ['cam-1', 'cam-2'], strategy: { kind: 'all-at-once' }, guardrails: {} },
+      {
+        path: 'deployments[1]',
+        id: defaultDeploymentId({ model: 'detector', version: '1.1.0', devices: ['cam-2', 'cam-1'] }),
+        model: 'detector',
+        version: '1.1.0',
+        from: '1.0.0',
+        devices: ['cam-1', 'cam-2'],
+        strategy: { kind: 'all-at-once' },
+        guardrails: {},
+      },
     ]);
     expect(deployments[1].id).toMatch(/^detector-1\.1\.0-devices-[0-9a-f]{8}$/);
     // What goes to the cloud: the file as written, versions as strings.
@@ -142,14 +151,24 @@ describe('deploy files', () => {
     expect(err!.problems.map((p) => p.line)).toEqual([...err!.problems.map((p) => p.line)].sort((a, b) => a! - b!));
     // Fix the unknown key and the bake: the steps' order is the engine's to judge, at its path.
     const steps = problemsOf(`deployments:\n  - model: cnn\n    version: 2.0.0\n    group: fleet\n    strategy:\n      kind: canary\n      steps: [50, 20]\n`);
-    expect(steps).toEqual(expect.arrayContaining([expect.stringMatching(/^7 deployments\[0\]\.strategy\.steps: must be strictly increasing/), expect.stringMatching(/^7 deployments\[0\]\.strategy\.steps: must end at 100/)]));
+    expect(steps).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^7 deployments\[0\]\.strategy\.steps: must be strictly increasing/),
+        expect.stringMatching(/^7 deployments\[0\]\.strategy\.steps: must end at 100/),
+      ]),
+    );
   });
 
   it('BAD CALL: not a deploy file, no deployments, the same id twice', () => {
     expect(problemsOf('- a\n- b\n')).toEqual([expect.stringMatching(/^1 : expected a mapping with a 'deployments' list/)]);
-    expect(problemsOf('deployment:\n  - model: cnn\n')).toEqual([expect.stringMatching(/^1 deployment: unknown key \(did you mean 'deployments'\?\)/), expect.stringMatching(/deployments: missing/)]);
+    expect(problemsOf('deployment:\n  - model: cnn\n')).toEqual([
+      expect.stringMatching(/^1 deployment: unknown key \(did you mean 'deployments'\?\)/),
+      expect.stringMatching(/deployments: missing/),
+    ]);
     expect(problemsOf('deployments: []\n')).toEqual([expect.stringMatching(/^1 deployments: must be a non-empty list/)]);
-    const twice = problemsOf('deployments:\n  - {model: cnn, version: 2.0.0, group: g, strategy: shadow}\n  - {model: cnn, version: 2.0.0, group: g, strategy: all-at-once}\n');
+    const twice = problemsOf(
+      'deployments:\n  - {model: cnn, version: 2.0.0, group: g, strategy: shadow}\n  - {model: cnn, version: 2.0.0, group: g, strategy: all-at-once}\n',
+    );
     expect(twice).toEqual([expect.stringMatching(/^3 deployments\[1\]: deployment id 'cnn-2\.0\.0-g' is also deployments\[0\]'s/)]);
   });
 });
@@ -163,8 +182,16 @@ describe('the commands teach the format', () => {
     expect(io.out).toMatch(/Exit status: 0 the plan can be applied/);
     // The format it shows parses.
     const yaml = io.out.slice(io.out.indexOf('  deployments:'), io.out.indexOf('\n\nExit status')).replace(/#.*$/gm, '');
-    expect(parseDeployFile(yaml, 'help').deployments[0]).toMatchObject({ id: 'cnn-2.0.0-store-12', from: '1.0.0', guardrails: { alarms: [{ metric: 'error-rate', threshold: 0.02 }] }, strategy: { kind: 'canary', steps: [5, 20, 100], bakeMs: 600_000 } });
-    for (const [cmd, text] of [['apply', /Exit status: 0 applied \(or nothing to apply\), 1 refused or cancelled, 2/], ['drift', /Exit status: 0 no drift, 1 some device drifts/]] as const) {
+    expect(parseDeployFile(yaml, 'help').deployments[0]).toMatchObject({
+      id: 'cnn-2.0.0-store-12',
+      from: '1.0.0',
+      guardrails: { alarms: [{ metric: 'error-rate', threshold: 0.02 }] },
+      strategy: { kind: 'canary', steps: [5, 20, 100], bakeMs: 600_000 },
+    });
+    for (const [cmd, text] of [
+      ['apply', /Exit status: 0 applied \(or nothing to apply\), 1 refused or cancelled, 2/],
+      ['drift', /Exit status: 0 no drift, 1 some device drifts/],
+    ] as const) {
       const h = captureIo();
       expect(await runMain([cmd, '--help'], h)).toBe(0);
       expect(h.out).toMatch(text);
@@ -177,15 +204,38 @@ describe('drift (pure)', () => {
     v: 1 as const,
     version,
     updatedAt: '2025-01-01T00:00:00.000Z',
-    models: Object.fromEntries(Object.entries(models).map(([m, v]) => [m, { version: v, artifact: { url: 'http://x/a.tgz', sha256: 'a'.repeat(64), signature: { algorithm: 'ed25519' as const, keyId: 'b'.repeat(16) } } }])),
+    models: Object.fromEntries(
+      Object.entries(models).map(([m, v]) => [
+        m,
+        { version: v, artifact: { url: 'http://x/a.tgz', sha256: 'a'.repeat(64), signature: { algorithm: 'ed25519' as const, keyId: 'b'.repeat(16) } } },
+      ]),
+    ),
   });
-  const device = (id: string, over: Partial<DeviceRecord>): DeviceRecord => ({ id, name: id, group: 'g', tags: [], createdAt: '', lastSeen: '2025-01-01T00:00:00.000Z', online: true, reported: null, reportedAt: null, desired: null, ...over });
-  const reported = (desiredVersion: number, models: Record<string, { status: 'current' | 'failed' | 'downloading'; version: string; serving?: string; reason?: string }>) => ({ v: 1 as const, desiredVersion, models, at: '' });
+  const device = (id: string, over: Partial<DeviceRecord>): DeviceRecord => ({
+    id,
+    name: id,
+    group: 'g',
+    tags: [],
+    createdAt: '',
+    lastSeen: '2025-01-01T00:00:00.000Z',
+    online: true,
+    reported: null,
+    reportedAt: null,
+    desired: null,
+    ...over,
+  });
+  const reported = (
+    desiredVersion: number,
+    models: Record<string, { status: 'current' | 'failed' | 'downloading'; version: string; serving?: string; reason?: string }>,
+  ) => ({ v: 1 as const, desiredVersion, models, at: '' });
 
   it('tells failed, version-mismatch, installing, stale, offline and unmanaged devices apart', () => {
     const report = computeDrift([
       device('ok', { desired: desired(2, { cnn: '2.0.0' }), reported: reported(2, { cnn: { status: 'current', version: '2.0.0', serving: '2.0.0' } }) }),
-      device('failed', { desired: desired(2, { cnn: '2.0.0' }), reported: reported(2, { cnn: { status: 'failed', version: '2.0.0', serving: '1.0.0', reason: 'sha256 mismatch' } }) }),
+      device('failed', {
+        desired: desired(2, { cnn: '2.0.0' }),
+        reported: reported(2, { cnn: { status: 'failed', version: '2.0.0', serving: '1.0.0', reason: 'sha256 mismatch' } }),
+      }),
       device('other', { desired: desired(3, { cnn: '2.0.0' }), reported: reported(3, { cnn: { status: 'current', version: '1.0.0', serving: '1.0.0' } }) }),
       device('busy', { desired: desired(1, { cnn: '2.0.0' }), reported: reported(1, { cnn: { status: 'downloading', version: '2.0.0', serving: '1.0.0' } }) }),
       device('stale', { desired: desired(5, { cnn: '2.0.0' }), reported: reported(4, { cnn: { status: 'current', version: '1.0.0', serving: '1.0.0' } }) }),
@@ -200,7 +250,14 @@ describe('drift (pure)', () => {
       ['stale', 'stale'],
       ['gone', 'offline'],
     ]);
-    expect(report.entries[0]).toMatchObject({ model: 'cnn', desired: '2.0.0', reported: '2.0.0', serving: '1.0.0', reason: 'sha256 mismatch', detail: 'cnn 2.0.0 failed to install: sha256 mismatch; serving 1.0.0' });
+    expect(report.entries[0]).toMatchObject({
+      model: 'cnn',
+      desired: '2.0.0',
+      reported: '2.0.0',
+      serving: '1.0.0',
+      reason: 'sha256 mismatch',
+      detail: 'cnn 2.0.0 failed to install: sha256 mismatch; serving 1.0.0',
+    });
     expect(report.entries[3].detail).toBe('reports desired state #4; #5 was sent at 2025-01-01T00:00:00.000Z');
     expect(report.entries[4].detail).toBe('offline since 2025-01-01T00:00:00.000Z');
   });

@@ -32,7 +32,10 @@ const phase = async (id: string) => (await call('GET', `/api/deployments/${id}`)
 describe('deployments over the HTTP API', () => {
   it('refuses without the token (401), a bad body (400) and a version with no artifact (409)', async () => {
     expect((await call('GET', '/api/deployments', { token: null })).status).toBe(401);
-    const noAuth = await call('POST', '/api/deployments', { token: null, body: { model: 'cnn', version: '2.0.0', group: 'fleet', strategy: { kind: 'canary' } } });
+    const noAuth = await call('POST', '/api/deployments', {
+      token: null,
+      body: { model: 'cnn', version: '2.0.0', group: 'fleet', strategy: { kind: 'canary' } },
+    });
     expect(noAuth.status).toBe(401);
     const bad = await call('POST', '/api/deployments', { body: { model: 'cnn', version: '2.0.0', group: 'fleet', strategy: { kind: 'sideways' } } });
     expect(bad.status).toBe(400);
@@ -40,10 +43,14 @@ describe('deployments over the HTTP API', () => {
     const noGroup = await call('POST', '/api/deployments', { body: { model: 'cnn', version: '2.0.0', strategy: { kind: 'canary' } } });
     expect(noGroup.status).toBe(400);
     expect(noGroup.body.message).toMatch(/group/);
-    const badBake = await call('POST', '/api/deployments', { body: { model: 'cnn', version: '2.0.0', group: 'fleet', strategy: { kind: 'canary', bake: 'soon' } } });
+    const badBake = await call('POST', '/api/deployments', {
+      body: { model: 'cnn', version: '2.0.0', group: 'fleet', strategy: { kind: 'canary', bake: 'soon' } },
+    });
     expect(badBake.status).toBe(400);
     expect(badBake.body.message).toMatch(/not a duration/);
-    const missing = await call('POST', '/api/deployments', { body: { model: 'cnn', version: '9.9.9', group: 'fleet', fromVersion: '1.0.0', strategy: { kind: 'all-at-once' } } });
+    const missing = await call('POST', '/api/deployments', {
+      body: { model: 'cnn', version: '9.9.9', group: 'fleet', fromVersion: '1.0.0', strategy: { kind: 'all-at-once' } },
+    });
     expect(missing.status).toBe(409);
     expect(missing.body).toMatchObject({ error: 'no-artifact', message: expect.stringMatching(/no artifact[\s\S]*x86_64/) });
     expect((await call('GET', '/api/deployments/nope')).status).toBe(404);
@@ -51,7 +58,9 @@ describe('deployments over the HTTP API', () => {
   });
 
   it('a canary created with POST reaches promoted; pause and resume by POST', async () => {
-    const created = await call('POST', '/api/deployments', { body: { id: 'api-v2', model: 'cnn', version: '2.0.0', group: 'fleet', fromVersion: '1.0.0', strategy: { kind: 'canary', steps: [50, 100], bake: '2s' } } });
+    const created = await call('POST', '/api/deployments', {
+      body: { id: 'api-v2', model: 'cnn', version: '2.0.0', group: 'fleet', fromVersion: '1.0.0', strategy: { kind: 'canary', steps: [50, 100], bake: '2s' } },
+    });
     expect(created.status).toBe(201);
     expect(created.body.deployment).toMatchObject({ id: 'api-v2', summary: { phase: 'rolling', devices: 2, fromVersion: '1.0.0', toVersion: '2.0.0' } });
     const paused = await call('POST', '/api/deployments/api-v2/pause', { body: { reason: 'look first' } });
@@ -60,7 +69,9 @@ describe('deployments over the HTTP API', () => {
     // Paused: it stays paused.
     await new Promise((r) => setTimeout(r, 300));
     expect(await phase('api-v2')).toBe('paused');
-    const conflict = await call('POST', '/api/deployments', { body: { model: 'cnn', version: '3.0.0', group: 'fleet', fromVersion: '1.0.0', strategy: { kind: 'all-at-once' } } });
+    const conflict = await call('POST', '/api/deployments', {
+      body: { model: 'cnn', version: '3.0.0', group: 'fleet', fromVersion: '1.0.0', strategy: { kind: 'all-at-once' } },
+    });
     expect(conflict.status).toBe(409);
     expect(conflict.body.message).toMatch(/active deployment 'api-v2'/);
     const resumed = await call('POST', '/api/deployments/api-v2/resume', { body: {} });
@@ -76,7 +87,25 @@ describe('deployments over the HTTP API', () => {
   }, 120_000);
 
   it('kiln deploy and kiln deployments show|list over the API', async () => {
-    const r = await kiln('deploy', '--model', 'cnn', '--version', '3.0.0', '--group', 'fleet', '--from', '2.0.0', '--id', 'cli-v3', '--strategy', 'canary', '--steps', '50,100', '--bake', '500ms');
+    const r = await kiln(
+      'deploy',
+      '--model',
+      'cnn',
+      '--version',
+      '3.0.0',
+      '--group',
+      'fleet',
+      '--from',
+      '2.0.0',
+      '--id',
+      'cli-v3',
+      '--strategy',
+      'canary',
+      '--steps',
+      '50,100',
+      '--bake',
+      '500ms',
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/deployment cli-v3: cnn 2\.0\.0 → 3\.0\.0, canary 50 → 100%, bake 500ms/);
@@ -101,7 +130,27 @@ describe('deployments over the HTTP API', () => {
     const bad = await kiln('deploy', '--model', 'cnn', '--version', '2.0.0', '--group', 'fleet', '--from', '3.0.0', '--strategy', 'ab', '--percent', '150');
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/percent/);
-    const r = await kiln('deploy', '--model', 'cnn', '--version', '2.0.0', '--group', 'fleet', '--from', '3.0.0', '--id', 'cli-ab', '--strategy', 'ab', '--percent', '20', '--alarm', 'error-rate=0.5', '--alarm-min-requests', '1000000');
+    const r = await kiln(
+      'deploy',
+      '--model',
+      'cnn',
+      '--version',
+      '2.0.0',
+      '--group',
+      'fleet',
+      '--from',
+      '3.0.0',
+      '--id',
+      'cli-ab',
+      '--strategy',
+      'ab',
+      '--percent',
+      '20',
+      '--alarm',
+      'error-rate=0.5',
+      '--alarm-min-requests',
+      '1000000',
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const d = (await call('GET', '/api/deployments/cli-ab')).body.deployment;
@@ -112,6 +161,11 @@ describe('deployments over the HTTP API', () => {
     const back = await kiln('deployments', 'rollback', 'cli-ab');
     expect(back.code).toBe(0);
     await waitUntil(async () => (await phase('cli-ab')) === 'rolled-back', 60_000, 'cli-ab rolled back');
-    for (const a of fleet.agents) await waitUntil(() => fleet.gw.device(a.id)?.desired?.models.cnn?.version === '3.0.0' && !fleet.gw.device(a.id)?.desired?.models.cnn?.weights, 30_000, `${a.id} back on 3.0.0 alone`);
+    for (const a of fleet.agents)
+      await waitUntil(
+        () => fleet.gw.device(a.id)?.desired?.models.cnn?.version === '3.0.0' && !fleet.gw.device(a.id)?.desired?.models.cnn?.weights,
+        30_000,
+        `${a.id} back on 3.0.0 alone`,
+      );
   }, 120_000);
 });

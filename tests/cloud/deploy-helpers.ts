@@ -25,7 +25,14 @@ export { BROKERS, waitUntil, type BrokerCase } from '../sync/helpers.js';
 export async function buildArtifact(root: string, name: string, version: string, seed: number, size = 32): Promise<{ dir: string; tgz: string }> {
   const src = join(root, `${name}-${version}.onnx`);
   saveModel(buildCnn({ inputShape: [1, 3, size, size], seed }), src);
-  const res = await compileModel(src, { target: 'x86_64', quantize: 'none', outDir: join(root, `${name}-${version}`), cacheDir: join(root, 'cache'), modelName: name, modelVersion: version });
+  const res = await compileModel(src, {
+    target: 'x86_64',
+    quantize: 'none',
+    outDir: join(root, `${name}-${version}`),
+    cacheDir: join(root, 'cache'),
+    modelName: name,
+    modelVersion: version,
+  });
   rmSync(src);
   return { dir: res.artifact.dir, tgz: res.artifact.archive };
 }
@@ -62,7 +69,11 @@ export interface Fleet {
 
 /** A few different requests (so a model's top-1 answers spread over classes); traffic cycles through them. */
 const bodies = Array.from({ length: 8 }, (_, k) =>
-  JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from({ length: 3072 }, (_, i) => Math.sin(i * (k + 1) * 0.37 + k) * (1 + k)) }] }),
+  JSON.stringify({
+    inputs: [
+      { name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from({ length: 3072 }, (_, i) => Math.sin(i * (k + 1) * 0.37 + k) * (1 + k)) },
+    ],
+  }),
 );
 
 /**
@@ -70,7 +81,14 @@ const bodies = Array.from({ length: 8 }, (_, k) =>
  * embedded aedes (default) or an external one by URL; on an external broker device ids get a unique
  * suffix (it keeps retained messages and sessions between runs).
  */
-export async function startFleet(opts: { root: string; artifacts: { dir: string }[]; v1Tgz: string; devices: number; prefix: string; broker?: BrokerCase }): Promise<Fleet> {
+export async function startFleet(opts: {
+  root: string;
+  artifacts: { dir: string }[];
+  v1Tgz: string;
+  devices: number;
+  prefix: string;
+  broker?: BrokerCase;
+}): Promise<Fleet> {
   const dbPath = join(opts.root, 'cloud', 'cloud.db');
   const broker = opts.broker ?? { name: 'aedes' as const };
   const gw = await startGateway({ dbPath, ...(broker.url ? { brokerUrl: broker.url } : { port: 0 }) });
@@ -83,7 +101,16 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
     const dev = gw.addDevice(`edge-${i}`, { id: `${prefix}-${i}`, group: 'fleet' });
     const agent = new Agent({ dataDir: join(opts.root, `agent-${i}`), models: [opts.v1Tgz], kilnHome });
     await agent.start();
-    const sync = new SyncClient(agent, { url: gw.brokerUrl, deviceId: dev.id, deviceSecret: dev.secret, reconnectMinMs: 100, reconnectMaxMs: 800, downloadRetryMs: 50, pollMs: 50, target: 'x86_64' });
+    const sync = new SyncClient(agent, {
+      url: gw.brokerUrl,
+      deviceId: dev.id,
+      deviceSecret: dev.secret,
+      reconnectMinMs: 100,
+      reconnectMaxMs: 800,
+      downloadRetryMs: 50,
+      pollMs: 50,
+      target: 'x86_64',
+    });
     sync.start();
     const http = await serveAgent(agent, { port: 0 });
     agents.push({ id: dev.id, agent, sync, http });
@@ -98,7 +125,12 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
     agents,
     broker: broker.name,
     ids: () => agents.map((a) => a.id),
-    ready: (timeoutMs = 30_000) => waitUntil(() => agents.every((a) => gw.device(a.id)?.online && gw.device(a.id)?.reported?.target === 'x86_64'), timeoutMs, 'devices online with their target'),
+    ready: (timeoutMs = 30_000) =>
+      waitUntil(
+        () => agents.every((a) => gw.device(a.id)?.online && gw.device(a.id)?.reported?.target === 'x86_64'),
+        timeoutMs,
+        'devices online with their target',
+      ),
     manager() {
       const m = new DeploymentManager({ gateway: gw, registry: reg, artifactBaseUrl: srv.url, dbPath, tickMs: 50 });
       managers.push(m);
@@ -114,7 +146,11 @@ export async function startFleet(opts: { root: string; artifacts: { dir: string 
         while (!stopped) {
           await Promise.all(
             agents.map(async (a) => {
-              const res = await fetch(`${a.http.url}/v2/models/cnn/infer`, { method: 'POST', body: bodies[n++ % bodies.length], headers: { 'content-type': 'application/json' } });
+              const res = await fetch(`${a.http.url}/v2/models/cnn/infer`, {
+                method: 'POST',
+                body: bodies[n++ % bodies.length],
+                headers: { 'content-type': 'application/json' },
+              });
               if (res.ok) {
                 sent.ok++;
                 const v = ((await res.json()) as { model_version?: string }).model_version ?? '?';

@@ -80,7 +80,11 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
         expect(a.agent.versions('cnn').map((r) => r.version)).toContain('2.0.0');
       }
       const compared = () => fleet.gw.registry.shadowWindow('cnn', since).filter((r) => r.version === '1.0.0' && r.shadow === '2.0.0');
-      await waitUntil(() => fleet.ids().every((id) => compared().some((r) => r.deviceId === id && r.rows >= 5)), 60_000, 'shadow comparisons from every device');
+      await waitUntil(
+        () => fleet.ids().every((id) => compared().some((r) => r.deviceId === id && r.rows >= 5)),
+        60_000,
+        'shadow comparisons from every device',
+      );
     } finally {
       await traffic.stop();
     }
@@ -143,7 +147,12 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
         devices: fleet.ids(),
         strategy: { kind: 'shadow' },
         // Agreement alone would hold for ever: a shadow that never answers compares nothing.
-        guardrails: { alarms: [{ metric: 'agreement', threshold: 0.9, minRequests: 10 }, { metric: 'error-rate', threshold: 0.5, minRequests: 10 }] },
+        guardrails: {
+          alarms: [
+            { metric: 'agreement', threshold: 0.9, minRequests: 10 },
+            { metric: 'error-rate', threshold: 0.5, minRequests: 10 },
+          ],
+        },
       });
       await waitUntil(() => phase('sh-broken') === 'rolled-back', 90_000, 'sh-broken dropped');
     } finally {
@@ -167,7 +176,11 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
       expect(a.agent.metrics.shadowFailed.get({ model: 'cnn', version: '2.0.0', shadow: BROKEN })).toBeGreaterThan(failedBefore[i]);
       expect(a.agent.metrics.shadowRuns.get({ model: 'cnn', version: '2.0.0', shadow: BROKEN })).toBe(0);
     });
-    await waitUntil(() => fleet.agents.every((a) => reported(a.id)?.shadow === undefined && a.agent.variantsOf('cnn') === undefined), 30_000, 'shadow dropped everywhere');
+    await waitUntil(
+      () => fleet.agents.every((a) => reported(a.id)?.shadow === undefined && a.agent.variantsOf('cnn') === undefined),
+      30_000,
+      'shadow dropped everywhere',
+    );
     for (const a of fleet.agents) {
       expect(reported(a.id)).toMatchObject({ version: '2.0.0', status: 'current', serving: '2.0.0' });
       expect(fleet.gw.device(a.id)?.desired?.models.cnn?.shadowVersion).toBeUndefined();
@@ -191,7 +204,9 @@ describe.each(BROKERS)('model-aware gates with real agents ($name)', (broker) =>
       await traffic.stop();
     }
     const d = mgr.get('shift')!;
-    const took = Object.entries(d.state.devices).filter(([, a]) => a.tookNew).map(([id]) => id);
+    const took = Object.entries(d.state.devices)
+      .filter(([, a]) => a.tookNew)
+      .map(([id]) => id);
     expect(took).toHaveLength(1);
     expect((d.state.status as { reason: string }).reason).toBe('alarm: output-shift');
     const m = fired('shift', 'output-shift')!;

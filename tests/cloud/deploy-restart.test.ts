@@ -23,7 +23,15 @@ describe.each(BROKERS)('cloud restart mid-canary ($name)', (broker) => {
 
   it('a manager restart mid-canary resumes where it was and finishes', async () => {
     const first = fleet.manager();
-    await first.create({ id: 'rs', model: 'cnn', fromVersion: '1.0.0', toVersion: '2.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 1500 }, guardrails: {} });
+    await first.create({
+      id: 'rs',
+      model: 'cnn',
+      fromVersion: '1.0.0',
+      toVersion: '2.0.0',
+      devices: fleet.ids(),
+      strategy: { kind: 'canary', steps: [34, 100], bakeMs: 1500 },
+      guardrails: {},
+    });
     await waitUntil(() => first.get('rs')?.state.status.phase === 'baking', 60_000, 'step 0 baking');
     const before = first.get('rs')!;
     expect(before.state.status).toMatchObject({ phase: 'baking', step: 0 });

@@ -36,7 +36,11 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
 
   beforeAll(async () => {
     fleet = await startFleet({ root: tempDir('kiln-strategies-'), artifacts, v1Tgz: artifacts[0].tgz, devices: 2, prefix: `str-${process.pid}`, broker });
-    await waitUntil(() => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.models.cnn !== undefined), 30_000, 'devices online, reporting what they serve');
+    await waitUntil(
+      () => fleet.agents.every((a) => fleet.gw.device(a.id)?.online && fleet.gw.device(a.id)?.reported?.models.cnn !== undefined),
+      30_000,
+      'devices online, reporting what they serve',
+    );
     mgr = fleet.manager();
   }, 120_000);
   afterAll(async () => {
@@ -66,7 +70,15 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
   }, 90_000);
 
   it('linear: 50 % steps, each baked, to v3', async () => {
-    const d = await mgr.create({ id: 'lin', model: 'cnn', fromVersion: '2.0.0', toVersion: '3.0.0', devices: fleet.ids(), strategy: { kind: 'linear', stepPercent: 50, intervalMs: 300 }, guardrails: {} });
+    const d = await mgr.create({
+      id: 'lin',
+      model: 'cnn',
+      fromVersion: '2.0.0',
+      toVersion: '3.0.0',
+      devices: fleet.ids(),
+      strategy: { kind: 'linear', stepPercent: 50, intervalMs: 300 },
+      guardrails: {},
+    });
     expect(Object.keys(d.state.devices)).toHaveLength(1);
     await waitUntil(() => phase('lin') === 'promoted', 60_000, 'lin promoted');
     const events = mgr.get('lin')!.events;
@@ -79,7 +91,15 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
     const traffic = fleet.traffic();
     let switchedAt: number;
     try {
-      await mgr.create({ id: 'bg', model: 'cnn', fromVersion: '3.0.0', toVersion: '4.0.0', devices: fleet.ids(), strategy: { kind: 'blue-green', bakeMs: 120_000 }, guardrails: {} });
+      await mgr.create({
+        id: 'bg',
+        model: 'cnn',
+        fromVersion: '3.0.0',
+        toVersion: '4.0.0',
+        devices: fleet.ids(),
+        strategy: { kind: 'blue-green', bakeMs: 120_000 },
+        guardrails: {},
+      });
       await waitUntil(() => mgr.get('bg')?.state.status.phase === 'baking', 60_000, 'bg switched and baking');
       const bg = mgr.get('bg')!;
       expect(bg.state.status).toMatchObject({ phase: 'baking', step: 1 });
@@ -109,7 +129,15 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
     expect((mgr.get('bg')!.state.status as { reason: string }).reason).toBe('manual: switch back');
 
     // Again, and through: promoted with every device serving v4.
-    await mgr.create({ id: 'bg-2', model: 'cnn', fromVersion: '3.0.0', toVersion: '4.0.0', devices: fleet.ids(), strategy: { kind: 'blue-green', bakeMs: 200 }, guardrails: {} });
+    await mgr.create({
+      id: 'bg-2',
+      model: 'cnn',
+      fromVersion: '3.0.0',
+      toVersion: '4.0.0',
+      devices: fleet.ids(),
+      strategy: { kind: 'blue-green', bakeMs: 200 },
+      guardrails: {},
+    });
     await waitUntil(() => phase('bg-2') === 'promoted', 60_000, 'bg-2 promoted');
     for (const a of fleet.agents) expect(reported(a.id)).toMatchObject({ version: '4.0.0', status: 'current', serving: '4.0.0' });
   }, 150_000);
@@ -118,7 +146,15 @@ describe.each(BROKERS)('deployment strategies with real agents ($name)', (broker
     const traffic = fleet.traffic();
     const since = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
     try {
-      const d = await mgr.create({ id: 'ab', model: 'cnn', fromVersion: '4.0.0', toVersion: '5.0.0', devices: fleet.ids(), strategy: { kind: 'ab', percent: 30 }, guardrails: {} });
+      const d = await mgr.create({
+        id: 'ab',
+        model: 'cnn',
+        fromVersion: '4.0.0',
+        toVersion: '5.0.0',
+        devices: fleet.ids(),
+        strategy: { kind: 'ab', percent: 30 },
+        guardrails: {},
+      });
       expect(d.summary.strategy).toBe('ab');
       await waitUntil(() => phase('ab') === 'baking', 60_000, 'ab installed and baking');
       for (const a of fleet.agents) {

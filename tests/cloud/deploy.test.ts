@@ -29,13 +29,33 @@ describe.each(BROKERS)('DeploymentManager with real agents ($name)', (broker) =>
   const phase = (id: string) => mgr.get(id)?.state.status.phase;
 
   it('refuses a version with no artifact for the devices’ target, naming them', async () => {
-    await expect(mgr.create({ id: 'nope', model: 'cnn', fromVersion: '1.0.0', toVersion: '9.9.9', devices: fleet.ids(), strategy: { kind: 'all-at-once' }, guardrails: {} })).rejects.toThrow(/no artifact[\s\S]*x86_64/);
+    await expect(
+      mgr.create({
+        id: 'nope',
+        model: 'cnn',
+        fromVersion: '1.0.0',
+        toVersion: '9.9.9',
+        devices: fleet.ids(),
+        strategy: { kind: 'all-at-once' },
+        guardrails: {},
+      }),
+    ).rejects.toThrow(/no artifact[\s\S]*x86_64/);
     expect(mgr.get('nope')).toBeUndefined();
-    await expect(mgr.create({ id: 'bad', model: 'cnn', fromVersion: '1.0.0', toVersion: '1.0.0', devices: fleet.ids(), strategy: { kind: 'canary' } })).rejects.toThrow(/must differ/);
+    await expect(
+      mgr.create({ id: 'bad', model: 'cnn', fromVersion: '1.0.0', toVersion: '1.0.0', devices: fleet.ids(), strategy: { kind: 'canary' } }),
+    ).rejects.toThrow(/must differ/);
   });
 
   it('a canary 34 → 100 with a short bake reaches promoted with every device on v2', async () => {
-    const d = await mgr.create({ id: 'to-v2', model: 'cnn', fromVersion: '1.0.0', toVersion: '2.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [34, 100], bakeMs: 300 }, guardrails: {} });
+    const d = await mgr.create({
+      id: 'to-v2',
+      model: 'cnn',
+      fromVersion: '1.0.0',
+      toVersion: '2.0.0',
+      devices: fleet.ids(),
+      strategy: { kind: 'canary', steps: [34, 100], bakeMs: 300 },
+      guardrails: {},
+    });
     expect(d.summary).toMatchObject({ phase: 'rolling', devices: 3 });
     // Step 0 sends 2 of 3 (ceil 34%): exactly those have a desired state before the first bake ends.
     expect(Object.keys(d.state.devices)).toHaveLength(2);
@@ -57,7 +77,11 @@ describe.each(BROKERS)('DeploymentManager with real agents ($name)', (broker) =>
     const traffic = fleet.traffic();
     try {
       // Baseline traffic on v2 reaches the cloud before the deployment starts.
-      await waitUntil(() => fleet.gw.registry.metricsWindow('cnn', '1970-01-01T00:00:00.000Z').filter((r) => r.version === '2.0.0').length === 3, 30_000, 'v2 telemetry from every device');
+      await waitUntil(
+        () => fleet.gw.registry.metricsWindow('cnn', '1970-01-01T00:00:00.000Z').filter((r) => r.version === '2.0.0').length === 3,
+        30_000,
+        'v2 telemetry from every device',
+      );
       await mgr.create({
         id: 'to-v3',
         model: 'cnn',
@@ -72,7 +96,9 @@ describe.each(BROKERS)('DeploymentManager with real agents ($name)', (broker) =>
       await traffic.stop();
     }
     const d = mgr.get('to-v3')!;
-    const took = Object.entries(d.state.devices).filter(([, a]) => a.tookNew).map(([id]) => id);
+    const took = Object.entries(d.state.devices)
+      .filter(([, a]) => a.tookNew)
+      .map(([id]) => id);
     expect(took).toHaveLength(1);
     const status = d.state.status as Extract<typeof d.state.status, { phase: 'rolled-back' }>;
     expect(status.reason).toMatch(/^alarm: error-rate/);
@@ -96,7 +122,15 @@ describe.each(BROKERS)('DeploymentManager with real agents ($name)', (broker) =>
   }, 120_000);
 
   it('manual pause, resume and rollback go through decide', async () => {
-    await mgr.create({ id: 'manual', model: 'cnn', fromVersion: '2.0.0', toVersion: '1.0.0', devices: fleet.ids(), strategy: { kind: 'canary', steps: [30, 100], bakeMs: 60_000 }, guardrails: {} });
+    await mgr.create({
+      id: 'manual',
+      model: 'cnn',
+      fromVersion: '2.0.0',
+      toVersion: '1.0.0',
+      devices: fleet.ids(),
+      strategy: { kind: 'canary', steps: [30, 100], bakeMs: 60_000 },
+      guardrails: {},
+    });
     expect((await mgr.pause('manual', 'operator')).state.status).toMatchObject({ phase: 'paused', reason: 'operator' });
     expect((await mgr.resume('manual')).state.status.phase).not.toBe('paused');
     await mgr.rollback('manual', 'changed my mind');

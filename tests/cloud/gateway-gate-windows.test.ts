@@ -16,7 +16,12 @@ import { outputBuckets } from '../../src/edge-agent/variants.js';
 /** An outbox stand-in that keeps what the aggregator writes. */
 function memoryOutbox(): { outbox: Outbox; rows: { kind: string; payload: Record<string, unknown> }[] } {
   const rows: { kind: string; payload: Record<string, unknown> }[] = [];
-  return { rows, outbox: { add: (kind: string, payload: unknown) => (rows.push({ kind, payload: payload as Record<string, unknown> }), String(rows.length)) } as unknown as Outbox };
+  return {
+    rows,
+    outbox: {
+      add: (kind: string, payload: unknown) => (rows.push({ kind, payload: payload as Record<string, unknown> }), String(rows.length)),
+    } as unknown as Outbox,
+  };
 }
 
 describe('output histogram buckets', () => {
@@ -48,7 +53,14 @@ describe('MinuteAggregator', () => {
     expect((m.top1 as number[])[5]).toBe(1);
     expect(m.modelLatency).toMatchObject({ p95LeMs: expect.any(Number), p99LeMs: expect.any(Number) });
     expect((m.modelLatency as { p99LeMs: number }).p99LeMs).toBeGreaterThanOrEqual((m.modelLatency as { p95LeMs: number }).p95LeMs);
-    expect(rows.find((r) => r.kind === OUTBOX_KINDS.shadow)!.payload).toMatchObject({ comparisons: 1, errors: 0, rows: 2, top1Agree: 1, top1Agreement: 0.5, shadowLatency: { p95LeMs: 5 } });
+    expect(rows.find((r) => r.kind === OUTBOX_KINDS.shadow)!.payload).toMatchObject({
+      comparisons: 1,
+      errors: 0,
+      rows: 2,
+      top1Agree: 1,
+      top1Agreement: 0.5,
+      shadowLatency: { p95LeMs: 5 },
+    });
   });
 
   it('counts failed shadow runs as errors beside the comparisons, per serving and shadow version', () => {
@@ -63,7 +75,17 @@ describe('MinuteAggregator', () => {
     expect(agg.flush(true)).toBe(2);
     const byShadow = Object.fromEntries(rows.filter((r) => r.kind === OUTBOX_KINDS.shadow).map((r) => [r.payload.shadow, r.payload]));
     expect(byShadow['2.0.0']).toMatchObject({ model: 'cnn', version: '1.0.0', comparisons: 1, errors: 2, rows: 1, top1Agree: 1, top1Agreement: 1 });
-    expect(byShadow['3.0.0']).toMatchObject({ model: 'cnn', version: '1.0.0', comparisons: 0, errors: 1, rows: 0, top1Agreement: null, meanServingMs: null, meanShadowMs: null, shadowLatency: null });
+    expect(byShadow['3.0.0']).toMatchObject({
+      model: 'cnn',
+      version: '1.0.0',
+      comparisons: 0,
+      errors: 1,
+      rows: 0,
+      top1Agreement: null,
+      meanServingMs: null,
+      meanShadowMs: null,
+      shadowLatency: null,
+    });
     // Survives the outbox's JSON round trip as written.
     expect(JSON.parse(JSON.stringify(byShadow['3.0.0']))).toEqual(byShadow['3.0.0']);
     expect(rows.filter((r) => r.kind === OUTBOX_KINDS.metrics)).toEqual([]);
@@ -80,10 +102,34 @@ describe('DeviceRegistry gate windows', () => {
       rec('rec-00001', 'metrics.minute', { minute: '2025-01-01T00:00:00.000Z', model: 'cnn', version: '1.0.0', invocations: 5, errors: 0, top1: h(3, 5) }),
       rec('rec-00002', 'metrics.minute', { minute: '2025-01-01T00:01:00.000Z', model: 'cnn', version: '1.0.0', invocations: 4, errors: 0, top1: h(4, 4) }),
       rec('rec-00003', 'metrics.minute', { minute: '2025-01-01T00:01:00.000Z', model: 'cnn', version: '2.0.0', invocations: 4, errors: 0 }),
-      rec('rec-00004', 'shadow.minute', { minute: '2025-01-01T00:01:00.000Z', model: 'cnn', version: '1.0.0', shadow: '2.0.0', comparisons: 4, rows: 4, top1Agree: 3, shadowLatency: { p95LeMs: 5 } }),
+      rec('rec-00004', 'shadow.minute', {
+        minute: '2025-01-01T00:01:00.000Z',
+        model: 'cnn',
+        version: '1.0.0',
+        shadow: '2.0.0',
+        comparisons: 4,
+        rows: 4,
+        top1Agree: 3,
+        shadowLatency: { p95LeMs: 5 },
+      }),
       // An older agent: no row counts, only the ratio.
-      rec('rec-00005', 'shadow.minute', { minute: '2025-01-01T00:02:00.000Z', model: 'cnn', version: '1.0.0', shadow: '2.0.0', comparisons: 2, top1Agreement: 0.5 }),
-      rec('rec-00006', 'shadow.minute', { minute: '2024-12-31T23:59:00.000Z', model: 'cnn', version: '1.0.0', shadow: '2.0.0', comparisons: 100, rows: 100, top1Agree: 0 }),
+      rec('rec-00005', 'shadow.minute', {
+        minute: '2025-01-01T00:02:00.000Z',
+        model: 'cnn',
+        version: '1.0.0',
+        shadow: '2.0.0',
+        comparisons: 2,
+        top1Agreement: 0.5,
+      }),
+      rec('rec-00006', 'shadow.minute', {
+        minute: '2024-12-31T23:59:00.000Z',
+        model: 'cnn',
+        version: '1.0.0',
+        shadow: '2.0.0',
+        comparisons: 100,
+        rows: 100,
+        top1Agree: 0,
+      }),
     ]);
     const hist = reg.outputHistogramWindow('cnn', '2025-01-01T00:00:00.000Z');
     expect(hist).toHaveLength(1);
@@ -91,7 +137,9 @@ describe('DeviceRegistry gate windows', () => {
     expect(hist[0].histogram[3]).toBe(5);
     expect(hist[0].histogram[4]).toBe(4);
     expect(reg.outputHistogramWindow('cnn', '2025-01-01T00:01:00.000Z')[0].histogram[3]).toBe(0);
-    expect(reg.shadowWindow('cnn', '2025-01-01T00:00:00.000Z')).toEqual([{ deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 6, errors: 0, rows: 6, agreed: 4, maxP99Ms: 5 }]);
+    expect(reg.shadowWindow('cnn', '2025-01-01T00:00:00.000Z')).toEqual([
+      { deviceId: 'dev-a', version: '1.0.0', shadow: '2.0.0', comparisons: 6, errors: 0, rows: 6, agreed: 4, maxP99Ms: 5 },
+    ]);
     reg.close();
   });
 
@@ -115,7 +163,11 @@ describe('DeviceRegistry gate windows', () => {
       { deviceId: 'dev-b', version: '1.0.0', shadow: '2.0.0', comparisons: 0, errors: 5, rows: 0, agreed: 0, maxP99Ms: null },
     ]);
     // From minute 1 on: dev-a's first minute (with latency) is out of the window.
-    expect(reg.shadowWindow('cnn', m(1)).find((r) => r.deviceId === 'dev-a' && r.shadow === '2.0.0')).toMatchObject({ comparisons: 0, errors: 7, maxP99Ms: null });
+    expect(reg.shadowWindow('cnn', m(1)).find((r) => r.deviceId === 'dev-a' && r.shadow === '2.0.0')).toMatchObject({
+      comparisons: 0,
+      errors: 7,
+      maxP99Ms: null,
+    });
     reg.close();
   });
 
@@ -124,7 +176,13 @@ describe('DeviceRegistry gate windows', () => {
     try {
       new DeviceRegistry(join(dir, 'cloud.db')).close();
       const db = new Database(join(dir, 'cloud.db'), { readonly: true });
-      const plan = (db.prepare(`EXPLAIN QUERY PLAN SELECT device_id, version FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND minute >= ?`).all('cnn', '2025') as { detail: string }[]).map((r) => r.detail).join('; ');
+      const plan = (
+        db
+          .prepare(`EXPLAIN QUERY PLAN SELECT device_id, version FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND minute >= ?`)
+          .all('cnn', '2025') as { detail: string }[]
+      )
+        .map((r) => r.detail)
+        .join('; ');
       db.close();
       expect(plan).toMatch(/USING INDEX telemetry_model_window/);
     } finally {
@@ -137,8 +195,22 @@ describe('DeviceRegistry gate windows', () => {
     reg.addDevice('a', { id: 'dev-a' });
     reg.addDevice('b', { id: 'dev-b' });
     const minute = '2025-01-01T00:00:00.000Z';
-    reg.ingest('dev-a', [{ id: 'rec-p99-1', kind: 'metrics.minute', createdAt: minute, payload: { minute, model: 'cnn', version: '1.0.0', invocations: 100, errors: 0, modelLatency: { p95LeMs: 10, p99LeMs: 40 } } }]);
-    reg.ingest('dev-b', [{ id: 'rec-p99-2', kind: 'metrics.minute', createdAt: minute, payload: { minute, model: 'cnn', version: '1.0.0', invocations: 100, errors: 0, modelLatency: { p95LeMs: 25 } } }]);
+    reg.ingest('dev-a', [
+      {
+        id: 'rec-p99-1',
+        kind: 'metrics.minute',
+        createdAt: minute,
+        payload: { minute, model: 'cnn', version: '1.0.0', invocations: 100, errors: 0, modelLatency: { p95LeMs: 10, p99LeMs: 40 } },
+      },
+    ]);
+    reg.ingest('dev-b', [
+      {
+        id: 'rec-p99-2',
+        kind: 'metrics.minute',
+        createdAt: minute,
+        payload: { minute, model: 'cnn', version: '1.0.0', invocations: 100, errors: 0, modelLatency: { p95LeMs: 25 } },
+      },
+    ]);
     const w = reg.metricsWindow('cnn', minute);
     expect(w.find((r) => r.deviceId === 'dev-a')?.maxP99Ms).toBe(40);
     expect(w.find((r) => r.deviceId === 'dev-b')?.maxP99Ms).toBe(25);

@@ -54,7 +54,11 @@ beforeAll(async () => {
   fleet = await startFleet({ root, artifacts: [v1, v2], v1Tgz: v1.tgz, devices: 3, prefix: `plan-${process.pid}` });
   ids = fleet.ids();
   fleet.gw.addDevice('bench-spare', { id: `idle-${process.pid}`, group: 'idle' }); // never connects: no target, no models
-  await waitUntil(() => ids.every((id) => fleet.gw.device(id)?.online && fleet.gw.device(id)?.reported?.models.cnn?.serving === '1.0.0'), 60_000, 'devices online, serving 1.0.0');
+  await waitUntil(
+    () => ids.every((id) => fleet.gw.device(id)?.online && fleet.gw.device(id)?.reported?.models.cnn?.serving === '1.0.0'),
+    60_000,
+    'devices online, serving 1.0.0',
+  );
   mgr = fleet.manager();
   ({ app, base } = await listenCloudApi({ gateway: fleet.gw, registry: fleet.reg, token: TOKEN, deployments: mgr }));
 }, 240_000);
@@ -89,7 +93,13 @@ describe('kiln plan / apply', () => {
     expect(plan.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(r.out).toContain(plan.fingerprint.slice(0, 12));
     expect(plan.summary).toEqual({ create: 1, unchanged: 0, devicesChanging: 3, devicesUnchanged: 0 });
-    expect(plan.deployments[0]).toMatchObject({ id: 'cnn-2.0.0-fleet', action: 'create', from: '1.0.0', to: '2.0.0', spec: { fromVersion: '1.0.0', toVersion: '2.0.0', devices: expect.arrayContaining(ids) } });
+    expect(plan.deployments[0]).toMatchObject({
+      id: 'cnn-2.0.0-fleet',
+      action: 'create',
+      from: '1.0.0',
+      to: '2.0.0',
+      spec: { fromVersion: '1.0.0', toVersion: '2.0.0', devices: expect.arrayContaining(ids) },
+    });
     expect(plan.problems).toEqual([]);
     // Nothing was created by planning.
     expect((await call('GET', '/api/deployments')).body.deployments).toEqual([]);
@@ -121,15 +131,25 @@ describe('kiln plan / apply', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/The plan cannot be applied \(6 problems\):/);
-    expect(r.out).toMatch(/bad-fleet\.yaml:3: deployments\[0\]\.version: cnn 9\.9\.9 has no artifact for target 'x86_64' \(plan-\d+-0, plan-\d+-1, plan-\d+-2\); it has: none/);
+    expect(r.out).toMatch(
+      /bad-fleet\.yaml:3: deployments\[0\]\.version: cnn 9\.9\.9 has no artifact for target 'x86_64' \(plan-\d+-0, plan-\d+-1, plan-\d+-2\); it has: none/,
+    );
     expect(r.out).toMatch(/bad-fleet\.yaml:8: deployments\[1\]\.group: group 'flet' has no devices \(did you mean 'fleet'\?\); groups: fleet, idle/);
     expect(r.out).toMatch(/bad-fleet\.yaml:10: deployments\[2\]: the devices run no version of cnn \(\(none\): idle-\d+\)/);
     expect(r.out).toMatch(/bad-fleet\.yaml:10: deployments\[2\]: no known target for device\(s\) idle-\d+ \(they have not reported one\)/);
     expect(r.out).toContain(`bad-fleet.yaml:16: deployments[3].devices[1]: no device '${ids[0]}x' (did you mean '${ids[0]}'?)`);
-    expect(r.out).toContain(`bad-fleet.yaml:14: deployments[3]: device(s) ${ids[0]} are also in deployments[0] (cnn-9.9.9-fleet), which deploys cnn too: one deployment per device and model`);
+    expect(r.out).toContain(
+      `bad-fleet.yaml:14: deployments[3]: device(s) ${ids[0]} are also in deployments[0] (cnn-9.9.9-fleet), which deploys cnn too: one deployment per device and model`,
+    );
     expect(r.out).not.toContain('To apply');
 
-    const bad = await kiln(['plan', write('bad.yaml', 'deployments:\n  - model: cnn\n    version: 2.0.0\n    group: fleet\n    strategy:\n      kind: canary\n      steps: [50, 20]\n      bake: soon\n')]);
+    const bad = await kiln([
+      'plan',
+      write(
+        'bad.yaml',
+        'deployments:\n  - model: cnn\n    version: 2.0.0\n    group: fleet\n    strategy:\n      kind: canary\n      steps: [50, 20]\n      bake: soon\n',
+      ),
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.out).toBe('');
     expect(bad.err).toMatch(/^kiln: bad\.yaml is invalid \(3 problems\):\n {2}bad\.yaml:7: deployments\[0\]\.strategy\.steps: must be strictly increasing/);
@@ -166,11 +186,31 @@ describe('kiln plan / apply', () => {
     expect(changed.status).toBe(200);
     const stale = await kiln(['apply', file, '--fingerprint', shown.slice(0, 12)]);
     expect(stale.code).toBe(1);
-    expect(stale.err).toMatch(new RegExp(`the fleet changed since the plan ${shown.slice(0, 12)} was shown: the plan now is [0-9a-f]{12} \\(above\\); nothing was applied`));
+    expect(stale.err).toMatch(
+      new RegExp(`the fleet changed since the plan ${shown.slice(0, 12)} was shown: the plan now is [0-9a-f]{12} \\(above\\); nothing was applied`),
+    );
     // The cloud checks too, whatever the client does.
-    const direct = await call('POST', '/api/apply', { file: { deployments: [{ model: 'cnn', version: '2.0.0', from: '1.0.0', group: 'fleet', strategy: { kind: 'canary', steps: [50, 100], bake: '300ms' }, guardrails: { abort: { failedPercent: 50, minDevices: 2 } } }] }, fingerprint: shown });
+    const direct = await call('POST', '/api/apply', {
+      file: {
+        deployments: [
+          {
+            model: 'cnn',
+            version: '2.0.0',
+            from: '1.0.0',
+            group: 'fleet',
+            strategy: { kind: 'canary', steps: [50, 100], bake: '300ms' },
+            guardrails: { abort: { failedPercent: 50, minDevices: 2 } },
+          },
+        ],
+      },
+      fingerprint: shown,
+    });
     expect(direct.status).toBe(409);
-    expect(direct.body).toMatchObject({ error: 'plan-changed', message: expect.stringMatching(/the fleet changed since the plan was shown/), plan: { fingerprint: expect.not.stringMatching(shown) } });
+    expect(direct.body).toMatchObject({
+      error: 'plan-changed',
+      message: expect.stringMatching(/the fleet changed since the plan was shown/),
+      plan: { fingerprint: expect.not.stringMatching(shown) },
+    });
     expect((await call('GET', '/api/deployments')).body.deployments).toEqual([]);
 
     const r = await kiln(['apply', file, '--yes']);
@@ -190,7 +230,12 @@ describe('kiln plan / apply', () => {
     expect(again.out).toMatch(/= unchanged cnn-2\.0\.0-fleet: deployment cnn-2\.0\.0-fleet (is in progress \((rolling|baking)\)|is done)/);
     expect(again.out).toMatch(/Nothing to apply: every deployment in deploy\.yaml exists already or has nothing to change\./);
     await waitUntil(async () => (await phase('cnn-2.0.0-fleet')) === 'promoted', 90_000, 'promoted');
-    for (const id of ids) await waitUntil(() => fleet.gw.device(id)?.reported?.models.cnn?.serving === '2.0.0' && fleet.gw.device(id)?.reported?.models.cnn?.status === 'current', 30_000, `${id} on 2.0.0`);
+    for (const id of ids)
+      await waitUntil(
+        () => fleet.gw.device(id)?.reported?.models.cnn?.serving === '2.0.0' && fleet.gw.device(id)?.reported?.models.cnn?.status === 'current',
+        30_000,
+        `${id} on 2.0.0`,
+      );
     const done = await kiln(['apply', 'deploy.yaml', '--yes']);
     expect(done.code).toBe(0);
     expect(done.out).toMatch(/= unchanged cnn-2\.0\.0-fleet: deployment cnn-2\.0\.0-fleet is done \(promoted at /);
@@ -224,22 +269,48 @@ describe('kiln drift and kiln devices', () => {
       const t = deviceTopics(sim.id);
       await client.publishAsync(t.presence, encodeMessage('presence', { v: 1, state: 'online', at: new Date().toISOString() }), { qos: 1, retain: true });
       const desired = await fleet.gw.setDesiredState(sim.id, { cnn: entry });
-      await client.publishAsync(t.reported, encodeMessage('reported', { v: 1, desiredVersion: desired.version, models: { cnn: { status: 'current', version: '1.0.0', serving: '1.0.0' } }, target: 'x86_64', at: new Date().toISOString() }), { qos: 1 });
-      await waitUntil(() => fleet.gw.device(sim.id)?.online === true && fleet.gw.device(sim.id)?.reported?.models.cnn?.version === '1.0.0', 10_000, 'simulated report');
+      await client.publishAsync(
+        t.reported,
+        encodeMessage('reported', {
+          v: 1,
+          desiredVersion: desired.version,
+          models: { cnn: { status: 'current', version: '1.0.0', serving: '1.0.0' } },
+          target: 'x86_64',
+          at: new Date().toISOString(),
+        }),
+        { qos: 1 },
+      );
+      await waitUntil(
+        () => fleet.gw.device(sim.id)?.online === true && fleet.gw.device(sim.id)?.reported?.models.cnn?.version === '1.0.0',
+        10_000,
+        'simulated report',
+      );
 
       const r = await kiln(['drift']);
       expect(r.code).toBe(1);
       const lines = r.out.split('\n');
       expect(lines[0]).toMatch(/^DEVICE\s+GROUP\s+MODEL\s+DRIFT\s+DESIRED\s+REPORTED\s+SERVING\s+DEPLOYMENT\s+DETAIL$/);
-      expect(r.out).toMatch(new RegExp(`\\n${bad}\\s+fleet\\s+cnn\\s+failed\\s+3\\.0\\.0\\s+3\\.0\\.0\\s+2\\.0\\.0\\s+-\\s+cnn 3\\.0\\.0 failed to install: download failed after \\d attempts?: sha256 mismatch[^\\n]*…\\n`));
+      expect(r.out).toMatch(
+        new RegExp(
+          `\\n${bad}\\s+fleet\\s+cnn\\s+failed\\s+3\\.0\\.0\\s+3\\.0\\.0\\s+2\\.0\\.0\\s+-\\s+cnn 3\\.0\\.0 failed to install: download failed after \\d attempts?: sha256 mismatch[^\\n]*…\\n`,
+        ),
+      );
       expect(r.out).toContain('(details cut short: --verbose or --json shows them whole)');
-      expect((await kiln(['drift', '--verbose'])).out).toMatch(/sha256 mismatch: the artifact at \S+ hashes to [0-9a-f]{64}, the desired state says f{64}; serving 2\.0\.0\n/);
-      expect(r.out).toMatch(new RegExp(`${sim.id}\\s+lab\\s+cnn\\s+version-mismatch\\s+2\\.0\\.0\\s+1\\.0\\.0\\s+1\\.0\\.0\\s+-\\s+cnn: reports 1\\.0\\.0 \\(current\\), desired 2\\.0\\.0`));
+      expect((await kiln(['drift', '--verbose'])).out).toMatch(
+        /sha256 mismatch: the artifact at \S+ hashes to [0-9a-f]{64}, the desired state says f{64}; serving 2\.0\.0\n/,
+      );
+      expect(r.out).toMatch(
+        new RegExp(
+          `${sim.id}\\s+lab\\s+cnn\\s+version-mismatch\\s+2\\.0\\.0\\s+1\\.0\\.0\\s+1\\.0\\.0\\s+-\\s+cnn: reports 1\\.0\\.0 \\(current\\), desired 2\\.0\\.0`,
+        ),
+      );
       expect(r.out).toMatch(/\n\n2 of 4 managed devices drift \(5 devices\)\.\n/);
       const j = await kiln(['--json', 'drift']);
       expect(j.code).toBe(1);
       const report = JSON.parse(j.out);
-      expect(report.entries.map((e: { deviceId: string; kind: string }) => `${e.deviceId} ${e.kind}`).sort()).toEqual([`${bad} failed`, `${sim.id} version-mismatch`].sort());
+      expect(report.entries.map((e: { deviceId: string; kind: string }) => `${e.deviceId} ${e.kind}`).sort()).toEqual(
+        [`${bad} failed`, `${sim.id} version-mismatch`].sort(),
+      );
       expect(report.entries.find((e: { kind: string }) => e.kind === 'failed').reason).toMatch(/sha256/);
 
       // kiln devices list|show over the API; kiln cloud devices list still reads the database.

@@ -152,7 +152,12 @@ describe('POST /api/artifacts', () => {
         c.enqueue(new Uint8Array(2 ** 16));
       },
     });
-    const res = await fetch(`${smallBase}/api/artifacts`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/gzip' }, body: chunked, duplex: 'half' } as RequestInit);
+    const res = await fetch(`${smallBase}/api/artifacts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/gzip' },
+      body: chunked,
+      duplex: 'half',
+    } as RequestInit);
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: string }).error).toBe('too-large');
     expect(sent).toBeLessThan(16 * 2 ** 20);
@@ -169,7 +174,10 @@ describe('POST /api/artifacts', () => {
     expect(bomb.byteLength).toBeLessThan(2 * 2 ** 20);
     const r = await upload(mediumBase, '/api/artifacts', bomb);
     expect(r.status).toBe(400);
-    expect(r.body).toMatchObject({ error: 'bad-artifact', message: expect.stringMatching(/not a valid kiln archive \(it unpacks to more than 64 MiB, the most accepted here\)/) });
+    expect(r.body).toMatchObject({
+      error: 'bad-artifact',
+      message: expect.stringMatching(/not a valid kiln archive \(it unpacks to more than 64 MiB, the most accepted here\)/),
+    });
     expect(uploadsLeft()).toEqual([]);
   });
 });

@@ -242,7 +242,13 @@ export function registryContract(name: string, backend: RegistryBackend, artifac
           return Buffer.concat(parts);
         };
         expect((await read(0, f.tgz.length - 1)).equals(f.tgz)).toBe(true);
-        for (const [a, b] of [[0, 0], [2 ** 20 - 1, 2 ** 20], [123_456, 2_345_678], [f.tgz.length - 1, f.tgz.length - 1]]) expect((await read(a, b)).equals(f.tgz.subarray(a, b + 1))).toBe(true);
+        for (const [a, b] of [
+          [0, 0],
+          [2 ** 20 - 1, 2 ** 20],
+          [123_456, 2_345_678],
+          [f.tgz.length - 1, f.tgz.length - 1],
+        ])
+          expect((await read(a, b)).equals(f.tgz.subarray(a, b + 1))).toBe(true);
       } finally {
         await store.close();
       }
@@ -281,7 +287,12 @@ export function registryContract(name: string, backend: RegistryBackend, artifac
       expect(DesiredModelSchema.parse(entry)).toEqual(entry);
       expect(entry).toEqual({
         version: '1.0.0',
-        artifact: { url: `http://cloud.example:8080/artifacts/${a.sha256}.tgz`, sha256: a.sha256, sizeBytes: a.sizeBytes, signature: { algorithm: 'ed25519', keyId: wasm.keyId } },
+        artifact: {
+          url: `http://cloud.example:8080/artifacts/${a.sha256}.tgz`,
+          sha256: a.sha256,
+          sizeBytes: a.sizeBytes,
+          signature: { algorithm: 'ed25519', keyId: wasm.keyId },
+        },
       });
       expect((await caught(() => reg.desiredEntryFor('cnn', '1.0.0', 'x86_64', 'http://x'))).code).toBe('NO_ARTIFACT');
     });

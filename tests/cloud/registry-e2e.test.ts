@@ -42,7 +42,14 @@ describe('registry → gateway → agent', () => {
     const dev = gw.addDevice('edge', { id: 'reg-e2e-1' });
     const agent = new Agent({ dataDir: join(root, 'agent'), models: [v1.tgz], kilnHome });
     await agent.start();
-    const sync = new SyncClient(agent, { url: gw.brokerUrl, deviceId: dev.id, deviceSecret: dev.secret, reconnectMinMs: 100, reconnectMaxMs: 800, downloadRetryMs: 50 });
+    const sync = new SyncClient(agent, {
+      url: gw.brokerUrl,
+      deviceId: dev.id,
+      deviceSecret: dev.secret,
+      reconnectMinMs: 100,
+      reconnectMaxMs: 800,
+      downloadRetryMs: 50,
+    });
     sync.start();
     try {
       const target = 'x86_64';

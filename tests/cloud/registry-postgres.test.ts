@@ -80,7 +80,9 @@ describe('PostgreSQL: refusals that need no server', () => {
       expect(err.message).toMatch(message);
       expect(err.message).not.toContain('s3cret');
     }
-    await expect(openModelRegistry({ databaseUrl: 'postgres://127.0.0.1/x', schema: 'Bad-Name' })).rejects.toThrow(/registry schema 'Bad-Name': expected a lower-case SQL name/);
+    await expect(openModelRegistry({ databaseUrl: 'postgres://127.0.0.1/x', schema: 'Bad-Name' })).rejects.toThrow(
+      /registry schema 'Bad-Name': expected a lower-case SQL name/,
+    );
   });
 
   it('BAD CALL: nothing listening is DATABASE "cannot be reached", saying where (without the password) and what to check', async () => {
@@ -88,7 +90,9 @@ describe('PostgreSQL: refusals that need no server', () => {
     expect(err).toBeInstanceOf(KilnError);
     expect(err.code).toBe('DATABASE');
     expect(err.exitCode).toBe(1);
-    expect(err.message).toMatch(/^cannot open the model registry: PostgreSQL at postgres:\/\/kiln:\*\*\*@127\.0\.0\.1:1\/kiln cannot be reached \(.*ECONNREFUSED.*\) — check the host and port/);
+    expect(err.message).toMatch(
+      /^cannot open the model registry: PostgreSQL at postgres:\/\/kiln:\*\*\*@127\.0\.0\.1:1\/kiln cannot be reached \(.*ECONNREFUSED.*\) — check the host and port/,
+    );
     expect(err.message).not.toContain('s3cret');
   });
 
@@ -169,7 +173,13 @@ describe.skipIf(!URL_)('PostgreSQL (set KILN_TEST_DATABASE_URL=postgres://USER@H
     const clouds: RunningCloud[] = [];
     try {
       for (const i of [1, 2]) {
-        clouds.push(await startCloud({ dbPath: join(root, `cloud-${i}`, 'cloud.db'), port: 0, http: { port: 0, token: 'a-test-token-0123456789', databaseUrl: u.toString() } }));
+        clouds.push(
+          await startCloud({
+            dbPath: join(root, `cloud-${i}`, 'cloud.db'),
+            port: 0,
+            http: { port: 0, token: 'a-test-token-0123456789', databaseUrl: u.toString() },
+          }),
+        );
       }
       const [one, two] = clouds.map((c) => c.http!);
       const pushed = (await one.registry.pushArtifact(wasm.dir)).artifact;

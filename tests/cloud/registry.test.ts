@@ -110,7 +110,10 @@ describe('kiln push / kiln cloud models list', () => {
     expect(list.code).toBe(0);
     expect(list.out.split('\n')[0]).toMatch(/^MODEL\s+VERSION\s+TARGETS\s+PUSHED$/);
     expect(list.out).toMatch(/cnn\s+1\.0\.0\s+wasm \(none\), x86_64 \(none\)/);
-    const lj = JSON.parse((await kiln('--json', 'cloud', 'models', 'list', '--db', db)).out) as { name: string; versions: { version: string; artifacts: { target: string }[] }[] }[];
+    const lj = JSON.parse((await kiln('--json', 'cloud', 'models', 'list', '--db', db)).out) as {
+      name: string;
+      versions: { version: string; artifacts: { target: string }[] }[];
+    }[];
     expect(lj.map((m) => m.name)).toEqual(['cnn']);
     expect(lj[0].versions[0].artifacts.map((a) => a.target)).toEqual(['wasm', 'x86_64']);
     expect((await kiln('cloud', 'models', 'list', '--db', join(root, 'none', 'cloud.db'))).out).toMatch(/^no models/);

@@ -30,7 +30,11 @@ describe('on-device A/B', () => {
     const fleet = new SimulatedFleet('kws', spec.devices, 'v1');
     const promoted = run(spec, fleet, { commands: { 5: { kind: 'promote' } } });
     expect(promoted.state.status.phase).toBe('promoted');
-    expect(sets(promoted.log.at(-1)!.actions).concat(sets(promoted.log.at(-2)?.actions ?? [])).some((a) => a.variants === undefined && a.version === 'v2')).toBe(true);
+    expect(
+      sets(promoted.log.at(-1)!.actions)
+        .concat(sets(promoted.log.at(-2)?.actions ?? []))
+        .some((a) => a.variants === undefined && a.version === 'v2'),
+    ).toBe(true);
     expect(fleet.servingCount('v2')).toBe(10);
     expect([...fleet.devices.values()].every((d) => d.weights === undefined)).toBe(true);
 
@@ -51,7 +55,12 @@ describe('on-device A/B', () => {
   });
 
   it('BAD CALL: a percent outside (0, 100) or an unknown key', async () => {
-    const err = await expectKilnError(() => mk({ kind: 'ab', percent: 100, weights: { v1: 1 } }), 'BAD_DEPLOYMENT_SPEC', 'strategy.percent = 100', "unknown key 'weights'");
+    const err = await expectKilnError(
+      () => mk({ kind: 'ab', percent: 100, weights: { v1: 1 } }),
+      'BAD_DEPLOYMENT_SPEC',
+      'strategy.percent = 100',
+      "unknown key 'weights'",
+    );
     expect(err).toBeInstanceOf(RolloutSpecError);
     await expectKilnError(() => mk({ kind: 'ab' }), 'BAD_DEPLOYMENT_SPEC', 'strategy.percent = undefined');
   });

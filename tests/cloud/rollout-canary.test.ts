@@ -2,12 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { decide, deviceOrder, initialState, validateSpec, type DeploymentSpec } from '../../src/cloud/rollout/index.js';
 import { SimulatedFleet, ids, run } from './rollout-simulated-fleet.js';
 
-const base = (over: Partial<DeploymentSpec> = {}): DeploymentSpec => validateSpec({
-  id: 'dep-1', model: 'kws', fromVersion: 'v1', toVersion: 'v2', devices: ids(40),
-  strategy: { kind: 'canary', steps: [5, 20, 100], bakeMs: 10_000 },
-  guardrails: { alarms: [{ metric: 'error-rate', threshold: 0.02, minRequests: 100 }, { metric: 'p99-latency', threshold: 1.5, minRequests: 100 }] },
-  ...over,
-});
+const base = (over: Partial<DeploymentSpec> = {}): DeploymentSpec =>
+  validateSpec({
+    id: 'dep-1',
+    model: 'kws',
+    fromVersion: 'v1',
+    toVersion: 'v2',
+    devices: ids(40),
+    strategy: { kind: 'canary', steps: [5, 20, 100], bakeMs: 10_000 },
+    guardrails: {
+      alarms: [
+        { metric: 'error-rate', threshold: 0.02, minRequests: 100 },
+        { metric: 'p99-latency', threshold: 1.5, minRequests: 100 },
+      ],
+    },
+    ...over,
+  });
 
 describe('canary rollout over a simulated fleet', () => {
   it('goes 5 → 20 → 100 with bakes, then promotes', () => {
@@ -21,7 +31,12 @@ describe('canary rollout over a simulated fleet', () => {
     const perStep = [0, 1, 2].map((s) => Object.values(r.state.devices).filter((d) => d.step === s).length);
     expect(perStep).toEqual([2, 6, 32]);
     const order = deviceOrder(spec);
-    expect(Object.entries(r.state.devices).filter(([, d]) => d.step === 0).map(([id]) => id).sort()).toEqual(order.slice(0, 2).sort());
+    expect(
+      Object.entries(r.state.devices)
+        .filter(([, d]) => d.step === 0)
+        .map(([id]) => id)
+        .sort(),
+    ).toEqual(order.slice(0, 2).sort());
     // bakes: three of 10 s each at least
     expect(r.now).toBeGreaterThanOrEqual(30_000);
     expect(fleet.servingCount('v2')).toBe(40);
@@ -53,14 +68,20 @@ describe('canary rollout over a simulated fleet', () => {
     fleet.profiles = { v1: { errorRate: 0.01, p99Ms: 10 }, v2: { errorRate: 0.2, p99Ms: 11 } };
     const r = run(spec, fleet);
     expect(r.state.status.phase).toBe('rolled-back');
-    const took = Object.entries(r.state.devices).filter(([, d]) => d.tookNew).map(([id]) => id).sort();
+    const took = Object.entries(r.state.devices)
+      .filter(([, d]) => d.tookNew)
+      .map(([id]) => id)
+      .sort();
     expect(took).toEqual(deviceOrder(spec).slice(0, 2).sort());
     const alarm = r.actions.find((a) => a.type === 'record' && a.event === 'alarm');
     expect(alarm?.type === 'record' && alarm.detail?.devices).toEqual(deviceOrder(spec).slice(0, 2));
     const er = alarm?.type === 'record' ? alarm.metrics?.find((m) => m.metric === 'error-rate') : undefined;
     expect(er).toMatchObject({ outcome: 'fire', candidate: 0.2, baseline: 0.01, threshold: 0.02 });
     if (r.state.status.phase === 'rolled-back') expect(r.state.status.reason).toContain('error-rate');
-    const backs = r.actions.filter((a) => a.type === 'set-desired' && a.version === 'v1').map((a) => a.type === 'set-desired' && a.deviceId).sort();
+    const backs = r.actions
+      .filter((a) => a.type === 'set-desired' && a.version === 'v1')
+      .map((a) => a.type === 'set-desired' && a.deviceId)
+      .sort();
     expect(backs).toEqual(took);
     expect(fleet.servingCount('v2')).toBe(0);
   });

@@ -3,21 +3,55 @@
  * counterpart here: devices apply `set-desired` actions (when online), report install status, and
  * produce telemetry per serving version from a per-version profile.
  */
-import { decide, initialState, type DeploymentSpec, type DeploymentState, type FleetObservation, type RolloutAction, type RolloutCommand, type TelemetryWindow, type DesiredForDevice } from '../../src/cloud/rollout/index.js';
+import {
+  decide,
+  initialState,
+  type DeploymentSpec,
+  type DeploymentState,
+  type FleetObservation,
+  type RolloutAction,
+  type RolloutCommand,
+  type TelemetryWindow,
+  type DesiredForDevice,
+} from '../../src/cloud/rollout/index.js';
 
-export interface VersionProfile { errorRate: number; p99Ms: number; agreement?: number; histogram?: number[] }
+export interface VersionProfile {
+  errorRate: number;
+  p99Ms: number;
+  agreement?: number;
+  histogram?: number[];
+}
 
-interface SimDevice { online: boolean; desired: DesiredForDevice | null; version: string; status: 'current' | 'failed'; serving: string; shadow?: string; weights?: Record<string, number>; failInstall: boolean }
+interface SimDevice {
+  online: boolean;
+  desired: DesiredForDevice | null;
+  version: string;
+  status: 'current' | 'failed';
+  serving: string;
+  shadow?: string;
+  weights?: Record<string, number>;
+  failInstall: boolean;
+}
 
 export class SimulatedFleet {
   readonly devices = new Map<string, SimDevice>();
   profiles: Record<string, VersionProfile> = {};
   requestsPerDevice = 200;
-  constructor(readonly model: string, ids: string[], baseline: string) {
+  constructor(
+    readonly model: string,
+    ids: string[],
+    baseline: string,
+  ) {
     for (const id of ids) this.devices.set(id, { online: true, desired: null, version: baseline, status: 'current', serving: baseline, failInstall: false });
   }
   apply(actions: RolloutAction[]): void {
-    for (const a of actions) if (a.type === 'set-desired') this.devices.get(a.deviceId)!.desired = { version: a.version, ...(a.variants ? { variants: a.variants } : {}), ...(a.shadowVersion ? { shadowVersion: a.shadowVersion } : {}) };
+    for (const a of actions)
+      if (a.type === 'set-desired')
+        this.devices.get(a.deviceId)!.desired = {
+          version: a.version,
+          ...(a.variants ? { variants: a.variants } : {}),
+          ...(a.shadowVersion ? { shadowVersion: a.shadowVersion } : {}),
+        };
     this.converge();
   }
   /** Online devices install their desired state. */
@@ -25,7 +59,11 @@ export class SimulatedFleet {
     for (const d of this.devices.values()) {
       if (!d.online || !d.desired) continue;
       const want = d.desired;
-      if (d.failInstall && want.version !== d.serving && !(want.variants)) { d.version = want.version; d.status = 'failed'; continue; }
+      if (d.failInstall && want.version !== d.serving && !want.variants) {
+        d.version = want.version;
+        d.status = 'failed';
+        continue;
+      }
       d.version = want.version;
       d.status = 'current';
       d.serving = want.variants ? Object.entries(want.variants).sort((a, b) => b[1] - a[1])[0][0] : want.version;
@@ -45,20 +83,50 @@ export class SimulatedFleet {
         for (const v of versions.filter((x) => share(x) > 0)) {
           const p = this.profiles[v] ?? { errorRate: 0, p99Ms: 10 };
           const n = Math.round(this.requestsPerDevice * share(v));
-          telemetry[v] = { requests: n, errors: Math.round(n * p.errorRate), p99Ms: p.p99Ms, ...(p.agreement !== undefined ? { agreement: { compared: n, agreed: Math.round(n * p.agreement) } } : {}), ...(p.histogram ? { histogram: p.histogram } : {}) };
+          telemetry[v] = {
+            requests: n,
+            errors: Math.round(n * p.errorRate),
+            p99Ms: p.p99Ms,
+            ...(p.agreement !== undefined ? { agreement: { compared: n, agreed: Math.round(n * p.agreement) } } : {}),
+            ...(p.histogram ? { histogram: p.histogram } : {}),
+          };
         }
       }
-      devices[id] = { online: d.online, models: { [this.model]: { version: d.version, status: d.status, serving: d.serving, ...(d.shadow ? { shadow: { version: d.shadow, status: 'current' as const } } : {}) } }, telemetry };
+      devices[id] = {
+        online: d.online,
+        models: {
+          [this.model]: {
+            version: d.version,
+            status: d.status,
+            serving: d.serving,
+            ...(d.shadow ? { shadow: { version: d.shadow, status: 'current' as const } } : {}),
+          },
+        },
+        telemetry,
+      };
     }
     return { devices, ...(command ? { command } : {}) };
   }
-  servingCount(v: string): number { return [...this.devices.values()].filter((d) => d.serving === v).length; }
+  servingCount(v: string): number {
+    return [...this.devices.values()].filter((d) => d.serving === v).length;
+  }
 }
 
 export const ids = (n: number, prefix = 'dev'): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
 
 /** Drive decide + the fleet until `until(state)` or `maxTicks`; returns every action and the final state. */
-export function run(spec: DeploymentSpec, fleet: SimulatedFleet, opts: { start?: DeploymentState; t0?: number; tickMs?: number; maxTicks?: number; until?: (s: DeploymentState) => boolean; commands?: Record<number, RolloutCommand> } = {}) {
+export function run(
+  spec: DeploymentSpec,
+  fleet: SimulatedFleet,
+  opts: {
+    start?: DeploymentState;
+    t0?: number;
+    tickMs?: number;
+    maxTicks?: number;
+    until?: (s: DeploymentState) => boolean;
+    commands?: Record<number, RolloutCommand>;
+  } = {},
+) {
   let state = opts.start ?? initialState(spec);
   let now = opts.t0 ?? 0;
   const log: { now: number; actions: RolloutAction[]; phase: string }[] = [];

@@ -53,7 +53,12 @@ describe('strategies', () => {
     const fleet = new SimulatedFleet('kws', spec.devices, 'v1');
     const staged = run(spec, fleet, { until: (s) => s.status.phase === 'rolling' && s.status.step === 1 });
     // staged first (serving nothing new): no switch desired before the last tick
-    expect(staged.log.slice(0, -1).flatMap((l) => l.actions).some((a) => a.type === 'set-desired' && a.variants?.v2 === 1)).toBe(false);
+    expect(
+      staged.log
+        .slice(0, -1)
+        .flatMap((l) => l.actions)
+        .some((a) => a.type === 'set-desired' && a.variants?.v2 === 1),
+    ).toBe(false);
     expect(fleet.servingCount('v2')).toBe(20);
     expect(staged.actions.filter((a) => a.type === 'set-desired')[0]).toMatchObject({ version: 'v2', variants: { v1: 1, v2: 0 } });
     // the switch goes out in one decide, ignoring the rate limit
@@ -75,7 +80,16 @@ describe('strategies', () => {
     expect(fleet.servingCount('v2')).toBe(20);
   });
 
-  const shadowSpec = () => mk({ kind: 'shadow' }, { alarms: [{ metric: 'agreement', threshold: 0.9, minRequests: 100 }, { metric: 'p99-latency', threshold: 2, minRequests: 100 }] });
+  const shadowSpec = () =>
+    mk(
+      { kind: 'shadow' },
+      {
+        alarms: [
+          { metric: 'agreement', threshold: 0.9, minRequests: 100 },
+          { metric: 'p99-latency', threshold: 2, minRequests: 100 },
+        ],
+      },
+    );
   it('shadow: candidate as shadow variant until promoted', () => {
     const spec = shadowSpec();
     const fleet = new SimulatedFleet('kws', spec.devices, 'v1');
@@ -107,8 +121,24 @@ describe('strategies', () => {
 describe('BAD CALL: invalid specs', () => {
   it('lists every problem in one error', async () => {
     const err = await expectKilnError(
-      () => validateSpec({ id: 'x', model: 'm', fromVersion: 'v1', toVersion: 'v1', devices: ['a', 'a'], strategy: { kind: 'canary', steps: [20, 10, 50], bakeMs: -1 }, guardrails: { alarms: [{ metric: 'vibes', threshold: 1 }], extra: 1 } }),
-      'BAD_DEPLOYMENT_SPEC', 'strictly increasing', 'must end at 100', 'bakeMs', 'duplicates', 'must differ', "'vibes'", "unknown key 'extra'",
+      () =>
+        validateSpec({
+          id: 'x',
+          model: 'm',
+          fromVersion: 'v1',
+          toVersion: 'v1',
+          devices: ['a', 'a'],
+          strategy: { kind: 'canary', steps: [20, 10, 50], bakeMs: -1 },
+          guardrails: { alarms: [{ metric: 'vibes', threshold: 1 }], extra: 1 },
+        }),
+      'BAD_DEPLOYMENT_SPEC',
+      'strictly increasing',
+      'must end at 100',
+      'bakeMs',
+      'duplicates',
+      'must differ',
+      "'vibes'",
+      "unknown key 'extra'",
     );
     expect(err).toBeInstanceOf(RolloutSpecError);
     expect((err as RolloutSpecError).problems.length).toBe(7);

@@ -22,7 +22,8 @@ export function tempDir(): string {
 /** Write a .npy file with kiln's own encoder; `values` are converted to the dtype's array. */
 export function writeNpy(path: string, dtype: NpyDType, shape: number[], values: ArrayLike<number | bigint>): void {
   const data = typedArrayFor(dtypeFromShort(dtype), values.length);
-  for (let i = 0; i < values.length; i++) (data as unknown as (number | bigint)[])[i] = data instanceof BigInt64Array || data instanceof BigUint64Array ? BigInt(values[i]) : Number(values[i]);
+  for (let i = 0; i < values.length; i++)
+    (data as unknown as (number | bigint)[])[i] = data instanceof BigInt64Array || data instanceof BigUint64Array ? BigInt(values[i]) : Number(values[i]);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, encodeNpy({ dtype, shape, data }));
 }

@@ -43,7 +43,11 @@ describe('a folder of images', () => {
   });
 
   it('bgr: channels swapped, with mean/std given in the tensor (BGR) order', async () => {
-    const [s] = await collect(await openCalibrationData(await tinyImageFolder(), input([1, 3, 2, 2]), { preprocess: { channels: 'bgr', scale: 1, mean: [30, 20, 10], std: [5, 4, 2] } }));
+    const [s] = await collect(
+      await openCalibrationData(await tinyImageFolder(), input([1, 3, 2, 2]), {
+        preprocess: { channels: 'bgr', scale: 1, mean: [30, 20, 10], std: [5, 4, 2] },
+      }),
+    );
     expect([...s.x.data]).toEqual([...B, ...G, ...R]);
   });
 
@@ -73,13 +77,18 @@ describe('a folder of images', () => {
     await png(join(dir, 'b.png'), 2, 2, 3, [0, 0, 0, 128, 128, 128, 255, 255, 255, 7, 7, 7]);
     const samples = await collect(await openCalibrationData(dir, input([1, 1, 2, 2]), { preprocess: { scale: 1 } }));
     expect(samples[0].x).toEqual({ type: 'float32', dims: [1, 1, 2, 2], data: Float32Array.of(0, 128, 255, 7) });
-    [0, 128, 255, 7].forEach((v, i) => expect(Math.abs(samples[1].x.data[i] as number - v)).toBeLessThanOrEqual(1));
+    [0, 128, 255, 7].forEach((v, i) => expect(Math.abs((samples[1].x.data[i] as number) - v)).toBeLessThanOrEqual(1));
   });
 
   it('resize: fill stretches, cover crops the centre, contain pads with black', async () => {
     const dir = tempDir();
     // 4 wide × 2 high, columns A B C D
-    const cols = [[10, 10, 10], [20, 20, 20], [30, 30, 30], [40, 40, 40]];
+    const cols = [
+      [10, 10, 10],
+      [20, 20, 20],
+      [30, 30, 30],
+      [40, 40, 40],
+    ];
     await png(join(dir, 'wide.png'), 4, 2, 3, [...cols, ...cols].flat());
     const opts = { preprocess: { scale: 1, channels: 'gray' as const } };
     const [cover] = await collect(await openCalibrationData(dir, input([1, 1, 2, 2]), { preprocess: { ...opts.preprocess, resize: 'cover' } }));
@@ -118,7 +127,9 @@ describe('a folder of images', () => {
 
   it('JPEG files decode (lossy: values close to the source colour)', async () => {
     const dir = tempDir();
-    await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 100, b: 50 } } }).jpeg({ quality: 95 }).toFile(join(dir, 'a.jpg'));
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 100, b: 50 } } })
+      .jpeg({ quality: 95 })
+      .toFile(join(dir, 'a.jpg'));
     const [s] = await collect(await openCalibrationData(dir, input([1, 3, 8, 8]), { preprocess: { scale: 1 } }));
     for (let c = 0; c < 3; c++) expect(Math.abs((s.x.data[c * 64] as number) - [200, 100, 50][c])).toBeLessThanOrEqual(3);
   });
@@ -129,7 +140,10 @@ describe('a folder of images', () => {
     mkdirSync(join(dir, 'image'));
     await png(join(dir, 'image', '1.png'), 2, 2, 3, PIXELS);
     writeNpy(join(dir, 'ratio', '1.npy'), 'float32', [1], [0.5]);
-    const inputs: ModelInputSpec[] = [{ name: 'image', dtype: 'float32', shape: [1, 3, 2, 2] }, { name: 'ratio', dtype: 'float32', shape: [1] }];
+    const inputs: ModelInputSpec[] = [
+      { name: 'image', dtype: 'float32', shape: [1, 3, 2, 2] },
+      { name: 'ratio', dtype: 'float32', shape: [1] },
+    ];
     const [s] = await collect(await openCalibrationData(dir, inputs, { preprocess: NORM }));
     expect([...s.image.data]).toEqual([...R, ...G, ...B]);
     expect([...s.ratio.data]).toEqual([0.5]);
@@ -151,18 +165,50 @@ describe('a folder of images', () => {
     });
     it('channel count, size, layout and option values that contradict the model', async () => {
       const dir = await tinyImageFolder();
-      await expectKilnError(() => openCalibrationData(dir, input([1, 1, 2, 2]), { preprocess: { channels: 'rgb' } }), 'BAD_PIPELINE', /input 'x' \[1, 1, 2, 2\] has 1 channel \(dim 1, NCHW\), but channels 'rgb' gives 3/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { size: [4, 4] } }), 'BAD_PIPELINE', /size \[4, 4\] does not match input 'x' \[1, 3, 2, 2\], whose height is fixed at 2/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { layout: 'NHWC' } }), 'BAD_PIPELINE', /has 2 channels \(dim 3, NHWC\)/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { std: [1, 0, 1] } }), 'BAD_PIPELINE', /std \[1, 0, 1\] holds a zero/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { mean: [1, 2] } }), 'BAD_PIPELINE', /mean has 2 values; give 1 or 3/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { normalise: true } as never }), 'BAD_PIPELINE', /unknown option normalise/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { resize: 'stretch' as never } }), 'BAD_PIPELINE', /resize 'stretch' is not fill, cover or contain/);
+      await expectKilnError(
+        () => openCalibrationData(dir, input([1, 1, 2, 2]), { preprocess: { channels: 'rgb' } }),
+        'BAD_PIPELINE',
+        /input 'x' \[1, 1, 2, 2\] has 1 channel \(dim 1, NCHW\), but channels 'rgb' gives 3/,
+      );
+      await expectKilnError(
+        () => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { size: [4, 4] } }),
+        'BAD_PIPELINE',
+        /size \[4, 4\] does not match input 'x' \[1, 3, 2, 2\], whose height is fixed at 2/,
+      );
+      await expectKilnError(
+        () => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { layout: 'NHWC' } }),
+        'BAD_PIPELINE',
+        /has 2 channels \(dim 3, NHWC\)/,
+      );
+      await expectKilnError(
+        () => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { std: [1, 0, 1] } }),
+        'BAD_PIPELINE',
+        /std \[1, 0, 1\] holds a zero/,
+      );
+      await expectKilnError(
+        () => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { mean: [1, 2] } }),
+        'BAD_PIPELINE',
+        /mean has 2 values; give 1 or 3/,
+      );
+      await expectKilnError(
+        () => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { normalise: true } as never }),
+        'BAD_PIPELINE',
+        /unknown option normalise/,
+      );
+      await expectKilnError(
+        () => openCalibrationData(dir, input([1, 3, 2, 2]), { preprocess: { resize: 'stretch' as never } }),
+        'BAD_PIPELINE',
+        /resize 'stretch' is not fill, cover or contain/,
+      );
     });
     it('inputs that are not images', async () => {
       const dir = await tinyImageFolder();
       await expectKilnError(() => openCalibrationData(dir, input([1, 12])), 'BAD_SHAPE', /input 'x' \[1, 12\] is not an image tensor/);
-      await expectKilnError(() => openCalibrationData(dir, input([1, 3, 2, 2], 'int64')), 'BAD_PIPELINE', /input 'x' is int64; images can feed float32, float16, float64, uint8, int8 inputs/);
+      await expectKilnError(
+        () => openCalibrationData(dir, input([1, 3, 2, 2], 'int64')),
+        'BAD_PIPELINE',
+        /input 'x' is int64; images can feed float32, float16, float64, uint8, int8 inputs/,
+      );
     });
     it('fewer images than a static batch needs', async () => {
       const dir = await tinyImageFolder();

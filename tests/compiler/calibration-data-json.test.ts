@@ -19,7 +19,13 @@ function jsonFile(content: unknown): string {
 describe('a JSON file of samples', () => {
   it('reads nested arrays (batch dim added) and { dims, data }', async () => {
     const path = jsonFile([
-      { pixels: [[0.5, 1], [2, 3]], ids: [[1, 2, 3]] },
+      {
+        pixels: [
+          [0.5, 1],
+          [2, 3],
+        ],
+        ids: [[1, 2, 3]],
+      },
       { pixels: { dims: [1, 2, 2], data: [4, 5, 6, 7] }, ids: { dims: [2, 1], data: [9007199254740991, -5] } },
     ]);
     const source = await openCalibrationData(path, inputs);
@@ -46,24 +52,94 @@ describe('a JSON file of samples', () => {
 
   describe('BAD CALL - JSON that does not fit the model', () => {
     it('names that do not match list the model inputs', async () => {
-      const k = await expectKilnError(() => openCalibrationData(jsonFile([{ pixels: [[1, 2], [3, 4]], ids: [[1]] }, { image: [[1, 2], [3, 4]], ids: [[1]] }]), inputs), 'CALIBRATION_DATA', /calib\.json\[1\]: the sample misses 'pixels' and names 'image', which the model does not have/);
+      const k = await expectKilnError(
+        () =>
+          openCalibrationData(
+            jsonFile([
+              {
+                pixels: [
+                  [1, 2],
+                  [3, 4],
+                ],
+                ids: [[1]],
+              },
+              {
+                image: [
+                  [1, 2],
+                  [3, 4],
+                ],
+                ids: [[1]],
+              },
+            ]),
+            inputs,
+          ),
+        'CALIBRATION_DATA',
+        /calib\.json\[1\]: the sample misses 'pixels' and names 'image', which the model does not have/,
+      );
       expect(k.hint).toBe("the model's inputs are pixels (float32 [1, 2, 2]), ids (int64 [batch, seq])");
     });
     it('not JSON, not an array, an empty array, a sample that is not an object', async () => {
       await expectKilnError(() => openCalibrationData(jsonFile('[{"pixels": [1,'), inputs), 'CALIBRATION_DATA', /calib\.json: not valid JSON/);
-      const k = await expectKilnError(() => openCalibrationData(jsonFile({ pixels: [1] }), inputs), 'CALIBRATION_DATA', /expected an array of samples, got object/);
+      const k = await expectKilnError(
+        () => openCalibrationData(jsonFile({ pixels: [1] }), inputs),
+        'CALIBRATION_DATA',
+        /expected an array of samples, got object/,
+      );
       expect(k.hint).toBe('write [{"pixels": [...], "ids": [...]}, ...]');
       await expectKilnError(() => openCalibrationData(jsonFile([]), inputs), 'CALIBRATION_DATA', /the array holds no samples/);
-      await expectKilnError(() => openCalibrationData(jsonFile([[1, 2]]), inputs), 'CALIBRATION_DATA', /calib\.json\[0\]: a sample must be an object mapping input names to tensors, got an array/);
+      await expectKilnError(
+        () => openCalibrationData(jsonFile([[1, 2]]), inputs),
+        'CALIBRATION_DATA',
+        /calib\.json\[0\]: a sample must be an object mapping input names to tensors, got an array/,
+      );
     });
     it('shapes: wrong dims, ragged arrays, dims that disagree with data', async () => {
-      await expectKilnError(() => openCalibrationData(jsonFile([{ pixels: [1, 2, 3, 4], ids: [[1]] }]), inputs), 'BAD_SHAPE', /calib\.json\[0\]\.pixels: shape \[4\] does not fit input 'pixels' \[1, 2, 2\]: expected rank 3 \(or 2 without the batch dim\), got rank 1/);
-      await expectKilnError(() => openCalibrationData(jsonFile([{ pixels: [[1, 2], [3]], ids: [[1]] }]), inputs), 'CALIBRATION_DATA', /pixels: nested arrays are not rectangular \(expected 2 items at depth 1, got 1\)/);
-      await expectKilnError(() => openCalibrationData(jsonFile([{ pixels: { dims: [1, 2, 2], data: [1, 2, 3] }, ids: [[1]] }]), inputs), 'CALIBRATION_DATA', /'data' must be a flat array of 4 values for dims \[1, 2, 2\], got 3 values/);
-      await expectKilnError(() => openCalibrationData(jsonFile([{ pixels: [['a', 2], [3, 4]], ids: [[1]] }]), inputs), 'CALIBRATION_DATA', /expected a number at depth 2, got "a"/);
+      await expectKilnError(
+        () => openCalibrationData(jsonFile([{ pixels: [1, 2, 3, 4], ids: [[1]] }]), inputs),
+        'BAD_SHAPE',
+        /calib\.json\[0\]\.pixels: shape \[4\] does not fit input 'pixels' \[1, 2, 2\]: expected rank 3 \(or 2 without the batch dim\), got rank 1/,
+      );
+      await expectKilnError(
+        () => openCalibrationData(jsonFile([{ pixels: [[1, 2], [3]], ids: [[1]] }]), inputs),
+        'CALIBRATION_DATA',
+        /pixels: nested arrays are not rectangular \(expected 2 items at depth 1, got 1\)/,
+      );
+      await expectKilnError(
+        () => openCalibrationData(jsonFile([{ pixels: { dims: [1, 2, 2], data: [1, 2, 3] }, ids: [[1]] }]), inputs),
+        'CALIBRATION_DATA',
+        /'data' must be a flat array of 4 values for dims \[1, 2, 2\], got 3 values/,
+      );
+      await expectKilnError(
+        () =>
+          openCalibrationData(
+            jsonFile([
+              {
+                pixels: [
+                  ['a', 2],
+                  [3, 4],
+                ],
+                ids: [[1]],
+              },
+            ]),
+            inputs,
+          ),
+        'CALIBRATION_DATA',
+        /expected a number at depth 2, got "a"/,
+      );
     });
     it('values that do not suit the dtype are caught when the sample is read', async () => {
-      const source = await openCalibrationData(jsonFile([{ pixels: [[1, 2], [3, 4]], ids: [[1, 2.5]] }]), inputs);
+      const source = await openCalibrationData(
+        jsonFile([
+          {
+            pixels: [
+              [1, 2],
+              [3, 4],
+            ],
+            ids: [[1, 2.5]],
+          },
+        ]),
+        inputs,
+      );
       await expectKilnError(() => source.get(0), 'CALIBRATION_DATA', /calib\.json\[0\]\.ids: value #1 \(2\.5\) is not an integer \(int64\)/);
       const u8 = await openCalibrationData(jsonFile([{ b: [256] }]), [{ name: 'b', dtype: 'uint8', shape: [1] }]);
       await expectKilnError(() => u8.get(0), 'CALIBRATION_DATA', /value #0 \(256\) is not an integer in uint8's range \[0, 255\]/);
@@ -74,7 +150,11 @@ describe('a JSON file of samples', () => {
 describe('samples in memory', () => {
   it("takes the zoo's { type, dims, data } tensors and yields copies", async () => {
     const original = Float32Array.of(1, 2, 3, 4);
-    const source = calibrationFromSamples([{ pixels: { type: 'float32', dims: [1, 2, 2], data: original }, ids: { type: 'int64', dims: [1, 1], data: BigInt64Array.of(7n) } }], inputs, { origin: 'zoo:mnist' });
+    const source = calibrationFromSamples(
+      [{ pixels: { type: 'float32', dims: [1, 2, 2], data: original }, ids: { type: 'int64', dims: [1, 1], data: BigInt64Array.of(7n) } }],
+      inputs,
+      { origin: 'zoo:mnist' },
+    );
     expect(source.origin).toBe('zoo:mnist');
     const first = await source.get(0);
     expect(first.pixels).toEqual({ type: 'float32', dims: [1, 2, 2], data: original });
@@ -85,14 +165,50 @@ describe('samples in memory', () => {
   });
 
   it('takes plain nested arrays too', async () => {
-    const [s] = await collect(calibrationFromSamples([{ pixels: [[1, 2], [3, 4]], ids: [[5]] }], inputs));
+    const [s] = await collect(
+      calibrationFromSamples(
+        [
+          {
+            pixels: [
+              [1, 2],
+              [3, 4],
+            ],
+            ids: [[5]],
+          },
+        ],
+        inputs,
+      ),
+    );
     expect(s.ids.data).toEqual(BigInt64Array.of(5n));
   });
 
   it('BAD CALL - a typed array of another type, a type that differs, no samples, missing names', async () => {
-    await expectKilnError(() => calibrationFromSamples([{ pixels: { dims: [1, 2, 2], data: Float64Array.of(1, 2, 3, 4) }, ids: [[1]] }], inputs).get(0), 'CALIBRATION_DATA', /samples in memory\[0\]\.pixels: input 'pixels' is float32 and takes a Float32Array, got a Float64Array/);
-    await expectKilnError(() => calibrationFromSamples([{ pixels: { type: 'float64', dims: [1, 2, 2], data: [1, 2, 3, 4] }, ids: [[1]] }], inputs).get(0), 'CALIBRATION_DATA', /tensor type is float64, input 'pixels' takes float32/);
+    await expectKilnError(
+      () => calibrationFromSamples([{ pixels: { dims: [1, 2, 2], data: Float64Array.of(1, 2, 3, 4) }, ids: [[1]] }], inputs).get(0),
+      'CALIBRATION_DATA',
+      /samples in memory\[0\]\.pixels: input 'pixels' is float32 and takes a Float32Array, got a Float64Array/,
+    );
+    await expectKilnError(
+      () => calibrationFromSamples([{ pixels: { type: 'float64', dims: [1, 2, 2], data: [1, 2, 3, 4] }, ids: [[1]] }], inputs).get(0),
+      'CALIBRATION_DATA',
+      /tensor type is float64, input 'pixels' takes float32/,
+    );
     await expectKilnError(() => calibrationFromSamples([], inputs), 'CALIBRATION_DATA', /samples in memory: no samples given/);
-    await expectKilnError(() => calibrationFromSamples([{ pixels: [[1, 2], [3, 4]] }], inputs), 'CALIBRATION_DATA', /samples in memory\[0\]: the sample misses 'ids'/);
+    await expectKilnError(
+      () =>
+        calibrationFromSamples(
+          [
+            {
+              pixels: [
+                [1, 2],
+                [3, 4],
+              ],
+            },
+          ],
+          inputs,
+        ),
+      'CALIBRATION_DATA',
+      /samples in memory\[0\]: the sample misses 'ids'/,
+    );
   });
 });

@@ -14,7 +14,11 @@ const spec: ModelInputSpec[] = [{ name: 'x', dtype: 'float32', shape: [1, 4] }];
 
 /** A source whose sample i holds [i, i, i, i]; its describe(i) is 'mem[i]'. */
 const numbered = (n: number): CalibrationSource =>
-  calibrationFromSamples(Array.from({ length: n }, (_, i) => ({ x: [i, i, i, i] })), spec, { origin: 'mem' });
+  calibrationFromSamples(
+    Array.from({ length: n }, (_, i) => ({ x: [i, i, i, i] })),
+    spec,
+    { origin: 'mem' },
+  );
 const ids = async (source: CalibrationSource): Promise<number[]> => (await collect(source)).map((s) => s.x.data[0] as number);
 
 describe('split and limit', () => {

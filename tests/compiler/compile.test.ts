@@ -25,7 +25,14 @@ describe('kiln compile', () => {
     process.env.KILN_HOME = join(dir, 'home');
     for (const target of ['x86_64', 'wasm']) {
       // Per-node timing is a speed decision: off here, so this test checks correctness only.
-      const res = await compileModel(path, { ...opts, target, quantize: 'int8', measurePerNode: false, calibrationData: randomData('input', [1, 3, 32, 32], 20), outDir: join(dir, target) });
+      const res = await compileModel(path, {
+        ...opts,
+        target,
+        quantize: 'int8',
+        measurePerNode: false,
+        calibrationData: randomData('input', [1, 3, 32, 32], 20),
+        outDir: join(dir, target),
+      });
       const m = res.manifest;
       expect(res.state).toBe('compiled');
       expect(m.quantization.mode).toBe('int8');
@@ -44,7 +51,14 @@ describe('kiln compile', () => {
     const { dir, path, opts } = setup();
     process.env.KILN_HOME = join(dir, 'home');
     const steps: string[] = [];
-    const res = await compileModel(path, { ...opts, target: 'wasm', quantize: 'int8', calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'w'), onEvent: (e) => e.kind === 'step' && steps.push(e.step) });
+    const res = await compileModel(path, {
+      ...opts,
+      target: 'wasm',
+      quantize: 'int8',
+      calibrationData: randomData('input', [1, 3, 32, 32], 10),
+      outDir: join(dir, 'w'),
+      onEvent: (e) => e.kind === 'step' && steps.push(e.step),
+    });
     expect(steps).toContain('decide');
     const q = res.manifest.quantization;
     // The CNN has Convs, Adds and a Gemm: at least those groups were tried, each with whole-model figures.
@@ -69,7 +83,14 @@ describe('kiln compile', () => {
   it('reuses an identical compile from the cache, and --no-cache compiles again', async () => {
     const { dir, path, opts } = setup();
     process.env.KILN_HOME = join(dir, 'home');
-    const base = { ...opts, target: 'x86_64', quantize: 'int8' as const, measurePerNode: false, calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'a') };
+    const base = {
+      ...opts,
+      target: 'x86_64',
+      quantize: 'int8' as const,
+      measurePerNode: false,
+      calibrationData: randomData('input', [1, 3, 32, 32], 10),
+      outDir: join(dir, 'a'),
+    };
     const first = await compileModel(path, base);
     const second = await compileModel(path, { ...base, outDir: join(dir, 'b') });
     expect(second.state).toBe('cached');
@@ -118,7 +139,13 @@ describe('kiln compile', () => {
     process.env.KILN_HOME = join(dir, 'home');
     const notes: string[] = [];
     for (const quantize of ['none', 'int8-dynamic'] as const) {
-      const res = await compileModel(path, { ...opts, target: 'x86_64', outDir: join(dir, quantize), quantize, onEvent: (e) => e.kind === 'step' && e.step === 'shape' && notes.push(e.detail!) });
+      const res = await compileModel(path, {
+        ...opts,
+        target: 'x86_64',
+        outDir: join(dir, quantize),
+        quantize,
+        onEvent: (e) => e.kind === 'step' && e.step === 'shape' && notes.push(e.detail!),
+      });
       expect(res.manifest.inputs[0].shape).toEqual(['N', 3, 32, 32]);
       expect(res.manifest.verification.passed).toBe(true);
     }
@@ -156,7 +183,13 @@ describe('kiln compile', () => {
     process.env.KILN_HOME = join(dir, 'home');
     const paths: string[] = [];
     for (const quantize of ['int8', 'none'] as const) {
-      const res = await compileModel(path, { ...opts, target: 'x86_64', quantize, calibrationData: randomData('input', [1, 3, 32, 32], 8), outDir: join(dir, quantize) });
+      const res = await compileModel(path, {
+        ...opts,
+        target: 'x86_64',
+        quantize,
+        calibrationData: randomData('input', [1, 3, 32, 32], 8),
+        outDir: join(dir, quantize),
+      });
       paths.push(join(res.artifact.dir, 'model.onnx'));
     }
     const script = 'import sys, onnx\nfor p in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(p), full_check=True)\nprint("ok")';
@@ -194,7 +227,12 @@ describe('kiln compile: fp16 and old opsets', () => {
     const { dir, path, opts } = setup(buildCnn({ inputShape: [1, 3, 32, 32], channels: [16, 32], residual: true }));
     process.env.KILN_HOME = join(dir, 'home');
     const warnings: string[] = [];
-    const res = await compileModel(path, { ...opts, target: 'gpu-cuda', outDir: join(dir, 'gpu'), onEvent: (e) => e.kind === 'warning' && warnings.push(e.message) });
+    const res = await compileModel(path, {
+      ...opts,
+      target: 'gpu-cuda',
+      outDir: join(dir, 'gpu'),
+      onEvent: (e) => e.kind === 'warning' && warnings.push(e.message),
+    });
     const m = res.manifest;
     expect(m.quantization.mode).toBe('fp16');
     expect(m.sizes.artifactBytes / m.sizes.sourceBytes).toBeLessThan(0.56);
@@ -209,7 +247,14 @@ describe('kiln compile: fp16 and old opsets', () => {
   it('upgrades an opset-11 model to 13 for per-channel weights, and records it', async () => {
     const { dir, path, opts } = setup(buildCnn({ inputShape: [1, 3, 32, 32], opset: 11 }));
     process.env.KILN_HOME = join(dir, 'home');
-    const res = await compileModel(path, { ...opts, target: 'x86_64', quantize: 'int8', measurePerNode: false, calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, 'old') });
+    const res = await compileModel(path, {
+      ...opts,
+      target: 'x86_64',
+      quantize: 'int8',
+      measurePerNode: false,
+      calibrationData: randomData('input', [1, 3, 32, 32], 10),
+      outDir: join(dir, 'old'),
+    });
     expect(res.manifest.optimization.passes.map((p) => p.name)).toContain('upgrade-opset-11-to-13');
     expect(res.manifest.source.opsets['ai.onnx']).toBe(11);
     expect(res.manifest.verification.passed).toBe(true);

@@ -54,12 +54,16 @@ describe('dynamic int8', () => {
     const q = g.toModel();
     const int8Weights = q.graph!.initializer.filter((t) => t.dataType === 3 && t.dims.length === 2);
     expect(int8Weights.map((t) => t.name).sort()).toEqual(
-      ['embedding.weight', 'block0.q.weight', 'block0.k.weight', 'block0.v.weight', 'block0.proj.weight', 'block0.ff1.weight', 'block0.ff2.weight'].map((n) => `${n}_quantized`).sort(),
+      ['embedding.weight', 'block0.q.weight', 'block0.k.weight', 'block0.v.weight', 'block0.proj.weight', 'block0.ff1.weight', 'block0.ff2.weight']
+        .map((n) => `${n}_quantized`)
+        .sort(),
     );
     expect(q.graph!.initializer.some((t) => t.name === 'embedding.weight')).toBe(false);
     const after = serializeModel(q).byteLength;
     expect(after / before).toBeLessThan(0.7);
-    const ids = Array.from({ length: 3 }, (_, k) => ({ input_ids: { type: 'int64', dims: [1, 16], data: BigInt64Array.from({ length: 16 }, (_, i) => BigInt((i * 37 + k * 11) % 500)) } }));
+    const ids = Array.from({ length: 3 }, (_, k) => ({
+      input_ids: { type: 'int64', dims: [1, 16], data: BigInt64Array.from({ length: 16 }, (_, i) => BigInt((i * 37 + k * 11) % 500)) },
+    }));
     const [a, b] = [await runAll(float, ids), await runAll(q, ids)];
     for (let i = 0; i < 3; i++) expect(cosineSimilarity(a[i], b[i])).toBeGreaterThan(0.999);
   });

@@ -222,7 +222,10 @@ describe('convertToFp16: slots the spec keeps float32, and attributes that name 
 
     const r = new GraphBuilder('random', { seed: 14 });
     const xr = r.input('x', 'float32', [2, 3]);
-    r.node('Add', [xr, r.node('RandomNormal', [], [attr.ints('shape', [2, 3]), attr.float('scale', 0.01)], { name: 'noise' })], [], { name: 'add', output: 'y' });
+    r.node('Add', [xr, r.node('RandomNormal', [], [attr.ints('shape', [2, 3]), attr.float('scale', 0.01)], { name: 'noise' })], [], {
+      name: 'add',
+      output: 'y',
+    });
     r.output('y', 'float32', [2, 3]);
     // By default the generator stays float32 (onnxruntime's CPU provider has no float16 RandomNormal)...
     const { model: noisy, graph: ng, report: nr } = convert('random', r.build({ opset: 13 }));
@@ -234,7 +237,12 @@ describe('convertToFp16: slots the spec keeps float32, and attributes that name 
     expect(out.type).toBe('float32');
     // ... and when the caller converts it, its dtype says float16.
     const { graph: ng16 } = convert('random-fp16', r.build({ opset: 13 }), { keepFloat32Ops: [] });
-    expect(attrInt(ng16.nodes.find((n) => n.name === 'noise')!, 'dtype')).toBe(FLOAT16);
+    expect(
+      attrInt(
+        ng16.nodes.find((n) => n.name === 'noise')!,
+        'dtype',
+      ),
+    ).toBe(FLOAT16);
   });
 
   it('shape arithmetic in float stays float32 (float16 would turn 3751 into 3752)', async () => {
@@ -242,14 +250,24 @@ describe('convertToFp16: slots the spec keeps float32, and attributes that name 
     const x = b.input('x', 'float32', [1, 2501]);
     const dims = b.node('Cast', [b.node('Shape', [x])], [attr.int('to', FLOAT)], { name: 'dims_float' });
     const grown = b.node('Floor', [b.node('Mul', [dims, b.initializer('factor', [], [1.5])], [], { name: 'grow' })], [], { name: 'floor' });
-    const ones = b.node('ConstantOfShape', [b.node('Cast', [grown], [attr.int('to', DataType.INT64)], { name: 'dims_int' })], [attr.tensor('value', makeTensor('value', FLOAT, [1], [1]))], { name: 'ones' });
+    const ones = b.node(
+      'ConstantOfShape',
+      [b.node('Cast', [grown], [attr.int('to', DataType.INT64)], { name: 'dims_int' })],
+      [attr.tensor('value', makeTensor('value', FLOAT, [1], [1]))],
+      { name: 'ones' },
+    );
     b.node('Relu', [ones], [], { name: 'relu', output: 'y' });
     b.node('Sigmoid', [x], [], { name: 'sigmoid', output: 'z' });
     b.output('y', 'float32', [1, 'W']);
     b.output('z', 'float32', [1, 2501]);
     const model = b.build({ opset: 13 });
     const { model: half, report } = convert('shape-math', model);
-    expect(report.keptNodes.filter((k) => k.reason === 'shape-arithmetic').map((k) => k.name).sort()).toEqual(['dims_int', 'floor', 'grow']);
+    expect(
+      report.keptNodes
+        .filter((k) => k.reason === 'shape-arithmetic')
+        .map((k) => k.name)
+        .sort(),
+    ).toEqual(['dims_int', 'floor', 'grow']);
     const y = (await runModel(half, { x: floatTensor(randomFloats(2501, 17), [1, 2501]) })).y;
     expect(y.dims).toEqual([1, 3751]);
   });
@@ -312,7 +330,12 @@ describe('convertToFp16: slots the spec keeps float32, and attributes that name 
     const { model: half, graph, report } = convert('casts', model);
     expect(graph.nodes.some((n) => n.name === 'noop_cast')).toBe(false);
     expect(report.castsRemoved).toBe(1);
-    expect(attrInt(graph.nodes.find((n) => n.name === 'mask_cast')!, 'to')).toBe(FLOAT16);
+    expect(
+      attrInt(
+        graph.nodes.find((n) => n.name === 'mask_cast')!,
+        'to',
+      ),
+    ).toBe(FLOAT16);
     expect(castPairs(graph)).toEqual([]);
     const feeds = { x: floatTensor(randomFloats(6, 21), [2, 3]), mask: new ort.Tensor('int64', BigInt64Array.of(1n, 0n, 1n, 1n, 0n, 1n), [2, 3]) };
     await compareFloatOutputs(model, half, feeds);

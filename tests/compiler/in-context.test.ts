@@ -18,30 +18,108 @@ const rounds = (pairs: [number, number, number][]) => pairs;
 
 describe('judge: a region goes to float only beyond the noise of its own rounds', () => {
   it('faster in every round, beyond 2 × the copy-vs-base noise → faster', () => {
-    const c = judge(rounds([[10, 8.9, 10.1], [10.2, 9, 10.1], [9.9, 8.8, 10], [10, 9.1, 9.9], [10.1, 9, 10]]), 0, 1, [0, 2]);
+    const c = judge(
+      rounds([
+        [10, 8.9, 10.1],
+        [10.2, 9, 10.1],
+        [9.9, 8.8, 10],
+        [10, 9.1, 9.9],
+        [10.1, 9, 10],
+      ]),
+      0,
+      1,
+      [0, 2],
+    );
     expect(c.verdict).toBe('faster');
     expect(c.noise).toBeCloseTo(0.0099, 3);
     expect(c.threshold).toBeCloseTo(0.03, 2);
   });
   it('the same gain under heavy noise → same (int8 kept)', () => {
-    const c = judge(rounds([[10, 8.9, 12], [10.2, 9, 8], [9.9, 8.8, 12.5], [10, 9.1, 7.9], [10.1, 9, 12]]), 0, 1, [0, 2]);
+    const c = judge(
+      rounds([
+        [10, 8.9, 12],
+        [10.2, 9, 8],
+        [9.9, 8.8, 12.5],
+        [10, 9.1, 7.9],
+        [10.1, 9, 12],
+      ]),
+      0,
+      1,
+      [0, 2],
+    );
     expect(c.noise).toBeGreaterThan(0.15);
     expect(c.verdict).toBe('same');
   });
   it('a gain below 3 % → same, however quiet; one contrary round of five is allowed, two are not', () => {
-    expect(judge(rounds([[10, 9.9, 10], [10, 9.9, 10], [10, 9.9, 10], [10, 9.9, 10], [10, 9.9, 10]]), 0, 1, [0, 2]).verdict).toBe('same');
-    expect(judge(rounds([[10, 9, 10], [10, 9, 10], [10, 9, 10], [10, 9, 10], [10, 10.5, 10]]), 0, 1, [0, 2]).verdict).toBe('faster');
-    expect(judge(rounds([[10, 9, 10], [10, 9, 10], [10, 9, 10], [10, 10.5, 10], [10, 10.5, 10]]), 0, 1, [0, 2]).verdict).toBe('same');
-    expect(judge(rounds([[10, 12, 10], [10, 12, 10], [10, 12, 10], [10, 12, 10], [10, 12, 10]]), 0, 1, [0, 2]).verdict).toBe('slower');
+    expect(
+      judge(
+        rounds([
+          [10, 9.9, 10],
+          [10, 9.9, 10],
+          [10, 9.9, 10],
+          [10, 9.9, 10],
+          [10, 9.9, 10],
+        ]),
+        0,
+        1,
+        [0, 2],
+      ).verdict,
+    ).toBe('same');
+    expect(
+      judge(
+        rounds([
+          [10, 9, 10],
+          [10, 9, 10],
+          [10, 9, 10],
+          [10, 9, 10],
+          [10, 10.5, 10],
+        ]),
+        0,
+        1,
+        [0, 2],
+      ).verdict,
+    ).toBe('faster');
+    expect(
+      judge(
+        rounds([
+          [10, 9, 10],
+          [10, 9, 10],
+          [10, 9, 10],
+          [10, 10.5, 10],
+          [10, 10.5, 10],
+        ]),
+        0,
+        1,
+        [0, 2],
+      ).verdict,
+    ).toBe('same');
+    expect(
+      judge(
+        rounds([
+          [10, 12, 10],
+          [10, 12, 10],
+          [10, 12, 10],
+          [10, 12, 10],
+          [10, 12, 10],
+        ]),
+        0,
+        1,
+        [0, 2],
+      ).verdict,
+    ).toBe('slower');
   });
 });
 
 describe('candidate regions', () => {
   it('groups the quantized nodes by op kind: Add, Gemm, the first Conv, each node in one region only', async () => {
     const model = buildCnn({ inputShape: [1, 3, 32, 32], residual: true });
-    const cal = await calibrate(model, async function* () {
-      yield* randomSamples('input', [1, 3, 32, 32], 2);
-    }, { method: 'minmax' });
+    const cal = await calibrate(
+      model,
+      async function* () {
+        yield* randomSamples('input', [1, 3, 32, 32], 2);
+      },
+      { method: 'minmax' },
+    );
     const g = Graph.fromModel(model);
     const all = new Set(g.nodes.map((n) => n.name));
     const regions = candidateRegions(g, all, cal.shapes);
@@ -62,7 +140,14 @@ describe('kiln compile: decisions in context', () => {
     saveModel(buildCnn({ inputShape: [1, 3, 32, 32], residual: true }), path);
     process.env.KILN_HOME = join(dir, 'home');
     const compile = (out: string, measurePerNode?: boolean) =>
-      compileModel(path, { target: 'x86_64', quantize: 'int8', measurePerNode, calibrationData: randomData('input', [1, 3, 32, 32], 10), outDir: join(dir, out), cache: false });
+      compileModel(path, {
+        target: 'x86_64',
+        quantize: 'int8',
+        measurePerNode,
+        calibrationData: randomData('input', [1, 3, 32, 32], 10),
+        outDir: join(dir, out),
+        cache: false,
+      });
     // Without timings in play, the build itself is deterministic: the same bytes.
     const [p, q] = [await compile('p', false), await compile('q', false)];
     expect(readFileSync(join(q.artifact.dir, 'model.onnx'))).toEqual(readFileSync(join(p.artifact.dir, 'model.onnx')));
@@ -87,7 +172,11 @@ describe('kiln compile: decisions in context', () => {
       expect(Math.abs(median(u.ratios) - 1) <= thresholdOf(u) || contrary >= 2 || u.ratios.length > 5).toBe(true);
     });
     // Same decisions → the same nodes in float.
-    const floatOf = (x: typeof a) => x.decisions!.filter((d) => d.decision === 'float').flatMap((d) => d.nodes).sort();
+    const floatOf = (x: typeof a) =>
+      x
+        .decisions!.filter((d) => d.decision === 'float')
+        .flatMap((d) => d.nodes)
+        .sort();
     if (floatOf(a).join() === floatOf(b).join()) expect(b.excludedNodes.map((e) => e.name).sort()).toEqual(a.excludedNodes.map((e) => e.name).sort());
   });
 
@@ -97,7 +186,10 @@ describe('kiln compile: decisions in context', () => {
     saveModel(buildCnn({ inputShape: [1, 3, 32, 32] }), path);
     process.env.KILN_HOME = join(dir, 'home');
     const wrongShape = randomData('input', [1, 3, 16, 16], 4);
-    const wrongType = memorySource('int32 samples', Array.from({ length: 4 }, () => ({ input: { type: 'int32', dims: [1, 3, 32, 32], data: new Int32Array(3 * 32 * 32) } })));
+    const wrongType = memorySource(
+      'int32 samples',
+      Array.from({ length: 4 }, () => ({ input: { type: 'int32', dims: [1, 3, 32, 32], data: new Int32Array(3 * 32 * 32) } })),
+    );
     for (const [data, pattern] of [
       [wrongShape, /calibration sample 1 .*: input 'input' is \[1, 3, 16, 16\], the model takes \[1, 3, 32, 32\]/],
       [wrongType, /calibration sample 1 .*: input 'input' is int32, the model takes float32/],

@@ -13,7 +13,10 @@ describe('int8 MNIST: accuracy on the 2,000 held-out digits', () => {
     const dir = tempDir('kiln-mnist-');
     process.env.KILN_HOME = join(dir, 'home');
     const { train, test } = splitMnist();
-    const picked = subset(train, Array.from({ length: 128 }, (_, i) => Math.floor((i * train.count) / 128)));
+    const picked = subset(
+      train,
+      Array.from({ length: 128 }, (_, i) => Math.floor((i * train.count) / 128)),
+    );
     const samples: Sample[] = Array.from({ length: picked.count }, (_, i) => ({
       image: { type: 'float32', dims: [1, IMAGE_SIZE, IMAGE_SIZE, 1], data: picked.images.slice(i * PIXELS, (i + 1) * PIXELS) },
     }));

@@ -101,7 +101,8 @@ export function onnxCheckFailures(models: ReadonlyArray<{ name: string; model: M
       failures.push(`${i >= 0 ? models[i].name : '?'}: ${rest.slice(i >= 0 ? paths[i].length + 1 : 0)}`);
     }
     const oks = r.stdout.split('\n').filter((l) => l.startsWith('OK ')).length;
-    if (oks + failures.length !== models.length) failures.push(`checker answered for ${oks + failures.length} of ${models.length} models: ${r.stdout} ${r.stderr}`);
+    if (oks + failures.length !== models.length)
+      failures.push(`checker answered for ${oks + failures.length} of ${models.length} models: ${r.stdout} ${r.stderr}`);
     return failures;
   } finally {
     rmSync(dir, { recursive: true, force: true });

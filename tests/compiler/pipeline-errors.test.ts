@@ -28,7 +28,11 @@ beforeAll(() => {
 });
 
 /** Write `content` as a pipeline file, compile with it, and return the error and the steps that ran. */
-async function refused(name: string, content: string | object, extra: Partial<CompileOptions> = {}): Promise<{ err: KilnError; path: string; steps: string[] }> {
+async function refused(
+  name: string,
+  content: string | object,
+  extra: Partial<CompileOptions> = {},
+): Promise<{ err: KilnError; path: string; steps: string[] }> {
   const path = join(root, name);
   writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
   const steps: string[] = [];
@@ -56,27 +60,64 @@ const expectRefused = async (name: string, content: string | object, code: Error
 
 describe('BAD CALL: pipelines kiln compile refuses, naming the file', () => {
   it('an unknown output', async () => {
-    await expectRefused('unknown-output.json', { postprocess: [{ op: 'softmax' }], output: 'logits' }, 'BAD_PIPELINE', /output 'logits' is not an output of the model \(output\)/);
+    await expectRefused(
+      'unknown-output.json',
+      { postprocess: [{ op: 'softmax' }], output: 'logits' },
+      'BAD_PIPELINE',
+      /output 'logits' is not an output of the model \(output\)/,
+    );
   });
 
   it('a wrong input', async () => {
-    await expectRefused('wrong-input.json', { preprocess: { type: 'image', input: 'pixels' } }, 'BAD_PIPELINE', /preprocess\.input 'pixels' is not an input of the model \(input\)/);
+    await expectRefused(
+      'wrong-input.json',
+      { preprocess: { type: 'image', input: 'pixels' } },
+      'BAD_PIPELINE',
+      /preprocess\.input 'pixels' is not an input of the model \(input\)/,
+    );
   });
 
   it('a bad step, a bad option, an image size the model does not take', async () => {
-    await expectRefused('bad-step.json', { postprocess: [{ op: 'sigmoid' }, { op: 'topk', k: 0 }] }, 'BAD_PIPELINE', /unknown op 'sigmoid'/, /postprocess\[1\] \(topk\) needs "k"/, /2 problems/);
+    await expectRefused(
+      'bad-step.json',
+      { postprocess: [{ op: 'sigmoid' }, { op: 'topk', k: 0 }] },
+      'BAD_PIPELINE',
+      /unknown op 'sigmoid'/,
+      /postprocess\[1\] \(topk\) needs "k"/,
+      /2 problems/,
+    );
     await expectRefused('bad-pre.json', { preprocess: { type: 'image', size: [64, 64], colour: 'rgb' } }, 'BAD_PIPELINE', /preprocess: unknown key 'colour'/);
-    await expectRefused('bad-size.json', { preprocess: { type: 'image', size: [64, 64] } }, 'BAD_PIPELINE', /preprocess: size \[64, 64\] does not match input 'input' \[1, 3, 32, 32\], whose height is fixed at 32 \(drop the size or use \[32, 32\]\)/);
+    await expectRefused(
+      'bad-size.json',
+      { preprocess: { type: 'image', size: [64, 64] } },
+      'BAD_PIPELINE',
+      /preprocess: size \[64, 64\] does not match input 'input' \[1, 3, 32, 32\], whose height is fixed at 32 \(drop the size or use \[32, 32\]\)/,
+    );
   });
 
   it('every problem at once', async () => {
-    const err = await expectRefused('many.json', { preprocess: { type: 'video' }, postprocess: [{ op: 'softmax', axis: 1 }], output: 'nope', extra: true }, 'BAD_PIPELINE', /4 problems/);
+    const err = await expectRefused(
+      'many.json',
+      { preprocess: { type: 'video' }, postprocess: [{ op: 'softmax', axis: 1 }], output: 'nope', extra: true },
+      'BAD_PIPELINE',
+      /4 problems/,
+    );
     expect(err.message.split('\n  • ')).toHaveLength(5);
   });
 
   it('labels that do not match the classes', async () => {
-    await expectRefused('nine.json', { postprocess: [{ op: 'argmax' }], labelsFile: 'nine.txt' }, 'BAD_PIPELINE', new RegExp(`labelsFile '${join(root, 'nine.txt').replace(/[.\\]/g, '\\$&')}' has 9 labels, but output 'output' \\[1, 10\\] has 10 classes`));
-    await expectRefused('inline.json', { postprocess: [{ op: 'argmax' }], labels: ['a', 'b'] }, 'BAD_PIPELINE', /labels has 2 labels, but output 'output' \[1, 10\] has 10 classes/);
+    await expectRefused(
+      'nine.json',
+      { postprocess: [{ op: 'argmax' }], labelsFile: 'nine.txt' },
+      'BAD_PIPELINE',
+      new RegExp(`labelsFile '${join(root, 'nine.txt').replace(/[.\\]/g, '\\$&')}' has 9 labels, but output 'output' \\[1, 10\\] has 10 classes`),
+    );
+    await expectRefused(
+      'inline.json',
+      { postprocess: [{ op: 'argmax' }], labels: ['a', 'b'] },
+      'BAD_PIPELINE',
+      /labels has 2 labels, but output 'output' \[1, 10\] has 10 classes/,
+    );
   });
 
   it('a missing labels file', async () => {
@@ -124,18 +165,24 @@ describe('BAD CALL: pipelines kiln compile refuses, naming the file', () => {
 });
 
 describe('checking against the compiled model', () => {
-  it('names the stage, lists the model\'s inputs and outputs', () => {
+  it("names the stage, lists the model's inputs and outputs", () => {
     const source = readPipelineSource({ postprocess: [{ op: 'argmax' }], output: 'logits' });
     expect(source.origin).toBe('the pipeline option');
     const err = (() => {
       try {
-        checkPipelineSource(source, { inputs: [{ name: 'input', dtype: 'float16', shape: [1, 3, 32, 32] }], outputs: [{ name: 'probs', dtype: 'float16', shape: [1, 10] }] }, 'the compiled model');
+        checkPipelineSource(
+          source,
+          { inputs: [{ name: 'input', dtype: 'float16', shape: [1, 3, 32, 32] }], outputs: [{ name: 'probs', dtype: 'float16', shape: [1, 10] }] },
+          'the compiled model',
+        );
       } catch (e) {
         return e as KilnError;
       }
     })();
     expect(err).toBeInstanceOf(KilnError);
-    expect(err!.message).toMatch(/^the pipeline option: the pipeline does not fit the compiled model \(inputs input float16 \[1, 3, 32, 32\]; outputs probs \[1, 10\]\); 1 problem:\n {2}• output 'logits' is not an output of the model \(probs\)/);
+    expect(err!.message).toMatch(
+      /^the pipeline option: the pipeline does not fit the compiled model \(inputs input float16 \[1, 3, 32, 32\]; outputs probs \[1, 10\]\); 1 problem:\n {2}• output 'logits' is not an output of the model \(probs\)/,
+    );
     expect(err!.hint).toMatch(/kiln compile --help/);
   });
 });

@@ -31,7 +31,15 @@ let root: string;
 let model: string;
 let pipelinePath: string;
 const compile = (extra: Partial<CompileOptions>) =>
-  compileModel(model, { target: 'x86_64', quantize: 'none', cacheDir: join(root, 'cache'), modelName: 'cnn', modelVersion: '1', outDir: join(root, 'out', 'cnn'), ...extra });
+  compileModel(model, {
+    target: 'x86_64',
+    quantize: 'none',
+    cacheDir: join(root, 'cache'),
+    modelName: 'cnn',
+    modelVersion: '1',
+    outDir: join(root, 'out', 'cnn'),
+    ...extra,
+  });
 
 beforeAll(() => {
   root = tempDir('kiln-compile-pipeline-');
@@ -88,11 +96,18 @@ describe('compile --pipeline → a signed artifact the agent serves', () => {
     const raw = Buffer.from(Array.from({ length: 48 * 40 * 3 }, (_, i) => (i * 37 + (i % 7) * 11) % 256));
     const png = join(root, 'photo.png');
     const jpeg = join(root, 'photo.jpg');
-    await sharp(raw, { raw: { width: 48, height: 40, channels: 3 } }).png().toFile(png);
-    await sharp(raw, { raw: { width: 48, height: 40, channels: 3 } }).jpeg({ quality: 90 }).toFile(jpeg);
+    await sharp(raw, { raw: { width: 48, height: 40, channels: 3 } })
+      .png()
+      .toFile(png);
+    await sharp(raw, { raw: { width: 48, height: 40, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(jpeg);
     const session = await createOrtNodeSession(readFileSync(join(dir, 'model.onnx')));
     try {
-      for (const [file, type] of [[png, 'image/png'], [jpeg, 'image/jpeg']] as const) {
+      for (const [file, type] of [
+        [png, 'image/png'],
+        [jpeg, 'image/jpeg'],
+      ] as const) {
         const res = await http(`${server.url}/v2/models/cnn/predict`, { body: readFileSync(file), headers: { 'Content-Type': type } });
         expect(res.status, res.body.toString()).toBe(200);
         const predictions = res.json().predictions as { index: number; label: string; score: number }[][];
@@ -103,7 +118,10 @@ describe('compile --pipeline → a signed artifact the agent serves', () => {
         const data = new Float32Array(3 * 32 * 32);
         writeImage(await decodeImage(file, { width: 32, height: 32, resize: 'cover', channels: 'rgb' }), plan, data, 0);
         const logits = (await session.run({ input: new ort.Tensor('float32', data, [1, 3, 32, 32]) })).output.data as Float32Array;
-        const top = softmax(logits).map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score).slice(0, 3);
+        const top = softmax(logits)
+          .map((score, index) => ({ index, score }))
+          .sort((a, b) => b.score - a.score)
+          .slice(0, 3);
         expect(predictions[0].map((p) => p.index)).toEqual(top.map((t) => t.index));
         expect(predictions[0].map((p) => p.label)).toEqual(top.map((t) => LABELS[t.index]));
         predictions[0].forEach((p, i) => expect(p.score).toBeCloseTo(top[i].score, 5));
@@ -176,7 +194,25 @@ describe('compile cache and pipelines', () => {
   it('kiln compile --pipeline --labels, and a pipeline object with inline labels', async () => {
     const io = captureIo({ cwd: root, env: { KILN_HOME: kilnHome } });
     writeFileSync(join(root, 'no-labels.json'), JSON.stringify({ preprocess: { type: 'image' }, postprocess: [{ op: 'argmax' }] }));
-    const code = await runMain(['compile', 'cnn.onnx', '--target', 'x86_64', '--quantize', 'none', '--pipeline', 'no-labels.json', '--labels', 'labels.txt', '-o', 'cli-out', '--no-cache', '--json'], io);
+    const code = await runMain(
+      [
+        'compile',
+        'cnn.onnx',
+        '--target',
+        'x86_64',
+        '--quantize',
+        'none',
+        '--pipeline',
+        'no-labels.json',
+        '--labels',
+        'labels.txt',
+        '-o',
+        'cli-out',
+        '--no-cache',
+        '--json',
+      ],
+      io,
+    );
     expect(code, io.err).toBe(0);
     const doc = JSON.parse(io.out);
     expect(Object.keys(doc.manifest.files).sort()).toEqual([LABELS_FILE, 'model.onnx', PIPELINE_FILE]);

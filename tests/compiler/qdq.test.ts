@@ -47,8 +47,20 @@ describe('static int8 (QDQ)', () => {
   it('keeps excluded nodes and op types in float, and says why', async () => {
     const { model, cal } = await prepared();
     const g = Graph.fromModel(model);
-    const report = quantizeQdq(g, { activations: 'uint8', reduceRange: true, perChannel: true, ranges: cal.ranges, excludeNodes: new Set(['conv1']), excludeOps: new Set(['Gemm']) });
-    expect(report.excluded).toEqual(expect.arrayContaining([{ name: 'conv1', opType: 'Conv', reason: 'excluded by name' }, { name: 'fc', opType: 'Gemm', reason: 'op type Gemm excluded' }]));
+    const report = quantizeQdq(g, {
+      activations: 'uint8',
+      reduceRange: true,
+      perChannel: true,
+      ranges: cal.ranges,
+      excludeNodes: new Set(['conv1']),
+      excludeOps: new Set(['Gemm']),
+    });
+    expect(report.excluded).toEqual(
+      expect.arrayContaining([
+        { name: 'conv1', opType: 'Conv', reason: 'excluded by name' },
+        { name: 'fc', opType: 'Gemm', reason: 'op type Gemm excluded' },
+      ]),
+    );
     const ops = await optimizedOps(g.toModel());
     expect(ops.filter((o) => o === 'com.microsoft:QLinearConv').length).toBe(1);
     expect(ops).not.toContain('com.microsoft:QGemm');

@@ -16,14 +16,21 @@ describe('resolveQuantPlan (pure)', () => {
     expect(resolveQuantPlan(loadTarget('wasm'), {}, cnn)).toMatchObject({ mode: 'int8', measurePerNode: true });
   });
 
-  it("x86_64 tunes its weights to the compiling CPU: VNNI → full range, AVX2 only or unknown → 7-bit, and says so", () => {
+  it('x86_64 tunes its weights to the compiling CPU: VNNI → full range, AVX2 only or unknown → 7-bit, and says so', () => {
     const x86 = loadTarget('x86_64');
     expect(x86.numerics.int8.reduceRange).toBe('auto');
     const vnni = resolveQuantPlan(x86, {}, { ...cnn, cpu: { model: 'AMD EPYC', int8Kernel: 'vnni' } });
     expect(vnni).toMatchObject({ mode: 'int8', reduceRange: false, tuning: { cpu: 'AMD EPYC', int8Kernel: 'vnni', reduceRange: false } });
     const avx2 = resolveQuantPlan(x86, {}, { ...cnn, cpu: { model: 'Xeon E5-2680 v4', int8Kernel: 'avx2' } });
-    expect(avx2).toMatchObject({ mode: 'int8', reduceRange: true, tuning: { int8Kernel: 'avx2', reduceRange: true, note: expect.stringMatching(/AVX2 without VNNI.*7-bit weights/) } });
-    expect(resolveQuantPlan(x86, { quantize: 'int8-dynamic' }, { ...transformer, cpu: { model: 'x', int8Kernel: 'vnni' } })).toMatchObject({ mode: 'int8-dynamic', reduceRange: false });
+    expect(avx2).toMatchObject({
+      mode: 'int8',
+      reduceRange: true,
+      tuning: { int8Kernel: 'avx2', reduceRange: true, note: expect.stringMatching(/AVX2 without VNNI.*7-bit weights/) },
+    });
+    expect(resolveQuantPlan(x86, { quantize: 'int8-dynamic' }, { ...transformer, cpu: { model: 'x', int8Kernel: 'vnni' } })).toMatchObject({
+      mode: 'int8-dynamic',
+      reduceRange: false,
+    });
     // A pinned profile is not tuned: no tuning recorded, whatever the CPU.
     expect(resolveQuantPlan(loadTarget('x86_64-vnni'), {}, { ...cnn, cpu: { model: 'x', int8Kernel: 'avx2' } })).not.toHaveProperty('tuning');
   });

@@ -60,7 +60,13 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     const x = b.input('x', 'float32', [2, 5]);
     b.nodeOutputs('Split', [x], ['a', 'c'], [attr.int('axis', 1), attr.ints('split', [2, 3])], { name: 'split_uneven' });
     b.nodeOutputs('Split', [x], ['d', 'e'], [attr.int('axis', 0)], { name: 'split_even' });
-    for (const [n, shape] of [['a', [2, 2]], ['c', [2, 3]], ['d', [1, 5]], ['e', [1, 5]]] as const) b.output(n, 'float32', shape);
+    for (const [n, shape] of [
+      ['a', [2, 2]],
+      ['c', [2, 3]],
+      ['d', [1, 5]],
+      ['e', [1, 5]],
+    ] as const)
+      b.output(n, 'float32', shape);
     const { upgraded, result } = await upgradeAndCompare('split', b.build({ opset: 11 }), [{ x: floatTensor(randomFloats(10, 2), [2, 5]) }]);
     expect(result.upgraded && result.converted).toBe(1);
     expect(upgraded.graph!.node.find((n) => n.name === 'split_uneven')!.input).toHaveLength(2);
@@ -76,8 +82,18 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     b.output('c', 'float32', [1, 1, 1]);
     b.output('d', 'float32', [2, 3, 1]);
     const { upgraded } = await upgradeAndCompare('reduce', b.build({ opset: 11 }), [{ x: floatTensor(randomFloats(24, 3), [2, 3, 4]) }]);
-    expect(attrInts(upgraded.graph!.node.find((n) => n.name === 'mean')!, 'axes')).toEqual([-1]);
-    expect(getAttr(upgraded.graph!.node.find((n) => n.name === 'sum_axis')!, 'axes')).toBeUndefined();
+    expect(
+      attrInts(
+        upgraded.graph!.node.find((n) => n.name === 'mean')!,
+        'axes',
+      ),
+    ).toEqual([-1]);
+    expect(
+      getAttr(
+        upgraded.graph!.node.find((n) => n.name === 'sum_axis')!,
+        'axes',
+      ),
+    ).toBeUndefined();
   });
 
   it('Softmax/LogSoftmax/Hardmax: kept when the axis is the last one, written out as Flatten → op → Reshape otherwise', async () => {
@@ -95,7 +111,16 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     b.node('LogSoftmax', [x], [attr.int('axis', 3)], { name: 'logsoftmax_axis3', output: 'o6' });
     b.node('Softmax', [v], [attr.int('axis', 1)], { name: 'softmax_unknown_rank', output: 'o7' });
     b.node('Softmax', [v], [attr.int('axis', -1)], { name: 'softmax_unknown_rank_last', output: 'o8' });
-    for (const [n, s] of [['o1', [2, 3, 4, 5]], ['o2', [2, 3, 4, 5]], ['o3', [2, 3, 4, 5]], ['o4', [3, 4]], ['o5', [2, 3, 4]], ['o6', [2, 3, 4, 5]], ['o7', [2, 3, 4]], ['o8', [2, 3, 4]]] as const) {
+    for (const [n, s] of [
+      ['o1', [2, 3, 4, 5]],
+      ['o2', [2, 3, 4, 5]],
+      ['o3', [2, 3, 4, 5]],
+      ['o4', [3, 4]],
+      ['o5', [2, 3, 4]],
+      ['o6', [2, 3, 4, 5]],
+      ['o7', [2, 3, 4]],
+      ['o8', [2, 3, 4]],
+    ] as const) {
       b.output(n, 'float32', s);
     }
     const model = b.build({ opset: 11 });
@@ -108,7 +133,10 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     };
     const { upgraded } = await upgradeAndCompare('softmax', model, [feeds], 1e-6);
     const g = upgraded.graph!;
-    const flattenAxes = g.node.filter((n) => n.opType === 'Flatten').map((n) => Number(getAttr(n, 'axis')!.i)).sort();
+    const flattenAxes = g.node
+      .filter((n) => n.opType === 'Flatten')
+      .map((n) => Number(getAttr(n, 'axis')!.i))
+      .sort();
     expect(flattenAxes).toEqual([1, 1, 1, 2]); // softmax_axis1, softmax_rank3_default, softmax_unknown_rank, hardmax_axis2
     const byName = (name: string) => g.node.find((n) => n.name === name)!;
     expect(byName('logsoftmax_last').input).toEqual(['x']);
@@ -124,7 +152,12 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     const b = new GraphBuilder('softmax-ranks', { seed: 8 });
     const sq = b.node('Squeeze', [b.input('x', 'float32', [1, 3, 1, 5])], [], { name: 'squeeze' });
     b.node('Softmax', [sq], [attr.int('axis', 1)], { name: 'softmax_after_squeeze', output: 'o1' });
-    const y = b.node('LSTM', [b.input('seq', 'float32', [2, 1, 3]), b.randomInitializer('W', [1, 16, 3]), b.randomInitializer('R', [1, 16, 4])], [attr.int('hidden_size', 4)], { name: 'lstm' });
+    const y = b.node(
+      'LSTM',
+      [b.input('seq', 'float32', [2, 1, 3]), b.randomInitializer('W', [1, 16, 3]), b.randomInitializer('R', [1, 16, 4])],
+      [attr.int('hidden_size', 4)],
+      { name: 'lstm' },
+    );
     b.node('Softmax', [y], [attr.int('axis', 3)], { name: 'softmax_after_lstm', output: 'o2' });
     b.output('o1', 'float32', [3, 5]);
     b.output('o2', 'float32', [2, 1, 1, 4]);
@@ -145,10 +178,18 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     b.node('Resize', [x, scales('down', [1, 1, 0.5, 0.75])], [attr.string('mode', 'nearest')], { name: 'nearest_down', output: 'o2' });
     b.node('Resize', [x, scales('up_lin', [1, 1, 2, 3])], [attr.string('mode', 'linear')], { name: 'linear_up', output: 'o3' });
     b.node('Resize', [x, scales('down_lin', [1, 1, 0.5, 0.75])], [attr.string('mode', 'linear')], { name: 'linear_down', output: 'o4' });
-    for (const [o, shape] of [['o1', [1, 2, 12, 12]], ['o2', [1, 2, 3, 6]], ['o3', [1, 2, 12, 24]], ['o4', [1, 2, 3, 6]]] as const) b.output(o, 'float32', shape);
+    for (const [o, shape] of [
+      ['o1', [1, 2, 12, 12]],
+      ['o2', [1, 2, 3, 6]],
+      ['o3', [1, 2, 12, 24]],
+      ['o4', [1, 2, 3, 6]],
+    ] as const)
+      b.output(o, 'float32', shape);
     const { upgraded, result } = await upgradeAndCompare('resize10', b.build({ opset: 10 }), [{ x: floatTensor(randomFloats(96, 8), [1, 2, 6, 8]) }], 1e-6);
     expect(result.upgraded && result.conversions).toEqual({ Resize: 4 });
-    const nearestModes = upgraded.graph!.node.filter((n) => n.opType === 'Resize').map((n) => new TextDecoder().decode(getAttr(n, 'nearest_mode')?.s ?? new Uint8Array()));
+    const nearestModes = upgraded
+      .graph!.node.filter((n) => n.opType === 'Resize')
+      .map((n) => new TextDecoder().decode(getAttr(n, 'nearest_mode')?.s ?? new Uint8Array()));
     expect(nearestModes).toEqual(['floor', 'ceil', '', '']);
   });
 
@@ -186,7 +227,14 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     b.node('Clip', [x], [attr.float('min', 0), attr.float('max', 6)], { name: 'relu6', output: 'o4' });
     b.node('Clip', [x], [attr.float('max', 0.5)], { name: 'clip_max', output: 'o5' });
     b.node('Clip', [x], [], { name: 'clip_none', output: 'o6' });
-    for (const [o, shape] of [['o1', [1, 2, 6, 7]], ['o2', [1, 2, 5, 6]], ['o3', [1, 2, 4, 5]], ['o4', [1, 2, 3, 4]], ['o5', [1, 2, 3, 4]], ['o6', [1, 2, 3, 4]]] as const) {
+    for (const [o, shape] of [
+      ['o1', [1, 2, 6, 7]],
+      ['o2', [1, 2, 5, 6]],
+      ['o3', [1, 2, 4, 5]],
+      ['o4', [1, 2, 3, 4]],
+      ['o5', [1, 2, 3, 4]],
+      ['o6', [1, 2, 3, 4]],
+    ] as const) {
       b.output(o, 'float32', shape);
     }
     const data = randomFloats(24, 11, 4);
@@ -216,14 +264,28 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     b.output('o1', 'float32', [2, 3, 4, 4]);
     b.output('o2', 'float32', [2, 3, 4, 4]);
     const { upgraded } = await upgradeAndCompare('bn', b.build({ opset: 8 }), [{ x: floatTensor(randomFloats(96, 12), [2, 3, 4, 4]) }]);
-    expect(getAttr(upgraded.graph!.node.find((n) => n.name === 'bn_spatial')!, 'spatial')).toBeUndefined();
+    expect(
+      getAttr(
+        upgraded.graph!.node.find((n) => n.name === 'bn_spatial')!,
+        'spatial',
+      ),
+    ).toBeUndefined();
 
     // spatial = 0: statistics per (C, H, W) element, written out as arithmetic. Checked against the
     // formula and against onnxruntime's BatchNormalization-7 kernel.
     const b0 = new GraphBuilder('bn0', { seed: 10 });
     const x0 = b0.input('x', 'float32', [2, 3, 2, 2]);
-    const [scale, bias, mean, variance] = ['scale', 'bias', 'mean', 'var'].map((n, i) => b0.initializer(n, [3, 2, 2], Float32Array.from({ length: 12 }, (_, k) => (i === 3 ? 0.5 + k / 12 : (k - 6) / (4 + i)))));
-    b0.node('BatchNormalization', [x0, scale, bias, mean, variance], [attr.int('spatial', 0), attr.float('epsilon', 1e-5)], { name: 'bn_elementwise', output: 'y' });
+    const [scale, bias, mean, variance] = ['scale', 'bias', 'mean', 'var'].map((n, i) =>
+      b0.initializer(
+        n,
+        [3, 2, 2],
+        Float32Array.from({ length: 12 }, (_, k) => (i === 3 ? 0.5 + k / 12 : (k - 6) / (4 + i))),
+      ),
+    );
+    b0.node('BatchNormalization', [x0, scale, bias, mean, variance], [attr.int('spatial', 0), attr.float('epsilon', 1e-5)], {
+      name: 'bn_elementwise',
+      output: 'y',
+    });
     b0.output('y', 'float32', [2, 3, 2, 2]);
     const model0 = b0.build({ opset: 8 });
     const { model: up0, result } = upgradeModelOpset(structuredClone(model0));
@@ -302,10 +364,15 @@ describe('upgradeOpset: conversions, each checked against onnxruntime on the sam
     b.node('If', [cond], [attr.graph('then_branch', thenB.buildGraph()), attr.graph('else_branch', elseB.buildGraph())], { name: 'if', output: 'y' });
     b.output('y', 'float32', [3]);
     const xs = floatTensor(randomFloats(3, 17), [1, 3]);
-    const { upgraded, result } = await upgradeAndCompare('if11', b.build({ opset: 11 }), [
-      { cond: new ort.Tensor('bool', [true], []), x: xs },
-      { cond: new ort.Tensor('bool', [false], []), x: xs },
-    ], 1e-6);
+    const { upgraded, result } = await upgradeAndCompare(
+      'if11',
+      b.build({ opset: 11 }),
+      [
+        { cond: new ort.Tensor('bool', [true], []), x: xs },
+        { cond: new ort.Tensor('bool', [false], []), x: xs },
+      ],
+      1e-6,
+    );
     expect(result.upgraded && result.conversions).toEqual({ ReduceSum: 1, Softmax: 1, Squeeze: 1 });
     const ifNode = upgraded.graph!.node[0];
     expect(getAttr(ifNode, 'then_branch')!.g!.node.find((n) => n.name === 'then_squeeze')!.input).toHaveLength(2);
@@ -329,7 +396,10 @@ describe('upgradeOpset: refusals leave the graph unchanged', () => {
     const x = b.input('x', 'float32', [1, 2, 4, 4]);
     const s = b.node('Squeeze', [x], [attr.ints('axes', [0])]);
     const u = b.node('Unsqueeze', [s], [attr.ints('axes', [0])]);
-    b.node('ConvTranspose', [u, b.randomInitializer('w', [2, 2, 3, 3])], [attr.string('auto_pad', 'SAME_UPPER'), attr.ints('strides', [2, 2])], { name: 'deconv', output: 'y' });
+    b.node('ConvTranspose', [u, b.randomInitializer('w', [2, 2, 3, 3])], [attr.string('auto_pad', 'SAME_UPPER'), attr.ints('strides', [2, 2])], {
+      name: 'deconv',
+      output: 'y',
+    });
     b.output('y', 'float32');
     const result = expectRefused(b.build({ opset: 10 }), /^op ConvTranspose \(node 'deconv'\) changed in opset 11; conversion not implemented/);
     expect(result.upgraded === false && result.opType).toBe('ConvTranspose');
@@ -344,7 +414,10 @@ describe('upgradeOpset: refusals leave the graph unchanged', () => {
     thenB.node('Unsqueeze', [squeezed], [attr.ints('axes', [0])], { name: 'then_unsqueeze', output: 'then_out' });
     thenB.output('then_out', 'float32', [1, 2, 4, 4]);
     const elseB = b.subgraph('else');
-    elseB.node('ConvTranspose', [x, b.randomInitializer('w', [2, 2, 1, 1])], [attr.string('auto_pad', 'SAME_LOWER')], { name: 'else_deconv', output: 'else_out' });
+    elseB.node('ConvTranspose', [x, b.randomInitializer('w', [2, 2, 1, 1])], [attr.string('auto_pad', 'SAME_LOWER')], {
+      name: 'else_deconv',
+      output: 'else_out',
+    });
     elseB.output('else_out', 'float32', [1, 2, 4, 4]);
     b.node('If', [cond], [attr.graph('then_branch', thenB.buildGraph()), attr.graph('else_branch', elseB.buildGraph())], { name: 'if', output: 'y' });
     b.output('y', 'float32', [1, 2, 4, 4]);
@@ -357,7 +430,10 @@ describe('upgradeOpset: refusals leave the graph unchanged', () => {
     const scales = b.input('scales', 'float32', [4]);
     b.node('Resize', [x, scales], [], { name: 'resize', output: 'y' });
     b.output('y', 'float32');
-    expectRefused(b.build({ opset: 10 }), /op Resize \(node 'resize'\) changed in opset 11; conversion not implemented \(nearest mode with scales computed at run time/);
+    expectRefused(
+      b.build({ opset: 10 }),
+      /op Resize \(node 'resize'\) changed in opset 11; conversion not implemented \(nearest mode with scales computed at run time/,
+    );
   });
 
   it('Dropout whose mask output is read (its type changes to bool at 10)', () => {
@@ -386,7 +462,10 @@ describe('upgradeOpset: refusals leave the graph unchanged', () => {
     b.output('y', 'float32', [2]);
     const at13 = upgradeOpset(Graph.fromModel(b.build({ opset: 13 })));
     expect(at13).toMatchObject({ upgraded: true, from: 13, to: 13, converted: 0 });
-    expect(upgradeOpset(Graph.fromModel(b.build({ opset: 6 })))).toMatchObject({ upgraded: false, reason: expect.stringMatching(/opset 6; kiln upgrades from opset 7/) });
+    expect(upgradeOpset(Graph.fromModel(b.build({ opset: 6 })))).toMatchObject({
+      upgraded: false,
+      reason: expect.stringMatching(/opset 6; kiln upgrades from opset 7/),
+    });
     expect(upgradeOpset(Graph.fromModel(b.build({ opset: 15 })))).toMatchObject({ upgraded: true, from: 15, to: 15, converted: 0 });
     expect(upgradeOpset(Graph.fromModel(b.build({ opset: 9 })), 11)).toMatchObject({ upgraded: true, from: 9, to: 11 });
     // BAD CALL: targets outside 7–13.
@@ -423,7 +502,13 @@ describe.skipIf(!existsSync(OCR))('upgradeOpset on the PP-OCR models', () => {
     it(`${file}: opset ${opset} → 13, same outputs on a random ${shape.join('×')} input`, async () => {
       const model = loadModel(join(OCR, file));
       expect(model.opsetImport.find((o) => o.domain === '')?.version).toBe(opset);
-      const data = Float32Array.from(randomFloats(shape.reduce((a: number, c: number) => a * c, 1), 30), (v) => Math.tanh(v));
+      const data = Float32Array.from(
+        randomFloats(
+          shape.reduce((a: number, c: number) => a * c, 1),
+          30,
+        ),
+        (v) => Math.tanh(v),
+      );
       const { upgraded, result } = await upgradeAndCompare(file, model, [{ x: floatTensor(data, shape) }]);
       expect(result.upgraded).toBe(true);
       if (opset === 9) {

@@ -23,7 +23,11 @@ const kiln = async (argv: string[]) => {
   const code = await runMain(argv, io);
   return { code, out: io.out, err: io.err };
 };
-const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const lines = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
 describe('kiln batch', () => {
   it('scores a folder, then only new or changed files; resumes after a torn line', async () => {
@@ -48,7 +52,9 @@ describe('kiln batch', () => {
     expect(Float32Array.from(got.find((l) => l.file === 'a.npy').outputs[0].data)).toEqual(want);
 
     // Rerun: nothing new. Then a new file, a changed file, and a torn last line.
-    expect(JSON.parse((await kiln(['batch', '--model', 'cnn', '--input', 'inputs', '--output', 'results.jsonl', '--data-dir', dataDir, '--json'])).out)).toMatchObject({ scored: 0, skipped: 3 });
+    expect(
+      JSON.parse((await kiln(['batch', '--model', 'cnn', '--input', 'inputs', '--output', 'results.jsonl', '--data-dir', dataDir, '--json'])).out),
+    ).toMatchObject({ scored: 0, skipped: 3 });
     writeFileSync(join(dir, 'c.npy'), encodeNpy({ dtype: 'float32', shape: [1, 3, 32, 32], data: data[2] }));
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ input: Array.from(data[2]) }));
     utimesSync(join(dir, 'bad.json'), new Date(), new Date(Date.now() + 5000));
@@ -58,7 +64,12 @@ describe('kiln batch', () => {
     expect(JSON.parse(third.out)).toMatchObject({ files: 4, scored: 2, skipped: 2, errors: 0 });
     const all = lines(out);
     expect(all).toHaveLength(5);
-    expect(all.slice(3).map((l) => l.file).sort()).toEqual(['bad.json', 'c.npy']);
+    expect(
+      all
+        .slice(3)
+        .map((l) => l.file)
+        .sort(),
+    ).toEqual(['bad.json', 'c.npy']);
     await s.release();
   });
 

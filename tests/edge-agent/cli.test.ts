@@ -53,7 +53,9 @@ describe('kiln agent start', () => {
     expect(ready.models).toEqual([{ name: 'cnn', version: '1', runtime: 'ort-node cpu' }]);
     expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect((await http(`${ready.url}/v2/health/ready`)).status).toBe(200);
-    const res = await http(`${ready.url}/v2/models/cnn/infer`, { body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(input) }] }) });
+    const res = await http(`${ready.url}/v2/models/cnn/infer`, {
+      body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(input) }] }),
+    });
     expect(Float32Array.from(res.json().outputs[0].data)).toEqual(expected);
     // One agent per data dir; status sees the running one.
     const second = await run(['agent', 'start', '--data-dir', dataDir, '--port', '0']);
@@ -64,7 +66,10 @@ describe('kiln agent start', () => {
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
     // Logs are JSON lines.
-    const logs = err.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+    const logs = err
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string });
     expect(logs.map((l) => l.msg)).toContain('agent ready');
     expect(logs.map((l) => l.msg)).toContain('agent stopped');
   });
@@ -96,7 +101,11 @@ describe('kiln agent infer and status', () => {
 
     const status = await run(['agent', 'status', '--data-dir', dataDir, '--json']);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.out)).toMatchObject({ running: false, models: [{ name: 'cnn', current: '1', kept: [] }], outbox: { rows: { 'install.result': 1 } } });
+    expect(JSON.parse(status.out)).toMatchObject({
+      running: false,
+      models: [{ name: 'cnn', current: '1', kept: [] }],
+      outbox: { rows: { 'install.result': 1 } },
+    });
     const text = await run(['agent', 'status', '--data-dir', dataDir]);
     expect(text.out).toMatch(/cnn\s+1/);
   });

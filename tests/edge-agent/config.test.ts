@@ -24,7 +24,15 @@ const configError = (fn: () => unknown): KilnError => {
 describe('agent config', () => {
   it('works with nothing: port 8080, 127.0.0.1, ./.kiln-agent, 6 MiB requests', () => {
     const c = resolveAgentConfig({ cwd: '/srv/app' });
-    expect(c).toMatchObject({ host: '127.0.0.1', port: 8080, dataDir: '/srv/app/.kiln-agent', models: [], maxRequestBytes: 6 * 2 ** 20, keepVersions: 3, preload: true });
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      dataDir: '/srv/app/.kiln-agent',
+      models: [],
+      maxRequestBytes: 6 * 2 ** 20,
+      keepVersions: 3,
+      preload: true,
+    });
     expect(c.token).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
     expect(CONFIG_DEFAULTS.port).toBe(8080);
@@ -34,9 +42,30 @@ describe('agent config', () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'etc'));
     const file = join(dir, 'etc', 'agent.yaml');
-    writeFileSync(file, ['# the agent', 'port: 7000', 'dataDir: ../state', 'models:', '  - models/a', '  - models/b', 'keepVersions: 5', 'maxRequestBytes: 8MiB', 'logFormat: pretty', ''].join('\n'));
+    writeFileSync(
+      file,
+      [
+        '# the agent',
+        'port: 7000',
+        'dataDir: ../state',
+        'models:',
+        '  - models/a',
+        '  - models/b',
+        'keepVersions: 5',
+        'maxRequestBytes: 8MiB',
+        'logFormat: pretty',
+        '',
+      ].join('\n'),
+    );
     const file_only = resolveAgentConfig({ cwd: '/x', configFile: file });
-    expect(file_only).toMatchObject({ port: 7000, dataDir: join(dir, 'state'), models: [join(dir, 'etc/models/a'), join(dir, 'etc/models/b')], keepVersions: 5, maxRequestBytes: 8 * 2 ** 20, logFormat: 'pretty' });
+    expect(file_only).toMatchObject({
+      port: 7000,
+      dataDir: join(dir, 'state'),
+      models: [join(dir, 'etc/models/a'), join(dir, 'etc/models/b')],
+      keepVersions: 5,
+      maxRequestBytes: 8 * 2 ** 20,
+      logFormat: 'pretty',
+    });
     const env = { KILN_AGENT_PORT: '7100', KILN_AGENT_KEEP_VERSIONS: '2', KILN_AGENT_DATA_DIR: 'envdata', PATH: '/bin' };
     const with_env = resolveAgentConfig({ cwd: '/x', configFile: file, env });
     expect(with_env).toMatchObject({ port: 7100, keepVersions: 2, dataDir: '/x/envdata', logFormat: 'pretty' });
@@ -64,7 +93,9 @@ describe('agent config', () => {
   });
 
   it('BAD CALL: a non-loopback host needs a token; a missing file; broken YAML', () => {
-    expect(configError(() => resolveAgentConfig({ cwd: '/', flags: { host: '0.0.0.0' } })).message).toMatch(/binding 0\.0\.0\.0 \(not loopback\) needs a token/);
+    expect(configError(() => resolveAgentConfig({ cwd: '/', flags: { host: '0.0.0.0' } })).message).toMatch(
+      /binding 0\.0\.0\.0 \(not loopback\) needs a token/,
+    );
     expect(resolveAgentConfig({ cwd: '/', flags: { host: '0.0.0.0', token: 's3cret-token' } }).token).toBe('s3cret-token');
     expect(configError(() => resolveAgentConfig({ cwd: '/', configFile: '/nope/agent.yaml' })).message).toMatch(/no such config file/);
     const dir = tempDir();
@@ -77,7 +108,9 @@ describe('agent config', () => {
     writeFileSync(join(dir, 'a.yaml'), ['variants:', '  cnn:', '    weights:', '      1: 90', '      "2": 10', '    shadow: 3', ''].join('\n'));
     expect(resolveAgentConfig({ cwd: dir, configFile: 'a.yaml' }).variants).toEqual({ cnn: { weights: { '1': 90, '2': 10 }, shadow: '3' } });
     writeFileSync(join(dir, 'b.yaml'), ['variants:', '  cnn:', '    weights:', '      1: -5', '    shade: 3', ''].join('\n'));
-    expect(configError(() => resolveAgentConfig({ cwd: dir, configFile: 'b.yaml' })).message).toMatch(/variants: variants\.cnn: unknown key 'shade'.*variants\.cnn\.weights\.1 must be a number ≥ 0/s);
+    expect(configError(() => resolveAgentConfig({ cwd: dir, configFile: 'b.yaml' })).message).toMatch(
+      /variants: variants\.cnn: unknown key 'shade'.*variants\.cnn\.weights\.1 must be a number ≥ 0/s,
+    );
   });
 
   it('threads, inter-op threads and the CPU fallback: from the file, KILN_AGENT_* and flags; bad counts refused', () => {

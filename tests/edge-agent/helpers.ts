@@ -61,7 +61,10 @@ export interface HttpResult {
 }
 
 /** One HTTP request on 127.0.0.1 (a real socket). */
-export function http(url: string, options: { method?: string; headers?: Record<string, string | number>; body?: Uint8Array | string } = {}): Promise<HttpResult> {
+export function http(
+  url: string,
+  options: { method?: string; headers?: Record<string, string | number>; body?: Uint8Array | string } = {},
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: options.method ?? (options.body !== undefined ? 'POST' : 'GET'), headers: options.headers }, (res) => {
       const chunks: Buffer[] = [];

@@ -40,7 +40,8 @@ async function stop(r: { agent: Agent; server: AgentServer }) {
   await r.agent.close();
 }
 
-const request = (seed: number, id?: string) => JSON.stringify({ ...(id ? { id } : {}), inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(randomInput(3072, seed)) }] });
+const request = (seed: number, id?: string) =>
+  JSON.stringify({ ...(id ? { id } : {}), inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(randomInput(3072, seed)) }] });
 
 async function waitDone(url: string, id: string) {
   for (let i = 0; i < 600; i++) {
@@ -64,7 +65,11 @@ describe('async jobs', () => {
     expect(done).toMatchObject({ status: 'succeeded', items: 4, itemErrors: 1, version: '1' });
     const result = await http(`${server.url}/v2/jobs/${job.id}/result`);
     expect(result.headers['content-type']).toBe('application/x-ndjson');
-    const answers = result.body.toString().trim().split('\n').map((l) => JSON.parse(l));
+    const answers = result.body
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(answers).toHaveLength(4);
     expect(answers[2].error).toMatch(/line 3: model 'cnn' has no input 'nope'/);
     const direct = (await http(`${server.url}/v2/models/cnn/infer`, { body: request(2) })).json();
@@ -116,7 +121,9 @@ describe('async jobs', () => {
 
   it('kill -9 while a job runs: after a restart the job runs again from the start and succeeds', async () => {
     const dataDir = join(root, 'killed');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'agent-child.ts'), dataDir, kilnHome, art.dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'agent-child.ts'), dataDir, kilnHome, art.dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const url = await new Promise<string>((resolveUrl, reject) => {
       let out = '';
       child.stdout!.on('data', (d: Buffer) => {
@@ -129,7 +136,10 @@ describe('async jobs', () => {
     // Enough lines that the job is surely still running when the process dies.
     const line = request(11);
     const count = 4000;
-    const sub = await http(`${url}/v2/models/cnn/jobs`, { body: `${Array.from({ length: count }, () => line).join('\n')}\n`, headers: { 'Content-Type': 'application/x-ndjson' } });
+    const sub = await http(`${url}/v2/models/cnn/jobs`, {
+      body: `${Array.from({ length: count }, () => line).join('\n')}\n`,
+      headers: { 'Content-Type': 'application/x-ndjson' },
+    });
     const id = sub.json().id as string;
     for (let i = 0; i < 200 && (await http(`${url}/v2/jobs/${id}`)).json().status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));
     expect((await http(`${url}/v2/jobs/${id}`)).json().status).toBe('running');

@@ -84,7 +84,12 @@ describe('install lifecycle', () => {
     const manifest = JSON.parse(readFileSync(join(v4.dir, MANIFEST_FILE), 'utf8')) as ArtifactManifest;
     const { files: _files, ...rest } = manifest;
     // Validly signed, but the manifest promises an input the model does not have.
-    const liar = writeArtifact(join(root, 'liar'), { ...rest, inputs: [{ name: 'pixels', dtype: 'float32', shape: [1, 3, 32, 32] }] }, { 'model.onnx': readFileSync(join(v4.dir, 'model.onnx')) }, defaultSigningKey(kilnConfigDir()));
+    const liar = writeArtifact(
+      join(root, 'liar'),
+      { ...rest, inputs: [{ name: 'pixels', dtype: 'float32', shape: [1, 3, 32, 32] }] },
+      { 'model.onnx': readFileSync(join(v4.dir, 'model.onnx')) },
+      defaultSigningKey(kilnConfigDir()),
+    );
     await refused(liar.dir, /failed probation: the model has no input 'pixels'/);
     expect(await servingVersion()).toBe('1');
     const failed = agent.db.installs({ states: ['failed'] });

@@ -13,7 +13,11 @@ afterAll(async () => agent?.close());
 describe('multi-model loading', () => {
   it('loads on first use and unloads the least recently used past the budget', async () => {
     const root = tempDir();
-    const arts = [await makeArtifact(root, 'a', '1', { seed: 1 }), await makeArtifact(root, 'b', '1', { seed: 2 }), await makeArtifact(root, 'c', '1', { seed: 3 })];
+    const arts = [
+      await makeArtifact(root, 'a', '1', { seed: 1 }),
+      await makeArtifact(root, 'b', '1', { seed: 2 }),
+      await makeArtifact(root, 'c', '1', { seed: 3 }),
+    ];
     const probe = new Agent({ dataDir: join(root, 'probe'), models: [arts[0].dir], kilnHome, preload: false });
     await probe.start();
     const size = probe.versions('a')[0].sizeBytes;
@@ -21,7 +25,11 @@ describe('multi-model loading', () => {
 
     agent = new Agent({ dataDir: join(root, 'data'), models: arts.map((a) => a.dir), kilnHome, preload: false, memoryBudgetBytes: 2 * size });
     await agent.start();
-    const loaded = () => agent.pool.loadedIds().map((id) => agent.db.install(id)!.model).sort();
+    const loaded = () =>
+      agent.pool
+        .loadedIds()
+        .map((id) => agent.db.install(id)!.model)
+        .sort();
     // Probation loaded each at install; the budget already pushed the oldest out.
     expect(loaded()).toEqual(['b', 'c']);
     const run = (m: string) => agent.infer(m, { input: { type: 'float32', dims: [1, 3, 32, 32], data: randomInput(3072) } });

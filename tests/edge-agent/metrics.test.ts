@@ -77,12 +77,18 @@ describe('metrics', () => {
     for (let i = 0; i < 3; i++) expect((await http(`${server.url}/v2/models/cnn/infer`, { body })).status).toBe(200);
     expect((await http(`${server.url}/v2/models/cnn/infer`, { body: '{' })).status).toBe(400);
     const { types, samples } = parsePrometheus((await http(`${server.url}/metrics`)).body.toString());
-    const get = (name: string, labels: Record<string, string>) => samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+    const get = (name: string, labels: Record<string, string>) =>
+      samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
     const mv = { model: 'cnn', version: '1' };
     expect(get('kiln_agent_inference_requests_total', mv)).toBe(3);
     expect(get('kiln_agent_inference_errors_total', { ...mv, status: '400' })).toBe(1);
     expect(types.get('kiln_agent_model_latency_seconds')).toBe('histogram');
-    for (const h of ['kiln_agent_model_latency_seconds', 'kiln_agent_overhead_latency_seconds', 'kiln_agent_request_latency_seconds', 'kiln_agent_batch_size']) {
+    for (const h of [
+      'kiln_agent_model_latency_seconds',
+      'kiln_agent_overhead_latency_seconds',
+      'kiln_agent_request_latency_seconds',
+      'kiln_agent_batch_size',
+    ]) {
       expect(get(`${h}_count`, mv)).toBe(3);
       expect(get(`${h}_bucket`, { ...mv, le: '+Inf' })).toBe(3);
       const buckets = samples.filter((s) => s.name === `${h}_bucket` && s.labels.model === 'cnn').map((s) => s.value);

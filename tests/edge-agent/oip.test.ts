@@ -68,7 +68,9 @@ describe('OIP endpoints', () => {
     expect(doc).toMatchObject({ model_name: 'cnn', model_version: '1', id: 'req-1', outputs: [{ name: 'output', datatype: 'FP32', shape: [1, 10] }] });
     expect(Float32Array.from(doc.outputs[0].data)).toEqual(expected);
     // Nested data (as numpy's tolist() gives) is accepted too.
-    const nested: number[][][][] = [[0, 1, 2].map((c) => Array.from({ length: 32 }, (_, y) => Array.from(input.subarray(c * 1024 + y * 32, c * 1024 + y * 32 + 32))))];
+    const nested: number[][][][] = [
+      [0, 1, 2].map((c) => Array.from({ length: 32 }, (_, y) => Array.from(input.subarray(c * 1024 + y * 32, c * 1024 + y * 32 + 32)))),
+    ];
     const res2 = await http(`${server.url}/v2/models/cnn/versions/1/infer`, {
       body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: nested }] }),
     });
@@ -95,7 +97,10 @@ describe('OIP endpoints', () => {
     expect(res.headers['inference-header-content-length']).toBeUndefined();
     expect(Float32Array.from(res.json().outputs[0].data)).toEqual(expected);
     const perOutput = encodeBinaryRequest({ input: { type: 'float32', dims: [1, 3, 32, 32], data: input } }, { outputs: ['output'], binaryOutputs: true });
-    const res2 = await http(`${server.url}/v2/models/cnn/infer`, { body: perOutput.body, headers: { 'Inference-Header-Content-Length': perOutput.headerLength } });
+    const res2 = await http(`${server.url}/v2/models/cnn/infer`, {
+      body: perOutput.body,
+      headers: { 'Inference-Header-Content-Length': perOutput.headerLength },
+    });
     expect(decodeBinaryResponse(res2.body, Number(res2.headers['inference-header-content-length'])).outputs.output.data).toEqual(expected);
   });
 
@@ -131,14 +136,23 @@ describe('OIP error cases: clear 4xx JSON errors', () => {
   });
 
   it('BAD CALL: wrong input name, missing input, duplicate input', async () => {
-    await expectError(post('/v2/models/cnn/infer', JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] })), 400, /has no input 'x'; its inputs are 'input'/);
+    await expectError(
+      post('/v2/models/cnn/infer', JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] })),
+      400,
+      /has no input 'x'; its inputs are 'input'/,
+    );
     const one = { name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(input) };
     await expectError(post('/v2/models/cnn/infer', JSON.stringify({ inputs: [one, one] })), 400, /given twice/);
   });
 
   it('BAD CALL: wrong shape, wrong dtype, wrong element count, bad element', async () => {
-    const req = (o: Record<string, unknown>) => JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(input), ...o }] });
-    await expectError(post('/v2/models/cnn/infer', req({ shape: [1, 3, 16, 64] })), 400, /shape \[1, 3, 16, 64\], the model expects \[1, 3, 32, 32\] \(axis 2 must be 32\)/);
+    const req = (o: Record<string, unknown>) =>
+      JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(input), ...o }] });
+    await expectError(
+      post('/v2/models/cnn/infer', req({ shape: [1, 3, 16, 64] })),
+      400,
+      /shape \[1, 3, 16, 64\], the model expects \[1, 3, 32, 32\] \(axis 2 must be 32\)/,
+    );
     await expectError(post('/v2/models/cnn/infer', req({ shape: [3, 32, 32] })), 400, /has 3 dimensions/);
     await expectError(post('/v2/models/cnn/infer', req({ datatype: 'FP64' })), 400, /datatype FP64, the model expects FP32/);
     await expectError(post('/v2/models/cnn/infer', req({ data: [1, 2, 3] })), 400, /has 3 elements in "data", but shape \[1, 3, 32, 32\] needs 3072/);
@@ -149,11 +163,23 @@ describe('OIP error cases: clear 4xx JSON errors', () => {
   it('BAD CALL: binary data of the wrong size, missing header, trailing bytes, unknown output', async () => {
     const good = encodeBinaryRequest({ input: { type: 'float32', dims: [1, 3, 32, 32], data: input } });
     const short = encodeBinaryRequest({ input: { type: 'float32', dims: [1, 3, 32, 32], data: input.subarray(0, 100) } });
-    await expectError(post('/v2/models/cnn/infer', short.body, { 'Inference-Header-Content-Length': short.headerLength }), 400, /400 bytes of binary data, but shape \[1, 3, 32, 32\] of FP32 needs 12288/);
+    await expectError(
+      post('/v2/models/cnn/infer', short.body, { 'Inference-Header-Content-Length': short.headerLength }),
+      400,
+      /400 bytes of binary data, but shape \[1, 3, 32, 32\] of FP32 needs 12288/,
+    );
     await expectError(post('/v2/models/cnn/infer', good.body), 400, /not valid JSON|no Inference-Header-Content-Length/);
-    await expectError(post('/v2/models/cnn/infer', Buffer.concat([good.body, Buffer.alloc(8)]), { 'Inference-Header-Content-Length': good.headerLength }), 400, /8 bytes after the inputs' data/);
+    await expectError(
+      post('/v2/models/cnn/infer', Buffer.concat([good.body, Buffer.alloc(8)]), { 'Inference-Header-Content-Length': good.headerLength }),
+      400,
+      /8 bytes after the inputs' data/,
+    );
     await expectError(post('/v2/models/cnn/infer', good.body, { 'Inference-Header-Content-Length': 'abc' }), 400, /must be a byte count/);
-    await expectError(post('/v2/models/cnn/infer', good.body, { 'Inference-Header-Content-Length': good.body.length + 5 }), 400, /Inference-Header-Content-Length is/);
+    await expectError(
+      post('/v2/models/cnn/infer', good.body, { 'Inference-Header-Content-Length': good.body.length + 5 }),
+      400,
+      /Inference-Header-Content-Length is/,
+    );
     await expectError(post('/v2/models/cnn/infer', jsonBody({ outputs: [{ name: 'logits' }] })), 400, /has no output 'logits'; its outputs are 'output'/);
   });
 

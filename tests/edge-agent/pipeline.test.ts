@@ -54,7 +54,15 @@ beforeAll(async () => {
   saveModel(buildCnn({ inputShape: [1, 3, 32, 32] }), src);
   writeFileSync(join(root, 'pipeline.json'), JSON.stringify(PIPELINE));
   writeFileSync(join(root, 'labels.txt'), `${LABELS.join('\n')}\n`);
-  const { artifact: art } = await compileModel(src, { target: 'x86_64', quantize: 'none', outDir: join(root, 'cnn-pipeline'), cacheDir: join(root, 'cache'), modelName: 'cnn', modelVersion: '1', pipeline: join(root, 'pipeline.json') });
+  const { artifact: art } = await compileModel(src, {
+    target: 'x86_64',
+    quantize: 'none',
+    outDir: join(root, 'cnn-pipeline'),
+    cacheDir: join(root, 'cache'),
+    modelName: 'cnn',
+    modelVersion: '1',
+    pipeline: join(root, 'pipeline.json'),
+  });
   modelBytes = readFileSync(join(art.dir, 'model.onnx'));
   const plain = await makeArtifact(root, 'plain', '1');
   agent = new Agent({ dataDir: join(root, 'data'), models: [art.dir, plain.dir], kilnHome });
@@ -78,7 +86,9 @@ describe('pipelines', () => {
   it('an image upload → preprocess → model → softmax → top-3 with labels, equal to the steps done by hand', async () => {
     const png = join(root, 'photo.png');
     const raw = Buffer.from(Array.from({ length: 48 * 40 * 3 }, (_, i) => (i * 37) % 256));
-    await sharp(raw, { raw: { width: 48, height: 40, channels: 3 } }).png().toFile(png);
+    await sharp(raw, { raw: { width: 48, height: 40, channels: 3 } })
+      .png()
+      .toFile(png);
     const res = await http(`${server.url}/v2/models/cnn/predict`, { body: readFileSync(png), headers: { 'Content-Type': 'image/png' } });
     expect(res.status).toBe(200);
     const doc = res.json();
@@ -87,14 +97,20 @@ describe('pipelines', () => {
     expect(doc.predictions[0]).toHaveLength(3);
 
     // By hand: the compiler's image decode and layout, onnxruntime, softmax, sort.
-    const plan = planImageInput({ name: 'input', dtype: 'float32', shape: [1, 3, 32, 32] }, { resize: 'cover', mean: PIPELINE.preprocess.mean, std: PIPELINE.preprocess.std });
+    const plan = planImageInput(
+      { name: 'input', dtype: 'float32', shape: [1, 3, 32, 32] },
+      { resize: 'cover', mean: PIPELINE.preprocess.mean, std: PIPELINE.preprocess.std },
+    );
     const data = new Float32Array(3 * 32 * 32);
     writeImage(await decodeImage(png, { width: 32, height: 32, resize: 'cover', channels: 'rgb' }), plan, data, 0);
     const s = await createOrtNodeSession(modelBytes);
     const logits = (await s.run({ input: new ort.Tensor('float32', data, [1, 3, 32, 32]) })).output.data as Float32Array;
     await s.release();
     const probs = softmax(logits);
-    const top = probs.map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score).slice(0, 3);
+    const top = probs
+      .map((score, index) => ({ index, score }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 3);
     expect(doc.predictions[0].map((p: { index: number }) => p.index)).toEqual(top.map((t) => t.index));
     expect(doc.predictions[0].map((p: { label: string }) => p.label)).toEqual(top.map((t) => LABELS[t.index]));
     doc.predictions[0].forEach((p: { score: number }, i: number) => expect(p.score).toBeCloseTo(top[i].score, 5));
@@ -104,7 +120,9 @@ describe('pipelines', () => {
     const io = captureIo({ cwd: root, env: { KILN_HOME: kilnHome } });
     expect(await runMain(['agent', 'infer', '--model', 'cnn', '--input', 'photo.png', '--data-dir', join(root, 'data')], io)).toBe(0);
     const viaCli = JSON.parse(io.out).predictions;
-    const viaHttp = (await http(`${server.url}/v2/models/cnn/predict`, { body: readFileSync(join(root, 'photo.png')), headers: { 'Content-Type': 'image/png' } })).json().predictions;
+    const viaHttp = (
+      await http(`${server.url}/v2/models/cnn/predict`, { body: readFileSync(join(root, 'photo.png')), headers: { 'Content-Type': 'image/png' } })
+    ).json().predictions;
     expect(viaCli).toEqual(viaHttp);
   });
 
@@ -145,8 +163,21 @@ describe('pipeline steps (pure)', () => {
       if (!c.ok) throw new Error(c.problems.join('; '));
       return c.spec;
     };
-    expect(postprocess(spec({ postprocess: [{ op: 'argmax' }], labels: ['a', 'b', 'c', 'd'] }), t)).toEqual([[{ index: 1, label: 'b', score: Math.fround(0.7) }], [{ index: 0, label: 'a', score: 0.5 }]]);
-    expect(postprocess(spec({ postprocess: [{ op: 'topk', k: 2 }, { op: 'threshold', min: 0.25 }] }), t).map((r) => r.map((p) => p.index))).toEqual([[1], [0, 3]]);
+    expect(postprocess(spec({ postprocess: [{ op: 'argmax' }], labels: ['a', 'b', 'c', 'd'] }), t)).toEqual([
+      [{ index: 1, label: 'b', score: Math.fround(0.7) }],
+      [{ index: 0, label: 'a', score: 0.5 }],
+    ]);
+    expect(
+      postprocess(
+        spec({
+          postprocess: [
+            { op: 'topk', k: 2 },
+            { op: 'threshold', min: 0.25 },
+          ],
+        }),
+        t,
+      ).map((r) => r.map((p) => p.index)),
+    ).toEqual([[1], [0, 3]]);
     expect(postprocess(spec({ postprocess: [{ op: 'threshold', min: 0.3 }] }), t).map((r) => r.map((p) => p.index))).toEqual([[1], [0, 3]]);
     const soft = postprocess(spec({ postprocess: [{ op: 'softmax' }] }), t);
     expect(soft[0].reduce((a, p) => a + p.score, 0)).toBeCloseTo(1, 10);

@@ -79,7 +79,9 @@ describe('per-target runtimes', () => {
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(KilnError);
-      expect((err as KilnError).message).toMatch(/a gpu-cuda artifact runs on ort-node \[tensorrt, cuda, cpu\], which cannot run here: .*no CUDA provider installed/);
+      expect((err as KilnError).message).toMatch(
+        /a gpu-cuda artifact runs on ort-node \[tensorrt, cuda, cpu\], which cannot run here: .*no CUDA provider installed/,
+      );
       expect((err as KilnError).message).toMatch(/--allow-cpu-fallback/);
       expect(agent.modelNames()).toEqual([]);
       const install = agent.outbox.peek(10, OUTBOX_KINDS.install).map((r) => r.payload as { result: string });
@@ -89,30 +91,33 @@ describe('per-target runtimes', () => {
     }
   });
 
-  it.runIf(!hasCuda)('a gpu-cuda artifact with allowCpuFallback serves on the CPU and says "gpu-cuda artifact on CPU" in log, metadata, metrics and telemetry', async () => {
-    const lines: string[] = [];
-    const agent = agentFor('gpu-fallback', [gpu.dir], { allowCpuFallback: true, threads: 1 }, lines);
-    await agent.start();
-    const server = await serveAgent(agent, { port: 0 });
-    try {
-      const meta = (await http(`${server.url}/v2/models/rt-gpu`)).json();
-      expect(meta.runtime).toMatchObject({ target: 'gpu-cuda', backend: 'ort-node', provider: 'cpu', threads: 1 });
-      expect(meta.runtime.fallback).toMatch(/^gpu-cuda artifact on CPU \(onnxruntime-node\): .*no CUDA provider installed/);
-      const warn = lines.map((l) => JSON.parse(l)).find((l) => l.level === 40 && String(l.msg).startsWith('gpu-cuda artifact on CPU'));
-      expect(warn).toMatchObject({ model: 'rt-gpu', version: '1' });
-      const metrics = (await http(`${server.url}/metrics`)).body.toString();
-      expect(metrics).toContain('kiln_agent_model_runtime{model="rt-gpu",version="1",target="gpu-cuda",backend="ort-node",provider="cpu",fallback="cpu"} 1');
-      const install = agent.outbox.peek(10, OUTBOX_KINDS.install).map((r) => r.payload as { result: string; runtime?: { fallback?: string } });
-      expect(install).toHaveLength(1);
-      expect(install[0].result).toBe('promoted');
-      expect(install[0].runtime?.fallback).toMatch(/^gpu-cuda artifact on CPU/);
-      const out = await agent.infer('rt-gpu', input);
-      expect(Object.keys(out.outputs)).toHaveLength(1);
-    } finally {
-      await server.close();
-      await agent.close();
-    }
-  });
+  it.runIf(!hasCuda)(
+    'a gpu-cuda artifact with allowCpuFallback serves on the CPU and says "gpu-cuda artifact on CPU" in log, metadata, metrics and telemetry',
+    async () => {
+      const lines: string[] = [];
+      const agent = agentFor('gpu-fallback', [gpu.dir], { allowCpuFallback: true, threads: 1 }, lines);
+      await agent.start();
+      const server = await serveAgent(agent, { port: 0 });
+      try {
+        const meta = (await http(`${server.url}/v2/models/rt-gpu`)).json();
+        expect(meta.runtime).toMatchObject({ target: 'gpu-cuda', backend: 'ort-node', provider: 'cpu', threads: 1 });
+        expect(meta.runtime.fallback).toMatch(/^gpu-cuda artifact on CPU \(onnxruntime-node\): .*no CUDA provider installed/);
+        const warn = lines.map((l) => JSON.parse(l)).find((l) => l.level === 40 && String(l.msg).startsWith('gpu-cuda artifact on CPU'));
+        expect(warn).toMatchObject({ model: 'rt-gpu', version: '1' });
+        const metrics = (await http(`${server.url}/metrics`)).body.toString();
+        expect(metrics).toContain('kiln_agent_model_runtime{model="rt-gpu",version="1",target="gpu-cuda",backend="ort-node",provider="cpu",fallback="cpu"} 1');
+        const install = agent.outbox.peek(10, OUTBOX_KINDS.install).map((r) => r.payload as { result: string; runtime?: { fallback?: string } });
+        expect(install).toHaveLength(1);
+        expect(install[0].result).toBe('promoted');
+        expect(install[0].runtime?.fallback).toMatch(/^gpu-cuda artifact on CPU/);
+        const out = await agent.infer('rt-gpu', input);
+        expect(Object.keys(out.outputs)).toHaveLength(1);
+      } finally {
+        await server.close();
+        await agent.close();
+      }
+    },
+  );
 
   it('a wasm artifact where onnxruntime-web is not installed (stand-in ort-web that cannot load) is refused naming the package', async () => {
     const registry = createBackendRegistry();

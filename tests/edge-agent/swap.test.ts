@@ -19,11 +19,18 @@ afterAll(async () => {
 describe('hot swap', () => {
   it('zero failed requests while two new versions are swapped in under load', async () => {
     const root = tempDir();
-    const [v1, v2, v3] = [await makeArtifact(root, 'cnn', '1', { seed: 1 }), await makeArtifact(root, 'cnn', '2', { seed: 2 }), await makeArtifact(root, 'cnn', '3', { seed: 3 })];
+    const [v1, v2, v3] = [
+      await makeArtifact(root, 'cnn', '1', { seed: 1 }),
+      await makeArtifact(root, 'cnn', '2', { seed: 2 }),
+      await makeArtifact(root, 'cnn', '3', { seed: 3 }),
+    ];
     const agent = new Agent({ dataDir: join(root, 'data'), models: [v1.dir], kilnHome });
     await agent.start();
     const server = await serveAgent(agent, { port: 0 });
-    closers.push(() => agent.close(), () => server.close());
+    closers.push(
+      () => agent.close(),
+      () => server.close(),
+    );
     const swaps: string[] = [];
     agent.on('model-swapped', (e) => swaps.push(`${e.from}->${e.to}`));
     const v1Id = agent.versions('cnn')[0].id;
@@ -32,16 +39,20 @@ describe('hot swap', () => {
     const { body, headerLength } = encodeBinaryRequest({ input: { type: 'float32', dims: [1, 3, 32, 32], data: randomInput(3072) } }, { binaryOutputs: true });
     const once = () =>
       new Promise<{ status: number; version: string }>((resolve, reject) => {
-        const req = request(`${server.url}/v2/models/cnn/infer`, { method: 'POST', agent: keepAlive, headers: { 'Inference-Header-Content-Length': headerLength } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const buf = Buffer.concat(chunks);
-            if (res.statusCode !== 200) return resolve({ status: res.statusCode ?? 0, version: buf.toString() });
-            const { doc } = decodeBinaryResponse(buf, Number(res.headers['inference-header-content-length']));
-            resolve({ status: 200, version: doc.model_version as string });
-          });
-        });
+        const req = request(
+          `${server.url}/v2/models/cnn/infer`,
+          { method: 'POST', agent: keepAlive, headers: { 'Inference-Header-Content-Length': headerLength } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const buf = Buffer.concat(chunks);
+              if (res.statusCode !== 200) return resolve({ status: res.statusCode ?? 0, version: buf.toString() });
+              const { doc } = decodeBinaryResponse(buf, Number(res.headers['inference-header-content-length']));
+              resolve({ status: 200, version: doc.model_version as string });
+            });
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });

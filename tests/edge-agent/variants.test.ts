@@ -15,7 +15,8 @@ import { http, kilnHome, makeArtifact, randomInput, tempDir } from './helpers.js
 
 let agent: Agent;
 let server: AgentServer;
-const body = (seed: number) => JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(randomInput(3072, seed)) }] });
+const body = (seed: number) =>
+  JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], data: Array.from(randomInput(3072, seed)) }] });
 
 beforeAll(async () => {
   const root = tempDir();
@@ -42,7 +43,8 @@ describe('A/B', () => {
     expect(Object.keys(seen).sort()).toEqual(['1', '2']);
     for (const key of ['alice', 'bob', 'carol']) {
       const versions = new Set<string>();
-      for (let i = 0; i < 5; i++) versions.add((await http(`${server.url}/v2/models/cnn/infer`, { body: body(i), headers: { 'Kiln-Routing-Key': key } })).json().model_version);
+      for (let i = 0; i < 5; i++)
+        versions.add((await http(`${server.url}/v2/models/cnn/infer`, { body: body(i), headers: { 'Kiln-Routing-Key': key } })).json().model_version);
       expect(versions.size).toBe(1);
       expect([...versions][0]).toBe(pickVersion({ '1': 1, '2': 1 }, key));
     }
@@ -84,7 +86,9 @@ describe('shadow', () => {
     const text = agent.renderMetrics();
     expect(text).toMatch(/kiln_agent_shadow_max_abs_diff_count\{model="cnn",version="3",shadow="2"\} [5-6]/);
     agent.flushMetrics(true);
-    const rows = agent.outbox.peek(100, OUTBOX_KINDS.shadow).map((r) => r.payload as { shadow: string; top1Agreement: number; maxAbsDiff: number; comparisons: number });
+    const rows = agent.outbox
+      .peek(100, OUTBOX_KINDS.shadow)
+      .map((r) => r.payload as { shadow: string; top1Agreement: number; maxAbsDiff: number; comparisons: number });
     const s1 = rows.find((r) => r.shadow === '1')!;
     expect(s1.top1Agreement).toBe(1);
     expect(s1.maxAbsDiff).toBe(0);

@@ -20,7 +20,14 @@ function filterGrad(backend: string, k: number, stride: number, pad: 'valid' | '
       const x = tf.randomNormal([3, 9, 10, 4], 0, 1, 'float32', 1) as tf.Tensor4D;
       const f0 = tf.randomNormal([k, k, 4, 5], 0, 1, 'float32', 3) as tf.Tensor4D;
       const g = tf.randomNormal(tf.conv2d(x, f0, stride, pad).shape, 0, 1, 'float32', 2);
-      return tf.grad((f: tf.Tensor) => tf.conv2d(x, f as tf.Tensor4D, stride, pad).mul(g).sum())(f0).dataSync() as Float32Array;
+      return tf
+        .grad((f: tf.Tensor) =>
+          tf
+            .conv2d(x, f as tf.Tensor4D, stride, pad)
+            .mul(g)
+            .sum(),
+        )(f0)
+        .dataSync() as Float32Array;
     });
   } finally {
     tf.setBackend(prev);

@@ -14,7 +14,12 @@ const ONNX = new URL('../../models/mnist/mnist.onnx', import.meta.url).pathname;
 const METRICS = new URL('../../models/mnist/metrics.json', import.meta.url).pathname;
 
 let split: MnistSplit;
-let metrics: { sha256: string; bytes: number; data: { split: { testIdsSha256: string } }; test: { onnx: { correct: number; total: number; accuracy: number } } };
+let metrics: {
+  sha256: string;
+  bytes: number;
+  data: { split: { testIdsSha256: string } };
+  test: { onnx: { correct: number; total: number; accuracy: number } };
+};
 
 beforeAll(() => {
   split = splitMnist();

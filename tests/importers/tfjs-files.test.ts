@@ -27,7 +27,10 @@ const folder = (): string => {
 };
 
 /** Run a converted model.json in onnxruntime on named float32 inputs; returns the first output. */
-async function runOnnx(modelJson: string, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<{ name: string; data: Float32Array; dims: readonly number[] }> {
+async function runOnnx(
+  modelJson: string,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+): Promise<{ name: string; data: Float32Array; dims: readonly number[] }> {
   const onnx = await convertTfjsModel(modelJson);
   const session = await createOrtNodeSession(serializeModel(onnx));
   const tensors = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)]));
@@ -141,15 +144,23 @@ describe('model.json as other tools write it', () => {
           },
         },
       },
-      weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [
-        { name: 'dense/kernel', shape: [3, 4], dtype: 'float32' },
-        { name: 'dense/bias', shape: [4], dtype: 'float32' },
-      ] }],
+      weightsManifest: [
+        {
+          paths: ['group1-shard1of1.bin'],
+          weights: [
+            { name: 'dense/kernel', shape: [3, 4], dtype: 'float32' },
+            { name: 'dense/bias', shape: [4], dtype: 'float32' },
+          ],
+        },
+      ],
     };
     writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
     writeFileSync(join(dir, 'group1-shard1of1.bin'), Buffer.concat([Buffer.from(kernel.buffer), Buffer.from(bias.buffer)]));
     const reference = await tf.loadLayersModel(tfjsDirectory(dir));
-    const x = tf.tensor2d([[1, 2, 3], [-1, 0.5, 0]]);
+    const x = tf.tensor2d([
+      [1, 2, 3],
+      [-1, 0.5, 0],
+    ]);
     const got = await runOnnx(join(dir, 'model.json'), { dense_input: { data: x.dataSync() as Float32Array, dims: [2, 3] } });
     expect(got.name).toBe('dense');
     expect(maxAbsDiff(got.data, (reference.predict(x) as tf.Tensor).dataSync())).toBeLessThanOrEqual(TOL);
@@ -168,16 +179,34 @@ describe('model.json as other tools write it', () => {
             { class_name: 'InputLayer', name: 'a', config: { batch_shape: [null, 2], dtype: 'float32', name: 'a' }, inbound_nodes: [] },
             { class_name: 'InputLayer', name: 'b', config: { batch_shape: [null, 2], dtype: 'float32', name: 'b' }, inbound_nodes: [] },
             { class_name: 'Subtract', name: 'sub', config: { name: 'sub' }, inbound_nodes: [{ args: [[kt('a'), kt('b')]], kwargs: {} }] },
-            { class_name: 'Dense', name: 'proj', config: { name: 'proj', units: 1, activation: { module: 'keras.activations', class_name: 'function', config: 'relu', registered_name: 'relu' }, use_bias: true }, inbound_nodes: [{ args: [kt('sub')], kwargs: {} }] },
+            {
+              class_name: 'Dense',
+              name: 'proj',
+              config: {
+                name: 'proj',
+                units: 1,
+                activation: { module: 'keras.activations', class_name: 'function', config: 'relu', registered_name: 'relu' },
+                use_bias: true,
+              },
+              inbound_nodes: [{ args: [kt('sub')], kwargs: {} }],
+            },
           ],
-          input_layers: [['a', 0, 0], ['b', 0, 0]],
+          input_layers: [
+            ['a', 0, 0],
+            ['b', 0, 0],
+          ],
           output_layers: ['proj', 0, 0],
         },
       },
-      weightsManifest: [{ paths: ['w.bin'], weights: [
-        { name: 'diff/proj/kernel', shape: [2, 1], dtype: 'float32' },
-        { name: 'diff/proj/bias', shape: [1], dtype: 'float32' },
-      ] }],
+      weightsManifest: [
+        {
+          paths: ['w.bin'],
+          weights: [
+            { name: 'diff/proj/kernel', shape: [2, 1], dtype: 'float32' },
+            { name: 'diff/proj/bias', shape: [1], dtype: 'float32' },
+          ],
+        },
+      ],
     };
     writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
     writeFileSync(join(dir, 'w.bin'), Buffer.from(new Float32Array([2, -1, 0.5]).buffer));

@@ -61,9 +61,11 @@ describe('.npy format', () => {
   it('round-trips every supported dtype through the encoder', () => {
     for (const dtype of NPY_DTYPES) {
       const data = typedArrayFor(dtypeFromShort(dtype), 6);
-      for (let i = 0; i < 6; i++) (data as unknown as (number | bigint)[])[i] = data instanceof BigInt64Array || data instanceof BigUint64Array ? BigInt(i) : dtype === 'bool' ? i % 2 : i;
+      for (let i = 0; i < 6; i++)
+        (data as unknown as (number | bigint)[])[i] =
+          data instanceof BigInt64Array || data instanceof BigUint64Array ? BigInt(i) : dtype === 'bool' ? i % 2 : i;
       const bytes = encodeNpy({ dtype, shape: [3, 2], data });
-      expect(bytes.length % 64, dtype).toBe((data.byteLength) % 64);
+      expect(bytes.length % 64, dtype).toBe(data.byteLength % 64);
       expect(decodeNpy(bytes, dtype)).toEqual({ dtype, shape: [3, 2], data });
     }
   });
@@ -82,7 +84,13 @@ describe('.npy format', () => {
   });
 
   it('parses Python literals the way numpy headers need', () => {
-    expect(parsePythonLiteral("{'a': (1, 2,), \"b\": True, 'c': [None, -3]}")).toEqual(new Map<string, unknown>([['a', [1, 2]], ['b', true], ['c', [null, -3]]]));
+    expect(parsePythonLiteral("{'a': (1, 2,), \"b\": True, 'c': [None, -3]}")).toEqual(
+      new Map<string, unknown>([
+        ['a', [1, 2]],
+        ['b', true],
+        ['c', [null, -3]],
+      ]),
+    );
     expect(() => parsePythonLiteral("{'a': 1")).toThrow(SyntaxError);
     expect(() => parsePythonLiteral("{'a': 1} x")).toThrow(/after the literal/);
     expect(() => parsePythonLiteral("{'a': os.system('x')}")).toThrow(SyntaxError);
@@ -95,28 +103,72 @@ describe('.npy format', () => {
       await expectKilnError(() => decodeNpy(latin1('PK\x03\x04 not npy'), 'x.npy'), 'CALIBRATION_DATA', /x\.npy: not a NumPy \.npy file/);
     });
     it('Fortran order', async () => {
-      const k = await expectKilnError(() => decodeNpy(withHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", new Uint8Array(16)), 'f.npy'), 'CALIBRATION_DATA', /f\.npy: .*Fortran/);
+      const k = await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", new Uint8Array(16)), 'f.npy'),
+        'CALIBRATION_DATA',
+        /f\.npy: .*Fortran/,
+      );
       expect(k.hint).toMatch(/ascontiguousarray/);
     });
     it('big-endian data', async () => {
-      await expectKilnError(() => decodeNpy(withHeader("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(4))), 'CALIBRATION_DATA', /big-endian \('>f4'\)/);
+      await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(4))),
+        'CALIBRATION_DATA',
+        /big-endian \('>f4'\)/,
+      );
     });
     it('unsupported dtypes: complex, strings, objects, structured', async () => {
-      await expectKilnError(() => decodeNpy(withHeader("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(8))), 'CALIBRATION_DATA', /'<c8' is not supported \(kiln reads .*<f4/);
-      await expectKilnError(() => decodeNpy(withHeader("{'descr': '<U3', 'fortran_order': False, 'shape': (1,), }")), 'CALIBRATION_DATA', /'<U3' is not supported/);
-      await expectKilnError(() => decodeNpy(withHeader("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }")), 'CALIBRATION_DATA', /'\|O' is not supported/);
-      await expectKilnError(() => decodeNpy(withHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }")), 'CALIBRATION_DATA', /structured dtype/);
+      await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(8))),
+        'CALIBRATION_DATA',
+        /'<c8' is not supported \(kiln reads .*<f4/,
+      );
+      await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': '<U3', 'fortran_order': False, 'shape': (1,), }")),
+        'CALIBRATION_DATA',
+        /'<U3' is not supported/,
+      );
+      await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }")),
+        'CALIBRATION_DATA',
+        /'\|O' is not supported/,
+      );
+      await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }")),
+        'CALIBRATION_DATA',
+        /structured dtype/,
+      );
     });
     it('truncated data, extra data, truncated header, a newer format version', async () => {
-      await expectKilnError(() => decodeNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", new Uint8Array(8))), 'CALIBRATION_DATA', /truncated: shape \(4\) of <f4 needs 16 data bytes, the file has 8/);
-      await expectKilnError(() => decodeNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(8))), 'CALIBRATION_DATA', /4 bytes after the array data/);
-      await expectKilnError(() => decodeNpy(handHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 128).subarray(0, 40)), 'CALIBRATION_DATA', /truncated inside its header/);
+      await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", new Uint8Array(8))),
+        'CALIBRATION_DATA',
+        /truncated: shape \(4\) of <f4 needs 16 data bytes, the file has 8/,
+      );
+      await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(8))),
+        'CALIBRATION_DATA',
+        /4 bytes after the array data/,
+      );
+      await expectKilnError(
+        () => decodeNpy(handHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 128).subarray(0, 40)),
+        'CALIBRATION_DATA',
+        /truncated inside its header/,
+      );
       await expectKilnError(() => decodeNpy(latin1('\x93NUMPY\x04\x00\x10\x00')), 'CALIBRATION_DATA', /version 4\.0 is not supported/);
-      await expectKilnError(() => decodeNpy(latin1('\x93NUMPY\x02\x00\xf0\xff\xff\xff{')), 'CALIBRATION_DATA', /the \.npy header is 4294967280 bytes long, more than kiln reads/);
+      await expectKilnError(
+        () => decodeNpy(latin1('\x93NUMPY\x02\x00\xf0\xff\xff\xff{')),
+        'CALIBRATION_DATA',
+        /the \.npy header is 4294967280 bytes long, more than kiln reads/,
+      );
     });
     it('a header that is not the dict numpy writes', async () => {
       await expectKilnError(() => decodeNpy(withHeader("{'descr': '<f4', 'shape': (1,), }")), 'CALIBRATION_DATA', /keys descr, shape/);
-      await expectKilnError(() => decodeNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }")), 'CALIBRATION_DATA', /not a tuple of non-negative integers/);
+      await expectKilnError(
+        () => decodeNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }")),
+        'CALIBRATION_DATA',
+        /not a tuple of non-negative integers/,
+      );
       await expectKilnError(() => decodeNpy(withHeader('__import__("os")')), 'CALIBRATION_DATA', /not a Python dict literal/);
     });
   });
@@ -126,33 +178,49 @@ const hasNumpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { stdio: 
 const numpyIt = hasNumpy ? it : it.skip;
 
 describe('.npy files from real numpy', () => {
-  numpyIt(hasNumpy ? 'reads what numpy.save writes, writes byte-identical files, and numpy reads them back' : 'numpy interop — SKIPPED: /usr/bin/python3 cannot import numpy; install python3-numpy to run it', () => {
-    const dir = tempDir();
-    const cases: { name: string; expr: string; dtype: NpyDType; shape: number[]; values: (number | bigint)[] }[] = [
-      { name: 'f4', expr: 'np.array([[0.5, -1.25, 3], [4, 5, 6]], np.float32)', dtype: 'float32', shape: [2, 3], values: [0.5, -1.25, 3, 4, 5, 6] },
-      { name: 'f8', expr: 'np.array([1e-300, -2.5], np.float64)', dtype: 'float64', shape: [2], values: [1e-300, -2.5] },
-      { name: 'f2', expr: 'np.array([1.0, -2.0, 0.5], np.float16)', dtype: 'float16', shape: [3], values: [0x3c00, 0xc000, 0x3800] },
-      { name: 'i8', expr: 'np.array([[-9007199254740993, 7]], np.int64)', dtype: 'int64', shape: [1, 2], values: [-9007199254740993n, 7n] },
-      { name: 'i4', expr: 'np.array([-1, 2**31-1], np.int32)', dtype: 'int32', shape: [2], values: [-1, 2 ** 31 - 1] },
-      { name: 'u1', expr: 'np.arange(24, dtype=np.uint8).reshape(2, 3, 4)', dtype: 'uint8', shape: [2, 3, 4], values: Array.from({ length: 24 }, (_, i) => i) },
-      { name: 'b1', expr: 'np.array([True, False, True])', dtype: 'bool', shape: [3], values: [1, 0, 1] },
-      { name: 'scalar', expr: 'np.array(3.5, np.float32)', dtype: 'float32', shape: [], values: [3.5] },
-      { name: 'long', expr: 'np.zeros((123456789012, 0), np.float32)', dtype: 'float32', shape: [123456789012, 0], values: [] },
-    ];
-    const script = ['import numpy as np', ...cases.map((c) => `np.save(${JSON.stringify(join(dir, `${c.name}.npy`))}, ${c.expr})`)].join('\n');
-    execFileSync('/usr/bin/python3', ['-c', script]);
-    for (const c of cases) {
-      const bytes = readFileSync(join(dir, `${c.name}.npy`));
-      const arr = decodeNpy(bytes, c.name);
-      expect(arr.dtype, c.name).toBe(c.dtype);
-      expect(arr.shape, c.name).toEqual(c.shape);
-      expect([...arr.data], c.name).toEqual(c.values);
-      const ours = encodeNpy(arr);
-      expect(Buffer.from(ours).equals(bytes), `${c.name}: kiln's bytes equal numpy's`).toBe(true);
-      writeFileSync(join(dir, `ours-${c.name}.npy`), ours);
-    }
-    // and numpy loads kiln's files to the same arrays
-    const check = cases.map((c) => `assert (lambda a, b: a.dtype == b.dtype and a.shape == b.shape and (a == b).all())(np.load(${JSON.stringify(join(dir, `ours-${c.name}.npy`))}), ${c.expr}), ${JSON.stringify(c.name)}`).join('\n');
-    execFileSync('/usr/bin/python3', ['-c', `import numpy as np\n${check}\nprint('ok')`]);
-  });
+  numpyIt(
+    hasNumpy
+      ? 'reads what numpy.save writes, writes byte-identical files, and numpy reads them back'
+      : 'numpy interop — SKIPPED: /usr/bin/python3 cannot import numpy; install python3-numpy to run it',
+    () => {
+      const dir = tempDir();
+      const cases: { name: string; expr: string; dtype: NpyDType; shape: number[]; values: (number | bigint)[] }[] = [
+        { name: 'f4', expr: 'np.array([[0.5, -1.25, 3], [4, 5, 6]], np.float32)', dtype: 'float32', shape: [2, 3], values: [0.5, -1.25, 3, 4, 5, 6] },
+        { name: 'f8', expr: 'np.array([1e-300, -2.5], np.float64)', dtype: 'float64', shape: [2], values: [1e-300, -2.5] },
+        { name: 'f2', expr: 'np.array([1.0, -2.0, 0.5], np.float16)', dtype: 'float16', shape: [3], values: [0x3c00, 0xc000, 0x3800] },
+        { name: 'i8', expr: 'np.array([[-9007199254740993, 7]], np.int64)', dtype: 'int64', shape: [1, 2], values: [-9007199254740993n, 7n] },
+        { name: 'i4', expr: 'np.array([-1, 2**31-1], np.int32)', dtype: 'int32', shape: [2], values: [-1, 2 ** 31 - 1] },
+        {
+          name: 'u1',
+          expr: 'np.arange(24, dtype=np.uint8).reshape(2, 3, 4)',
+          dtype: 'uint8',
+          shape: [2, 3, 4],
+          values: Array.from({ length: 24 }, (_, i) => i),
+        },
+        { name: 'b1', expr: 'np.array([True, False, True])', dtype: 'bool', shape: [3], values: [1, 0, 1] },
+        { name: 'scalar', expr: 'np.array(3.5, np.float32)', dtype: 'float32', shape: [], values: [3.5] },
+        { name: 'long', expr: 'np.zeros((123456789012, 0), np.float32)', dtype: 'float32', shape: [123456789012, 0], values: [] },
+      ];
+      const script = ['import numpy as np', ...cases.map((c) => `np.save(${JSON.stringify(join(dir, `${c.name}.npy`))}, ${c.expr})`)].join('\n');
+      execFileSync('/usr/bin/python3', ['-c', script]);
+      for (const c of cases) {
+        const bytes = readFileSync(join(dir, `${c.name}.npy`));
+        const arr = decodeNpy(bytes, c.name);
+        expect(arr.dtype, c.name).toBe(c.dtype);
+        expect(arr.shape, c.name).toEqual(c.shape);
+        expect([...arr.data], c.name).toEqual(c.values);
+        const ours = encodeNpy(arr);
+        expect(Buffer.from(ours).equals(bytes), `${c.name}: kiln's bytes equal numpy's`).toBe(true);
+        writeFileSync(join(dir, `ours-${c.name}.npy`), ours);
+      }
+      // and numpy loads kiln's files to the same arrays
+      const check = cases
+        .map(
+          (c) =>
+            `assert (lambda a, b: a.dtype == b.dtype and a.shape == b.shape and (a == b).all())(np.load(${JSON.stringify(join(dir, `ours-${c.name}.npy`))}), ${c.expr}), ${JSON.stringify(c.name)}`,
+        )
+        .join('\n');
+      execFileSync('/usr/bin/python3', ['-c', `import numpy as np\n${check}\nprint('ok')`]);
+    },
+  );
 });

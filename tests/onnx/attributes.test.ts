@@ -26,15 +26,21 @@ import { makeTensor, tensorData } from '../../src/onnx/tensor.js';
 const INT64_MAX = 9223372036854775807n;
 
 function conv(): NodeProto {
-  return makeNode('Conv', ['x', 'w'], ['y'], [
-    attr.ints('kernel_shape', [3, 3]),
-    attr.int('group', 4),
-    attr.float('alpha', 0.1),
-    attr.floats('scales', [0.5, 2]),
-    attr.string('auto_pad', 'SAME_UPPER'),
-    attr.strings('names', ['a', 'é']),
-    attr.tensor('value', makeTensor('v', DataType.FLOAT, [2], [1, 2])),
-  ], { name: 'conv1' });
+  return makeNode(
+    'Conv',
+    ['x', 'w'],
+    ['y'],
+    [
+      attr.ints('kernel_shape', [3, 3]),
+      attr.int('group', 4),
+      attr.float('alpha', 0.1),
+      attr.floats('scales', [0.5, 2]),
+      attr.string('auto_pad', 'SAME_UPPER'),
+      attr.strings('names', ['a', 'é']),
+      attr.tensor('value', makeTensor('v', DataType.FLOAT, [2], [1, 2])),
+    ],
+    { name: 'conv1' },
+  );
 }
 
 /** Through protobuf and back, as a model would come from a file. */
@@ -152,11 +158,7 @@ describe('makeValueInfo', () => {
   it('writes fixed, symbolic and unknown dimensions, or no shape at all', () => {
     const vi = makeValueInfo('x', DataType.FLOAT16, [1, 'N', null]);
     expect(vi.type!.tensorType!.elemType).toBe(DataType.FLOAT16);
-    expect(vi.type!.tensorType!.shape!.dim).toEqual([
-      { dimValue: 1, denotation: '' },
-      { dimParam: 'N', denotation: '' },
-      { denotation: '' },
-    ]);
+    expect(vi.type!.tensorType!.shape!.dim).toEqual([{ dimValue: 1, denotation: '' }, { dimParam: 'N', denotation: '' }, { denotation: '' }]);
     expect(makeValueInfo('y', DataType.FLOAT).type!.tensorType!.shape).toBeUndefined();
     expect(() => makeValueInfo('z', DataType.FLOAT, [-1])).toThrow(RangeError);
   });

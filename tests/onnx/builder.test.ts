@@ -55,7 +55,10 @@ describe('GraphBuilder', () => {
     const b = new GraphBuilder();
     b.output(b.input('x', 'float32', [1]), 'float32', [1]);
     const m = b.build({ opset: 13, irVersion: 7, opsets: { 'com.microsoft': 1 }, producerName: 'test' });
-    expect(m.opsetImport).toEqual([{ domain: '', version: 13 }, { domain: 'com.microsoft', version: 1 }]);
+    expect(m.opsetImport).toEqual([
+      { domain: '', version: 13 },
+      { domain: 'com.microsoft', version: 1 },
+    ]);
     expect(m.irVersion).toBe(7);
     expect(m.producerName).toBe('test');
   });
@@ -77,7 +80,11 @@ describe('GraphBuilder', () => {
     const uv = tensorData(u) as Float32Array;
     expect(uv.every((v) => v >= 2 && v < 3)).toBe(true);
     expect(h.dataType).toBe(DataType.FLOAT16);
-    expect(Array.from(tensorData(h) as Uint16Array).map(float16ToNumber).every((v) => Number.isFinite(v) && Math.abs(v) < 6)).toBe(true);
+    expect(
+      Array.from(tensorData(h) as Uint16Array)
+        .map(float16ToNumber)
+        .every((v) => Number.isFinite(v) && Math.abs(v) < 6),
+    ).toBe(true);
     expect(d.dataType).toBe(DataType.DOUBLE);
     expect(tensorData(d)).toBeInstanceOf(Float64Array);
     expect(make(1).map((t) => t.rawData)).toEqual([n, u, h, d].map((t) => t.rawData));

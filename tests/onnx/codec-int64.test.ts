@@ -15,13 +15,18 @@ const INT64_MIN = -9223372036854775808n;
 function model() {
   const b = new GraphBuilder('g');
   const x = b.input('x', 'float32', [4]);
-  const y = b.node('Custom', [x], [
-    attr.int('end', INT64_MAX),
-    attr.int('start', INT64_MIN),
-    attr.int('one', 1),
-    attr.ints('many', [INT64_MIN, -1n, 0, 1, INT64_MAX]),
-    attr.tensor('value', makeTensor('v', DataType.INT64, [2], [INT64_MAX, INT64_MIN])),
-  ], { domain: 'test.kiln' });
+  const y = b.node(
+    'Custom',
+    [x],
+    [
+      attr.int('end', INT64_MAX),
+      attr.int('start', INT64_MIN),
+      attr.int('one', 1),
+      attr.ints('many', [INT64_MIN, -1n, 0, 1, INT64_MAX]),
+      attr.tensor('value', makeTensor('v', DataType.INT64, [2], [INT64_MAX, INT64_MIN])),
+    ],
+    { domain: 'test.kiln' },
+  );
   b.output(y, 'float32', [4]);
   return b.build({ opsets: { 'test.kiln': 1 } });
 }

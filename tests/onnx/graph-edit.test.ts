@@ -72,7 +72,13 @@ describe('addNode / removeNode / replaceNode', () => {
   it('addNode refuses a second producer of a tensor, an initializer or a graph input, and changes nothing', async () => {
     const g = mlp();
     const count = g.nodes.length;
-    await expectKilnError(() => g.addNode(makeNode('Neg', ['input'], ['output'], [], { name: 'again' })), 'BAD_GRAPH', "'again' (Neg)", "'output'", "'fc1' (Gemm) already produces");
+    await expectKilnError(
+      () => g.addNode(makeNode('Neg', ['input'], ['output'], [], { name: 'again' })),
+      'BAD_GRAPH',
+      "'again' (Neg)",
+      "'output'",
+      "'fc1' (Gemm) already produces",
+    );
     await expectKilnError(() => g.addNode(makeNode('Neg', ['input'], ['fc0.bias'])), 'BAD_GRAPH', 'initializer');
     await expectKilnError(() => g.addNode(makeNode('Neg', ['output'], ['input'])), 'BAD_GRAPH', 'graph input');
     await expectKilnError(() => g.addNode(makeNode('Split', ['output'], ['a', 'a'])), 'BAD_GRAPH', 'same node');
@@ -225,7 +231,10 @@ describe('opsets', () => {
     g.setOpset('com.microsoft', 1);
     expect(g.opsetVersion('')).toBe(18);
     const m = g.toModel();
-    expect(m.opsetImport).toEqual([{ domain: '', version: 18 }, { domain: 'com.microsoft', version: 1 }]);
+    expect(m.opsetImport).toEqual([
+      { domain: '', version: 18 },
+      { domain: 'com.microsoft', version: 1 },
+    ]);
     expect(() => g.setOpset('', 0)).toThrow(RangeError);
   });
 });

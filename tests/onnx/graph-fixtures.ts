@@ -36,7 +36,10 @@ export function ifModel(): ModelProto {
   innerElse.output('inner_else_y', 'float32', [3]);
 
   const elseB = b.subgraph('else');
-  elseB.node('If', ['cond2'], [attr.graph('then_branch', innerThen.buildGraph()), attr.graph('else_branch', innerElse.buildGraph())], { name: 'inner_if', output: 'else_y' });
+  elseB.node('If', ['cond2'], [attr.graph('then_branch', innerThen.buildGraph()), attr.graph('else_branch', innerElse.buildGraph())], {
+    name: 'inner_if',
+    output: 'else_y',
+  });
   elseB.output('else_y', 'float32', [3]);
 
   b.node('If', ['cond'], [attr.graph('then_branch', thenB.buildGraph()), attr.graph('else_branch', elseB.buildGraph())], { name: 'outer_if', output: 'y' });

@@ -56,7 +56,10 @@ describe('toModel keeps the rest of the model', () => {
       modelVersion: 5,
       metadataProps: [{ key: 'license', value: 'MIT' }],
     });
-    expect(out.opsetImport).toEqual([{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }]);
+    expect(out.opsetImport).toEqual([
+      { domain: '', version: 17 },
+      { domain: 'ai.onnx.ml', version: 3 },
+    ]);
     expect(out.graph!.name).toBe('if_model');
     expect(out.graph!.docString).toBe('graph doc');
     expect(serializeModel(out)).toEqual(bytes);

@@ -56,7 +56,11 @@ describe('removeDeadNodes keeps what sub-graphs need', () => {
     expect(g.nodes.map((n) => n.name)).toEqual(['relu', 'neg', 'outer_if']);
     expect([...g.initializers.keys()]).toEqual(['w']);
     const m = g.toModel();
-    for (const [c, c2] of [[true, false], [false, true], [false, false]] as const) {
+    for (const [c, c2] of [
+      [true, false],
+      [false, true],
+      [false, false],
+    ] as const) {
       const got = await runIf(m, c, c2);
       expect(got).toEqual(ifExpected(X, c, c2));
     }

@@ -63,7 +63,19 @@ describe('buildMlp', () => {
 describe('buildCnn', () => {
   it('has the layers BN folding and quantization are tested on', () => {
     const plain = buildCnn();
-    expect(ops(plain)).toEqual(['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'GlobalAveragePool', 'Flatten', 'Gemm']);
+    expect(ops(plain)).toEqual([
+      'Conv',
+      'BatchNormalization',
+      'Relu',
+      'MaxPool',
+      'Conv',
+      'BatchNormalization',
+      'Relu',
+      'MaxPool',
+      'GlobalAveragePool',
+      'Flatten',
+      'Gemm',
+    ]);
     expect(plain.graph!.node[0].input).toHaveLength(2); // no conv bias by default
     const full = buildCnn({ residual: true, depthwise: true, convBias: true });
     expect(ops(full)).toContain('Add');
@@ -106,7 +118,10 @@ describe('buildMatMulAdd', () => {
 
   it('runs with any batch and sequence length', async () => {
     const m = buildMatMulAdd({ layers: 2 });
-    for (const [n, s] of [[1, 1], [2, 9]]) {
+    for (const [n, s] of [
+      [1, 1],
+      [2, 9],
+    ]) {
       const out = await runModel(m, { input: randomFeed([n, s, 32]) });
       expect(out.output.dims).toEqual([n, s, 32]);
       expect(out.output.data.every(Number.isFinite)).toBe(true);

@@ -23,9 +23,24 @@ const zeros = (n: number): number[] => new Array(n).fill(0);
 
 describe('broadcasting', () => {
   it('follows numpy rules, keeping symbolic dims', () => {
-    expect(broadcastShapes([[2, 1, 4], [3, 1]])).toEqual([2, 3, 4]);
-    expect(broadcastShapes([['N', 1], [1, 5]])).toEqual(['N', 5]);
-    expect(broadcastShapes([['N', 5], ['N', 5]])).toEqual(['N', 5]);
+    expect(
+      broadcastShapes([
+        [2, 1, 4],
+        [3, 1],
+      ]),
+    ).toEqual([2, 3, 4]);
+    expect(
+      broadcastShapes([
+        ['N', 1],
+        [1, 5],
+      ]),
+    ).toEqual(['N', 5]);
+    expect(
+      broadcastShapes([
+        ['N', 5],
+        ['N', 5],
+      ]),
+    ).toEqual(['N', 5]);
     expect(broadcastShapes([[], [7]])).toEqual([7]);
     expect(broadcastShapes([['N'], ['M']])).toEqual([null]);
     expect(broadcastShapes([[2], [3]])).toBeNull();
@@ -47,8 +62,14 @@ describe('Conv and pooling', () => {
     expect(d).toEqual([1, 4, 16, 16]);
   });
   it('Conv auto_pad SAME_UPPER and VALID, 1-D', () => {
-    expect(shapeOf([1, 2, 17], (b, x) => b.node('Conv', [x, b.randomInitializer('w', [5, 2, 4])], [attr.string('auto_pad', 'SAME_UPPER'), attr.ints('strides', [2])]))).toEqual([1, 5, 9]);
-    expect(shapeOf([1, 2, 17], (b, x) => b.node('Conv', [x, b.randomInitializer('w', [5, 2, 4])], [attr.string('auto_pad', 'VALID'), attr.ints('strides', [2])]))).toEqual([1, 5, 7]);
+    expect(
+      shapeOf([1, 2, 17], (b, x) =>
+        b.node('Conv', [x, b.randomInitializer('w', [5, 2, 4])], [attr.string('auto_pad', 'SAME_UPPER'), attr.ints('strides', [2])]),
+      ),
+    ).toEqual([1, 5, 9]);
+    expect(
+      shapeOf([1, 2, 17], (b, x) => b.node('Conv', [x, b.randomInitializer('w', [5, 2, 4])], [attr.string('auto_pad', 'VALID'), attr.ints('strides', [2])])),
+    ).toEqual([1, 5, 7]);
   });
   it('ConvTranspose doubles with stride 2', () => {
     const s = shapeOf([1, 16, 8, 8], (b, x) =>
@@ -57,9 +78,17 @@ describe('Conv and pooling', () => {
     expect(s).toEqual([1, 4, 16, 16]);
   });
   it('MaxPool, AveragePool with ceil_mode, global pools', () => {
-    expect(shapeOf([1, 8, 32, 32], (b, x) => b.node('MaxPool', [x], [attr.ints('kernel_shape', [2, 2]), attr.ints('strides', [2, 2])]))).toEqual([1, 8, 16, 16]);
-    expect(shapeOf([1, 8, 7, 7], (b, x) => b.node('AveragePool', [x], [attr.ints('kernel_shape', [2, 2]), attr.ints('strides', [2, 2]), attr.int('ceil_mode', 1)]))).toEqual([1, 8, 4, 4]);
-    expect(shapeOf([1, 8, 112, 112], (b, x) => b.node('MaxPool', [x], [attr.ints('kernel_shape', [3, 3]), attr.ints('strides', [2, 2]), attr.ints('pads', [1, 1, 1, 1])]))).toEqual([1, 8, 56, 56]);
+    expect(shapeOf([1, 8, 32, 32], (b, x) => b.node('MaxPool', [x], [attr.ints('kernel_shape', [2, 2]), attr.ints('strides', [2, 2])]))).toEqual([
+      1, 8, 16, 16,
+    ]);
+    expect(
+      shapeOf([1, 8, 7, 7], (b, x) => b.node('AveragePool', [x], [attr.ints('kernel_shape', [2, 2]), attr.ints('strides', [2, 2]), attr.int('ceil_mode', 1)])),
+    ).toEqual([1, 8, 4, 4]);
+    expect(
+      shapeOf([1, 8, 112, 112], (b, x) =>
+        b.node('MaxPool', [x], [attr.ints('kernel_shape', [3, 3]), attr.ints('strides', [2, 2]), attr.ints('pads', [1, 1, 1, 1])]),
+      ),
+    ).toEqual([1, 8, 56, 56]);
     expect(shapeOf(['N', 8, 7, 7], (b, x) => b.node('GlobalAveragePool', [x]))).toEqual(['N', 8, 1, 1]);
     expect(shapeOf([2, 8, 5, 5], (b, x) => b.node('GlobalMaxPool', [x]))).toEqual([2, 8, 1, 1]);
   });
@@ -140,12 +169,23 @@ describe('shape manipulation', () => {
       const r = inferShapes(b.buildGraph(), { opset });
       return outs.map((o) => r.values.get(o)!.shape);
     };
-    expect(parts(17, true)).toEqual([[1, 2, 4], [1, 8, 4]]);
-    expect(parts(11, true)).toEqual([[1, 2, 4], [1, 8, 4]]);
-    expect(parts(17, false)).toEqual([[1, 5, 4], [1, 5, 4]]);
+    expect(parts(17, true)).toEqual([
+      [1, 2, 4],
+      [1, 8, 4],
+    ]);
+    expect(parts(11, true)).toEqual([
+      [1, 2, 4],
+      [1, 8, 4],
+    ]);
+    expect(parts(17, false)).toEqual([
+      [1, 5, 4],
+      [1, 5, 4],
+    ]);
   });
   it('Slice with constant starts/ends/axes/steps (opset 10+) and attributes (opset 9)', () => {
-    expect(shapeOf([1, 3, 32, 32], (b, x) => b.node('Slice', [x, i64(b, 'st', [1, 0]), i64(b, 'en', [32, -2]), i64(b, 'ax', [2, 3]), i64(b, 'sp', [2, 1])]))).toEqual([1, 3, 16, 30]);
+    expect(
+      shapeOf([1, 3, 32, 32], (b, x) => b.node('Slice', [x, i64(b, 'st', [1, 0]), i64(b, 'en', [32, -2]), i64(b, 'ax', [2, 3]), i64(b, 'sp', [2, 1])])),
+    ).toEqual([1, 3, 16, 30]);
     expect(shapeOf(['N', 10], (b, x) => b.node('Slice', [x, i64(b, 'st', [-3]), i64(b, 'en', [2 ** 53]), i64(b, 'ax', [1])]))).toEqual(['N', 3]);
     expect(shapeOf([10], (b, x) => b.node('Slice', [x, i64(b, 'st', [-1]), i64(b, 'en', [-(2 ** 53)]), i64(b, 'ax', [0]), i64(b, 'sp', [-1])]))).toEqual([10]);
     expect(shapeOf([4, 10], (b, x) => b.node('Slice', [x], [attr.ints('starts', [2]), attr.ints('ends', [5]), attr.ints('axes', [1])]), 9)).toEqual([4, 3]);
@@ -299,12 +339,26 @@ describe('one engine: element types, ranks and values for inspect and the compil
     const nms = b.node('NonMaxSuppression', [b.input('boxes', 'float32', [1, 4, 4]), b.input('scores', 'float32', [1, 1, 4])]);
     const q = (n: string) => b.input(n, 'uint8', [2, 2]);
     const s = (n: string) => b.input(n, 'float32', []);
-    const qmm = b.node('QLinearMatMul', [q('a'), s('as'), b.input('az', 'uint8', []), q('bb'), s('bs'), b.input('bz', 'uint8', []), s('ys'), b.input('yz', 'int8', [])]);
+    const qmm = b.node('QLinearMatMul', [
+      q('a'),
+      s('as'),
+      b.input('az', 'uint8', []),
+      q('bb'),
+      s('bs'),
+      b.input('bz', 'uint8', []),
+      s('ys'),
+      b.input('yz', 'int8', []),
+    ]);
     const r = inferShapes(b.buildGraph());
     expect(r.values.get(y)).toMatchObject({ dtype: DataType.FLOAT, shape: null });
     expect(r.values.get(nms)?.dtype).toBe(DataType.INT64);
     expect(r.values.get(qmm)).toMatchObject({ dtype: DataType.INT8, shape: [2, 2] }); // the type of y_zero_point, not of a
-    expect(r.unsupportedOps).toEqual(new Map([['If', 1], ['NonMaxSuppression', 1]]));
+    expect(r.unsupportedOps).toEqual(
+      new Map([
+        ['If', 1],
+        ['NonMaxSuppression', 1],
+      ]),
+    );
   });
 
   it('tells the rank where the dimensions cannot be told (Gemm, Flatten, Transpose with perm, Expand, Conv, non-broadcasting shapes)', () => {
@@ -336,7 +390,11 @@ describe('one engine: element types, ranks and values for inspect and the compil
   });
 
   it('Acosh, Asinh, Atanh, Bernoulli, EyeLike, RandomUniformLike keep the shape; OneHot adds the depth; string Constants', () => {
-    for (const op of ['Acosh', 'Asinh', 'Atanh', 'Bernoulli', 'RandomUniformLike']) expect(shapeOf(['N', 3], (b, x) => b.node(op, [x])), op).toEqual(['N', 3]);
+    for (const op of ['Acosh', 'Asinh', 'Atanh', 'Bernoulli', 'RandomUniformLike'])
+      expect(
+        shapeOf(['N', 3], (b, x) => b.node(op, [x])),
+        op,
+      ).toEqual(['N', 3]);
     const b = new GraphBuilder('t');
     const eye = b.node('EyeLike', [b.input('m', 'float32', [3, 4])], [attr.int('dtype', DataType.INT32)]);
     const hot = b.node('OneHot', [b.input('idx', 'int64', [2, 3]), i64(b, 'depth', [5], []), f32(b, 'onoff', [0, 1])]);
@@ -353,7 +411,10 @@ describe('one engine: element types, ranks and values for inspect and the compil
     const b = new GraphBuilder('t');
     const x = b.input('x', 'float32', ['N', 3, 4]);
     const shape = b.node('Shape', [x]);
-    const y = b.node('Reshape', [x, b.node('Concat', [b.node('Slice', [shape, i64(b, 's', [0]), i64(b, 'e', [1])]), i64(b, 'm', [-1])], [attr.int('axis', 0)])]);
+    const y = b.node('Reshape', [
+      x,
+      b.node('Concat', [b.node('Slice', [shape, i64(b, 's', [0]), i64(b, 'e', [1])]), i64(b, 'm', [-1])], [attr.int('axis', 0)]),
+    ]);
     b.output(y, 'float32');
     const model = b.build();
     const fromProto = inferShapes(model.graph!);

@@ -75,11 +75,15 @@ describe.skipIf(!registryReachable)(`device install from npm pack${registryReach
   });
 
   it('kiln agent start --model ARTIFACT --threads 1 serves it, with the threads in the ready line', async () => {
-    const child = spawn(join(app, 'node_modules', '.bin', 'kiln'), ['agent', 'start', '--model', art.dir, '--threads', '1', '--port', '0', '--data-dir', join(root, 'data'), '--json'], {
-      cwd: app,
-      env: { ...process.env, KILN_HOME: kilnHome },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      join(app, 'node_modules', '.bin', 'kiln'),
+      ['agent', 'start', '--model', art.dir, '--threads', '1', '--port', '0', '--data-dir', join(root, 'data'), '--json'],
+      {
+        cwd: app,
+        env: { ...process.env, KILN_HOME: kilnHome },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d));
     try {

@@ -20,7 +20,15 @@ const manifest: Omit<ArtifactManifest, 'files'> = {
   outputs: [{ name: 'y', dtype: 'float32', shape: ['N', 2] }],
   quantization: { mode: 'none', reason: 'test', quantizedNodes: 0, excludedNodes: [] },
   optimization: { passes: [], runtimeLevel: 'all' },
-  verification: { runtime: null, skippedReason: 'test', samples: 0, inputs: 'none', outputs: [], budget: { minCosine: 0.98, maxTop1Drop: 0.005 }, passed: true },
+  verification: {
+    runtime: null,
+    skippedReason: 'test',
+    samples: 0,
+    inputs: 'none',
+    outputs: [],
+    budget: { minCosine: 0.98, maxTop1Drop: 0.005 },
+    passed: true,
+  },
   sizes: { sourceBytes: 10, artifactBytes: 4 },
   build: { kilnVersion: '0.1.0', onnxruntimeVersion: '1.30.0', compileSeconds: 1, createdAt: '2026-11-25T00:00:00Z', cacheKey: sha },
 };

@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkPipeline, parseLabels } from '../../src/protocol/pipeline.js';
 
-const model = { inputs: [{ name: 'x', dtype: 'float32', shape: [1, 3, 8, 8] }], outputs: [{ name: 'y', dtype: 'float32', shape: ['N', 3] }, { name: 'z', dtype: 'float32', shape: [1, 4] }] };
+const model = {
+  inputs: [{ name: 'x', dtype: 'float32', shape: [1, 3, 8, 8] }],
+  outputs: [
+    { name: 'y', dtype: 'float32', shape: ['N', 3] },
+    { name: 'z', dtype: 'float32', shape: [1, 4] },
+  ],
+};
 
 describe('checkPipeline', () => {
   it('settles defaults: the first input and output; labels from the labels file', () => {
@@ -32,11 +38,15 @@ describe('checkPipeline', () => {
       return c.ok ? [] : c.problems;
     };
     expect(problems({ labels: ['a', 'b'] })).toEqual(["labels has 2 labels, but output 'y' [N, 3] has 3 classes (its last dim)"]);
-    expect(problems({ output: 'z', labelsFile: 'l.txt' }, 'a\n')).toEqual(["labelsFile 'l.txt' has 1 label, but output 'z' [1, 4] has 4 classes (its last dim)"]);
+    expect(problems({ output: 'z', labelsFile: 'l.txt' }, 'a\n')).toEqual([
+      "labelsFile 'l.txt' has 1 label, but output 'z' [1, 4] has 4 classes (its last dim)",
+    ]);
     expect(problems({ labels: ['a', 'b', 'c'], labelsFile: 'l.txt' }, 'a\nb\nc\n')).toEqual(['give labels or labelsFile, not both']);
     expect(problems({ labelsFile: 'l.txt' })).toEqual(["labelsFile 'l.txt' is not a file of the artifact"]);
     expect(problems({ labelsFile: 3 })).toEqual(['labelsFile must be a file name (a string)']);
-    expect(problems({ preprocess: { type: 'image', colour: 'rgb' } })).toEqual(["preprocess: unknown key 'colour' (valid: type, input, layout, size, resize, mean, std, scale, channels)"]);
+    expect(problems({ preprocess: { type: 'image', colour: 'rgb' } })).toEqual([
+      "preprocess: unknown key 'colour' (valid: type, input, layout, size, resize, mean, std, scale, channels)",
+    ]);
     expect(problems({ postprocess: [{ op: 'topk', k: 2, min: 1 }] })).toEqual(['postprocess[0] (topk) takes only "k" (got min)']);
     expect(problems([])).toEqual(['pipeline.json must hold an object']);
   });
@@ -52,7 +62,10 @@ describe('layering', () => {
     const dir = join(import.meta.dirname, '../../src/protocol');
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
       const imports = [...readFileSync(join(dir, file), 'utf8').matchAll(/from '([^']+)'/g)].map((m) => m[1]);
-      expect(imports.filter((i) => i.startsWith('..') && !/^\.\.\/(errors|version)\.js$/.test(i)), file).toEqual([]);
+      expect(
+        imports.filter((i) => i.startsWith('..') && !/^\.\.\/(errors|version)\.js$/.test(i)),
+        file,
+      ).toEqual([]);
     }
   });
 });

@@ -22,7 +22,9 @@ async function kiln(...argv: string[]) {
 /** What this host's own /proc/cpuinfo says the target should be, by the profiles' documented rules. */
 function expectedTarget(): string {
   if (process.arch === 'arm64') return 'arm64';
-  const flags = existsSync('/proc/cpuinfo') ? new Set((/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/)) : new Set<string>();
+  const flags = existsSync('/proc/cpuinfo')
+    ? new Set((/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/))
+    : new Set<string>();
   if (flags.has('avx2') && flags.has('fma') && (flags.has('avx512_vnni') || flags.has('avx_vnni'))) return 'x86_64-vnni';
   if (flags.has('avx2') && flags.has('fma')) return 'x86_64';
   return 'wasm';
@@ -59,7 +61,8 @@ describe('kiln doctor on this host', () => {
     expect(out).toContain(`Recommended target: ${expectedTarget()}\n`);
     expect(out).toMatch(/^ {2}cpu {7}\S/m);
     expect(out).toMatch(/^ {2}ort-node +ok +onnxruntime-node \d/m);
-    if (!existsSync('/proc/driver/nvidia')) expect(out).toMatch(/cuda +no CUDA provider installed \(install with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install\)/);
+    if (!existsSync('/proc/driver/nvidia'))
+      expect(out).toMatch(/cuda +no CUDA provider installed \(install with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install\)/);
   });
 
   it('--help describes it', async () => {
@@ -91,17 +94,38 @@ describe('hostReport with a fake host and fake backends', () => {
 
   async function report(): Promise<HostReport> {
     const registry = createBackendRegistry();
-    registry.register(fake('ort-node', ['cpu', 'cuda'], (o) => (o.executionProviders?.includes('cuda') ? { ok: false, reason: 'no CUDA provider installed' } : { ok: true })), 100);
-    registry.register(fake('ort-web', ['wasm'], () => ({ ok: true })), 50);
+    registry.register(
+      fake('ort-node', ['cpu', 'cuda'], (o) => (o.executionProviders?.includes('cuda') ? { ok: false, reason: 'no CUDA provider installed' } : { ok: true })),
+      100,
+    );
+    registry.register(
+      fake('ort-web', ['wasm'], () => ({ ok: true })),
+      50,
+    );
     return hostReport({ registry, reader: pi, now: () => new Date('2025-01-02T03:04:05Z') });
   }
 
   it('is plain, stable data', async () => {
     const r = await report();
     expect(r.generatedAt).toBe('2025-01-02T03:04:05.000Z');
-    expect(r.host).toMatchObject({ arch: 'arm64', cpu: { model: 'Cortex-A76 (Raspberry Pi 5 Model B Rev 1.0)', logicalCores: 4, mlFeatures: ['asimd', 'asimdhp', 'fphp', 'asimddp'] }, gpus: [], gpuSource: 'none' });
+    expect(r.host).toMatchObject({
+      arch: 'arm64',
+      cpu: { model: 'Cortex-A76 (Raspberry Pi 5 Model B Rev 1.0)', logicalCores: 4, mlFeatures: ['asimd', 'asimdhp', 'fphp', 'asimddp'] },
+      gpus: [],
+      gpuSource: 'none',
+    });
     expect(r.runtimes).toEqual([
-      { backend: 'ort-node', description: 'ort-node 1.0', modelKind: 'onnx', priority: 100, ok: true, providers: [{ name: 'cpu', ok: true }, { name: 'cuda', ok: false, reason: 'no CUDA provider installed' }] },
+      {
+        backend: 'ort-node',
+        description: 'ort-node 1.0',
+        modelKind: 'onnx',
+        priority: 100,
+        ok: true,
+        providers: [
+          { name: 'cpu', ok: true },
+          { name: 'cuda', ok: false, reason: 'no CUDA provider installed' },
+        ],
+      },
       { backend: 'ort-web', description: 'ort-web 1.0', modelKind: 'onnx', priority: 50, ok: true, providers: [{ name: 'wasm', ok: true }] },
     ]);
     expect(r.recommended?.target).toBe('arm64');

@@ -9,7 +9,8 @@ import type { NamedTensors, TensorData } from '../../src/runtime/backend.js';
 export const FIXTURES = new URL('./fixtures/', import.meta.url);
 
 /** A captured /proc/cpuinfo from tests/runtime/fixtures. */
-export const cpuinfoFixture = (name: 'amd-epyc' | 'intel-xeon-vnni' | 'raspberry-pi-5'): string => readFileSync(new URL(`cpuinfo-${name}.txt`, FIXTURES), 'utf8');
+export const cpuinfoFixture = (name: 'amd-epyc' | 'intel-xeon-vnni' | 'raspberry-pi-5'): string =>
+  readFileSync(new URL(`cpuinfo-${name}.txt`, FIXTURES), 'utf8');
 
 /** A fresh temporary folder; call the returned function to remove it. */
 export function tempDir(prefix = 'kiln-runtime-'): { dir: string; cleanup: () => void } {

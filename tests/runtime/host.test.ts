@@ -31,7 +31,13 @@ const capabilities = (text: string, extra: Partial<HostCapabilities> = {}): Host
 describe('parseCpuInfo', () => {
   it('Intel Xeon (Cascade Lake, AVX-512 VNNI), 2 hyperthreads of one core', () => {
     const cpu = parseCpuInfo(cpuinfoFixture('intel-xeon-vnni'));
-    expect(cpu).toMatchObject({ model: 'Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz', vendor: 'GenuineIntel', logicalCores: 2, physicalCores: 1, arch: 'x86_64' });
+    expect(cpu).toMatchObject({
+      model: 'Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz',
+      vendor: 'GenuineIntel',
+      logicalCores: 2,
+      physicalCores: 1,
+      arch: 'x86_64',
+    });
     expect(cpu.features).toEqual(expect.arrayContaining(['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_vnni']));
     expect(cpu.features).not.toContain('avx_vnni');
     expect(mlFeatures(cpu.features, 'x86_64')).toEqual(['sse4_1', 'sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni']);
@@ -106,7 +112,12 @@ describe('GPUs', () => {
     const proc = readHostFacts({
       ...base,
       listDir: (p) => (p === '/proc/driver/nvidia/gpus' ? ['0000:01:00.0'] : []),
-      readFile: (p) => (p.endsWith('information') ? 'Model: \t NVIDIA A10\n' : p.endsWith('version') ? 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu\n' : base.readFile(p)),
+      readFile: (p) =>
+        p.endsWith('information')
+          ? 'Model: \t NVIDIA A10\n'
+          : p.endsWith('version')
+            ? 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu\n'
+            : base.readFile(p),
     });
     expect(proc).toMatchObject({ gpus: [{ name: 'NVIDIA A10' }], gpuSource: '/proc/driver/nvidia', nvidiaDriver: '550.54.14' });
   });
@@ -166,7 +177,9 @@ describe('int8 tuning vs this host (kiln doctor ARTIFACT)', () => {
   it('says nothing on the same kind of CPU, and what it means on another', () => {
     const vnni = { cpu: 'AMD EPYC 9354', int8Kernel: 'vnni' as const, reduceRange: false };
     expect(int8TuningMismatch(vnni, ['avx2', 'avx512_vnni'])).toBeUndefined();
-    expect(int8TuningMismatch(vnni, ['avx2', 'fma'])).toMatch(/^tuned on AMD EPYC 9354 \(VNNI: full-range int8 weights\); this host has AVX2 without VNNI: it runs, but full-range weights can saturate .*recompile it on this host/);
+    expect(int8TuningMismatch(vnni, ['avx2', 'fma'])).toMatch(
+      /^tuned on AMD EPYC 9354 \(VNNI: full-range int8 weights\); this host has AVX2 without VNNI: it runs, but full-range weights can saturate .*recompile it on this host/,
+    );
     const avx2 = { cpu: 'Xeon E5', int8Kernel: 'avx2' as const, reduceRange: true };
     expect(int8TuningMismatch(avx2, ['avx2', 'avx_vnni'])).toMatch(/7-bit weights give up accuracy VNNI does not need/);
   });

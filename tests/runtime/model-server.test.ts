@@ -10,7 +10,10 @@ import { KilnError } from '../../src/errors.js';
 /** This process's child processes, as `pid args` lines. */
 const children = (): string[] => {
   try {
-    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l && !/\bps -o\b/.test(l));
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/\bps -o\b/.test(l));
   } catch {
     return []; // ps exits 1 when there are none
   }
@@ -63,10 +66,15 @@ describe('model server (a long-lived child process)', () => {
   });
 
   it('a launcher that dies with SIGILL: RUNTIME_CRASH naming the runtime, the signal and what to do; no process left', async () => {
-    const err = await startModelServer(script("process.kill(process.pid, 'SIGILL')"), { name: 'the arm64 runtime under qemu-aarch64-static', hint: 'pass --verify-on host' }).catch((e: unknown) => e);
+    const err = await startModelServer(script("process.kill(process.pid, 'SIGILL')"), {
+      name: 'the arm64 runtime under qemu-aarch64-static',
+      hint: 'pass --verify-on host',
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KilnError);
     expect((err as KilnError).code).toBe('RUNTIME_CRASH');
-    expect((err as KilnError).message).toMatch(/^the arm64 runtime under qemu-aarch64-static: the process died with SIGILL \(illegal instruction: .*QEMU_CPU.*\) during start — pass --verify-on host$/);
+    expect((err as KilnError).message).toMatch(
+      /^the arm64 runtime under qemu-aarch64-static: the process died with SIGILL \(illegal instruction: .*QEMU_CPU.*\) during start — pass --verify-on host$/,
+    );
     expect(children()).toEqual([]);
   });
 
@@ -99,10 +107,16 @@ describe('model server (a long-lived child process)', () => {
       cpu: 'cortex-a76',
       launcher: script("process.kill(process.pid, 'SIGILL')"),
     });
-    expect(runner).toMatchObject({ native: false, emulated: true, label: expect.stringMatching(/^onnxruntime-node \S+ \(cpu, arm64 under qemu cortex-a76\)$/) });
+    expect(runner).toMatchObject({
+      native: false,
+      emulated: true,
+      label: expect.stringMatching(/^onnxruntime-node \S+ \(cpu, arm64 under qemu cortex-a76\)$/),
+    });
     const err = await runner.load(tiny()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KilnError);
-    expect((err as KilnError).message).toMatch(/^onnxruntime-node's arm64 runtime under \/usr\/bin\/qemu-aarch64-static \(cortex-a76, sysroot \/nowhere\): the process died with SIGILL/);
+    expect((err as KilnError).message).toMatch(
+      /^onnxruntime-node's arm64 runtime under \/usr\/bin\/qemu-aarch64-static \(cortex-a76, sysroot \/nowhere\): the process died with SIGILL/,
+    );
     expect((err as KilnError).message).toMatch(/scripts\/setup-arm64-emulation\.sh, or pass --verify-on host/);
     await runner.close!();
     expect(children()).toEqual([]);

@@ -14,7 +14,7 @@ const NO_CUDA = 'no CUDA provider installed (install with ONNXRUNTIME_NODE_INSTA
 describe('on this host (no CUDA libraries)', () => {
   const backend = createOrtNodeBackend();
 
-  it("answers cuda with how to install it", async () => {
+  it('answers cuda with how to install it', async () => {
     expect(await backend.available({ executionProviders: ['cuda'] })).toEqual({ ok: false, reason: NO_CUDA });
     expect(missingProviderLibraries('cuda')).toEqual(providerLibraryNames('cuda'));
     expect(providerLibraryNames('cuda', 'linux')).toEqual(['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so']);
@@ -52,7 +52,8 @@ function fakeRuntime(installed: string[], broken: string[] = []) {
     async createSession(_model, options) {
       sessions.push([...options.executionProviders]);
       const bad = options.executionProviders.find((p) => broken.includes(p));
-      if (bad) throw new Error(`/src/provider_bridge.cc:1 Failed to load library libonnxruntime_providers_${bad}.so: libcudnn.so.9: cannot open shared object file`);
+      if (bad)
+        throw new Error(`/src/provider_bridge.cc:1 Failed to load library libonnxruntime_providers_${bad}.so: libcudnn.so.9: cannot open shared object file`);
       return {
         inputNames: ['x'],
         outputNames: ['y'],
@@ -74,7 +75,9 @@ describe('with a fake runtime', () => {
     const handle = await backend.load(new Uint8Array([1]), { executionProviders: ['tensorrt', 'cuda', 'cpu'] });
     expect(handle.provider).toBe('cuda, cpu');
     expect(sessions.at(-1)).toEqual(['cuda', 'cpu']);
-    expect(await handle.run({ x: { type: 'float32', dims: [1], data: new Float32Array([3]) } })).toEqual({ y: { type: 'float32', dims: [1], data: new Float32Array([3]) } });
+    expect(await handle.run({ x: { type: 'float32', dims: [1], data: new Float32Array([3]) } })).toEqual({
+      y: { type: 'float32', dims: [1], data: new Float32Array([3]) },
+    });
   });
 
   it('probes each provider once', async () => {
@@ -89,7 +92,11 @@ describe('with a fake runtime', () => {
   it('reports installed libraries that cannot start (no cuDNN, no GPU)', async () => {
     const { runtime } = fakeRuntime(['cuda'], ['cuda']);
     const answer = await createOrtNodeBackend({ runtime: async () => runtime }).available({ executionProviders: ['cuda'] });
-    expect(answer).toEqual({ ok: false, reason: 'CUDA provider installed but it cannot start: Failed to load library libonnxruntime_providers_cuda.so: libcudnn.so.9: cannot open shared object file' });
+    expect(answer).toEqual({
+      ok: false,
+      reason:
+        'CUDA provider installed but it cannot start: Failed to load library libonnxruntime_providers_cuda.so: libcudnn.so.9: cannot open shared object file',
+    });
   });
 
   it('reports a runtime that does not load at all', async () => {

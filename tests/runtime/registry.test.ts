@@ -57,7 +57,12 @@ describe('register and get', () => {
     r.register(fake('ort-node', ok).backend, 100);
     r.register(fake('ort-web', ok).backend, 50);
     await expectKilnError(() => r.get('ort-nod'), 'UNKNOWN_BACKEND', "unknown backend 'ort-nod' (did you mean 'ort-node'?)", 'backends: ort-node, ort-web');
-    await expectKilnError(() => r.resolve({ name: 'onnxruntime', modelKind: 'onnx' }), 'UNKNOWN_BACKEND', "unknown backend 'onnxruntime'", 'backends: ort-node, ort-web');
+    await expectKilnError(
+      () => r.resolve({ name: 'onnxruntime', modelKind: 'onnx' }),
+      'UNKNOWN_BACKEND',
+      "unknown backend 'onnxruntime'",
+      'backends: ort-node, ort-web',
+    );
     // A provider name is not a backend: the hint says where it goes.
     await expectKilnError(() => r.get('cuda'), 'UNKNOWN_BACKEND', "unknown backend 'cuda'", 'execution provider', "ort-node with ['cuda']");
   });
@@ -98,7 +103,9 @@ describe('resolve', () => {
 
   it('by target without its provider: an error naming the target and the reason; fallback tries the CPU, then the others', async () => {
     const r = createBackendRegistry();
-    const node = fake('ort-node', (o) => (o.executionProviders?.some((p) => p === 'cuda' || p === 'tensorrt') ? { ok: false, reason: 'no CUDA provider installed' } : { ok: true }));
+    const node = fake('ort-node', (o) =>
+      o.executionProviders?.some((p) => p === 'cuda' || p === 'tensorrt') ? { ok: false, reason: 'no CUDA provider installed' } : { ok: true },
+    );
     r.register(node.backend, 100);
     r.register(fake('ort-web', ok).backend, 50);
     const gpu = loadTarget('gpu-cuda');
@@ -119,7 +126,13 @@ describe('resolve', () => {
     const r = createBackendRegistry();
     r.register(fake('a', no('reason A')).backend, 2);
     r.register(fake('b', () => Promise.reject(new Error('boom')) as never).backend, 1);
-    const err = await expectKilnError(() => r.resolve({ modelKind: 'onnx' }), 'BACKEND_UNAVAILABLE', 'no backend can run an ONNX model on this host; tried 2:', '• a: reason A', '• b: available() failed: boom');
+    const err = await expectKilnError(
+      () => r.resolve({ modelKind: 'onnx' }),
+      'BACKEND_UNAVAILABLE',
+      'no backend can run an ONNX model on this host; tried 2:',
+      '• a: reason A',
+      '• b: available() failed: boom',
+    );
     expect(err.exitCode).toBe(1);
   });
 
@@ -128,7 +141,12 @@ describe('resolve', () => {
     r.register(fake('ort-node', ok).backend, 100);
     r.register(fake('tfjs', ok, 'tfjs').backend, 50);
     await expectKilnError(() => r.resolve({ name: 'tfjs', modelKind: 'onnx' }), 'WRONG_BACKEND', "backend 'tfjs' loads tfjs models, not onnx", 'use ort-node');
-    await expectKilnError(() => r.resolve({ target: loadTarget('x86_64'), modelKind: 'tfjs' }), 'WRONG_BACKEND', "target 'x86_64' runs on ort-node", 'use tfjs');
+    await expectKilnError(
+      () => r.resolve({ target: loadTarget('x86_64'), modelKind: 'tfjs' }),
+      'WRONG_BACKEND',
+      "target 'x86_64' runs on ort-node",
+      'use tfjs',
+    );
     await expectKilnError(() => r.resolve({ modelKind: 'pytorch' as ModelKind }), 'BAD_OPTION', "modelKind must be 'onnx' or 'tfjs'");
     await expectKilnError(() => createBackendRegistry().resolve({ modelKind: 'onnx' }), 'BACKEND_UNAVAILABLE', 'no registered backend loads onnx models');
   });
@@ -145,7 +163,11 @@ describe('resolve', () => {
 
 describe('the default registry', () => {
   it('holds ort-node, ort-web and tfjs, and asking it for CUDA lists why each ONNX backend failed', async () => {
-    expect(defaultBackendRegistry().list().map((e) => `${e.name}:${e.priority}:${e.modelKind}`)).toEqual(['ort-node:100:onnx', 'ort-web:50:onnx', 'tfjs:50:tfjs']);
+    expect(
+      defaultBackendRegistry()
+        .list()
+        .map((e) => `${e.name}:${e.priority}:${e.modelKind}`),
+    ).toEqual(['ort-node:100:onnx', 'ort-web:50:onnx', 'tfjs:50:tfjs']);
     await expectKilnError(
       () => resolveBackend({ modelKind: 'onnx', options: { executionProviders: ['cuda'] } }),
       'BACKEND_UNAVAILABLE',

@@ -65,7 +65,9 @@ describe('the import-direction check (scripts/check-imports.ts)', () => {
     const problems = checkImports(tree(files), [['edge-agent/jobs.ts', 'edge-agent/agent.ts']]);
     expect(problems).toHaveLength(1);
     expect(problems[0].kind).toBe('cycle');
-    expect(problems[0].message).toBe('import cycle: src/compiler/a.ts ↔ src/compiler/b.ts ↔ src/compiler/c.ts: break it by moving what they share into a file both import');
+    expect(problems[0].message).toBe(
+      'import cycle: src/compiler/a.ts ↔ src/compiler/b.ts ↔ src/compiler/c.ts: break it by moving what they share into a file both import',
+    );
     expect(checkImports(tree(files), []).filter((p) => p.kind === 'cycle')).toHaveLength(2);
   });
 

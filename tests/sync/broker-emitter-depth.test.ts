@@ -8,7 +8,11 @@ import { Aedes } from 'aedes';
 import { describe, expect, it } from 'vitest';
 import { boundEmitterDepth, type QueuedEmitter } from '../../src/cloud/gateway/broker.js';
 
-type Mq = QueuedEmitter & { on(topic: string, fn: (m: unknown, done: () => void) => void, cb?: () => void): void; emit(m: { topic: string }, cb: (err?: Error) => void): void; concurrency: number };
+type Mq = QueuedEmitter & {
+  on(topic: string, fn: (m: unknown, done: () => void) => void, cb?: () => void): void;
+  emit(m: { topic: string }, cb: (err?: Error) => void): void;
+  concurrency: number;
+};
 
 /** Fill the emitter's concurrency with deliveries held open, queue `queued` more that complete at once, then let the held ones finish. */
 async function burst(mq: Mq, queued: number): Promise<{ delivered: number; order: number[] }> {

@@ -44,7 +44,10 @@ describe('embedded broker: retained messages by exact topic', () => {
     for (let i = 0; i < 50; i++) await pub.publishAsync(`fleet/d${i}/desired`, `doc-${i}`, { qos: 1, retain: true });
     await pub.publishAsync('fleet/d7/desired', 'doc-7b', { qos: 1, retain: true });
     await pub.publishAsync('fleet/d8/desired', '', { qos: 1, retain: true });
-    expect(await retainedFor(['fleet/d3/desired', 'fleet/d7/desired', 'fleet/d8/desired', 'fleet/none/desired'])).toEqual({ 'fleet/d3/desired': 'doc-3', 'fleet/d7/desired': 'doc-7b' });
+    expect(await retainedFor(['fleet/d3/desired', 'fleet/d7/desired', 'fleet/d8/desired', 'fleet/none/desired'])).toEqual({
+      'fleet/d3/desired': 'doc-3',
+      'fleet/d7/desired': 'doc-7b',
+    });
     const all = await retainedFor(['fleet/+/desired']);
     expect(Object.keys(all)).toHaveLength(49);
     expect(all['fleet/d7/desired']).toBe('doc-7b');

@@ -31,9 +31,16 @@ afterAll(async () => {
 describe('kiln agent start --cloud', () => {
   it('BAD CALL: --cloud without a device id and secret, or a non-MQTT URL, is a config error', () => {
     expect(() => resolveAgentConfig({ cwd: root, flags: { cloud: 'mqtt://127.0.0.1:1883' } })).toThrow(/needs a device id and secret/);
-    expect(() => resolveAgentConfig({ cwd: root, flags: { cloud: 'http://x', deviceId: 'd1', deviceSecret: 'secret-secret' } })).toThrow(/--cloud: expected an mqtt:\/\//);
-    expect(() => resolveAgentConfig({ cwd: root, flags: { cloud: 'mqtt://x:1', deviceId: 'a/b', deviceSecret: 'secret-secret' } })).toThrow(/--device-id: expected a device id/);
-    const ok = resolveAgentConfig({ cwd: root, env: { KILN_AGENT_CLOUD: 'mqtt://x:1', KILN_AGENT_DEVICE_ID: 'd1', KILN_AGENT_DEVICE_SECRET: 'secret-secret' } });
+    expect(() => resolveAgentConfig({ cwd: root, flags: { cloud: 'http://x', deviceId: 'd1', deviceSecret: 'secret-secret' } })).toThrow(
+      /--cloud: expected an mqtt:\/\//,
+    );
+    expect(() => resolveAgentConfig({ cwd: root, flags: { cloud: 'mqtt://x:1', deviceId: 'a/b', deviceSecret: 'secret-secret' } })).toThrow(
+      /--device-id: expected a device id/,
+    );
+    const ok = resolveAgentConfig({
+      cwd: root,
+      env: { KILN_AGENT_CLOUD: 'mqtt://x:1', KILN_AGENT_DEVICE_ID: 'd1', KILN_AGENT_DEVICE_SECRET: 'secret-secret' },
+    });
     expect(ok).toMatchObject({ cloud: 'mqtt://x:1', deviceId: 'd1', deviceSecret: 'secret-secret' });
   });
 
@@ -42,10 +49,31 @@ describe('kiln agent start --cloud', () => {
       const dir = tempDir('kiln-sync-cli-run-');
       const gw: DeviceGateway = await gatewayFor(b, dir);
       const dev = gw.addDevice('cli', { id: uniqueId('cli') });
-      const child = spawn(process.execPath, [BIN, 'agent', 'start', '--model', v1.tgz, '--port', '0', '--data-dir', join(dir, 'agent'), '--json', '--cloud', gw.brokerUrl, '--device-id', dev.id, '--device-secret', dev.secret], {
-        env: { ...process.env, KILN_HOME: kilnHome },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          'agent',
+          'start',
+          '--model',
+          v1.tgz,
+          '--port',
+          '0',
+          '--data-dir',
+          join(dir, 'agent'),
+          '--json',
+          '--cloud',
+          gw.brokerUrl,
+          '--device-id',
+          dev.id,
+          '--device-secret',
+          dev.secret,
+        ],
+        {
+          env: { ...process.env, KILN_HOME: kilnHome },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       try {
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -68,7 +96,11 @@ describe('kiln agent start --cloud', () => {
         const keyId = (JSON.parse(readFileSync(join(v2.dir, 'signature.json'), 'utf8')) as { keyId: string }).keyId;
         const f = server.add(`cli-${dev.id}.tgz`, v2.tgz);
         await gw.setDesiredState(dev.id, { cnn: { version: '2.0.0', artifact: { ...f, signature: { algorithm: 'ed25519', keyId } } } });
-        await waitUntil(() => gw.device(dev.id)?.reported?.models.cnn?.status === 'current' && gw.device(dev.id)?.reported?.models.cnn?.version === '2.0.0', 30_000, 'v2 current');
+        await waitUntil(
+          () => gw.device(dev.id)?.reported?.models.cnn?.status === 'current' && gw.device(dev.id)?.reported?.models.cnn?.version === '2.0.0',
+          30_000,
+          'v2 current',
+        );
         expect((await http(`${url}/v2/models/cnn`)).json()).toMatchObject({ name: 'cnn', versions: expect.arrayContaining(['2.0.0']) });
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));

@@ -64,7 +64,14 @@ for (const b of BROKERS) {
         if (s && statuses.at(-1) !== s) statuses.push(s);
       });
       const connect = () => {
-        const s = new SyncClient(agent, { url: gw.brokerUrl, deviceId: dev.id, deviceSecret: dev.secret, reconnectMinMs: 100, reconnectMaxMs: 800, downloadRetryMs: 50 });
+        const s = new SyncClient(agent, {
+          url: gw.brokerUrl,
+          deviceId: dev.id,
+          deviceSecret: dev.secret,
+          reconnectMinMs: 100,
+          reconnectMaxMs: 800,
+          downloadRetryMs: 50,
+        });
         s.start();
         cleanup.push(() => s.stop());
         return s;
@@ -96,8 +103,14 @@ for (const b of BROKERS) {
 
       // Back to v1, which the device keeps: converges without downloading anything.
       const before = server.requests.length;
-      const back = await gw.setDesiredState(dev.id, { cnn: { version: '1.0.0', artifact: { ...server.add('v1.tgz', v1.tgz), signature: { algorithm: 'ed25519', keyId } } } });
-      await waitUntil(() => gw.device(dev.id)?.reported?.desiredVersion === back.version && reported(dev.id)?.status === 'current' && reported(dev.id)?.version === '1.0.0', 30_000, 'back on v1');
+      const back = await gw.setDesiredState(dev.id, {
+        cnn: { version: '1.0.0', artifact: { ...server.add('v1.tgz', v1.tgz), signature: { algorithm: 'ed25519', keyId } } },
+      });
+      await waitUntil(
+        () => gw.device(dev.id)?.reported?.desiredVersion === back.version && reported(dev.id)?.status === 'current' && reported(dev.id)?.version === '1.0.0',
+        30_000,
+        'back on v1',
+      );
       expect(agent.versions('cnn')[0].version).toBe('1.0.0');
       expect(server.requests.length).toBe(before);
       expect(agent.route('cnn', undefined, 'any').record.version).toBe('1.0.0'); // the weights went with the document

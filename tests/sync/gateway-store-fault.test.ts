@@ -32,10 +32,20 @@ const agentWith = (outbox: StandInOutbox) => ({
 describe('gateway: the store fails for a while (stand-in fault)', () => {
   it('keeps serving, says what is wrong, acknowledges nothing unstored, and loses nothing', async () => {
     const errors: string[] = [];
-    const gw: DeviceGateway = await startGateway({ dbPath: join(dir, 'cloud.db'), logger: { debug() {}, info() {}, warn() {}, error: (msg) => void errors.push(msg) } });
+    const gw: DeviceGateway = await startGateway({
+      dbPath: join(dir, 'cloud.db'),
+      logger: { debug() {}, info() {}, warn() {}, error: (msg) => void errors.push(msg) },
+    });
     const dev = gw.addDevice('edge', { id: uniqueId('fault') });
     const outbox = new StandInOutbox();
-    const sync = new SyncClient(agentWith(outbox) as never, { url: gw.brokerUrl, deviceId: dev.id, deviceSecret: dev.secret, pollMs: 20, resendAfterMs: 300, resendMaxMs: 600 });
+    const sync = new SyncClient(agentWith(outbox) as never, {
+      url: gw.brokerUrl,
+      deviceId: dev.id,
+      deviceSecret: dev.secret,
+      pollMs: 20,
+      resendAfterMs: 300,
+      resendMaxMs: 600,
+    });
     const write = gw.registry.writeMany.bind(gw.registry);
     let failing = true;
     gw.registry.writeMany = (...args) => {
@@ -56,7 +66,12 @@ describe('gateway: the store fails for a while (stand-in fault)', () => {
       for (let i = 50; i < 80; i++) outbox.add('test.count', { i });
       await waitUntil(() => outbox.count() === 0, 15_000, 'the outbox to drain');
       expect(gw.registry.telemetryCount(dev.id)).toBe(80);
-      expect(gw.registry.telemetry(dev.id).map((r) => (r.payload as { i: number }).i).sort((a, b) => a - b)).toEqual(Array.from({ length: 80 }, (_, i) => i));
+      expect(
+        gw.registry
+          .telemetry(dev.id)
+          .map((r) => (r.payload as { i: number }).i)
+          .sort((a, b) => a - b),
+      ).toEqual(Array.from({ length: 80 }, (_, i) => i));
       // The device's report (sent on connect) was kept through the failures and stored after.
       await waitUntil(() => gw.device(dev.id)?.reported !== null, 5000, 'the report stored');
     } finally {

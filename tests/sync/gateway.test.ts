@@ -10,7 +10,12 @@ import { deviceTopics, encodeMessage, MAX_PAYLOAD_BYTES, parseMessage, type Tele
 import { tempDir } from '../edge-agent/helpers.js';
 import { BROKERS, gatewayFor, rawClient, uniqueId, waitUntil } from './helpers.js';
 
-const rec = (i: number): TelemetryRecord => ({ id: `rec-${String(i).padStart(6, '0')}-abcdef`, kind: 'test.count', createdAt: new Date().toISOString(), payload: { i } });
+const rec = (i: number): TelemetryRecord => ({
+  id: `rec-${String(i).padStart(6, '0')}-abcdef`,
+  kind: 'test.count',
+  createdAt: new Date().toISOString(),
+  payload: { i },
+});
 
 for (const b of BROKERS) {
   describe(`gateway (${b.name})`, () => {
@@ -68,7 +73,10 @@ for (const b of BROKERS) {
     it('tracks presence: online, then offline by Last Will when the link dies', async () => {
       const dev = gw.addDevice('lwt', { id: uniqueId('gw') });
       const t = deviceTopics(dev.id);
-      const c = await rawClient(gw.brokerUrl, dev.id, dev.secret, { keepalive: 1, will: { topic: t.presence, payload: encodeMessage('presence', { v: 1, state: 'offline' }), qos: 1, retain: true } });
+      const c = await rawClient(gw.brokerUrl, dev.id, dev.secret, {
+        keepalive: 1,
+        will: { topic: t.presence, payload: encodeMessage('presence', { v: 1, state: 'offline' }), qos: 1, retain: true },
+      });
       await c.publishAsync(t.presence, encodeMessage('presence', { v: 1, state: 'online' }), { qos: 1, retain: true });
       await waitUntil(() => gw.device(dev.id)?.online === true, 10_000, 'online');
       c.stream.destroy(); // no DISCONNECT: the broker publishes the will
@@ -79,7 +87,10 @@ for (const b of BROKERS) {
     it('publishes desired state retained: a device connecting later gets it', async () => {
       const dev = gw.addDevice('late', { id: uniqueId('gw') });
       const doc = await gw.setDesiredState(dev.id, {
-        m: { version: '1', artifact: { url: 'http://127.0.0.1:1/m.tgz', sha256: 'b'.repeat(64), signature: { algorithm: 'ed25519', keyId: 'abcdefabcdefabcd' } } },
+        m: {
+          version: '1',
+          artifact: { url: 'http://127.0.0.1:1/m.tgz', sha256: 'b'.repeat(64), signature: { algorithm: 'ed25519', keyId: 'abcdefabcdefabcd' } },
+        },
       });
       expect(doc.version).toBe(1);
       const c = await rawClient(gw.brokerUrl, dev.id, dev.secret);
@@ -99,7 +110,7 @@ for (const b of BROKERS) {
         expect(gw.stats().refused.connect - before).toBe(3);
       });
 
-      it('BAD CALL: a device publishing or subscribing on another device\'s topics is refused, counted, and nothing is stored', async () => {
+      it("BAD CALL: a device publishing or subscribing on another device's topics is refused, counted, and nothing is stored", async () => {
         const a = gw.addDevice('a', { id: uniqueId('gw') });
         const v = gw.addDevice('victim', { id: uniqueId('gw') });
         const before = gw.stats().refused;

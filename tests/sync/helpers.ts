@@ -17,7 +17,10 @@ export interface BrokerCase {
   url?: string;
 }
 
-export const BROKERS: BrokerCase[] = [{ name: 'aedes' }, ...(process.env.KILN_TEST_MQTT_URL ? [{ name: 'mosquitto' as const, url: process.env.KILN_TEST_MQTT_URL }] : [])];
+export const BROKERS: BrokerCase[] = [
+  { name: 'aedes' },
+  ...(process.env.KILN_TEST_MQTT_URL ? [{ name: 'mosquitto' as const, url: process.env.KILN_TEST_MQTT_URL }] : []),
+];
 
 /** A device id no earlier run used (Mosquitto keeps retained messages and sessions between runs). */
 export const uniqueId = (prefix = 't'): string => `${prefix}-${process.pid}-${randomBytes(5).toString('hex')}`;

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  deviceTopics,
-  encodeMessage,
-  MAX_PAYLOAD_BYTES,
-  parseMessage,
-  parseTopic,
-  type DesiredState,
-} from '../../src/protocol/index.js';
+import { deviceTopics, encodeMessage, MAX_PAYLOAD_BYTES, parseMessage, parseTopic, type DesiredState } from '../../src/protocol/index.js';
 
 const desired: DesiredState = {
   v: 1,
@@ -15,7 +8,12 @@ const desired: DesiredState = {
   models: {
     cnn: {
       version: '2.0.0',
-      artifact: { url: 'http://127.0.0.1:9/cnn-2.0.0.tgz', sha256: 'a'.repeat(64), sizeBytes: 1000, signature: { algorithm: 'ed25519', keyId: '0123456789abcdef' } },
+      artifact: {
+        url: 'http://127.0.0.1:9/cnn-2.0.0.tgz',
+        sha256: 'a'.repeat(64),
+        sizeBytes: 1000,
+        signature: { algorithm: 'ed25519', keyId: '0123456789abcdef' },
+      },
       weights: { '1.0.0': 1, '2.0.0': 9 },
       shadowVersion: '1.0.0',
     },
@@ -47,8 +45,16 @@ describe('parseMessage', () => {
     const t = deviceTopics('d1');
     const cases = [
       [t.desired, 'desired', desired],
-      [t.reported, 'reported', { v: 1, desiredVersion: 3, models: { cnn: { status: 'failed', version: '2.0.0', serving: '1.0.0', reason: 'sha256 mismatch' } }, at: 'now' }],
-      [t.telemetry, 'telemetry', { v: 1, records: [{ id: '3f1e2d4c-0000-4000-8000-000000000000', kind: 'metrics.minute', createdAt: 'x', payload: { n: 1 } }] }],
+      [
+        t.reported,
+        'reported',
+        { v: 1, desiredVersion: 3, models: { cnn: { status: 'failed', version: '2.0.0', serving: '1.0.0', reason: 'sha256 mismatch' } }, at: 'now' },
+      ],
+      [
+        t.telemetry,
+        'telemetry',
+        { v: 1, records: [{ id: '3f1e2d4c-0000-4000-8000-000000000000', kind: 'metrics.minute', createdAt: 'x', payload: { n: 1 } }] },
+      ],
       [t.telemetryAck, 'telemetry/ack', { v: 1, ids: ['3f1e2d4c-0000-4000-8000-000000000000'] }],
       [t.presence, 'presence', { v: 1, state: 'offline' }],
     ] as const;
@@ -68,8 +74,16 @@ describe('parseMessage', () => {
       [t.desired, 'null', 'bad-schema'],
       [t.desired, '[]', 'bad-schema'],
       [t.desired, JSON.stringify({ ...desired, extra: 1 }), 'bad-schema'],
-      [t.desired, JSON.stringify({ ...desired, models: { cnn: { ...desired.models.cnn, artifact: { ...desired.models.cnn.artifact, url: 'file:///etc/passwd' } } } }), 'bad-schema'],
-      [t.desired, JSON.stringify({ ...desired, models: { cnn: { ...desired.models.cnn, artifact: { ...desired.models.cnn.artifact, sha256: 'xyz' } } } }), 'bad-schema'],
+      [
+        t.desired,
+        JSON.stringify({ ...desired, models: { cnn: { ...desired.models.cnn, artifact: { ...desired.models.cnn.artifact, url: 'file:///etc/passwd' } } } }),
+        'bad-schema',
+      ],
+      [
+        t.desired,
+        JSON.stringify({ ...desired, models: { cnn: { ...desired.models.cnn, artifact: { ...desired.models.cnn.artifact, sha256: 'xyz' } } } }),
+        'bad-schema',
+      ],
       [t.telemetry, JSON.stringify({ v: 1, records: [] }), 'bad-schema'],
       [t.telemetry, JSON.stringify({ v: 1, records: [{ id: '../../etc', kind: 'k', createdAt: 'x', payload: 1 }] }), 'bad-schema'],
       [t.reported, JSON.stringify({ v: 1, desiredVersion: 1, models: { m: { status: 'exploded', version: '1' } }, at: 'x' }), 'bad-schema'],

@@ -52,7 +52,11 @@ for (const b of BROKERS) {
 describe('BAD OPTION', () => {
   it('a report interval that is not a positive number of ms is refused, naming it', () => {
     const agent = {} as never;
-    expect(() => new SyncClient(agent, { url: 'mqtt://127.0.0.1:1', deviceId: 'dev-1', deviceSecret: 's', reportEveryMs: 0 })).toThrow(/reportEveryMs must be a number of ms ≥ 10 \(got 0\)/);
-    expect(() => new SyncClient(agent, { url: 'mqtt://127.0.0.1:1', deviceId: 'dev-1', deviceSecret: 's', reportEveryMs: Number.NaN })).toThrow(/reportEveryMs/);
+    expect(() => new SyncClient(agent, { url: 'mqtt://127.0.0.1:1', deviceId: 'dev-1', deviceSecret: 's', reportEveryMs: 0 })).toThrow(
+      /reportEveryMs must be a number of ms ≥ 10 \(got 0\)/,
+    );
+    expect(() => new SyncClient(agent, { url: 'mqtt://127.0.0.1:1', deviceId: 'dev-1', deviceSecret: 's', reportEveryMs: Number.NaN })).toThrow(
+      /reportEveryMs/,
+    );
   });
 });

@@ -26,7 +26,8 @@ function startChild(args: string[]): Promise<ChildProcess> {
     child.once('exit', (code) => reject(new Error(`child exited (${code}) before ready: ${err.slice(-2000)}`)));
   });
 }
-const exited = (c: ChildProcess) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve())));
+const exited = (c: ChildProcess) =>
+  new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve())));
 
 for (const b of BROKERS) {
   describe(`agent kill -9 with a full outbox (${b.name})`, () => {

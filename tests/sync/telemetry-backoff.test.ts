@@ -57,7 +57,16 @@ describe('sync: telemetry re-sends back off, in-flight is bounded', () => {
     });
     await cloud.subscribeAsync(t.telemetry, { qos: 1 });
     // SyncClient types its agent as the real Agent's shape; this one has only what the sync path uses.
-    const sync = new SyncClient(agentWith(outbox) as never, { url, deviceId: id, deviceSecret: 'x', batchSize: 10, maxInflightBatches: 3, pollMs: 20, resendAfterMs: 400, resendMaxMs: 3200 });
+    const sync = new SyncClient(agentWith(outbox) as never, {
+      url,
+      deviceId: id,
+      deviceSecret: 'x',
+      batchSize: 10,
+      maxInflightBatches: 3,
+      pollMs: 20,
+      resendAfterMs: 400,
+      resendMaxMs: 3200,
+    });
     try {
       sync.start();
       await waitUntil(() => got.length >= 3, 5000, 'the first batches');

@@ -49,7 +49,16 @@ for (const b of BROKERS) {
         await proxy.start();
         url = proxy.url;
       }
-      sync = new SyncClient(agent, { url, deviceId: dev.id, deviceSecret: dev.secret, pollMs: 50, reconnectMinMs: 100, reconnectMaxMs: 800, resendAfterMs: 3000, batchSize: 25 });
+      sync = new SyncClient(agent, {
+        url,
+        deviceId: dev.id,
+        deviceSecret: dev.secret,
+        pollMs: 50,
+        reconnectMinMs: 100,
+        reconnectMaxMs: 800,
+        resendAfterMs: 3000,
+        batchSize: 25,
+      });
       sync.start();
       const ids: string[] = [];
       const produce = (n: number) => {
@@ -84,7 +93,10 @@ for (const b of BROKERS) {
 
       expect(served).toBe(6);
       expect(cloudCount()).toBe(600);
-      const stored = gw.registry.telemetry(dev.id, 'test.count').map((r) => r.id).sort();
+      const stored = gw.registry
+        .telemetry(dev.id, 'test.count')
+        .map((r) => r.id)
+        .sort();
       expect(stored).toEqual([...ids].sort());
       expect(new Set(stored).size).toBe(600);
       // The install result of the model went too.

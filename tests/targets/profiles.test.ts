@@ -41,7 +41,9 @@ describe('target profiles', () => {
   });
 
   it('BAD CALL: an unknown built-in name suggests the closest and lists them all', () => {
-    expect(() => loadTarget('x86-64')).toThrowError(/unknown target 'x86-64' \(did you mean 'x86_64'\?\).*built-in targets: arm64, gpu-cuda, wasm, x86_64, x86_64-vnni/s);
+    expect(() => loadTarget('x86-64')).toThrowError(
+      /unknown target 'x86-64' \(did you mean 'x86_64'\?\).*built-in targets: arm64, gpu-cuda, wasm, x86_64, x86_64-vnni/s,
+    );
     expect(() => loadTarget('./nope.json')).toThrowError(/does not exist/);
   });
 

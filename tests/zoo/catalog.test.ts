@@ -2,7 +2,17 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../../src/errors.js';
-import { createZoo, DEFAULT_CATALOG_PATH, getEntry, listModels, loadCatalog, modelLabels, parseCatalog, resolveModel, sha256File } from '../../src/zoo/index.js';
+import {
+  createZoo,
+  DEFAULT_CATALOG_PATH,
+  getEntry,
+  listModels,
+  loadCatalog,
+  modelLabels,
+  parseCatalog,
+  resolveModel,
+  sha256File,
+} from '../../src/zoo/index.js';
 
 const rawCatalog = (): { version: number; models: Record<string, unknown>[] } => JSON.parse(readFileSync(DEFAULT_CATALOG_PATH, 'utf8'));
 
@@ -21,7 +31,17 @@ function zooError(fn: () => unknown): KilnError {
 describe('the shipped catalog', () => {
   it('lists the zoo models, each with a kebab-case unique name', () => {
     const names = listModels().map((m) => m.name);
-    for (const expected of ['ppocr-det', 'ppocr-rec', 'ppocr-cls', 'silero-vad', 'silero-vad-v6', 'silero-vad-legacy', 'oww-hello-deepa', 'oww-hello-deepa-old', 'oww-namaste-deepa']) {
+    for (const expected of [
+      'ppocr-det',
+      'ppocr-rec',
+      'ppocr-cls',
+      'silero-vad',
+      'silero-vad-v6',
+      'silero-vad-legacy',
+      'oww-hello-deepa',
+      'oww-hello-deepa-old',
+      'oww-namaste-deepa',
+    ]) {
       expect(names).toContain(expected);
     }
     expect(new Set(names).size).toBe(names.length);
@@ -108,7 +128,7 @@ describe('catalog validation', () => {
     expect(err.message).toContain("models[silero-vad].feed.state[0].output: 'nope' is not an output of the model (outputs: output, stateN)");
     expect(err.message).toContain("(root): unknown key 'extra'");
     expect(lines.length).toBe(9); // one per mistake above
-    expect(err.message).toContain("(9 problems)");
+    expect(err.message).toContain('(9 problems)');
   });
 
   it('BAD CALL: a catalog file that is not JSON, or missing', () => {

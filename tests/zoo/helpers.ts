@@ -2,7 +2,8 @@
 import { createOrtNodeSession, ort, type OrtSession } from '../../src/runtime/ort-node.js';
 import type { SampleFeeds } from '../../src/zoo/index.js';
 
-export type OutputArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
+export type OutputArray =
+  Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
 export interface PlainTensor {
   type: string;
@@ -21,7 +22,5 @@ export function openSession(model: string | Uint8Array, source?: string): Promis
 
 export async function run(session: OrtSession, feeds: SampleFeeds): Promise<Record<string, PlainTensor>> {
   const out = await session.run(toOrtFeeds(feeds));
-  return Object.fromEntries(
-    Object.entries(out).map(([name, t]) => [name, { type: t.type, dims: [...t.dims], data: t.data as OutputArray }]),
-  );
+  return Object.fromEntries(Object.entries(out).map(([name, t]) => [name, { type: t.type, dims: [...t.dims], data: t.data as OutputArray }]));
 }

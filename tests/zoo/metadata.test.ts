@@ -24,13 +24,20 @@ describe('compareSignature', () => {
     expect(compareSignature('input', spec, [{ name: 'x', type: 'float32', shape: ['a', 3, 'h', 'w'] }])).toEqual([]);
   });
   it('reports names, dtype, rank and fixed dims that disagree', () => {
-    expect(compareSignature('input', spec, [{ name: 'y', type: 'float32', shape: ['N', 3, 48, 'W'] }])).toEqual(['inputs: catalog lists [x], the model has [y]']);
-    expect(compareSignature('input', spec, [{ name: 'x', type: 'int64', shape: ['N', 3, 48, 'W'] }])).toEqual(["input 'x': catalog dtype float32, model int64"]);
+    expect(compareSignature('input', spec, [{ name: 'y', type: 'float32', shape: ['N', 3, 48, 'W'] }])).toEqual([
+      'inputs: catalog lists [x], the model has [y]',
+    ]);
+    expect(compareSignature('input', spec, [{ name: 'x', type: 'int64', shape: ['N', 3, 48, 'W'] }])).toEqual([
+      "input 'x': catalog dtype float32, model int64",
+    ]);
     expect(compareSignature('input', spec, [{ name: 'x', type: 'float32', shape: ['N', 3, 48] }])[0]).toMatch(/rank 4, model \[N, 3, 48\] has rank 3/);
     expect(compareSignature('input', spec, [{ name: 'x', type: 'float32', shape: ['N', 1, 48, 'W'] }])).toEqual(["input 'x' dim 1: catalog 3, model 1"]);
   });
   it('checkShapes binds each symbol to one size', () => {
-    const specs: TensorSpec[] = [{ name: 'a', dtype: 'float32', shape: ['N', 2] }, { name: 'b', dtype: 'float32', shape: ['N', 'M'] }];
+    const specs: TensorSpec[] = [
+      { name: 'a', dtype: 'float32', shape: ['N', 2] },
+      { name: 'b', dtype: 'float32', shape: ['N', 'M'] },
+    ];
     expect(checkShapes(specs, { a: { dims: [3, 2] }, b: { dims: [3, 7] } })).toEqual([]);
     expect(checkShapes(specs, { a: { dims: [3, 2] }, b: { dims: [4, 7] } })).toEqual(["'b' dim 0 ('N'): 4, but 3 at 'a' dim 0"]);
     expect(checkShapes(specs, { a: { dims: [3, 5] }, b: { dims: [3, 7] } })).toEqual(["'a' dim 1: expected 2, got 5"]);

@@ -6,8 +6,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrtSession } from '../../src/runtime/ort-node.js';
 import {
-  argmax, ctcGreedyDecode, getEntry, imageToTensor, inkBox, mapStats, modelLabels, padBox, renderText, resolveModel,
-  sampleImage, sampleInputs, type ImageFeed,
+  argmax,
+  ctcGreedyDecode,
+  getEntry,
+  imageToTensor,
+  inkBox,
+  mapStats,
+  modelLabels,
+  padBox,
+  renderText,
+  resolveModel,
+  sampleImage,
+  sampleInputs,
+  type ImageFeed,
 } from '../../src/zoo/index.js';
 import { openSession, run } from './helpers.js';
 
@@ -19,7 +30,7 @@ afterAll(async () => {
   for (const s of Object.values(sessions)) await s.release();
 });
 
-const only = <T,>(record: Record<string, T>): T => {
+const only = <T>(record: Record<string, T>): T => {
   const values = Object.values(record);
   expect(values.length).toBe(1);
   return values[0];
@@ -54,11 +65,14 @@ describe('ppocr-det', () => {
     expect(margin.max).toBeLessThan(post!.threshold);
     // Above-threshold pixels span the text line horizontally and stay near it.
     const above = { x0: W, x1: 0, y0: H, y1: 0 };
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      if (probs[y * W + x] <= post!.threshold) continue;
-      above.x0 = Math.min(above.x0, x); above.x1 = Math.max(above.x1, x + 1);
-      above.y0 = Math.min(above.y0, y); above.y1 = Math.max(above.y1, y + 1);
-    }
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        if (probs[y * W + x] <= post!.threshold) continue;
+        above.x0 = Math.min(above.x0, x);
+        above.x1 = Math.max(above.x1, x + 1);
+        above.y0 = Math.min(above.y0, y);
+        above.y1 = Math.max(above.y1, y + 1);
+      }
     expect(above.x1 - above.x0).toBeGreaterThan(0.85 * (ink.x1 - ink.x0));
     expect(above.x0).toBeGreaterThanOrEqual(ink.x0 - 16);
     expect(above.x1).toBeLessThanOrEqual(ink.x1 + 16);
@@ -114,7 +128,10 @@ describe('ppocr-cls', () => {
 
   for (const text of ['The quick brown fox', 'kiln2024', 'ONNX Runtime']) {
     it(`says 0° for upright and 180° for rotated ${JSON.stringify(text)}`, async () => {
-      for (const [rotate180, want] of [[false, '0'], [true, '180']] as const) {
+      for (const [rotate180, want] of [
+        [false, '0'],
+        [true, '180'],
+      ] as const) {
         const feeds = await sampleInputs('ppocr-cls', { text, rotate180 });
         expect(feeds.x.dims).toEqual([1, 3, 48, 192]);
         const out = only(await run(sessions['ppocr-cls'], feeds));
@@ -126,7 +143,7 @@ describe('ppocr-cls', () => {
   }
 });
 
-describe('the catalog\'s normalization is the one that works', () => {
+describe("the catalog's normalization is the one that works", () => {
   it('feeding the recognizer raw 0..255 pixels instead breaks it', async () => {
     const entry = getEntry('ppocr-rec');
     const feed = entry.feed as ImageFeed;

@@ -1,8 +1,26 @@
 /** The pure parts of the zoo: resize rules, tensor layout, image ops, audio framing, CTC decoding, sample building. */
 import { describe, expect, it } from 'vitest';
 import {
-  buildSampleInputs, crop, ctcGreedyDecode, frameStream, getEntry, imageToTensor, inkBox, makeTensor, mapStats, resizeBilinear,
-  parseCatalog, renderText, resizeTarget, rotate180, sampleInputs, solidImage, synthesize, textSvg, type CatalogEntry, type RgbImage,
+  buildSampleInputs,
+  crop,
+  ctcGreedyDecode,
+  frameStream,
+  getEntry,
+  imageToTensor,
+  inkBox,
+  makeTensor,
+  mapStats,
+  resizeBilinear,
+  parseCatalog,
+  renderText,
+  resizeTarget,
+  rotate180,
+  sampleInputs,
+  solidImage,
+  synthesize,
+  textSvg,
+  type CatalogEntry,
+  type RgbImage,
 } from '../../src/zoo/index.js';
 
 const rgb = (width: number, height: number, f: (x: number, y: number) => [number, number, number]): RgbImage => {
@@ -59,8 +77,12 @@ describe('image ops', () => {
   it('imageToTensor: BGR order, per-channel mean/std, NCHW, right padding', () => {
     const img = solidImage(48, 48, [255, 0, 51]); // R=255, G=0, B=51
     const t = imageToTensor(img, {
-      layout: 'NCHW', channels: 'BGR', resize: { mode: 'fixed-height', height: 48, minWidth: 96, padValue: -9 },
-      scale: 1 / 255, mean: [0.1, 0.2, 0.3], std: [0.5, 0.5, 0.5],
+      layout: 'NCHW',
+      channels: 'BGR',
+      resize: { mode: 'fixed-height', height: 48, minWidth: 96, padValue: -9 },
+      scale: 1 / 255,
+      mean: [0.1, 0.2, 0.3],
+      std: [0.5, 0.5, 0.5],
     });
     expect(t.dims).toEqual([1, 3, 48, 96]);
     const at = (c: number, y: number, x: number): number => t.data[(c * 48 + y) * 96 + x];
@@ -68,13 +90,30 @@ describe('image ops', () => {
     expect(at(1, 10, 10)).toBeCloseTo((0 - 0.2) / 0.5, 6);
     expect(at(2, 10, 10)).toBeCloseTo((1 - 0.3) / 0.5, 6); // channel 2 is red
     expect(at(0, 10, 60)).toBe(-9); // padding
-    const nhwc = imageToTensor(img, { layout: 'NHWC', channels: 'RGB', resize: { mode: 'fixed', width: 4, height: 2 }, scale: 1, mean: [0, 0, 0], std: [1, 1, 1] });
+    const nhwc = imageToTensor(img, {
+      layout: 'NHWC',
+      channels: 'RGB',
+      resize: { mode: 'fixed', width: 4, height: 2 },
+      scale: 1,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+    });
     expect(nhwc.dims).toEqual([1, 2, 4, 3]);
     expect(Array.from(nhwc.data.subarray(0, 3))).toEqual([255, 0, 51]);
-    const gray = imageToTensor(solidImage(4, 4, [255, 255, 255]), { layout: 'NCHW', channels: 'gray', resize: { mode: 'fixed', width: 2, height: 2 }, scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] });
+    const gray = imageToTensor(solidImage(4, 4, [255, 255, 255]), {
+      layout: 'NCHW',
+      channels: 'gray',
+      resize: { mode: 'fixed', width: 2, height: 2 },
+      scale: 1 / 255,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+    });
     expect(gray.dims).toEqual([1, 1, 2, 2]);
     expect(gray.data[0]).toBeCloseTo(1, 6);
-    const flat = imageToTensor(rgb(3, 2, (x, y) => [x * 10 + y, 0, 0]), { layout: 'flat', channels: 'gray', resize: { mode: 'fixed', width: 3, height: 2 }, scale: 1, mean: [0, 0, 0], std: [0.299, 1, 1] });
+    const flat = imageToTensor(
+      rgb(3, 2, (x, y) => [x * 10 + y, 0, 0]),
+      { layout: 'flat', channels: 'gray', resize: { mode: 'fixed', width: 3, height: 2 }, scale: 1, mean: [0, 0, 0], std: [0.299, 1, 1] },
+    );
     expect(flat.dims).toEqual([1, 6]);
     expect(Array.from(flat.data).map((v) => Math.round(v))).toEqual([0, 10, 20, 1, 11, 21]); // row-major
   });
@@ -86,11 +125,17 @@ describe('image ops', () => {
 });
 
 describe('audio', () => {
-  it('frameStream prefixes each frame with the previous frame\'s tail', () => {
+  it("frameStream prefixes each frame with the previous frame's tail", () => {
     const audio = Float32Array.from({ length: 10 }, (_, i) => i + 1);
     const frames = frameStream(audio, 4, 2);
-    expect(frames.map((f) => Array.from(f))).toEqual([[0, 0, 1, 2, 3, 4], [3, 4, 5, 6, 7, 8]]);
-    expect(frameStream(audio, 5, 0).map((f) => Array.from(f))).toEqual([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]);
+    expect(frames.map((f) => Array.from(f))).toEqual([
+      [0, 0, 1, 2, 3, 4],
+      [3, 4, 5, 6, 7, 8],
+    ]);
+    expect(frameStream(audio, 5, 0).map((f) => Array.from(f))).toEqual([
+      [1, 2, 3, 4, 5],
+      [6, 7, 8, 9, 10],
+    ]);
     expect(() => frameStream(audio, 4, 5)).toThrow(RangeError);
   });
 
@@ -141,8 +186,12 @@ describe('sample inputs', () => {
     expect(() => makeTensor('float32', [3], [1, 2])).toThrow(/2 values for dims \[3\]/);
   });
 
-  it('wake-word models get a synthetic embedding window of the catalog\'s size, seeded', async () => {
-    for (const [name, frames] of [['oww-hello-deepa', 25], ['oww-hello-deepa-old', 24], ['oww-namaste-deepa', 24]] as const) {
+  it("wake-word models get a synthetic embedding window of the catalog's size, seeded", async () => {
+    for (const [name, frames] of [
+      ['oww-hello-deepa', 25],
+      ['oww-hello-deepa-old', 24],
+      ['oww-namaste-deepa', 24],
+    ] as const) {
       const feeds = await sampleInputs(name);
       expect(feeds['onnx::Flatten_0'].dims).toEqual([1, frames, 96]);
     }
@@ -161,15 +210,27 @@ describe('sample inputs', () => {
 
   it('a kiln-built image classifier (file source, gray, light on dark, NHWC) gets an MNIST-like digit', async () => {
     const draft = {
-      name: 'digits-demo', description: 'a hypothetical MNIST classifier', task: 'image-classification',
-      source: { kind: 'file', path: 'models/mnist/model.onnx' }, sha256: 'a'.repeat(64), size: 1000,
+      name: 'digits-demo',
+      description: 'a hypothetical MNIST classifier',
+      task: 'image-classification',
+      source: { kind: 'file', path: 'models/mnist/model.onnx' },
+      sha256: 'a'.repeat(64),
+      size: 1000,
       license: { spdx: 'Apache-2.0', foundIn: 'trained in this repository' },
       inputs: [{ name: 'image', dtype: 'float32', shape: ['N', 28, 28, 1] }],
       outputs: [{ name: 'probs', dtype: 'float32', shape: ['N', 10] }],
       feed: {
-        kind: 'image', summary: '28×28 gray digit, white on black, 0..1', layout: 'NHWC', channels: 'gray',
-        resize: { mode: 'fixed', width: 28, height: 28 }, scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], valueRange: [0, 1],
-        polarity: 'light-on-dark', labels: { values: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] },
+        kind: 'image',
+        summary: '28×28 gray digit, white on black, 0..1',
+        layout: 'NHWC',
+        channels: 'gray',
+        resize: { mode: 'fixed', width: 28, height: 28 },
+        scale: 1 / 255,
+        mean: [0, 0, 0],
+        std: [1, 1, 1],
+        valueRange: [0, 1],
+        polarity: 'light-on-dark',
+        labels: { values: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] },
         postprocess: { kind: 'argmax' },
       },
     };
@@ -183,7 +244,7 @@ describe('sample inputs', () => {
     expect(Math.max(...data)).toBeGreaterThan(0.9); // bright stroke
     const lit = data.filter((v) => v > 0.5).length;
     expect(lit).toBeGreaterThan(20);
-    expect(lit).toBeLessThan(28 * 28 / 2);
+    expect(lit).toBeLessThan((28 * 28) / 2);
   });
 
   it('BAD CALL: text that renders no pixels cannot make a recognizer sample', async () => {

@@ -86,7 +86,9 @@ describe('BAD CALL: npm package problems', () => {
     const err = zooError(() => zoo.resolveModel('silero-vad'));
     expect(err.message).toContain(`has sha256 ${actual}, the catalog expects ${getEntry('silero-vad').sha256}`);
     expect(err.message).toContain(join(pkgDir, 'dist', 'silero_vad_v5.onnx'));
-    expect(err.hint).toMatch(/npm install --save-exact @ricky0123\/vad-web@0\.0\.31, or npm ci\); if you bumped it on purpose, run npx tsx models\/scripts\/refresh-catalog\.ts/);
+    expect(err.hint).toMatch(
+      /npm install --save-exact @ricky0123\/vad-web@0\.0\.31, or npm ci\); if you bumped it on purpose, run npx tsx models\/scripts\/refresh-catalog\.ts/,
+    );
     // Another model of the same package is missing from this copy.
     expect(zooError(() => zoo.resolveModel('silero-vad-v6')).message).toMatch(/dist\/silero_vad_v6\.onnx is missing from @ricky0123\/vad-web/);
   });
@@ -118,7 +120,9 @@ describe('file sources, tampering and the hash cache', () => {
     const err = zooError(() => zoo.resolveModel('vad-copy'));
     expect(err.message).toContain(`has sha256 ${sha256File(modelPath)}, the catalog expects ${sha256}`);
     expect(err.message).not.toMatch(/size/); // same size, different bytes
-    expect(err.hint).toMatch(/restore the file \(git checkout -- models\/vad-copy\.onnx\); if you rebuilt it on purpose, run npx tsx models\/scripts\/refresh-catalog\.ts/);
+    expect(err.hint).toMatch(
+      /restore the file \(git checkout -- models\/vad-copy\.onnx\); if you rebuilt it on purpose, run npx tsx models\/scripts\/refresh-catalog\.ts/,
+    );
   });
 
   it('a missing file source says how to get it back', () => {

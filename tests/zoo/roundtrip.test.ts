@@ -17,7 +17,7 @@ function firstDifference(a: PlainTensor, b: PlainTensor): number {
   return -1;
 }
 
-describe('round trip through kiln\'s ONNX codec is bit-exact', () => {
+describe("round trip through kiln's ONNX codec is bit-exact", () => {
   for (const entry of listModels()) {
     it(entry.name, async () => {
       const { path } = resolveModel(entry.name);

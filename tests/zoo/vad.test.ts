@@ -4,7 +4,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrtSession } from '../../src/runtime/ort-node.js';
-import { frameStream, getEntry, listModels, makeTensor, resolveModel, sampleInputs, synthesize, type AudioFeed, type SampleFeeds, type SyntheticSignal, type TensorSpec } from '../../src/zoo/index.js';
+import {
+  frameStream,
+  getEntry,
+  listModels,
+  makeTensor,
+  resolveModel,
+  sampleInputs,
+  synthesize,
+  type AudioFeed,
+  type SampleFeeds,
+  type SyntheticSignal,
+  type TensorSpec,
+} from '../../src/zoo/index.js';
 import { openSession, run } from './helpers.js';
 
 const VADS = listModels({ task: 'voice-activity-detection' }).map((m) => m.name);

@@ -11,8 +11,18 @@ const log = (text) => {
 const post = (path, body) => fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 const ARRAYS = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
-  int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
 };
 
 /** Lowest cosine and largest abs difference over the outputs both have, as numbers. */
@@ -23,10 +33,15 @@ function agreement(a, b) {
     const x = a[name]?.data;
     const y = b[name]?.data;
     if (!x || !y || x.length !== y.length || typeof x[0] === 'bigint') continue;
-    let dot = 0, nx = 0, ny = 0;
+    let dot = 0,
+      nx = 0,
+      ny = 0;
     for (let i = 0; i < x.length; i++) {
-      const u = Number(x[i]), v = Number(y[i]);
-      dot += u * v; nx += u * u; ny += v * v;
+      const u = Number(x[i]),
+        v = Number(y[i]);
+      dot += u * v;
+      nx += u * u;
+      ny += v * v;
       const d = Math.abs(u - v);
       if (d > maxAbs) maxAbs = d;
     }

@@ -14,8 +14,18 @@ const started = performance.now();
 const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 
 const ARRAYS = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
-  int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
 };
 
 /** A job this process cannot run: reported to the parent as the run's fatal error (it raises a KilnError). */
@@ -42,15 +52,16 @@ async function main() {
   const version = (ort.env.versions && (ort.env.versions.node || ort.env.versions.web || ort.env.versions.common)) || 'unknown';
   const feedsData = job.inputs.map((i) => ({ ...i, data: readInput(i) }));
   const feeds = () => Object.fromEntries(feedsData.map((i) => [i.name, new ort.Tensor(i.type, i.data, i.dims)]));
-  const options = job.runtime === 'onnxruntime-web'
-    ? { executionProviders: ['wasm'], graphOptimizationLevel: job.optimization || 'all' }
-    : {
-        executionProviders: job.executionProviders || ['cpu'],
-        graphOptimizationLevel: job.optimization || 'all',
-        logSeverityLevel: 3,
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-        ...(job.threads ? { intraOpNumThreads: job.threads, interOpNumThreads: 1 } : {}),
-      };
+  const options =
+    job.runtime === 'onnxruntime-web'
+      ? { executionProviders: ['wasm'], graphOptimizationLevel: job.optimization || 'all' }
+      : {
+          executionProviders: job.executionProviders || ['cpu'],
+          graphOptimizationLevel: job.optimization || 'all',
+          logSeverityLevel: 3,
+          extra: { session: { intra_op: { allow_spinning: '0' } } },
+          ...(job.threads ? { intraOpNumThreads: job.threads, interOpNumThreads: 1 } : {}),
+        };
   const rssBeforeLoad = process.memoryUsage().rss;
   const models = [];
   const live = [];

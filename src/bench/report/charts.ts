@@ -31,7 +31,8 @@ const ROW_H = 34;
 const TOP = 40;
 const AXIS_H = 34;
 
-export const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+export const escapeXml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
 /** A round upper bound and tick step for an axis from 0 to `max`. */
 export function niceScale(max: number, ticks = 5): { max: number; step: number } {
@@ -85,7 +86,11 @@ export function latencyChart(group: Extract<GroupResult, { state: 'measured' }>)
   // must not squash every box; clipped whiskers and dots end in a › at the edge.
   const reach = (l: (typeof measured)[number]['latency']) => Math.max(Math.min(l.p99, l.p75 + 3 * (l.p75 - l.p25)), l.p50 * 1.2);
   const top = Math.max(...measured.map((v) => reach(v.latency)), 0) * 1.08;
-  const axis = { ...niceScale(top), unit: '', label: `milliseconds per run (${measured[0]?.latency.n ?? 0} runs each; box p25–p75, bar p50, ◇ mean, whiskers min–p99; dots: every run)` };
+  const axis = {
+    ...niceScale(top),
+    unit: '',
+    label: `milliseconds per run (${measured[0]?.latency.n ?? 0} runs each; box p25–p75, bar p50, ◇ mean, whiskers min–p99; dots: every run)`,
+  };
   const plotW = WIDTH - LABEL_W - RIGHT_W;
   const x = (v: number) => LABEL_W + (Math.min(v, axis.max) / axis.max) * plotW;
   const rows = measured.map((v, r) => {
@@ -113,7 +118,14 @@ export function latencyChart(group: Extract<GroupResult, { state: 'measured' }>)
 }
 
 /** Horizontal bars with a value label; an optional reference line (1× for speed-ups). */
-function barChart(id: string, title: string, bars: { label: string; sub?: string; value: number; lo?: number; hi?: number; color: string; text: string }[], axisLabel: string, unit: string, reference?: number): Chart {
+function barChart(
+  id: string,
+  title: string,
+  bars: { label: string; sub?: string; value: number; lo?: number; hi?: number; color: string; text: string }[],
+  axisLabel: string,
+  unit: string,
+  reference?: number,
+): Chart {
   // Bars set the scale; a whisker reaching past twice the longest bar is clipped (› at the edge).
   const longest = Math.max(...bars.map((b) => b.value), reference ?? 0);
   const top = Math.min(Math.max(...bars.map((b) => Math.max(b.hi ?? 0, b.value)), reference ?? 0), longest * 2) * 1.1;
@@ -122,8 +134,12 @@ function barChart(id: string, title: string, bars: { label: string; sub?: string
   const x = (v: number) => LABEL_W + (Math.min(Math.max(0, v), axis.max) / axis.max) * plotW;
   const body = bars.map((b, r) => {
     const cy = TOP + r * ROW_H + ROW_H / 2;
-    const range = b.lo !== undefined && b.hi !== undefined ? `<line x1='${x(b.lo).toFixed(1)}' y1='${cy}' x2='${x(b.hi).toFixed(1)}' y2='${cy}' stroke='#111827' stroke-width='1.2'/><line x1='${x(b.lo).toFixed(1)}' y1='${cy - 4}' x2='${x(b.lo).toFixed(1)}' y2='${cy + 4}' stroke='#111827'/><line x1='${x(b.hi).toFixed(1)}' y1='${cy - 4}' x2='${x(b.hi).toFixed(1)}' y2='${cy + 4}' stroke='#111827'/>` : '';
-    const clipped = b.hi !== undefined && b.hi > axis.max ? `<text x='${(x(axis.max) + 3).toFixed(1)}' y='${cy + 4}' font-size='12' fill='#111827'>›</text>` : '';
+    const range =
+      b.lo !== undefined && b.hi !== undefined
+        ? `<line x1='${x(b.lo).toFixed(1)}' y1='${cy}' x2='${x(b.hi).toFixed(1)}' y2='${cy}' stroke='#111827' stroke-width='1.2'/><line x1='${x(b.lo).toFixed(1)}' y1='${cy - 4}' x2='${x(b.lo).toFixed(1)}' y2='${cy + 4}' stroke='#111827'/><line x1='${x(b.hi).toFixed(1)}' y1='${cy - 4}' x2='${x(b.hi).toFixed(1)}' y2='${cy + 4}' stroke='#111827'/>`
+        : '';
+    const clipped =
+      b.hi !== undefined && b.hi > axis.max ? `<text x='${(x(axis.max) + 3).toFixed(1)}' y='${cy + 4}' font-size='12' fill='#111827'>›</text>` : '';
     return (
       label(cy, b.label, b.sub) +
       clipped +
@@ -132,7 +148,10 @@ function barChart(id: string, title: string, bars: { label: string; sub?: string
       `<text x='${WIDTH - RIGHT_W + 10}' y='${cy + 4}' font-size='11' fill='#111827'>${escapeXml(b.text)}</text>`
     );
   });
-  const ref = reference !== undefined ? `<line x1='${x(reference).toFixed(1)}' y1='${TOP - 8}' x2='${x(reference).toFixed(1)}' y2='${TOP + bars.length * ROW_H}' stroke='#dc2626' stroke-width='1.5' stroke-dasharray='4 3'/><text x='${(x(reference) + 4).toFixed(1)}' y='${TOP - 10}' font-size='10' fill='#dc2626'>original</text>` : '';
+  const ref =
+    reference !== undefined
+      ? `<line x1='${x(reference).toFixed(1)}' y1='${TOP - 8}' x2='${x(reference).toFixed(1)}' y2='${TOP + bars.length * ROW_H}' stroke='#dc2626' stroke-width='1.5' stroke-dasharray='4 3'/><text x='${(x(reference) + 4).toFixed(1)}' y='${TOP - 10}' font-size='10' fill='#dc2626'>original</text>`
+      : '';
   return { id, title, svg: frame(title, bars.length, body.join('') + ref, axis, id) };
 }
 
@@ -155,7 +174,14 @@ export function speedupChart(report: BenchReport): Chart | undefined {
     }
   }
   if (!bars.length) return undefined;
-  return barChart('speedup', 'Speed-up over the original (same runtime, same rounds)', bars, 'times faster than the original (bar: median of per-round ratios; whisker: 10th–90th percentile)', '×', 1);
+  return barChart(
+    'speedup',
+    'Speed-up over the original (same runtime, same rounds)',
+    bars,
+    'times faster than the original (bar: median of per-round ratios; whisker: 10th–90th percentile)',
+    '×',
+    1,
+  );
 }
 
 /** Model file size per variant (each file once), with its share of the original. */

@@ -27,7 +27,11 @@ figure{margin:8px 0 18px}svg{max-width:100%;height:auto}
 
 function htmlTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const body = rows
-    .map((r) => (r.length === 2 && r[1].startsWith('failed:') ? `<tr><td>${esc(r[0])}</td><td class="failed" colspan="${header.length - 1}">${esc(r[1])}</td></tr>` : `<tr>${r.map((c) => `<td${/^[A-Za-z]/.test(c) ? ' class="t"' : ''}>${esc(c)}</td>`).join('')}</tr>`))
+    .map((r) =>
+      r.length === 2 && r[1].startsWith('failed:')
+        ? `<tr><td>${esc(r[0])}</td><td class="failed" colspan="${header.length - 1}">${esc(r[1])}</td></tr>`
+        : `<tr>${r.map((c) => `<td${/^[A-Za-z]/.test(c) ? ' class="t"' : ''}>${esc(c)}</td>`).join('')}</tr>`,
+    )
     .join('');
   return `<table><thead><tr>${header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body}</tbody></table>`;
 }
@@ -38,16 +42,26 @@ export function renderHtml(report: BenchReport, delta?: HistoryDelta): string {
   const charts = new Map(reportCharts(report).map((c) => [c.id, c]));
   const h = report.host;
   const parts: string[] = [];
-  parts.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>kiln bench: ${esc(report.model.name)}</title><style>${CSS}</style></head><body>`);
+  parts.push(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>kiln bench: ${esc(report.model.name)}</title><style>${CSS}</style></head><body>`,
+  );
   parts.push(`<h1>kiln bench: ${esc(report.model.name)}</h1>`);
   parts.push(
     `<div class="meta">model <code>${esc(report.model.source)}</code> · ${esc(humanBytes(report.model.sizeBytes))} · sha256 <code>${esc(report.model.sha256.slice(0, 12))}…</code><br>` +
-      `host ${esc(h.cpu)} · ${h.cores} cores · ${esc(humanBytes(h.memoryBytes))} RAM · ${esc(`${h.platform}/${h.arch}`)} · Node ${esc(h.node)} · ${esc(Object.entries(h.runtimes).map(([k, v]) => `${k} ${v}`).join(' · '))}<br>` +
+      `host ${esc(h.cpu)} · ${h.cores} cores · ${esc(humanBytes(h.memoryBytes))} RAM · ${esc(`${h.platform}/${h.arch}`)} · Node ${esc(h.node)} · ${esc(
+        Object.entries(h.runtimes)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(' · '),
+      )}<br>` +
       `run <code>${esc(report.runId)}</code> · ${esc(report.createdAt)} · ${report.settings.iterations} timed rounds after ${report.settings.warmup} warm-up runs · ${report.seconds.toFixed(1)} s</div>`,
   );
   const lines = headlines(report);
   if (lines.length) parts.push(`<h2>Summary</h2><div class="summary">${lines.map((l) => `<div>${esc(l)}</div>`).join('')}</div>`);
-  parts.push(`<div class="legend" style="margin-top:12px">${Object.entries(COLORS).map(([k, c]) => `<span><i style="background:${c}"></i>${esc(k === 'source' ? 'original' : k === 'none' ? 'fp32 (optimized)' : k)}</span>`).join('')}</div>`);
+  parts.push(
+    `<div class="legend" style="margin-top:12px">${Object.entries(COLORS)
+      .map(([k, c]) => `<span><i style="background:${c}"></i>${esc(k === 'source' ? 'original' : k === 'none' ? 'fp32 (optimized)' : k)}</span>`)
+      .join('')}</div>`,
+  );
   for (const g of report.groups) {
     if (g.state === 'unavailable') {
       parts.push(`<h2>${esc(g.id)}</h2><div class="unavailable"><b>Not available on this host:</b> ${esc(unavailableReason(g))}</div>`);
@@ -61,11 +75,22 @@ export function renderHtml(report: BenchReport, delta?: HistoryDelta): string {
   if (charts.has('speedup')) parts.push(`<h2>Speed-up</h2>${figure(charts.get('speedup'))}`);
   if (charts.has('size')) parts.push(`<h2>Size</h2>${figure(charts.get('size'))}`);
   if (delta) {
-    parts.push(`<h2>Change since the previous run</h2><div class="meta">previous run <code>${esc(delta.previousRunId)}</code> (${esc(delta.previousAt)})${delta.settingsChanged.length ? ` · settings changed: ${esc(delta.settingsChanged.join('; '))}` : ''}</div>`);
+    parts.push(
+      `<h2>Change since the previous run</h2><div class="meta">previous run <code>${esc(delta.previousRunId)}</code> (${esc(delta.previousAt)})${delta.settingsChanged.length ? ` · settings changed: ${esc(delta.settingsChanged.join('; '))}` : ''}</div>`,
+    );
     parts.push(
       htmlTable(
         ['group', 'batch', 'variant', 'p50 before', 'p50 now', 'change', 'speedup before', 'speedup now'],
-        delta.rows.map((r) => [r.group, String(r.batch), r.variant, ms(r.p50Before), ms(r.p50After), signedPercent(r.p50Change), r.speedupBefore !== undefined ? ratio(r.speedupBefore) : '—', r.speedupAfter !== undefined ? ratio(r.speedupAfter) : '—']),
+        delta.rows.map((r) => [
+          r.group,
+          String(r.batch),
+          r.variant,
+          ms(r.p50Before),
+          ms(r.p50After),
+          signedPercent(r.p50Change),
+          r.speedupBefore !== undefined ? ratio(r.speedupBefore) : '—',
+          r.speedupAfter !== undefined ? ratio(r.speedupAfter) : '—',
+        ]),
       ),
     );
   }

@@ -22,8 +22,14 @@ export function renderMarkdown(report: BenchReport, delta?: HistoryDelta, option
   const out: string[] = [];
   out.push(`# kiln bench: ${report.model.name}`, '');
   out.push(`- model: \`${report.model.source}\` (${humanBytes(report.model.sizeBytes)}, sha256 \`${report.model.sha256.slice(0, 12)}…\`)`);
-  out.push(`- host: ${h.cpu}, ${h.cores} cores, ${humanBytes(h.memoryBytes)} RAM, ${h.platform}/${h.arch}, Node ${h.node}, ${Object.entries(h.runtimes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  out.push(`- run: \`${report.runId}\`, ${report.createdAt}, ${report.settings.iterations} timed rounds after ${report.settings.warmup} warm-up runs, ${report.seconds.toFixed(1)} s`);
+  out.push(
+    `- host: ${h.cpu}, ${h.cores} cores, ${humanBytes(h.memoryBytes)} RAM, ${h.platform}/${h.arch}, Node ${h.node}, ${Object.entries(h.runtimes)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  out.push(
+    `- run: \`${report.runId}\`, ${report.createdAt}, ${report.settings.iterations} timed rounds after ${report.settings.warmup} warm-up runs, ${report.seconds.toFixed(1)} s`,
+  );
   out.push(`- timing: ${report.settings.timing}`);
   const lines = headlines(report);
   if (lines.length) out.push('', '## Summary', '', ...lines.map((l) => `- ${l}`));
@@ -45,11 +51,26 @@ export function renderMarkdown(report: BenchReport, delta?: HistoryDelta, option
     if (img) out.push('', `![${id}](${img})`);
   }
   if (delta) {
-    out.push('', '## Change since the previous run', '', `Previous run: \`${delta.previousRunId}\` (${delta.previousAt}).${delta.settingsChanged.length ? ` Settings changed: ${delta.settingsChanged.join('; ')}.` : ''}`, '');
+    out.push(
+      '',
+      '## Change since the previous run',
+      '',
+      `Previous run: \`${delta.previousRunId}\` (${delta.previousAt}).${delta.settingsChanged.length ? ` Settings changed: ${delta.settingsChanged.join('; ')}.` : ''}`,
+      '',
+    );
     out.push(
       mdTable(
         ['group', 'batch', 'variant', 'p50 before', 'p50 now', 'change', 'speedup before', 'speedup now'],
-        delta.rows.map((r) => [r.group, String(r.batch), r.variant, ms(r.p50Before), ms(r.p50After), signedPercent(r.p50Change), r.speedupBefore !== undefined ? ratio(r.speedupBefore) : '—', r.speedupAfter !== undefined ? ratio(r.speedupAfter) : '—']),
+        delta.rows.map((r) => [
+          r.group,
+          String(r.batch),
+          r.variant,
+          ms(r.p50Before),
+          ms(r.p50After),
+          signedPercent(r.p50Change),
+          r.speedupBefore !== undefined ? ratio(r.speedupBefore) : '—',
+          r.speedupAfter !== undefined ? ratio(r.speedupAfter) : '—',
+        ]),
         ['left', 'right', 'left', 'right', 'right', 'right', 'right', 'right'],
       ),
     );

@@ -7,7 +7,9 @@ import { ALIGN, COLUMNS, deltaLines, groupTitle, headlines, unavailableReason, v
 
 export function renderTerminal(report: BenchReport, delta?: HistoryDelta): string {
   const out: string[] = [];
-  out.push(`kiln bench ${report.model.name} (${report.model.source}) — ${report.host.cpu}, ${report.host.cores} cores, ${report.settings.iterations} rounds after ${report.settings.warmup} warm-up`);
+  out.push(
+    `kiln bench ${report.model.name} (${report.model.source}) — ${report.host.cpu}, ${report.host.cores} cores, ${report.settings.iterations} rounds after ${report.settings.warmup} warm-up`,
+  );
   for (const g of report.groups) {
     out.push('');
     if (g.state === 'unavailable') {
@@ -17,13 +19,21 @@ export function renderTerminal(report: BenchReport, delta?: HistoryDelta): strin
     out.push(groupTitle(g));
     // Failed variants under the table, so their reasons do not widen a column.
     const rows = variantRows(g);
-    out.push(table(rows.filter((r) => r.length > 2), { header: [...COLUMNS], align: [...ALIGN], indent: 2 }));
+    out.push(
+      table(
+        rows.filter((r) => r.length > 2),
+        { header: [...COLUMNS], align: [...ALIGN], indent: 2 },
+      ),
+    );
     for (const r of rows.filter((x) => x.length === 2)) out.push(`  ${r[0]}: ${r[1]}`);
     for (const note of g.notes.filter((n) => /EMULATED|not cross-origin|failed|could not/.test(n))) out.push(`  note: ${note}`);
   }
   const lines = headlines(report);
   if (lines.length) out.push('', ...lines.map((l) => `• ${l}`));
   if (delta) out.push('', ...deltaLines(delta));
-  out.push('', `ratios pair each variant's run with the original's in the same round (median of per-round ratios); this process peaked at ${humanBytes(report.processPeakRssBytes)}; ${report.seconds.toFixed(1)} s`);
+  out.push(
+    '',
+    `ratios pair each variant's run with the original's in the same round (median of per-round ratios); this process peaked at ${humanBytes(report.processPeakRssBytes)}; ${report.seconds.toFixed(1)} s`,
+  );
   return out.join('\n');
 }

@@ -16,7 +16,20 @@ export const ratio = (value: number): string => `${value >= 10 ? value.toFixed(1
 export const percent = (value: number): string => `${(value * 100).toFixed(value < 0.1 ? 1 : 0)}%`;
 export const signedPercent = (value: number): string => `${value >= 0 ? '+' : '−'}${Math.abs(value * 100).toFixed(1)}%`;
 
-export const COLUMNS = ['variant', 'p50', 'p90', 'p99', 'mean', 'items/s', 'cold start', 'peak RSS', 'size', 'speedup (p10–p90)', 'size ratio', 'cosine'] as const;
+export const COLUMNS = [
+  'variant',
+  'p50',
+  'p90',
+  'p99',
+  'mean',
+  'items/s',
+  'cold start',
+  'peak RSS',
+  'size',
+  'speedup (p10–p90)',
+  'size ratio',
+  'cosine',
+] as const;
 export const ALIGN = ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'] as const;
 
 /** One table row per variant of a measured group. Failed variants say why in the second column. */
@@ -95,7 +108,9 @@ export function headlines(report: BenchReport): string[] {
 }
 
 export function deltaLines(delta: HistoryDelta): string[] {
-  const lines = [`vs previous run ${delta.previousRunId} (${delta.previousAt})${delta.settingsChanged.length ? ` — settings changed: ${delta.settingsChanged.join('; ')}` : ''}`];
+  const lines = [
+    `vs previous run ${delta.previousRunId} (${delta.previousAt})${delta.settingsChanged.length ? ` — settings changed: ${delta.settingsChanged.join('; ')}` : ''}`,
+  ];
   for (const r of delta.rows) {
     const sp = r.speedupBefore !== undefined && r.speedupAfter !== undefined ? `, speedup ${ratio(r.speedupBefore)} → ${ratio(r.speedupAfter)}` : '';
     lines.push(`  ${r.group} b${r.batch} ${r.variant}: p50 ${ms(r.p50Before)} → ${ms(r.p50After)} (${signedPercent(r.p50Change)})${sp}`);

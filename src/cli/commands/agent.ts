@@ -5,7 +5,12 @@ import { defineCommand } from '../framework.js';
 import { DEFAULTS } from '../../defaults.js';
 
 /** `--model`, for the commands that run a model of a data dir without a server (agent infer, batch). */
-const localModelArg = { type: 'string', required: true, valueName: 'NAME|ARTIFACT', description: 'model name in the data dir, or an artifact to install' } as const;
+const localModelArg = {
+  type: 'string',
+  required: true,
+  valueName: 'NAME|ARTIFACT',
+  description: 'model name in the data dir, or an artifact to install',
+} as const;
 
 /** Their other shared options (agent status takes the data dir and config too). */
 const localOptions = {
@@ -26,15 +31,31 @@ const configOptions = {
   'keep-versions': { type: 'string', valueName: 'N', description: `previous good versions kept per model (default: ${DEFAULTS.keepVersions})` },
   'max-request-bytes': { type: 'string', valueName: 'SIZE', description: 'largest request body, e.g. 6MiB (default: 6MiB)' },
   'memory-budget': { type: 'string', valueName: 'SIZE', description: "loaded models' memory before LRU unloading (default: from the models' sizes)" },
-  threads: { type: 'string', valueName: 'N', description: "onnxruntime intra-op threads per model; on a shared small box start with 1 (default: onnxruntime's choice, one per core)" },
-  'inter-op-threads': { type: 'string', valueName: 'N', description: 'onnxruntime inter-op threads per model (default: 1 with --threads, else onnxruntime\'s choice)' },
-  'allow-cpu-fallback': { type: 'boolean', description: "serve an artifact whose target's runtime is missing here (gpu-cuda without CUDA) on the CPU, saying so in the log, metadata and telemetry (default: refuse it)" },
-  'max-batch-size': { type: 'string', valueName: 'N', description: 'dynamic batching: most rows per model run, for models with a free batch dimension (default: 1, off)' },
+  threads: {
+    type: 'string',
+    valueName: 'N',
+    description: "onnxruntime intra-op threads per model; on a shared small box start with 1 (default: onnxruntime's choice, one per core)",
+  },
+  'inter-op-threads': {
+    type: 'string',
+    valueName: 'N',
+    description: "onnxruntime inter-op threads per model (default: 1 with --threads, else onnxruntime's choice)",
+  },
+  'allow-cpu-fallback': {
+    type: 'boolean',
+    description:
+      "serve an artifact whose target's runtime is missing here (gpu-cuda without CUDA) on the CPU, saying so in the log, metadata and telemetry (default: refuse it)",
+  },
+  'max-batch-size': {
+    type: 'string',
+    valueName: 'N',
+    description: 'dynamic batching: most rows per model run, for models with a free batch dimension (default: 1, off)',
+  },
   'max-queue-delay': { type: 'string', valueName: 'MS', description: 'dynamic batching: longest wait for a batch to fill (default: 2)' },
   'log-format': { type: 'string', choices: ['json', 'pretty'], description: 'log lines on stderr (default: json)' },
   cloud: { type: 'string', valueName: 'URL', description: "the cloud's MQTT broker (mqtt://host:port): telemetry and desired state (default: none, offline)" },
-  'device-id': { type: 'string', valueName: 'ID', description: 'this device\'s id, from kiln cloud devices add (with --cloud)' },
-  'device-secret': { type: 'string', valueName: 'SECRET', description: 'this device\'s secret (with --cloud; or KILN_AGENT_DEVICE_SECRET)' },
+  'device-id': { type: 'string', valueName: 'ID', description: "this device's id, from kiln cloud devices add (with --cloud)" },
+  'device-secret': { type: 'string', valueName: 'SECRET', description: "this device's secret (with --cloud; or KILN_AGENT_DEVICE_SECRET)" },
 } as const;
 
 async function configFrom(options: Record<string, unknown>, io: { cwd: string; env: Readonly<Record<string, string | undefined>> }) {
@@ -81,7 +102,10 @@ export const agentStart = defineCommand({
     { command: 'agent start --model out/mobilenet-x86_64', description: 'serve one model on 127.0.0.1:8080' },
     { command: 'agent start --model a.tgz --model b.tgz --port 9000 --data-dir /var/lib/kiln-agent' },
     { command: 'agent start --config agent.yaml --host 0.0.0.0 --token "$TOKEN"', description: 'exposed on the network: a token is required' },
-    { command: 'agent start --cloud mqtt://cloud.example:1883 --device-id dev-1 --device-secret "$SECRET"', description: 'sync with the cloud: telemetry out, desired models in' },
+    {
+      command: 'agent start --cloud mqtt://cloud.example:1883 --device-id dev-1 --device-secret "$SECRET"',
+      description: 'sync with the cloud: telemetry out, desired models in',
+    },
   ],
   async run({ options, io, json, print }) {
     const config = await configFrom(options, io);
@@ -93,14 +117,20 @@ export const agentStart = defineCommand({
     const models = agent.modelNames().map((m) => {
       const current = agent.versions(m)[0];
       const rt = current && agent.runtimeOf(current);
-      return { name: m, version: current?.version, ...(rt ? { runtime: `${rt.backend} ${rt.provider}`, ...(rt.fallback ? { fallback: rt.fallback } : {}) } : {}) };
+      return {
+        name: m,
+        version: current?.version,
+        ...(rt ? { runtime: `${rt.backend} ${rt.provider}`, ...(rt.fallback ? { fallback: rt.fallback } : {}) } : {}),
+      };
     });
     const threads = { threads: config.threads ?? null, interOpThreads: config.interOpThreads ?? null };
     const threadText = `${config.threads ?? 'default'} thread${config.threads === 1 ? '' : 's'}, inter-op ${config.interOpThreads ?? (config.threads ? 1 : 'default')}`;
     // processMs: since this process started (node, tsx, imports included), as a cold start is measured.
     if (json) print(JSON.stringify({ url: running.url, models, ...threads, readyMs: Math.round(running.readyMs), processMs: Math.round(performance.now()) }));
     else {
-      const served = models.map((m) => `${m.name} (${m.version}${m.runtime ? ` on ${m.runtime}` : ''}${m.fallback ? `, ${m.fallback.split(' (')[0]}` : ''})`).join(', ');
+      const served = models
+        .map((m) => `${m.name} (${m.version}${m.runtime ? ` on ${m.runtime}` : ''}${m.fallback ? `, ${m.fallback.split(' (')[0]}` : ''})`)
+        .join(', ');
       print(`kiln agent: serving ${served} on ${running.url} — ${threadText} — ready in ${Math.round(running.readyMs)} ms`);
     }
     // The one long-running command: it waits for a signal to stop.
@@ -127,7 +157,7 @@ export const agentInfer = defineCommand({
     ...localOptions,
   },
   examples: [
-    { command: 'agent infer --model mobilenet --input cat.jpg', description: 'an image, through the artifact\'s pipeline' },
+    { command: 'agent infer --model mobilenet --input cat.jpg', description: "an image, through the artifact's pipeline" },
     { command: 'agent infer --model mobilenet --input image.npy' },
     { command: 'agent infer --model out/mnist-x86_64 --input digit.json --data-dir /tmp/agent' },
   ],
@@ -156,7 +186,13 @@ export const agentInfer = defineCommand({
       const served = agent.lookup(name, options.version);
       const inputs = await readInput(resolve(io.cwd, options.input), served.signature, served.pipeline);
       const res = await agent.infer(name, inputs, options.version);
-      const encoded = encodeInferResponse(name, res.version, undefined, served.signature.outputs.map((o) => ({ name: o.name, binary: false })), res.outputs);
+      const encoded = encodeInferResponse(
+        name,
+        res.version,
+        undefined,
+        served.signature.outputs.map((o) => ({ name: o.name, binary: false })),
+        res.outputs,
+      );
       const doc = JSON.parse(Buffer.from(encoded.chunks[0]).toString('utf8')) as Record<string, unknown>;
       // A declared postprocessing adds its predictions (top-k with labels, argmax, ...).
       if (served.pipeline?.postprocess.length) doc.predictions = postprocess(served.pipeline, res.outputs[served.pipeline.output]);
@@ -169,7 +205,7 @@ export const agentInfer = defineCommand({
 
 export const agentStatus = defineCommand({
   name: 'agent status',
-  summary: "show the agent data dir: models, versions, failed installs, outbox",
+  summary: 'show the agent data dir: models, versions, failed installs, outbox',
   description: 'Reads the data dir (a running agent may be using it): each model with its current and kept versions, recent failed installs, and the outbox.',
   options: { 'data-dir': localOptions['data-dir'], config: localOptions.config },
   examples: [{ command: 'agent status' }, { command: 'agent status --data-dir /var/lib/kiln-agent --json' }],
@@ -181,13 +217,40 @@ export const agentStatus = defineCommand({
     const { table } = await import('../../format.js');
     print(`data dir ${s.dataDir} — ${s.running ? `agent running (pid ${s.pid})` : 'no agent running'}`);
     if (!s.models.length) print('no models installed');
-    else print(table(s.models.map((m) => [m.name, m.current, m.kept.join(', ') || '-', m.since]), { header: ['model', 'current', 'kept', 'since'] }));
+    else
+      print(
+        table(
+          s.models.map((m) => [m.name, m.current, m.kept.join(', ') || '-', m.since]),
+          { header: ['model', 'current', 'kept', 'since'] },
+        ),
+      );
     if (s.failed.length) {
       print('\nrecent failed installs');
-      print(table(s.failed.map((f) => [f.model, f.version, f.at, f.reason]), { header: ['model', 'version', 'at', 'reason'] }));
+      print(
+        table(
+          s.failed.map((f) => [f.model, f.version, f.at, f.reason]),
+          { header: ['model', 'version', 'at', 'reason'] },
+        ),
+      );
     }
-    print(`\njobs: ${Object.entries(s.jobs).map(([k, n]) => `${k} ${n}`).join(', ')}`);
-    print(`outbox: ${Object.entries(s.outbox.rows).map(([k, n]) => `${k} ${n}`).join(', ') || 'empty'}${Object.keys(s.outbox.dropped).length ? `; dropped ${Object.entries(s.outbox.dropped).map(([k, n]) => `${k} ${n}`).join(', ')}` : ''}`);
+    print(
+      `\njobs: ${Object.entries(s.jobs)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
+    print(
+      `outbox: ${
+        Object.entries(s.outbox.rows)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ') || 'empty'
+      }${
+        Object.keys(s.outbox.dropped).length
+          ? `; dropped ${Object.entries(s.outbox.dropped)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ')}`
+          : ''
+      }`,
+    );
   },
 });
 
@@ -195,7 +258,7 @@ export const batch = defineCommand({
   name: 'batch',
   summary: 'score a whole folder with a model, resumably',
   description:
-    'Runs every input file of a folder (recursively: .json, .npy, or images through the artifact\'s declared preprocessing) ' +
+    "Runs every input file of a folder (recursively: .json, .npy, or images through the artifact's declared preprocessing) " +
     'through a model and appends one JSON line per file to the results file. The results file is its own bookmark: ' +
     'a rerun scores only files that are new or changed (by size and modification time), so an interrupted batch simply resumes. ' +
     '--model is a model name in the agent data dir, or an artifact folder/.tgz (installed first).',
@@ -207,7 +270,10 @@ export const batch = defineCommand({
   },
   examples: [
     { command: 'batch --model mobilenet --input photos/ --output results.jsonl' },
-    { command: 'batch --model out/mnist-x86_64 --input digits/ --output digits.jsonl --json', description: 'install the artifact, then score; summary as JSON' },
+    {
+      command: 'batch --model out/mnist-x86_64 --input digits/ --output digits.jsonl --json',
+      description: 'install the artifact, then score; summary as JSON',
+    },
   ],
   async run({ options, io, json, print, printJson }) {
     const { existsSync } = await import('node:fs');
@@ -218,7 +284,15 @@ export const batch = defineCommand({
     const { createProgress } = await import('../progress.js');
     const artifact = resolve(io.cwd, options.model);
     const isPath = existsSync(artifact);
-    const agent = new Agent({ dataDir: config.dataDir, trustedKeys: config.trustedKeys, trustKilnKey: config.trustKilnKey, kilnHome: io.env.KILN_HOME, preload: false, exclusive: isPath, runJobs: false });
+    const agent = new Agent({
+      dataDir: config.dataDir,
+      trustedKeys: config.trustedKeys,
+      trustKilnKey: config.trustKilnKey,
+      kilnHome: io.env.KILN_HOME,
+      preload: false,
+      exclusive: isPath,
+      runJobs: false,
+    });
     const progress = createProgress(io.stderr, { quiet: json });
     try {
       let name = options.model;
@@ -233,7 +307,10 @@ export const batch = defineCommand({
       });
       progress.done();
       if (json) printJson(summary);
-      else print(`scored ${summary.scored} file${summary.scored === 1 ? '' : 's'} (${summary.errors} with errors), skipped ${summary.skipped} already in ${options.output}`);
+      else
+        print(
+          `scored ${summary.scored} file${summary.scored === 1 ? '' : 's'} (${summary.errors} with errors), skipped ${summary.skipped} already in ${options.output}`,
+        );
       return summary.errors ? 1 : 0;
     } finally {
       await agent.close();

@@ -18,10 +18,15 @@ type Mode = (typeof MODES)[number];
 
 function parseModes(text: string | undefined): Mode[] | undefined {
   if (text === undefined) return undefined;
-  const modes = text.split(',').map((m) => m.trim()).filter(Boolean);
+  const modes = text
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   const bad = modes.filter((m) => !(MODES as readonly string[]).includes(m));
   if (bad.length || modes.length === 0) {
-    throw new KilnError('USAGE', `--modes ${text}: ${bad.length ? `unknown mode${bad.length > 1 ? 's' : ''} ${bad.join(', ')}` : 'no mode given'}`, { hint: `use a comma-separated list of ${MODES.join(', ')}` });
+    throw new KilnError('USAGE', `--modes ${text}: ${bad.length ? `unknown mode${bad.length > 1 ? 's' : ''} ${bad.join(', ')}` : 'no mode given'}`, {
+      hint: `use a comma-separated list of ${MODES.join(', ')}`,
+    });
   }
   return modes as Mode[];
 }
@@ -42,24 +47,36 @@ export const bench = defineCommand({
   positionals: [{ name: 'model', description: 'an .onnx file, zoo:NAME, or an artifact folder made by kiln compile' }],
   options: {
     target: { type: 'string', short: 't', valueName: 'T[,T…]|all', description: 'compile for these targets and compare each variant with the original' },
-    modes: { type: 'string', valueName: 'M[,M…]', description: "variants per target: none (fp32-optimized), int8, int8-dynamic, fp16 (default: what each target runs fast)" },
+    modes: {
+      type: 'string',
+      valueName: 'M[,M…]',
+      description: 'variants per target: none (fp32-optimized), int8, int8-dynamic, fp16 (default: what each target runs fast)',
+    },
     backend: { type: 'string', choices: ['ort-node', 'ort-web'], description: "run on this runtime instead of each target's own" },
     threads: { type: 'string', valueName: 'N', description: 'intra-op threads (default: onnxruntime-node one per core, WASM 1)' },
-    batch: { type: 'string', valueName: 'B[,B…]', description: 'batch sizes, each measured separately, e.g. 1,8 (default: 1 / the model\'s own)' },
+    batch: { type: 'string', valueName: 'B[,B…]', description: "batch sizes, each measured separately, e.g. 1,8 (default: 1 / the model's own)" },
     iterations: { type: 'string', short: 'n', valueName: 'N', default: '50', description: 'timed rounds (one run of every variant per round)' },
     warmup: { type: 'string', valueName: 'N', default: '5', description: 'untimed runs of each variant before timing' },
     shape: { type: 'string', multiple: true, valueName: 'NAME=DIMS', description: 'size for dynamic input dims, e.g. x=1x3x320x320' },
     browser: { type: 'boolean', description: 'also run onnxruntime-web (WASM) in headless Chromium' },
     original: { type: 'string', valueName: 'FILE', description: 'the source model of an artifact folder (zoo models are found by hash)' },
     out: { type: 'string', short: 'o', valueName: 'DIR', default: 'bench/results', description: 'where reports and history.jsonl go' },
-    'cold-start': { type: 'string', choices: ['process', 'shared'], default: 'process', description: 'cold start in a fresh process per variant, or in the benchmark process (faster)' },
+    'cold-start': {
+      type: 'string',
+      choices: ['process', 'shared'],
+      default: 'process',
+      description: 'cold start in a fresh process per variant, or in the benchmark process (faster)',
+    },
     'no-png': { type: 'boolean', description: 'skip the PNG renders of the charts' },
     'no-cache': { type: 'boolean', description: 'compile again even if an identical compile is cached' },
   },
   examples: [
     { command: 'bench zoo:ppocr-det --target x86_64 --shape x=1x3x320x320', description: 'original vs fp32-optimized vs int8 on this CPU' },
     { command: 'bench zoo:ppocr-det --target wasm --browser --shape x=1x3x320x320', description: 'WASM in Node and in headless Chromium' },
-    { command: 'bench zoo:ppocr-det --target x86_64,wasm --modes none,int8,fp16 --shape x=1x3x320x320', description: 'original vs int8 vs fp16 on CPU and WASM, one table' },
+    {
+      command: 'bench zoo:ppocr-det --target x86_64,wasm --modes none,int8,fp16 --shape x=1x3x320x320',
+      description: 'original vs int8 vs fp16 on CPU and WASM, one table',
+    },
     { command: 'bench model.onnx --target all --batch 1,8 --json', description: 'every target this host can run, two batch sizes, JSON out' },
     { command: 'bench out/model-arm64', description: 'an arm64 artifact under qemu emulation, against its original' },
   ],
@@ -82,7 +99,16 @@ export const bench = defineCommand({
       shapes = resolveInputShapes(loadModel(modelFile).graph!, options.shape.map(parseShapeSpec));
     }
     const batches = options.batch?.split(',').map((b) => wholeNumber('batch', b.trim(), 1)!);
-    const targets = options.target === undefined ? undefined : options.target === 'all' ? ('all' as const) : options.target.split(',').map((t) => t.trim()).filter(Boolean).map((t) => (t.includes('/') || t.endsWith('.json') ? resolve(io.cwd, t) : t));
+    const targets =
+      options.target === undefined
+        ? undefined
+        : options.target === 'all'
+          ? ('all' as const)
+          : options.target
+              .split(',')
+              .map((t) => t.trim())
+              .filter(Boolean)
+              .map((t) => (t.includes('/') || t.endsWith('.json') ? resolve(io.cwd, t) : t));
 
     const progress = createProgress(io.stderr, { quiet: json });
     const report = await runBench({
@@ -112,7 +138,13 @@ export const bench = defineCommand({
     const written = await writeBenchOutputs(report, resolve(io.cwd, options.out), { png: !options['no-png'], env: io.env });
     const measured = report.groups.some((g) => g.state === 'measured' && g.variants.some((v) => v.state === 'measured'));
     if (json) {
-      printJson({ ...report, runId: written.runId, ...(written.delta ? { delta: written.delta } : {}), files: written.files, ...(written.pngNote ? { pngNote: written.pngNote } : {}) });
+      printJson({
+        ...report,
+        runId: written.runId,
+        ...(written.delta ? { delta: written.delta } : {}),
+        files: written.files,
+        ...(written.pngNote ? { pngNote: written.pngNote } : {}),
+      });
       return measured ? 0 : 1;
     }
     print(renderTerminal(report, written.delta));
@@ -120,7 +152,10 @@ export const bench = defineCommand({
     print(`reports: ${written.files.html}`);
     print(`         ${written.files.markdown}`);
     print(`         ${written.files.json}`);
-    if (written.files.pngs.length) print(`charts:  ${written.files.pngs.length} PNG in ${join(written.dir, 'charts')}${written.files.pagePng ? ` (whole page: ${written.files.pagePng})` : ''}`);
+    if (written.files.pngs.length)
+      print(
+        `charts:  ${written.files.pngs.length} PNG in ${join(written.dir, 'charts')}${written.files.pagePng ? ` (whole page: ${written.files.pagePng})` : ''}`,
+      );
     if (written.pngNote) warn(written.pngNote);
     if (written.files.history) print(`history: ${written.files.history}`);
     if (!measured) warn('nothing could be measured on this host (see the reasons above)');

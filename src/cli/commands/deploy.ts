@@ -9,13 +9,18 @@ import { phaseText, type RolloutPhase } from '../../cloud/rollout/index.js';
 
 const table = (head: string[], rows: string[][], print: (s: string) => void) => {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const r of [head, ...rows]) print(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
+  for (const r of [head, ...rows])
+    print(
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    );
 };
 const dur = (ms: number) => (ms % 60_000 === 0 && ms ? `${ms / 60_000}m` : ms % 1000 === 0 && ms ? `${ms / 1000}s` : `${ms}ms`);
 
 /** The phase in words, by the rollout engine's description (times local, fired alarms by metric). */
-const statusText = (status: RolloutPhase): string =>
-  phaseText(status, { time: (ms) => timeText(ms), alarms: (fired) => fired.map(metricText).join('; ') });
+const statusText = (status: RolloutPhase): string => phaseText(status, { time: (ms) => timeText(ms), alarms: (fired) => fired.map(metricText).join('; ') });
 
 function strategyText(s: any): string {
   if (s.kind === 'canary') return `canary ${s.steps.join(' → ')}%, bake ${dur(s.bakeMs)}`;
@@ -23,7 +28,8 @@ function strategyText(s: any): string {
   return s.bakeMs ? `${s.kind}, bake ${dur(s.bakeMs)}` : s.kind;
 }
 
-const metricText = (m: any) => `${m.metric} ${m.outcome}${m.candidate !== undefined ? ` candidate ${+Number(m.candidate).toFixed(4)}` : ''}${m.baseline !== undefined ? ` baseline ${+Number(m.baseline).toFixed(4)}` : ''} threshold ${m.threshold} (${m.samples.candidateRequests}/${m.samples.baselineRequests} req)`;
+const metricText = (m: any) =>
+  `${m.metric} ${m.outcome}${m.candidate !== undefined ? ` candidate ${+Number(m.candidate).toFixed(4)}` : ''}${m.baseline !== undefined ? ` baseline ${+Number(m.baseline).toFixed(4)}` : ''} threshold ${m.threshold} (${m.samples.candidateRequests}/${m.samples.baselineRequests} req)`;
 
 function printDeployment(d: any, print: (s: string) => void): void {
   const s = d.summary;
@@ -48,7 +54,9 @@ function printDeployment(d: any, print: (s: string) => void): void {
     ['    DEVICE', 'DESIRED', 'MODE', 'STEP', 'INSTALL'],
     d.spec.devices.map((id: string) => {
       const a = d.state.devices[id];
-      return a ? [`    ${id}`, `${a.desired.version}${a.desired.shadowVersion ? ` (shadow ${a.desired.shadowVersion})` : ''}`, a.mode, String(a.step + 1), a.install] : [`    ${id}`, `${s.fromVersion}`, 'untouched', '-', '-'];
+      return a
+        ? [`    ${id}`, `${a.desired.version}${a.desired.shadowVersion ? ` (shadow ${a.desired.shadowVersion})` : ''}`, a.mode, String(a.step + 1), a.install]
+        : [`    ${id}`, `${s.fromVersion}`, 'untouched', '-', '-'];
     }),
     print,
   );
@@ -58,7 +66,16 @@ function printDeployment(d: any, print: (s: string) => void): void {
     d.events.map((e: any) => [
       `    ${timeText(e.at)}`,
       e.event,
-      [e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ') : '', ...(e.metrics ?? []).map(metricText)].filter(Boolean).join('; '),
+      [
+        e.detail
+          ? Object.entries(e.detail)
+              .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
+              .join(' ')
+          : '',
+        ...(e.metrics ?? []).map(metricText),
+      ]
+        .filter(Boolean)
+        .join('; '),
     ]),
     print,
   );
@@ -69,7 +86,7 @@ export const deploy = defineCommand({
   summary: 'roll a model version out to a device group through the cloud API',
   description:
     'Creates a deployment on the running cloud (kiln cloud start): from the version the group serves now to --version, by the ' +
-    'strategy given. The cloud refuses a version with no artifact for some device\'s target, listing them.',
+    "strategy given. The cloud refuses a version with no artifact for some device's target, listing them.",
   options: {
     ...cloudOptions,
     model: { type: 'string', required: true, valueName: 'NAME', description: 'the model' },
@@ -92,7 +109,11 @@ export const deploy = defineCommand({
         'roll back automatically when the candidate devices do worse than the baseline devices: error-rate=0.02 (absolute increase), ' +
         'p99-latency=1.5 (ratio), failed-installs=0.1 (share), agreement=0.95 (fires below), output-shift=0.3 (distance); repeatable',
     },
-    'alarm-min-requests': { type: 'string', valueName: 'N', description: 'requests each side needs before an alarm judges; until then the rollout holds (default: 100)' },
+    'alarm-min-requests': {
+      type: 'string',
+      valueName: 'N',
+      description: 'requests each side needs before an alarm judges; until then the rollout holds (default: 100)',
+    },
     abort: { type: 'string', valueName: 'P%@N', description: 'abort when P% of installs failed, once N devices finished installing (e.g. 20%@5)' },
   },
   examples: [
@@ -105,16 +126,41 @@ export const deploy = defineCommand({
     const { strategyFromFlags } = await import('../../cloud/deployments/flags.js');
     let strategy;
     try {
-      strategy = strategyFromFlags({ strategy: options.strategy ?? 'canary', steps: options.steps, bake: options.bake, stepPercent: options['step-percent'], interval: options.interval, percent: options.percent });
+      strategy = strategyFromFlags({
+        strategy: options.strategy ?? 'canary',
+        steps: options.steps,
+        bake: options.bake,
+        stepPercent: options['step-percent'],
+        interval: options.interval,
+        percent: options.percent,
+      });
     } catch (err) {
       throw usageError((err as Error).message);
     }
-    const body: Record<string, unknown> = { model: options.model, version: options.version, group: options.group, ...(options.from ? { fromVersion: options.from } : {}), ...(options.id ? { id: options.id } : {}) };
+    const body: Record<string, unknown> = {
+      model: options.model,
+      version: options.version,
+      group: options.group,
+      ...(options.from ? { fromVersion: options.from } : {}),
+      ...(options.id ? { id: options.id } : {}),
+    };
     const s = strategy as { kind: string; steps?: number[]; bakeMs?: number; stepPercent?: number; intervalMs?: number; percent?: number };
-    body.strategy = { kind: s.kind, ...(s.percent !== undefined ? { percent: s.percent } : {}), ...(s.steps ? { steps: s.steps } : {}), ...(s.bakeMs !== undefined ? { bake: s.bakeMs } : {}), ...(s.stepPercent !== undefined ? { stepPercent: s.stepPercent } : {}), ...(s.intervalMs !== undefined ? { interval: s.intervalMs } : {}) };
+    body.strategy = {
+      kind: s.kind,
+      ...(s.percent !== undefined ? { percent: s.percent } : {}),
+      ...(s.steps ? { steps: s.steps } : {}),
+      ...(s.bakeMs !== undefined ? { bake: s.bakeMs } : {}),
+      ...(s.stepPercent !== undefined ? { stepPercent: s.stepPercent } : {}),
+      ...(s.intervalMs !== undefined ? { interval: s.intervalMs } : {}),
+    };
     try {
       const { guardrailsFromFlags } = await import('../../cloud/deployments/flags.js');
-      const guardrails = guardrailsFromFlags({ rateLimit: options['rate-limit'], alarms: options.alarm, alarmMinRequests: options['alarm-min-requests'], abort: options.abort });
+      const guardrails = guardrailsFromFlags({
+        rateLimit: options['rate-limit'],
+        alarms: options.alarm,
+        alarmMinRequests: options['alarm-min-requests'],
+        abort: options.abort,
+      });
       if (guardrails) body.guardrails = guardrails;
     } catch (err) {
       throw usageError((err as Error).message);
@@ -158,14 +204,21 @@ const commandOf = (verb: 'pause' | 'resume' | 'promote' | 'rollback', summary: s
   defineCommand({
     name: `deployments ${verb}`,
     summary,
-    options: { ...cloudOptions, ...(verb === 'pause' || verb === 'rollback' ? { reason: { type: 'string', valueName: 'TEXT', description: 'why (recorded in the events)' } as const } : {}) },
+    options: {
+      ...cloudOptions,
+      ...(verb === 'pause' || verb === 'rollback'
+        ? { reason: { type: 'string', valueName: 'TEXT', description: 'why (recorded in the events)' } as const }
+        : {}),
+    },
     positionals: [{ name: 'id', description: 'the deployment id' }],
     async run({ options, args, io, json, print, printJson }) {
       const reason = (options as { reason?: string }).reason;
       const { deployment } = await cloudApi({ io, options }, 'POST', `/api/deployments/${encodeURIComponent(args.id)}/${verb}`, reason ? { reason } : {});
       if (json) return printJson(deployment);
       const last = deployment.events.at(-1);
-      print(`deployment ${deployment.id}: ${statusText(deployment.state.status)}${last?.event === 'command-ignored' ? ` (${verb} ignored: ${last.detail?.why ?? 'not allowed now'})` : ''}`);
+      print(
+        `deployment ${deployment.id}: ${statusText(deployment.state.status)}${last?.event === 'command-ignored' ? ` (${verb} ignored: ${last.detail?.why ?? 'not allowed now'})` : ''}`,
+      );
     },
   });
 

@@ -30,7 +30,11 @@ function modelsText(d: DeviceView): string {
         const r = d.models[m];
         const want = d.desired?.models[m];
         if (!r) return `${m} (desired ${want}, not reported)`;
-        const notes = [r.status, ...(r.serving && r.serving !== r.version ? [`serving ${r.serving}`] : []), ...(want && want !== r.version ? [`desired ${want}`] : [])];
+        const notes = [
+          r.status,
+          ...(r.serving && r.serving !== r.version ? [`serving ${r.serving}`] : []),
+          ...(want && want !== r.version ? [`desired ${want}`] : []),
+        ];
         return `${m} ${r.version} (${notes.join(', ')})`;
       })
       .join(', ') || '-'
@@ -40,7 +44,8 @@ function modelsText(d: DeviceView): string {
 export const devicesList = defineCommand({
   name: 'devices list',
   summary: 'list the fleet: id, name, group, target, online, last seen, models (from the cloud API)',
-  description: 'The devices the running cloud knows (kiln cloud start), with what each reports per model and, where it differs, what is desired. To see only the differences, use kiln drift.',
+  description:
+    'The devices the running cloud knows (kiln cloud start), with what each reports per model and, where it differs, what is desired. To see only the differences, use kiln drift.',
   options: {
     ...cloudOptions,
     group: { type: 'string', valueName: 'G', description: 'only this group' },
@@ -48,7 +53,8 @@ export const devicesList = defineCommand({
   },
   examples: [{ command: 'devices list' }, { command: 'devices list --group store-12 --json' }],
   async run({ options, io, json, print, printJson, usageError }) {
-    if (options.tag !== undefined && !/^[^=\s]+=[^\s]+$/.test(options.tag)) throw usageError(`--tag '${options.tag}': expected KEY=VALUE, e.g. --tag site=store-12`);
+    if (options.tag !== undefined && !/^[^=\s]+=[^\s]+$/.test(options.tag))
+      throw usageError(`--tag '${options.tag}': expected KEY=VALUE, e.g. --tag site=store-12`);
     const query = new URLSearchParams({ ...(options.group ? { group: options.group } : {}), ...(options.tag ? { tag: options.tag } : {}) }).toString();
     const { devices } = (await cloudApi({ io, options }, 'GET', `/api/devices${query ? `?${query}` : ''}`)) as { devices: DeviceView[] };
     if (json) return printJson(devices);
@@ -56,7 +62,15 @@ export const devicesList = defineCommand({
     const now = Date.now();
     print(
       table(
-        devices.map((d) => [d.id, d.name, d.group, d.target ?? '-', d.online ? 'online' : 'offline', d.lastSeen ? ago(d.lastSeen, now) : 'never', modelsText(d)]),
+        devices.map((d) => [
+          d.id,
+          d.name,
+          d.group,
+          d.target ?? '-',
+          d.online ? 'online' : 'offline',
+          d.lastSeen ? ago(d.lastSeen, now) : 'never',
+          modelsText(d),
+        ]),
         { header: ['ID', 'NAME', 'GROUP', 'TARGET', 'STATE', 'LAST SEEN', 'MODELS'] },
       ),
     );
@@ -82,7 +96,12 @@ export const devicesShow = defineCommand({
           ['target:', d.target ?? 'not reported'],
           ['state:', `${d.online ? 'online' : 'offline'}, last seen ${d.lastSeen ? `${timeText(d.lastSeen)} (${ago(d.lastSeen, now)})` : 'never'}`],
           ['desired:', d.desired ? `#${d.desired.version}, set ${timeText(d.desired.updatedAt)}` : 'none (not managed by the cloud)'],
-          ['reported:', d.reportedAt ? `${timeText(d.reportedAt)}, about desired #${d.reported?.desiredVersion ?? 'none'}${d.desired && (d.reported?.desiredVersion ?? -1) < d.desired.version ? ' (older than the latest)' : ''}` : 'never'],
+          [
+            'reported:',
+            d.reportedAt
+              ? `${timeText(d.reportedAt)}, about desired #${d.reported?.desiredVersion ?? 'none'}${d.desired && (d.reported?.desiredVersion ?? -1) < d.desired.version ? ' (older than the latest)' : ''}`
+              : 'never',
+          ],
           ['created:', timeText(d.createdAt)],
         ],
         { indent: 2 },

@@ -19,7 +19,7 @@ export const importTfjs = defineCommand({
       valueName: 'FILE',
       description: 'where to write the ONNX model (default: beside model.json, with the .onnx extension)',
     },
-    batch: { type: 'string', valueName: 'N', description: 'fix the batch dimension to N (default: the model\'s own, else dynamic)' },
+    batch: { type: 'string', valueName: 'N', description: "fix the batch dimension to N (default: the model's own, else dynamic)" },
     opset: { type: 'string', valueName: 'VERSION', description: 'ONNX opset of the result, 13 to 17 (default: 13)' },
   },
   examples: [
@@ -41,7 +41,8 @@ export const importTfjs = defineCommand({
     if (!existsSync(input)) throw new KilnError('FILE_NOT_FOUND', `${args.model}: no such file`, { hint: 'pass the model.json of a TF.js layers model' });
     if (statSync(input).isDirectory()) {
       const inner = join(input, 'model.json');
-      if (!existsSync(inner)) throw new KilnError('FILE_NOT_FOUND', `${args.model} is a folder without a model.json`, { hint: 'pass the model.json of a TF.js layers model' });
+      if (!existsSync(inner))
+        throw new KilnError('FILE_NOT_FOUND', `${args.model} is a folder without a model.json`, { hint: 'pass the model.json of a TF.js layers model' });
       input = inner;
     }
     const output = resolve(io.cwd, options.output ?? input.replace(/\.json$/i, '') + '.onnx');

@@ -94,7 +94,10 @@ export function renderInspect(r: InspectCommandReport): string {
     ['format', `IR ${r.irVersion}, opset ${opsets}`],
   ];
   if (r.runtime) {
-    summary.push(['runtime', `loads in ${r.runtime.runtime}${r.runtime.mismatches.length ? `, with ${r.runtime.mismatches.length} difference(s) — see warnings` : ', inputs and outputs agree'}`]);
+    summary.push([
+      'runtime',
+      `loads in ${r.runtime.runtime}${r.runtime.mismatches.length ? `, with ${r.runtime.mismatches.length} difference(s) — see warnings` : ', inputs and outputs agree'}`,
+    ]);
   }
   out.push(table(summary, { indent: 2 }));
 
@@ -113,21 +116,28 @@ export function renderInspect(r: InspectCommandReport): string {
     out.push(table(rows, { header, indent: 2 }));
   };
   values('Inputs', r.inputs);
-  const atShapes = r.macs.status === 'ok' && r.inferredOutputShapes && r.outputs.some((o) => shapeText(o.shape) !== shapeText(r.inferredOutputShapes![o.name] ?? null))
-    ? r.inferredOutputShapes
-    : undefined;
+  const atShapes =
+    r.macs.status === 'ok' && r.inferredOutputShapes && r.outputs.some((o) => shapeText(o.shape) !== shapeText(r.inferredOutputShapes![o.name] ?? null))
+      ? r.inferredOutputShapes
+      : undefined;
   values('Outputs', r.outputs, atShapes);
 
   out.push('');
   const p = r.parameters;
   const count = (n: number): string => (n >= 10_000 ? `${thousands(n)} (${compactNumber(n)})` : thousands(n));
   const stats: [string, string][] = [
-    ['parameters', `${count(p.count)} in ${thousands(p.tensors)} tensor${p.tensors === 1 ? '' : 's'}${p.overridable ? `, ${p.overridable} overridable as inputs` : ''}`],
+    [
+      'parameters',
+      `${count(p.count)} in ${thousands(p.tensors)} tensor${p.tensors === 1 ? '' : 's'}${p.overridable ? `, ${p.overridable} overridable as inputs` : ''}`,
+    ],
     ['size', `${humanBytes(r.size.totalBytes)}: ${humanBytes(r.size.weightsBytes)} weights + ${humanBytes(r.size.graphBytes)} graph`],
   ];
   if (r.macs.status === 'ok') {
     const m = r.macs;
-    const at = Object.entries(m.inputShapes).filter(([, s]) => s.length > 0).map(([n, s]) => `${n}=${s.join('x')}`).join(' ');
+    const at = Object.entries(m.inputShapes)
+      .filter(([, s]) => s.length > 0)
+      .map(([n, s]) => `${n}=${s.join('x')}`)
+      .join(' ');
     stats.push(['MACs', `${count(m.total)}${at ? ` at ${at}` : ''}`]);
     if (m.byOp.length > 1) stats.push(['', m.byOp.map((b) => `${b.op} ${compactNumber(b.macs)}`).join(', ')]);
     if (m.unknownShapeNodes.length) {
@@ -157,7 +167,7 @@ export function renderInspect(r: InspectCommandReport): string {
 
 export const inspect = defineCommand({
   name: 'inspect',
-  summary: 'show a model\'s inputs, outputs, operators, parameters, size and MACs',
+  summary: "show a model's inputs, outputs, operators, parameters, size and MACs",
   description:
     'Reads an ONNX model and reports its inputs and outputs (symbolic dimensions kept), IR version and opsets, producer, ' +
     'an operator histogram, the parameter count, its size split into weights and graph, and the multiply-accumulates (MACs) ' +

@@ -6,17 +6,14 @@ import { humanBytes, table } from '../../format.js';
 
 export const modelsList = defineCommand({
   name: 'models list',
-  summary: 'list the models in kiln\'s zoo',
+  summary: "list the models in kiln's zoo",
   description:
     'Lists the pretrained models kiln knows (models/catalog.json): real models that npm packages ship and models built here. ' +
     'Use a name with `kiln models path NAME`, or as `zoo:NAME` wherever a command takes a model file.',
   options: {
     task: { type: 'string', valueName: 'TASK', description: 'only models of this task (e.g. text-detection)' },
   },
-  examples: [
-    { command: 'models list' },
-    { command: 'models list --task text-detection --json', description: 'machine-readable, one task' },
-  ],
+  examples: [{ command: 'models list' }, { command: 'models list --task text-detection --json', description: 'machine-readable, one task' }],
   async run({ options, json, print, printJson }) {
     const zoo = await import('../../zoo/index.js');
     if (options.task !== undefined && !(zoo.TASKS as readonly string[]).includes(options.task)) {
@@ -44,10 +41,7 @@ export const modelsPath = defineCommand({
     'Finds the model file (in its npm package or in this repository), verifies its sha256 against the catalog and prints its absolute path. ' +
     'Fails with exit 2 when the name is unknown, the package is not installed or the file does not match.',
   positionals: [{ name: 'name', description: 'a model name from `kiln models list`' }],
-  examples: [
-    { command: 'models path ppocr-det' },
-    { command: 'inspect $(kiln models path ppocr-det)', description: 'same as kiln inspect zoo:ppocr-det' },
-  ],
+  examples: [{ command: 'models path ppocr-det' }, { command: 'inspect $(kiln models path ppocr-det)', description: 'same as kiln inspect zoo:ppocr-det' }],
   async run({ args, json, print, printJson }) {
     const { resolveModel } = await import('../../zoo/index.js');
     const resolved = resolveModel(args.name.replace(/^zoo:/, ''));

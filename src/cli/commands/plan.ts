@@ -33,7 +33,17 @@ const FORMAT_HELP =
   '            threshold: 0.02\n';
 
 const dur = (ms: number | null | undefined): string =>
-  ms === null || ms === undefined ? 'until a command' : ms === 0 ? '0s' : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+  ms === null || ms === undefined
+    ? 'until a command'
+    : ms === 0
+      ? '0s'
+      : ms % 3_600_000 === 0
+        ? `${ms / 3_600_000}h`
+        : ms % 60_000 === 0
+          ? `${ms / 60_000}m`
+          : ms % 1000 === 0
+            ? `${ms / 1000}s`
+            : `${ms}ms`;
 
 function strategyText(s: Strategy): string {
   const x = s as Strategy & { percent?: number };
@@ -90,7 +100,10 @@ function printPlan(plan: Plan, fileName: string, print: (s?: string) => void, sh
     else print(`= unchanged ${d.id}: ${d.reason}`);
     const guard = guardrailsText(d.guardrails);
     if (d.action === 'create' && guard) print(`    guardrails: ${guard}`);
-    if (d.action === 'create' && d.steps.length > 1) print(`    steps: ${d.steps.map((s) => `${s.step}: ${s.mode === 'rollout' ? `${s.percent}%` : s.mode} (${s.devices} device${s.devices === 1 ? '' : 's'}), bake ${dur(s.bakeMs)}`).join(' · ')}`);
+    if (d.action === 'create' && d.steps.length > 1)
+      print(
+        `    steps: ${d.steps.map((s) => `${s.step}: ${s.mode === 'rollout' ? `${s.percent}%` : s.mode} (${s.devices} device${s.devices === 1 ? '' : 's'}), bake ${dur(s.bakeMs)}`).join(' · ')}`,
+      );
     if (!d.devices.length) continue;
     print(
       table(
@@ -111,7 +124,9 @@ function printPlan(plan: Plan, fileName: string, print: (s?: string) => void, sh
   const s = plan.summary;
   const n = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
   print('');
-  print(`Summary: ${n(s.create, 'deployment')} to create (${n(s.devicesChanging, 'device')} change), ${s.unchanged} unchanged; ${n(s.devicesUnchanged, 'device')} stay as they are.`);
+  print(
+    `Summary: ${n(s.create, 'deployment')} to create (${n(s.devicesChanging, 'device')} change), ${s.unchanged} unchanged; ${n(s.devicesUnchanged, 'device')} stay as they are.`,
+  );
   if (plan.problems.length) {
     print('');
     print(`The plan cannot be applied (${n(plan.problems.length, 'problem')}):`);
@@ -128,7 +143,7 @@ export const plan = defineCommand({
     'Reads a deploy file and asks the cloud for the change set: for each deployment, whether it would be created or left as it is ' +
     '(one with the same id exists, running or finished; or every device runs the version already), and for each device what it ' +
     'reports and serves, what is desired, the version it would get and at which step of the strategy. The cloud checks the plan ' +
-    'as a real deploy would: unknown groups or devices, devices with no known target, versions with no artifact for a device\'s ' +
+    "as a real deploy would: unknown groups or devices, devices with no known target, versions with no artifact for a device's " +
     'target, devices held by another active deployment, a baseline that cannot be told. Nothing changes. The plan has a ' +
     'fingerprint: `kiln apply FILE --fingerprint F` applies exactly this plan, or refuses if the fleet changed since.\n\n' +
     FORMAT_HELP +
@@ -144,7 +159,8 @@ export const plan = defineCommand({
     if (json) printJson(plan);
     else {
       printPlan(plan, file.name, print, 12);
-      if (!plan.problems.length && plan.summary.create) print(`To apply exactly this plan: kiln apply ${file.name} --fingerprint ${plan.fingerprint.slice(0, 12)}`);
+      if (!plan.problems.length && plan.summary.create)
+        print(`To apply exactly this plan: kiln apply ${file.name} --fingerprint ${plan.fingerprint.slice(0, 12)}`);
       if (!plan.problems.length && !plan.summary.create) print('Nothing to apply: the fleet is as the file says (or on its way there).');
     }
     return plan.problems.length ? 1 : 0;
@@ -174,7 +190,8 @@ export const apply = defineCommand({
     { command: 'apply deploy.yaml --yes', description: 'in a script' },
   ],
   async run({ options, args, io, json, print, printJson, usageError }) {
-    if (options.fingerprint !== undefined && !/^[0-9a-f]{12,64}$/.test(options.fingerprint)) throw usageError(`--fingerprint '${options.fingerprint}': expected 12–64 hex characters, as kiln plan prints them`);
+    if (options.fingerprint !== undefined && !/^[0-9a-f]{12,64}$/.test(options.fingerprint))
+      throw usageError(`--fingerprint '${options.fingerprint}': expected 12–64 hex characters, as kiln plan prints them`);
     const ctx = { io, options };
     const { file, plan } = await planOnCloud(ctx, args.file);
     const { fingerprintMatches } = await import('../../cloud/deployments/plan.js');
@@ -186,7 +203,10 @@ export const apply = defineCommand({
     }
     if (options.fingerprint !== undefined && !fingerprintMatches(options.fingerprint, plan.fingerprint)) {
       if (json) printJson({ applied: false, reason: 'plan-changed', plan });
-      else io.stderr.write(`kiln: the fleet changed since the plan ${options.fingerprint} was shown: the plan now is ${plan.fingerprint.slice(0, 12)} (above); nothing was applied — review it, then apply again\n`);
+      else
+        io.stderr.write(
+          `kiln: the fleet changed since the plan ${options.fingerprint} was shown: the plan now is ${plan.fingerprint.slice(0, 12)} (above); nothing was applied — review it, then apply again\n`,
+        );
       return 1;
     }
     if (!plan.summary.create) {
@@ -195,8 +215,13 @@ export const apply = defineCommand({
       return 0;
     }
     if (!options.yes && options.fingerprint === undefined) {
-      if (!io.prompt) throw usageError('no terminal to confirm on: pass --yes to apply without a question, or --fingerprint F to apply the plan kiln plan showed');
-      const answer = (await io.prompt(`\nApply this plan (${plan.summary.create} deployment${plan.summary.create === 1 ? '' : 's'} to create)? Type yes to apply: `)).trim().toLowerCase();
+      if (!io.prompt)
+        throw usageError('no terminal to confirm on: pass --yes to apply without a question, or --fingerprint F to apply the plan kiln plan showed');
+      const answer = (
+        await io.prompt(`\nApply this plan (${plan.summary.create} deployment${plan.summary.create === 1 ? '' : 's'} to create)? Type yes to apply: `)
+      )
+        .trim()
+        .toLowerCase();
       if (answer !== 'yes' && answer !== 'y') {
         say('Cancelled: nothing was applied.');
         return 1;
@@ -214,12 +239,20 @@ export const apply = defineCommand({
       return 1;
     }
     if (!answer.ok) throw refusal(answer);
-    const { created, unchanged } = answer.data as { created: { id: string; summary: { model: string; fromVersion: string; toVersion: string; devices: number; phase: string } }[]; unchanged: { id: string; reason: string }[] };
+    const { created, unchanged } = answer.data as {
+      created: { id: string; summary: { model: string; fromVersion: string; toVersion: string; devices: number; phase: string } }[];
+      unchanged: { id: string; reason: string }[];
+    };
     if (json) return void printJson({ applied: true, created, unchanged, plan: answer.data.plan });
     print('');
-    for (const d of created) print(`created deployment ${d.id}: ${d.summary.model} ${d.summary.fromVersion} → ${d.summary.toVersion} on ${d.summary.devices} device${d.summary.devices === 1 ? '' : 's'} (${d.summary.phase})`);
+    for (const d of created)
+      print(
+        `created deployment ${d.id}: ${d.summary.model} ${d.summary.fromVersion} → ${d.summary.toVersion} on ${d.summary.devices} device${d.summary.devices === 1 ? '' : 's'} (${d.summary.phase})`,
+      );
     for (const u of unchanged) print(`unchanged ${u.id}: ${u.reason}`);
-    print(`Applied. Follow it with: kiln deployments show ${created[0].id}${created.length > 1 ? ' (and the others)' : ''}; check convergence with: kiln drift`);
+    print(
+      `Applied. Follow it with: kiln deployments show ${created[0].id}${created.length > 1 ? ' (and the others)' : ''}; check convergence with: kiln drift`,
+    );
     return 0;
   },
 });
@@ -232,7 +265,7 @@ export const drift = defineCommand({
   summary: 'list devices whose reported state differs from desired: failed installs, other versions, stale, offline',
   description:
     'Asks the cloud which devices do not report what their desired state says, per model: failed (the install of the desired ' +
-    'version failed; the agent\'s reason is shown and it keeps serving the last good version), version-mismatch (it reports or ' +
+    "version failed; the agent's reason is shown and it keeps serving the last good version), version-mismatch (it reports or " +
     'serves another version), installing (downloading, verifying, on probation), missing (reports nothing for the model), stale ' +
     '(its report is about an older desired state than the latest) and offline (since its last contact). Devices without a desired ' +
     'state are not managed by the cloud and are not listed.\n\n' +
@@ -244,20 +277,35 @@ export const drift = defineCommand({
     if (!answer.ok) throw refusal(answer);
     const report = answer.data.drift as DriftReport;
     if (json) printJson(report);
-    else if (!report.entries.length) print(`No drift: ${report.managed} managed device${report.managed === 1 ? '' : 's'} report${report.managed === 1 ? 's' : ''} their desired state (${report.devices} device${report.devices === 1 ? '' : 's'}${options.group ? ` in group ${options.group}` : ''}).`);
+    else if (!report.entries.length)
+      print(
+        `No drift: ${report.managed} managed device${report.managed === 1 ? '' : 's'} report${report.managed === 1 ? 's' : ''} their desired state (${report.devices} device${report.devices === 1 ? '' : 's'}${options.group ? ` in group ${options.group}` : ''}).`,
+      );
     else {
       print(
         table(
           report.entries.map((e) => {
             const detail = e.kind === 'offline' ? `${e.detail} (${ago(e.since)})` : e.detail;
-            return [e.deviceId, e.group, e.model ?? '-', e.kind, e.desired ?? '-', e.reported ?? '-', e.serving ?? '-', e.deployment ?? '-', verbose || detail.length <= DETAIL_WIDTH ? detail : `${detail.slice(0, DETAIL_WIDTH - 1)}…`];
+            return [
+              e.deviceId,
+              e.group,
+              e.model ?? '-',
+              e.kind,
+              e.desired ?? '-',
+              e.reported ?? '-',
+              e.serving ?? '-',
+              e.deployment ?? '-',
+              verbose || detail.length <= DETAIL_WIDTH ? detail : `${detail.slice(0, DETAIL_WIDTH - 1)}…`,
+            ];
           }),
           { header: ['DEVICE', 'GROUP', 'MODEL', 'DRIFT', 'DESIRED', 'REPORTED', 'SERVING', 'DEPLOYMENT', 'DETAIL'] },
         ),
       );
       if (!verbose && report.entries.some((e) => e.detail.length > DETAIL_WIDTH)) print('(details cut short: --verbose or --json shows them whole)');
       print('');
-      print(`${report.drifted} of ${report.managed} managed device${report.managed === 1 ? '' : 's'} drift${report.drifted === 1 ? 's' : ''} (${report.devices} device${report.devices === 1 ? '' : 's'}${options.group ? ` in group ${options.group}` : ''}).`);
+      print(
+        `${report.drifted} of ${report.managed} managed device${report.managed === 1 ? '' : 's'} drift${report.drifted === 1 ? 's' : ''} (${report.devices} device${report.devices === 1 ? '' : 's'}${options.group ? ` in group ${options.group}` : ''}).`,
+      );
     }
     return report.entries.length ? 1 : 0;
   },

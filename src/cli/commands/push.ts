@@ -10,9 +10,18 @@ import type { PushResult } from '../../cloud/registry/types.js';
 import { cloudOptions, cloudUrl, refusal, uploadToCloud, type ApiAnswer, type CloudCtx } from '../cloud-client.js';
 import { defineCommand } from '../framework.js';
 
-const dbOption = { type: 'string', valueName: 'FILE', description: 'the cloud database (SQLite); artifacts are kept in artifacts/ beside it (default: ./.kiln-cloud/cloud.db)' } as const;
+const dbOption = {
+  type: 'string',
+  valueName: 'FILE',
+  description: 'the cloud database (SQLite); artifacts are kept in artifacts/ beside it (default: ./.kiln-cloud/cloud.db)',
+} as const;
 const dbPath = (cwd: string, db: string | undefined) => resolve(cwd, db ?? '.kiln-cloud/cloud.db');
-const databaseUrlOption = { type: 'string', valueName: 'URL', description: 'the registry in PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DB, as `kiln cloud start --database-url` uses it (default: KILN_DATABASE_URL, else --db)' } as const;
+const databaseUrlOption = {
+  type: 'string',
+  valueName: 'URL',
+  description:
+    'the registry in PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DB, as `kiln cloud start --database-url` uses it (default: KILN_DATABASE_URL, else --db)',
+} as const;
 
 /** Where the registry is: --database-url (or KILN_DATABASE_URL) names PostgreSQL, else the SQLite --db. Both at once is a usage error. */
 function registryAt(cwd: string, env: Record<string, string | undefined>, options: { db?: string; 'database-url'?: string }, usageError: (m: string) => Error) {
@@ -26,17 +35,26 @@ const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
 function uploadRefusal(answer: ApiAnswer, what: string, base: string): KilnError {
   const d = answer.data ?? {};
   const said = String(d.message ?? JSON.stringify(d));
-  if (answer.status === 401) return new KilnError('UNAUTHORIZED', `the cloud at ${base} refused the operator token (401): ${said}`, { hint: 'pass --token, set KILN_CLOUD_TOKEN, or point --db at the cloud database (its api-token file)' });
+  if (answer.status === 401)
+    return new KilnError('UNAUTHORIZED', `the cloud at ${base} refused the operator token (401): ${said}`, {
+      hint: 'pass --token, set KILN_CLOUD_TOKEN, or point --db at the cloud database (its api-token file)',
+    });
   if (answer.status === 400 && d.error === 'bad-artifact') {
     const problems: string[] = Array.isArray(d.problems) ? d.problems.map(String) : [said];
-    return new KilnError('BAD_ARTIFACT', `${what}: the cloud refused it, the artifact did not pass its checks (nothing was stored):\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
-      hint: 'push an artifact exactly as `kiln compile` wrote it, signed by a key the cloud trusts (kiln cloud start --trust)',
-    });
+    return new KilnError(
+      'BAD_ARTIFACT',
+      `${what}: the cloud refused it, the artifact did not pass its checks (nothing was stored):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      {
+        hint: 'push an artifact exactly as `kiln compile` wrote it, signed by a key the cloud trusts (kiln cloud start --trust)',
+      },
+    );
   }
   if (answer.status === 400) return new KilnError('REQUEST_REFUSED', `${what}: the cloud refused it: ${said}`);
   if (answer.status === 409) return new KilnError('ARTIFACT_CONFLICT', `${what}: the cloud refused it: ${said}`);
   if (answer.status === 413) {
-    return new KilnError('PAYLOAD_TOO_LARGE', `${what}: the cloud refused it (413): ${said}`, { hint: "raise the cloud's limit (kiln cloud start --max-upload-mib N), or push with --db/--database-url where the registry's database is" });
+    return new KilnError('PAYLOAD_TOO_LARGE', `${what}: the cloud refused it (413): ${said}`, {
+      hint: "raise the cloud's limit (kiln cloud start --max-upload-mib N), or push with --db/--database-url where the registry's database is",
+    });
   }
   return refusal(answer);
 }
@@ -67,12 +85,20 @@ export const push = defineCommand({
     '--db file, or the PostgreSQL --database-url (KILN_CLOUD_URL is ignored when --db or --database-url is given).',
   options: {
     ...cloudOptions,
-    'cloud-url': { ...cloudOptions['cloud-url'], description: "upload to the running cloud's API at this URL instead of writing into a database (default: KILN_CLOUD_URL)" },
+    'cloud-url': {
+      ...cloudOptions['cloud-url'],
+      description: "upload to the running cloud's API at this URL instead of writing into a database (default: KILN_CLOUD_URL)",
+    },
     db: { ...dbOption, description: `${dbOption.description}; with --cloud-url, only where the api-token file is read from` },
     'database-url': databaseUrlOption,
     model: { type: 'string', valueName: 'NAME', description: 'the model name the artifact must carry' },
     version: { type: 'string', valueName: 'V', description: 'the version the artifact must carry' },
-    trust: { type: 'string', multiple: true, valueName: 'KEY|FILE', description: 'only accept artifacts signed by this public key (base64) or the key in this file (direct mode only: over HTTP the cloud decides)' },
+    trust: {
+      type: 'string',
+      multiple: true,
+      valueName: 'KEY|FILE',
+      description: 'only accept artifacts signed by this public key (base64) or the key in this file (direct mode only: over HTTP the cloud decides)',
+    },
   },
   positionals: [{ name: 'artifact', description: 'an artifact directory or its .tgz' }],
   examples: [
@@ -84,11 +110,15 @@ export const push = defineCommand({
   ],
   async run({ options, args, io, json, print, printJson, usageError }) {
     const path = resolve(io.cwd, args.artifact);
-    const overHttp = options['cloud-url'] !== undefined || (io.env.KILN_CLOUD_URL !== undefined && io.env.KILN_CLOUD_URL !== '' && options.db === undefined && options['database-url'] === undefined);
+    const overHttp =
+      options['cloud-url'] !== undefined ||
+      (io.env.KILN_CLOUD_URL !== undefined && io.env.KILN_CLOUD_URL !== '' && options.db === undefined && options['database-url'] === undefined);
     let r: PushResult;
     if (overHttp) {
-      if (options['database-url'] !== undefined) throw usageError('--cloud-url and --database-url: give one (upload to a running cloud, or write into its database)');
-      if (options.trust?.length) throw usageError('--trust: over --cloud-url the cloud decides which signers it accepts (kiln cloud start --trust KEY); leave --trust out');
+      if (options['database-url'] !== undefined)
+        throw usageError('--cloud-url and --database-url: give one (upload to a running cloud, or write into its database)');
+      if (options.trust?.length)
+        throw usageError('--trust: over --cloud-url the cloud decides which signers it accepts (kiln cloud start --trust KEY); leave --trust out');
       r = await pushOverHttp({ io, options }, path, args.artifact, { model: options.model, version: options.version });
     } else {
       const { pushToRegistry } = await import('../../cloud/registry/admin.js');
@@ -118,7 +148,9 @@ export const cloudModelsList = defineCommand({
     const models = await listRegistryModels(registryAt(io.cwd, io.env, options, usageError));
     if (json) return printJson(models);
     if (!models.length) return print('no models (push one with: kiln push ARTIFACT)');
-    const rows = models.flatMap((m) => m.versions.map((v) => [m.name, v.version, v.artifacts.map((a) => `${a.target} (${a.quantization})`).join(', '), v.createdAt]));
+    const rows = models.flatMap((m) =>
+      m.versions.map((v) => [m.name, v.version, v.artifacts.map((a) => `${a.target} (${a.quantization})`).join(', '), v.createdAt]),
+    );
     const head = ['MODEL', 'VERSION', 'TARGETS', 'PUSHED'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     for (const r of [head, ...rows]) print(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));

@@ -16,10 +16,7 @@ export const verifyArtifact = defineCommand({
   options: {
     trust: { type: 'string', multiple: true, valueName: 'KEY|FILE', description: 'trusted public key (base64) or a file holding one; repeatable' },
   },
-  examples: [
-    { command: 'verify-artifact out/mnist-x86_64' },
-    { command: 'verify-artifact out/mnist-x86_64.tgz --trust ~/.config/kiln/keys/signing-key.pub' },
-  ],
+  examples: [{ command: 'verify-artifact out/mnist-x86_64' }, { command: 'verify-artifact out/mnist-x86_64.tgz --trust ~/.config/kiln/keys/signing-key.pub' }],
   async run({ args, options, json, print, printJson, io }) {
     const { existsSync, readFileSync } = await import('node:fs');
     const { resolve } = await import('node:path');
@@ -51,9 +48,13 @@ export const verifyArtifact = defineCommand({
       );
     }
     if (!res.ok) {
-      throw new KilnError('BAD_ARTIFACT', `${args.artifact}: ${res.problems.length} problem${res.problems.length > 1 ? 's' : ''}:\n  • ${res.problems.join('\n  • ')}`, {
-        hint: 'do not deploy it; compile again or fetch the artifact again',
-      });
+      throw new KilnError(
+        'BAD_ARTIFACT',
+        `${args.artifact}: ${res.problems.length} problem${res.problems.length > 1 ? 's' : ''}:\n  • ${res.problems.join('\n  • ')}`,
+        {
+          hint: 'do not deploy it; compile again or fetch the artifact again',
+        },
+      );
     }
     if (!json) print('ok: signature, manifest and file hashes check out');
   },

@@ -90,7 +90,8 @@ function receive(source: Readable, file: string, limit: number): Promise<{ bytes
 export function registerArtifactRoutes(app: FastifyInstance, options: ArtifactRoutesOptions): void {
   const { registry } = options;
   const limit = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`registerArtifactRoutes: maxUploadBytes must be a positive integer, got ${String(options.maxUploadBytes)}`);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`registerArtifactRoutes: maxUploadBytes must be a positive integer, got ${String(options.maxUploadBytes)}`);
   const trustedKeys = options.trustedKeys?.length ? Object.freeze([...options.trustedKeys]) : undefined;
   const tooLarge = (reply: FastifyReply, what: string) =>
     reply
@@ -109,7 +110,9 @@ export function registerArtifactRoutes(app: FastifyInstance, options: ArtifactRo
         const declared = Number(req.headers['content-length']);
         if (Number.isFinite(declared) && declared > limit) return tooLarge(reply, `${mib(declared)}`);
         if (!req.body || typeof (req.body as Readable).on !== 'function') {
-          return reply.code(400).send({ error: 'bad-request', message: `send the artifact's .tgz as the body, with content-type ${UPLOAD_TYPES.join(' or ')}` });
+          return reply
+            .code(400)
+            .send({ error: 'bad-request', message: `send the artifact's .tgz as the body, with content-type ${UPLOAD_TYPES.join(' or ')}` });
         }
         // The answer is decided with the temp file, which is gone before anything is sent.
         const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'kiln-upload-'));
@@ -124,12 +127,25 @@ export function registerArtifactRoutes(app: FastifyInstance, options: ArtifactRo
             try {
               // Model weights hardly compress: a small upload that unpacks to gigabytes is a gzip bomb, not an artifact.
               const maxUnpackedBytes = Math.max(2 * limit, 64 * 2 ** 20);
-              const r = await registry.pushArtifact(file, { model: req.query.model, version: req.query.version, maxUnpackedBytes, ...(trustedKeys ? { trustedKeys } : {}) });
+              const r = await registry.pushArtifact(file, {
+                model: req.query.model,
+                version: req.query.version,
+                maxUnpackedBytes,
+                ...(trustedKeys ? { trustedKeys } : {}),
+              });
               return { status: r.created ? 201 : 200, body: { created: r.created, artifact: r.artifact } };
             } catch (err) {
               if (!isKilnError(err)) throw err;
               const message = inWords(err.message);
-              if (err.code === 'BAD_ARTIFACT') return { status: 400, body: { error: 'bad-artifact', message, problems: err instanceof ArtifactRefusedError ? err.problems.map(inWords) : [inWords(err.message.split(' — ')[0])] } };
+              if (err.code === 'BAD_ARTIFACT')
+                return {
+                  status: 400,
+                  body: {
+                    error: 'bad-artifact',
+                    message,
+                    problems: err instanceof ArtifactRefusedError ? err.problems.map(inWords) : [inWords(err.message.split(' — ')[0])],
+                  },
+                };
               if (err.httpStatus === 400) return { status: 400, body: { error: 'bad-request', message } };
               if (err.code === 'ARTIFACT_CONFLICT') return { status: 409, body: { error: 'artifact-conflict', message } };
               throw err;

@@ -15,7 +15,20 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isKilnError } from '../../errors.js';
 import type { DeploymentDetail, DeploymentManager } from '../deployments/index.js';
 import { parseDuration, strategyWithDefaults } from '../deployments/index.js';
-import { ALARM_METRICS, ROLLOUT_COMMANDS, STRATEGY_KINDS, describePhase, deviceOrder, devicesFor, isFinishedPhase, phaseCommands, planSteps, type DeploymentSpec, type Guardrails, type Strategy } from '../rollout/index.js';
+import {
+  ALARM_METRICS,
+  ROLLOUT_COMMANDS,
+  STRATEGY_KINDS,
+  describePhase,
+  deviceOrder,
+  devicesFor,
+  isFinishedPhase,
+  phaseCommands,
+  planSteps,
+  type DeploymentSpec,
+  type Guardrails,
+  type Strategy,
+} from '../rollout/index.js';
 
 const errorBody = {
   type: 'object',
@@ -26,7 +39,12 @@ const errors = { 400: errorBody, 401: errorBody, 404: errorBody, 409: errorBody 
 
 const name = { type: 'string', minLength: 1, maxLength: 128 } as const;
 const deploymentId = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } as const;
-const duration = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', minLength: 1, maxLength: 32 }] } as const;
+const duration = {
+  anyOf: [
+    { type: 'integer', minimum: 0 },
+    { type: 'string', minLength: 1, maxLength: 32 },
+  ],
+} as const;
 const percent = { type: 'number', exclusiveMinimum: 0, maximum: 100 } as const;
 
 const createBody = {
@@ -112,7 +130,14 @@ export function strategyFromBody(s: StrategyBody): Strategy {
 
 /** A deployment as the API shows it; `phase`: what the rollout engine allows now and the phase in words (the dashboard shows these). */
 export const deploymentView = (d: DeploymentDetail) => ({
-  id: d.spec.id, summary: d.summary, spec: d.spec, state: d.state, events: d.events, createdAt: d.createdAt, updatedAt: d.updatedAt, plan: deploymentPlan(d.spec),
+  id: d.spec.id,
+  summary: d.summary,
+  spec: d.spec,
+  state: d.state,
+  events: d.events,
+  createdAt: d.createdAt,
+  updatedAt: d.updatedAt,
+  plan: deploymentPlan(d.spec),
   phase: { finished: isFinishedPhase(d.state.status.phase), commands: phaseCommands(d.state.status), text: describePhase(d.state.status) },
 });
 
@@ -158,11 +183,23 @@ export function registerDeploymentRoutes(app: FastifyInstance, managerOrGetter: 
     send(reply, 201, async () => {
       const b = req.body;
       const strategy = strategyFromBody(b.strategy);
-      return manager().deploy({ model: b.model, version: b.version, group: b.group, strategy, ...(b.guardrails ? { guardrails: b.guardrails } : {}), ...(b.fromVersion ? { fromVersion: b.fromVersion } : {}), ...(b.id ? { id: b.id } : {}) });
+      return manager().deploy({
+        model: b.model,
+        version: b.version,
+        group: b.group,
+        strategy,
+        ...(b.guardrails ? { guardrails: b.guardrails } : {}),
+        ...(b.fromVersion ? { fromVersion: b.fromVersion } : {}),
+        ...(b.id ? { id: b.id } : {}),
+      });
     }),
   );
 
-  app.get('/api/deployments', { schema: { response: { 401: errorBody } } }, async () => ({ deployments: manager().list().map((s) => ({ ...s, finished: isFinishedPhase(s.phase) })) }));
+  app.get('/api/deployments', { schema: { response: { 401: errorBody } } }, async () => ({
+    deployments: manager()
+      .list()
+      .map((s) => ({ ...s, finished: isFinishedPhase(s.phase) })),
+  }));
 
   app.get<{ Params: { id: string } }>('/api/deployments/:id', { schema: { params: idParams, response: errors } }, async (req, reply) => {
     const d = manager().get(req.params.id);
@@ -178,7 +215,13 @@ export function registerDeploymentRoutes(app: FastifyInstance, managerOrGetter: 
         if (!manager().get(req.params.id)) return reply.code(404).send({ error: 'not-found', message: `no deployment '${req.params.id}'` });
         const reason = req.body?.reason;
         return send(reply, 200, () =>
-          command === 'pause' ? manager().pause(req.params.id, reason) : command === 'rollback' ? manager().rollback(req.params.id, reason) : command === 'resume' ? manager().resume(req.params.id) : manager().promote(req.params.id),
+          command === 'pause'
+            ? manager().pause(req.params.id, reason)
+            : command === 'rollback'
+              ? manager().rollback(req.params.id, reason)
+              : command === 'resume'
+                ? manager().resume(req.params.id)
+                : manager().promote(req.params.id),
         );
       },
     );

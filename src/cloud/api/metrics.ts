@@ -23,7 +23,15 @@ const errorBody = {
 const nullableNumber = { type: ['number', 'null'] } as const;
 const point = {
   type: 'object',
-  properties: { minute: { type: 'string' }, requests: { type: 'integer' }, errors: { type: 'integer' }, errorRate: nullableNumber, p95LeMs: nullableNumber, meanMs: nullableNumber, devices: { type: 'integer' } },
+  properties: {
+    minute: { type: 'string' },
+    requests: { type: 'integer' },
+    errors: { type: 'integer' },
+    errorRate: nullableNumber,
+    p95LeMs: nullableNumber,
+    meanMs: nullableNumber,
+    devices: { type: 'integer' },
+  },
   required: ['minute', 'requests', 'errors', 'errorRate', 'p95LeMs', 'meanMs', 'devices'],
 } as const;
 const seriesResponse = {
@@ -100,7 +108,12 @@ export function modelMetrics(registry: DeviceRegistry, model: string, minutes: n
 }
 
 export function registerMetricsRoutes(app: FastifyInstance, registry: DeviceRegistry, clock: () => number = Date.now): void {
-  const params = { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 128 } }, required: ['name'], additionalProperties: false } as const;
+  const params = {
+    type: 'object',
+    properties: { name: { type: 'string', minLength: 1, maxLength: 128 } },
+    required: ['name'],
+    additionalProperties: false,
+  } as const;
   const query = {
     type: 'object',
     properties: { minutes: { type: 'string', pattern: '^[0-9]{1,4}$' } },

@@ -61,8 +61,12 @@ export function registerPlanRoutes(app: FastifyInstance, options: PlanRoutesOpti
   };
   const refuse = (reply: FastifyReply, err: unknown) => {
     if (err instanceof DeployFileError) return reply.code(400).send({ error: 'bad-request', message: err.message, problems: err.problems });
-    if (err instanceof PlanRefusedError) return reply.code(409).send({ error: err.kind === 'plan-changed' ? 'plan-changed' : 'conflict', message: err.message, problems: err.plan.problems, plan: err.plan });
-    if (isKilnError(err) && (err.code === 'DEPLOYMENT_CONFLICT' || err.code === 'NO_ARTIFACT')) return reply.code(409).send({ error: err.code === 'NO_ARTIFACT' ? 'no-artifact' : 'conflict', message: err.message });
+    if (err instanceof PlanRefusedError)
+      return reply
+        .code(409)
+        .send({ error: err.kind === 'plan-changed' ? 'plan-changed' : 'conflict', message: err.message, problems: err.plan.problems, plan: err.plan });
+    if (isKilnError(err) && (err.code === 'DEPLOYMENT_CONFLICT' || err.code === 'NO_ARTIFACT'))
+      return reply.code(409).send({ error: err.code === 'NO_ARTIFACT' ? 'no-artifact' : 'conflict', message: err.message });
     throw err;
   };
 
@@ -76,16 +80,20 @@ export function registerPlanRoutes(app: FastifyInstance, options: PlanRoutesOpti
     }
   });
 
-  app.post<{ Body: { file: unknown; fingerprint: string } }>('/api/apply', { schema: { body: applyBody, response: { 400: errorBody, 401: errorBody, 409: errorBody, 503: errorBody } } }, async (req, reply) => {
-    const ctx = context(reply);
-    if (!ctx) return reply;
-    try {
-      const r = await applyPlan(ctx, req.body.file, req.body.fingerprint);
-      return reply.code(r.created.length ? 201 : 200).send({ plan: r.plan, created: r.created.map(deploymentView), unchanged: r.unchanged });
-    } catch (err) {
-      return refuse(reply, err);
-    }
-  });
+  app.post<{ Body: { file: unknown; fingerprint: string } }>(
+    '/api/apply',
+    { schema: { body: applyBody, response: { 400: errorBody, 401: errorBody, 409: errorBody, 503: errorBody } } },
+    async (req, reply) => {
+      const ctx = context(reply);
+      if (!ctx) return reply;
+      try {
+        const r = await applyPlan(ctx, req.body.file, req.body.fingerprint);
+        return reply.code(r.created.length ? 201 : 200).send({ plan: r.plan, created: r.created.map(deploymentView), unchanged: r.unchanged });
+      } catch (err) {
+        return refuse(reply, err);
+      }
+    },
+  );
 
   app.get<{ Querystring: { group?: string } }>('/api/drift', { schema: { querystring: driftQuery, response: { 401: errorBody } } }, async (req) => {
     const m = manager();

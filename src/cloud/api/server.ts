@@ -108,12 +108,24 @@ export function deviceView(d: DeviceRecord) {
     lastSeen: d.lastSeen,
     createdAt: d.createdAt,
     reportedAt: d.reportedAt,
-    models: Object.fromEntries(Object.entries(d.reported?.models ?? {}).map(([m, r]) => [m, { version: r.version, status: r.status, serving: r.serving ?? null, ...(r.reason ? { reason: r.reason } : {}) }])),
-    desired: d.desired ? { version: d.desired.version, updatedAt: d.desired.updatedAt, models: Object.fromEntries(Object.entries(d.desired.models).map(([m, e]) => [m, e.version])) } : null,
+    models: Object.fromEntries(
+      Object.entries(d.reported?.models ?? {}).map(([m, r]) => [
+        m,
+        { version: r.version, status: r.status, serving: r.serving ?? null, ...(r.reason ? { reason: r.reason } : {}) },
+      ]),
+    ),
+    desired: d.desired
+      ? {
+          version: d.desired.version,
+          updatedAt: d.desired.updatedAt,
+          models: Object.fromEntries(Object.entries(d.desired.models).map(([m, e]) => [m, e.version])),
+        }
+      : null,
   };
 }
 
-const fail = (reply: FastifyReply, status: number, error: string, message: string, extra: Record<string, unknown> = {}) => reply.code(status).send({ error, message, ...extra });
+const fail = (reply: FastifyReply, status: number, error: string, message: string, extra: Record<string, unknown> = {}) =>
+  reply.code(status).send({ error, message, ...extra });
 
 /** The fastify instance with every route; call `.listen()` (or `.inject()` in tests). */
 export function createCloudApi(options: CloudApiOptions): FastifyInstance {
@@ -136,7 +148,14 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     if (!m || !tokenMatches(m[1], token)) {
       reply.header('www-authenticate', 'Bearer realm="kiln-cloud"');
-      return fail(reply, 401, 'unauthorized', m ? 'the operator token is not valid' : 'missing operator token: send Authorization: Bearer TOKEN (the token is in api-token beside the cloud database)');
+      return fail(
+        reply,
+        401,
+        'unauthorized',
+        m
+          ? 'the operator token is not valid'
+          : 'missing operator token: send Authorization: Bearer TOKEN (the token is in api-token beside the cloud database)',
+      );
     }
   });
 
@@ -144,16 +163,28 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
   app.get('/', { schema: { querystring: { type: 'object', properties: { token: { type: 'string', maxLength: 512 } } } } }, (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(PAGE),
   );
-  for (const [path, script] of Object.entries(SCRIPTS)) app.get(path, { schema: {} }, (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-store').send(script));
-  app.get('/artifacts/:file', { schema: { params: { type: 'object', properties: { file: { type: 'string', maxLength: 80 } }, required: ['file'] } } }, (req, reply) => {
-    reply.hijack();
-    if (!serveArtifact(req.raw, reply.raw)) reply.raw.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not-found', message: 'no such artifact (expected /artifacts/{sha256}.tgz)' }));
-  });
+  for (const [path, script] of Object.entries(SCRIPTS))
+    app.get(path, { schema: {} }, (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-store').send(script));
+  app.get(
+    '/artifacts/:file',
+    { schema: { params: { type: 'object', properties: { file: { type: 'string', maxLength: 80 } }, required: ['file'] } } },
+    (req, reply) => {
+      reply.hijack();
+      if (!serveArtifact(req.raw, reply.raw))
+        reply.raw
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: 'not-found', message: 'no such artifact (expected /artifacts/{sha256}.tgz)' }));
+    },
+  );
 
   // --- devices ---
-  app.get<{ Querystring: { group?: string; tag?: string } }>('/api/devices', { schema: { querystring: listQuery, response: { 401: errorBody } } }, async (req) => ({
-    devices: gateway.devices({ group: req.query.group, tag: req.query.tag }).map(deviceView),
-  }));
+  app.get<{ Querystring: { group?: string; tag?: string } }>(
+    '/api/devices',
+    { schema: { querystring: listQuery, response: { 401: errorBody } } },
+    async (req) => ({
+      devices: gateway.devices({ group: req.query.group, tag: req.query.tag }).map(deviceView),
+    }),
+  );
 
   app.get<{ Params: { id: string } }>('/api/devices/:id', { schema: { params: idParams, response: errors } }, async (req, reply) => {
     const d = gateway.device(req.params.id);
@@ -181,7 +212,11 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
       }
       if (missing.length) {
         const list = missing.map((m) => `${m.model} ${m.version} for target '${m.target}' (has: ${m.has.join(', ') || 'no artifact'})`).join('; ');
-        return fail(reply, 409, 'no-artifact', `device '${d.id}' (target '${target}', ${targetFrom}) cannot be given: ${list}`, { deviceId: d.id, target, missing });
+        return fail(reply, 409, 'no-artifact', `device '${d.id}' (target '${target}', ${targetFrom}) cannot be given: ${list}`, {
+          deviceId: d.id,
+          target,
+          missing,
+        });
       }
       // The named models change; the device's other desired models stay.
       const state = await gateway.setDesiredState(d.id, { ...(d.desired?.models ?? {}), ...entries });
@@ -197,23 +232,25 @@ export function createCloudApi(options: CloudApiOptions): FastifyInstance {
     if (!versions.length) return fail(reply, 404, 'not-found', `no model '${req.params.name}' in the registry`);
     return {
       model: req.params.name,
-      versions: await Promise.all(versions.map(async (v) => ({
-        ...v,
-        artifacts: (await registry.artifactsOf(v.model, v.version)).map((a) => ({
-          target: a.target,
-          arch: a.arch,
-          backend: a.backend,
-          sha256: a.sha256,
-          sizeBytes: a.sizeBytes,
-          quantization: a.quantization,
-          sizes: a.sizes,
-          verification: a.verification,
-          ...(a.performance ? { performance: a.performance } : {}),
-          keyId: a.keyId,
-          builtAt: a.builtAt,
-          pushedAt: a.pushedAt,
+      versions: await Promise.all(
+        versions.map(async (v) => ({
+          ...v,
+          artifacts: (await registry.artifactsOf(v.model, v.version)).map((a) => ({
+            target: a.target,
+            arch: a.arch,
+            backend: a.backend,
+            sha256: a.sha256,
+            sizeBytes: a.sizeBytes,
+            quantization: a.quantization,
+            sizes: a.sizes,
+            verification: a.verification,
+            ...(a.performance ? { performance: a.performance } : {}),
+            keyId: a.keyId,
+            builtAt: a.builtAt,
+            pushedAt: a.pushedAt,
+          })),
         })),
-      }))),
+      ),
     };
   });
 

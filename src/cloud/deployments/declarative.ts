@@ -118,8 +118,16 @@ const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : JSON.st
  * and a hash of the device list. Stable, so applying the same file twice finds the deployment.
  */
 export function defaultDeploymentId(d: { model: string; version: string; group?: string; devices?: readonly string[] }): string {
-  const scope = d.group ?? `devices-${createHash('sha256').update([...(d.devices ?? [])].sort().join('\0')).digest('hex').slice(0, 8)}`;
-  return `${d.model}-${d.version}-${scope}`.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+  const scope =
+    d.group ??
+    `devices-${createHash('sha256')
+      .update([...(d.devices ?? [])].sort().join('\0'))
+      .digest('hex')
+      .slice(0, 8)}`;
+  return `${d.model}-${d.version}-${scope}`
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 128);
 }
 
 /**
@@ -142,12 +150,19 @@ export function checkDeployFile(input: unknown, raw?: ReadonlyMap<string, string
     const s = typeof v === 'number' && raw?.has(path) ? raw.get(path)! : v;
     if (v === undefined || v === null) return void bad(path, `missing: ${what}`);
     if (typeof s !== 'string' || !s.trim()) return void bad(path, `must be ${what} (got ${show(v)})`);
-    if (pattern && !pattern.test(s)) return void bad(path, `${show(s)} is not a valid ${what}: use 1–${pattern === DEVICE_ID ? 64 : 128} of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+    if (pattern && !pattern.test(s))
+      return void bad(
+        path,
+        `${show(s)} is not a valid ${what}: use 1–${pattern === DEVICE_ID ? 64 : 128} of A-Z a-z 0-9 . _ - (starting with a letter or digit)`,
+      );
     return s;
   };
 
   if (!isObj(input)) {
-    bad('', `expected a mapping with a 'deployments' list, e.g.\n    deployments:\n      - model: cnn\n        version: 2.0.0\n        group: fleet\n        strategy: all-at-once`);
+    bad(
+      '',
+      `expected a mapping with a 'deployments' list, e.g.\n    deployments:\n      - model: cnn\n        version: 2.0.0\n        group: fleet\n        strategy: all-at-once`,
+    );
     return { deployments: [], problems };
   }
   unknownKeys('', input, ['deployments']);
@@ -173,7 +188,8 @@ export function checkDeployFile(input: unknown, raw?: ReadonlyMap<string, string
     if (d.group !== undefined && d.devices !== undefined) bad(base, 'give either group: or devices:, not both');
     else if (d.group === undefined && d.devices === undefined) bad(base, 'missing the target: give group: NAME or devices: [ID, …]');
     else if (d.group !== undefined) group = text(joinPath(base, 'group'), d.group, 'a device group name');
-    else if (!Array.isArray(d.devices) || d.devices.length === 0) bad(joinPath(base, 'devices'), `must be a non-empty list of device ids (got ${show(d.devices)})`);
+    else if (!Array.isArray(d.devices) || d.devices.length === 0)
+      bad(joinPath(base, 'devices'), `must be a non-empty list of device ids (got ${show(d.devices)})`);
     else {
       devices = [];
       d.devices.forEach((v: unknown, j: number) => {
@@ -192,7 +208,12 @@ export function checkDeployFile(input: unknown, raw?: ReadonlyMap<string, string
     else if (!isObj(s)) bad(sPath, `must be a strategy kind (${STRATEGY_KINDS.join(', ')}) or a mapping with kind:, got ${show(s)}`);
     else if (!(STRATEGY_KINDS as readonly unknown[]).includes(s.kind)) {
       const guess = typeof s.kind === 'string' ? closest(s.kind, STRATEGY_KINDS) : undefined;
-      bad(typeof d.strategy === 'string' ? sPath : joinPath(sPath, 'kind'), s.kind === undefined ? `missing: one of ${STRATEGY_KINDS.join(', ')}` : `${show(s.kind)} is unknown${guess ? ` (did you mean '${guess}'?)` : ''}; valid: ${STRATEGY_KINDS.join(', ')}`);
+      bad(
+        typeof d.strategy === 'string' ? sPath : joinPath(sPath, 'kind'),
+        s.kind === undefined
+          ? `missing: one of ${STRATEGY_KINDS.join(', ')}`
+          : `${show(s.kind)} is unknown${guess ? ` (did you mean '${guess}'?)` : ''}; valid: ${STRATEGY_KINDS.join(', ')}`,
+      );
     } else {
       const kind = s.kind as Strategy['kind'];
       unknownKeys(sPath, s, STRATEGY_KEYS[kind] ?? ['kind']);
@@ -260,7 +281,11 @@ export function checkDeployFile(input: unknown, raw?: ReadonlyMap<string, string
       guardrails: JSON.parse(JSON.stringify(guardrails)) as Guardrails,
     };
     const same = out.find((o) => o.id === norm.id);
-    if (same) return bad(id ? joinPath(base, 'id') : base, `deployment id '${norm.id}' is also ${same.path}'s${id ? '' : ' (the default MODEL-VERSION-GROUP)'}: give one of them another id`);
+    if (same)
+      return bad(
+        id ? joinPath(base, 'id') : base,
+        `deployment id '${norm.id}' is also ${same.path}'s${id ? '' : ' (the default MODEL-VERSION-GROUP)'}: give one of them another id`,
+      );
     out.push(norm);
   });
   return { deployments: problems.length ? [] : out, problems };
@@ -282,11 +307,16 @@ export function parseDeployFile(source: string, file?: string): { file: DeployFi
     throw err;
   }
   const { deployments, problems } = checkDeployFile(doc.value, doc.raw);
-  if (problems.length) throw new DeployFileError(locate(problems, doc).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)), file);
+  if (problems.length)
+    throw new DeployFileError(
+      locate(problems, doc).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+      file,
+    );
   // What goes over the wire: the file as written, with numbers typed as versions made strings again.
   const wire = JSON.parse(JSON.stringify(doc.value)) as DeployFile;
   wire.deployments.forEach((d, i) => {
-    for (const k of ['model', 'version', 'from', 'group', 'id'] as const) if (typeof d[k] === 'number') (d as unknown as Record<string, unknown>)[k] = doc.raw.get(`deployments[${i}].${k}`) ?? String(d[k]);
+    for (const k of ['model', 'version', 'from', 'group', 'id'] as const)
+      if (typeof d[k] === 'number') (d as unknown as Record<string, unknown>)[k] = doc.raw.get(`deployments[${i}].${k}`) ?? String(d[k]);
   });
   return { file: wire, deployments, doc };
 }

@@ -55,7 +55,10 @@ export interface DriftReport {
 }
 
 /** `deploymentOf(deviceId, model)`: the id of an active deployment holding it, if any. */
-export function computeDrift(records: readonly DeviceRecord[], options: { now?: number; deploymentOf?: (deviceId: string, model: string) => string | undefined } = {}): DriftReport {
+export function computeDrift(
+  records: readonly DeviceRecord[],
+  options: { now?: number; deploymentOf?: (deviceId: string, model: string) => string | undefined } = {},
+): DriftReport {
   const entries: DriftEntry[] = [];
   let managed = 0;
   for (const r of records) {
@@ -69,7 +72,16 @@ export function computeDrift(records: readonly DeviceRecord[], options: { now?: 
     };
     const rep = r.reported;
     if (!r.online) {
-      add({ kind: 'offline', model: null, desired: null, reported: null, serving: null, status: null, since: r.lastSeen, detail: r.lastSeen ? `offline since ${r.lastSeen}` : 'never connected' });
+      add({
+        kind: 'offline',
+        model: null,
+        desired: null,
+        reported: null,
+        serving: null,
+        status: null,
+        since: r.lastSeen,
+        detail: r.lastSeen ? `offline since ${r.lastSeen}` : 'never connected',
+      });
     }
     if (r.online && (!rep || (rep.desiredVersion ?? -1) < desired.version)) {
       add({
@@ -80,7 +92,9 @@ export function computeDrift(records: readonly DeviceRecord[], options: { now?: 
         serving: null,
         status: null,
         since: desired.updatedAt,
-        detail: rep ? `reports desired state #${rep.desiredVersion ?? 'none'}; #${desired.version} was sent at ${desired.updatedAt}` : `has not reported since desired state #${desired.version} was sent at ${desired.updatedAt}`,
+        detail: rep
+          ? `reports desired state #${rep.desiredVersion ?? 'none'}; #${desired.version} was sent at ${desired.updatedAt}`
+          : `has not reported since desired state #${desired.version} was sent at ${desired.updatedAt}`,
       });
     }
     if (!rep || !r.online || (rep.desiredVersion ?? -1) < desired.version) continue;
@@ -92,11 +106,27 @@ export function computeDrift(records: readonly DeviceRecord[], options: { now?: 
         continue;
       }
       const seen = { reported: m.version, serving: m.serving ?? null, status: m.status };
-      if (m.status === 'failed') add({ ...common, ...seen, kind: 'failed', ...(m.reason ? { reason: m.reason } : {}), detail: `${model} ${m.version} failed to install${m.reason ? `: ${m.reason}` : ''}; serving ${m.serving ?? 'nothing'}` });
-      else if (m.version !== want.version) add({ ...common, ...seen, kind: 'version-mismatch', detail: `${model}: reports ${m.version} (${m.status}), desired ${want.version}` });
-      else if (m.status !== 'current') add({ ...common, ...seen, kind: 'installing', detail: `${model} ${m.version}: ${m.status}; serving ${m.serving ?? 'nothing'} meanwhile` });
-      else if (m.serving !== undefined && m.serving !== want.version && !want.shadowVersion && !want.weights) add({ ...common, ...seen, kind: 'version-mismatch', detail: `${model}: serves ${m.serving}, desired ${want.version}` });
+      if (m.status === 'failed')
+        add({
+          ...common,
+          ...seen,
+          kind: 'failed',
+          ...(m.reason ? { reason: m.reason } : {}),
+          detail: `${model} ${m.version} failed to install${m.reason ? `: ${m.reason}` : ''}; serving ${m.serving ?? 'nothing'}`,
+        });
+      else if (m.version !== want.version)
+        add({ ...common, ...seen, kind: 'version-mismatch', detail: `${model}: reports ${m.version} (${m.status}), desired ${want.version}` });
+      else if (m.status !== 'current')
+        add({ ...common, ...seen, kind: 'installing', detail: `${model} ${m.version}: ${m.status}; serving ${m.serving ?? 'nothing'} meanwhile` });
+      else if (m.serving !== undefined && m.serving !== want.version && !want.shadowVersion && !want.weights)
+        add({ ...common, ...seen, kind: 'version-mismatch', detail: `${model}: serves ${m.serving}, desired ${want.version}` });
     }
   }
-  return { at: new Date(options.now ?? Date.now()).toISOString(), devices: records.length, managed, drifted: new Set(entries.map((e) => e.deviceId)).size, entries };
+  return {
+    at: new Date(options.now ?? Date.now()).toISOString(),
+    devices: records.length,
+    managed,
+    drifted: new Set(entries.map((e) => e.deviceId)).size,
+    entries,
+  };
 }

@@ -10,14 +10,20 @@ export function parseDuration(text: string): number {
   const t = String(text).trim();
   if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
   const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== t) throw new KilnError('BAD_DEPLOYMENT_SPEC', `'${text}' is not a duration (e.g. 250ms, 90s, 10m, 1h30m)`);
+  if (!parts.length || parts.map((p) => p[0]).join('') !== t)
+    throw new KilnError('BAD_DEPLOYMENT_SPEC', `'${text}' is not a duration (e.g. 250ms, 90s, 10m, 1h30m)`);
   return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * UNITS[p[2]], 0));
 }
 
 /** '5,20,100' → [5, 20, 100] (the engine's validateSpec checks order and the final 100). */
 export function parseSteps(text: string): number[] {
-  const steps = String(text).split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  if (!steps.length || steps.some((n) => !Number.isFinite(n))) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--steps '${text}' must be comma-separated percentages, e.g. 5,20,100`);
+  const steps = String(text)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
+  if (!steps.length || steps.some((n) => !Number.isFinite(n)))
+    throw new KilnError('BAD_DEPLOYMENT_SPEC', `--steps '${text}' must be comma-separated percentages, e.g. 5,20,100`);
   return steps;
 }
 
@@ -36,7 +42,8 @@ export interface StrategyFlags {
 }
 
 export function strategyFromFlags(f: StrategyFlags): Strategy {
-  if (!(STRATEGY_KINDS as readonly string[]).includes(f.strategy)) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--strategy '${f.strategy}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
+  if (!(STRATEGY_KINDS as readonly string[]).includes(f.strategy))
+    throw new KilnError('BAD_DEPLOYMENT_SPEC', `--strategy '${f.strategy}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
   return strategyWithDefaults({
     kind: f.strategy as StrategyKind,
     ...(f.steps !== undefined ? { steps: parseSteps(f.steps) } : {}),
@@ -58,7 +65,13 @@ export interface StrategyInput {
 }
 
 /** The defaults of `kiln deploy`, POST /api/deployments and deploy files alike. */
-export const STRATEGY_DEFAULTS = Object.freeze({ steps: Object.freeze([5, 20, 100]), bakeMs: 10 * 60_000, stepPercent: 25, intervalMs: 10 * 60_000, percent: 10 });
+export const STRATEGY_DEFAULTS = Object.freeze({
+  steps: Object.freeze([5, 20, 100]),
+  bakeMs: 10 * 60_000,
+  stepPercent: 25,
+  intervalMs: 10 * 60_000,
+  percent: 10,
+});
 
 /** A Strategy from what was given, defaults filled in and options the kind does not take left out (the engine validates the values). Pure. */
 export function strategyWithDefaults(s: StrategyInput): Strategy {
@@ -99,20 +112,30 @@ export function guardrailsFromFlags(f: GuardrailFlags): Guardrails | undefined {
   let minRequests: number | undefined;
   if (f.alarmMinRequests !== undefined) {
     minRequests = Number(f.alarmMinRequests);
-    if (!Number.isInteger(minRequests) || minRequests < 0) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--alarm-min-requests '${f.alarmMinRequests}': expected a whole number ≥ 0`);
+    if (!Number.isInteger(minRequests) || minRequests < 0)
+      throw new KilnError('BAD_DEPLOYMENT_SPEC', `--alarm-min-requests '${f.alarmMinRequests}': expected a whole number ≥ 0`);
   }
   if (f.alarms?.length) {
     g.alarms = f.alarms.map((text): AlarmSpec => {
       const m = /^([A-Za-z0-9_-]+)=(\d+(?:\.\d+)?)$/.exec(text.trim());
-      if (!m) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--alarm '${text}': expected METRIC=THRESHOLD, e.g. error-rate=0.02 (metrics: ${ALARM_METRICS.join(', ')})`);
+      if (!m)
+        throw new KilnError('BAD_DEPLOYMENT_SPEC', `--alarm '${text}': expected METRIC=THRESHOLD, e.g. error-rate=0.02 (metrics: ${ALARM_METRICS.join(', ')})`);
       const metric = m[1] as AlarmMetric;
-      if (!(ALARM_METRICS as readonly string[]).includes(metric)) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--alarm '${text}': unknown metric '${m[1]}'${hint(closest(m[1], ALARM_METRICS))} (valid: ${ALARM_METRICS.join(', ')})`);
+      if (!(ALARM_METRICS as readonly string[]).includes(metric))
+        throw new KilnError(
+          'BAD_DEPLOYMENT_SPEC',
+          `--alarm '${text}': unknown metric '${m[1]}'${hint(closest(m[1], ALARM_METRICS))} (valid: ${ALARM_METRICS.join(', ')})`,
+        );
       return { metric, threshold: Number(m[2]), ...(minRequests !== undefined ? { minRequests } : {}) };
     });
   } else if (minRequests !== undefined) throw new KilnError('BAD_DEPLOYMENT_SPEC', '--alarm-min-requests needs at least one --alarm');
   if (f.abort !== undefined) {
     const m = /^(\d+(?:\.\d+)?)%@(\d+)$/.exec(f.abort.trim());
-    if (!m || Number(m[1]) > 100 || Number(m[2]) < 1) throw new KilnError('BAD_DEPLOYMENT_SPEC', `--abort '${f.abort}': expected PERCENT%@DEVICES, e.g. 20%@5 (abort when 20% of installs failed, once 5 devices finished)`);
+    if (!m || Number(m[1]) > 100 || Number(m[2]) < 1)
+      throw new KilnError(
+        'BAD_DEPLOYMENT_SPEC',
+        `--abort '${f.abort}': expected PERCENT%@DEVICES, e.g. 20%@5 (abort when 20% of installs failed, once 5 devices finished)`,
+      );
     g.abort = { failedPercent: Number(m[1]), minDevices: Number(m[2]) };
   }
   return Object.keys(g).length ? g : undefined;

@@ -12,6 +12,30 @@
 export { DeploymentManager, type DeploymentManagerOptions, type DeploymentSummary, type DeploymentDetail, type DeployRequest } from './manager.js';
 export { DeploymentStore, type DeploymentEventRecord, type StoredDeployment } from './store.js';
 export { parseDuration, parseSteps, strategyFromFlags, strategyWithDefaults, STRATEGY_DEFAULTS, type StrategyFlags, type StrategyInput } from './flags.js';
-export { checkDeployFile, parseDeployFile, defaultDeploymentId, locate, problemText, DeployFileError, type DeployFile, type DeclaredDeployment, type DeclaredStrategy, type NormalizedDeployment, type DeployProblem } from './declarative.js';
-export { computePlan, applyPlan, fingerprintMatches, PlanRefusedError, SHORT_FINGERPRINT, type Plan, type PlannedDeployment, type PlannedDevice, type PlannedStep, type PlanContext, type ApplyResult } from './plan.js';
+export {
+  checkDeployFile,
+  parseDeployFile,
+  defaultDeploymentId,
+  locate,
+  problemText,
+  DeployFileError,
+  type DeployFile,
+  type DeclaredDeployment,
+  type DeclaredStrategy,
+  type NormalizedDeployment,
+  type DeployProblem,
+} from './declarative.js';
+export {
+  computePlan,
+  applyPlan,
+  fingerprintMatches,
+  PlanRefusedError,
+  SHORT_FINGERPRINT,
+  type Plan,
+  type PlannedDeployment,
+  type PlannedDevice,
+  type PlannedStep,
+  type PlanContext,
+  type ApplyResult,
+} from './plan.js';
 export { computeDrift, DRIFT_KINDS, type DriftEntry, type DriftKind, type DriftReport } from './drift.js';

@@ -113,7 +113,8 @@ export class DeploymentManager {
 
   constructor(private readonly options: DeploymentManagerOptions) {
     if (!options?.gateway || !options.registry) throw new TypeError('DeploymentManager: options.gateway and options.registry are required');
-    if (typeof options.artifactBaseUrl !== 'string' || !/^https?:\/\//.test(options.artifactBaseUrl)) throw new TypeError('DeploymentManager: options.artifactBaseUrl must be an http(s) URL');
+    if (typeof options.artifactBaseUrl !== 'string' || !/^https?:\/\//.test(options.artifactBaseUrl))
+      throw new TypeError('DeploymentManager: options.artifactBaseUrl must be an http(s) URL');
     if (typeof options.dbPath !== 'string' || !options.dbPath) throw new TypeError('DeploymentManager: options.dbPath must be a non-empty string');
     this.gw = options.gateway;
     this.reg = options.registry;
@@ -146,16 +147,21 @@ export class DeploymentManager {
     return this.serial(async () => {
       this.assertOpen();
       const spec = validateSpec(input);
-      if (this.store.has(spec.id)) throw new KilnError('DEPLOYMENT_CONFLICT', `a deployment with id '${spec.id}' exists already`, { hint: 'choose another id' });
+      if (this.store.has(spec.id))
+        throw new KilnError('DEPLOYMENT_CONFLICT', `a deployment with id '${spec.id}' exists already`, { hint: 'choose another id' });
       const records = this.gw.registry.getMany(spec.devices);
       const unknown = spec.devices.filter((id) => !records.has(id));
       if (unknown.length) throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': unknown device(s): ${unknown.join(', ')}`);
       const targetOf = (id: string) => records.get(id)?.reported?.target ?? this.options.defaultTarget;
       const noTarget = spec.devices.filter((id) => targetOf(id) === undefined);
       if (noTarget.length) {
-        throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': no known target for device(s) ${noTarget.join(', ')} (they have not reported one)`, {
-          hint: 'wait until the devices have connected, or start the cloud with a default target',
-        });
+        throw new KilnError(
+          'DEPLOYMENT_CONFLICT',
+          `deployment '${spec.id}': no known target for device(s) ${noTarget.join(', ')} (they have not reported one)`,
+          {
+            hint: 'wait until the devices have connected, or start the cloud with a default target',
+          },
+        );
       }
       const targets = spec.devices.map((deviceId) => ({ deviceId, target: targetOf(deviceId)! }));
       await this.reg.requireTargets(spec.model, spec.toVersion, targets);
@@ -164,11 +170,28 @@ export class DeploymentManager {
         if (other.spec.model !== spec.model) continue;
         const mine = this.membersOf(spec);
         const shared = other.spec.devices.filter((d) => mine.has(d));
-        if (shared.length) throw new KilnError('DEPLOYMENT_CONFLICT', `deployment '${spec.id}': device(s) ${shared.join(', ')} are in active deployment '${other.spec.id}' of ${spec.model}`, { hint: 'wait for it to finish, or roll it back' });
+        if (shared.length)
+          throw new KilnError(
+            'DEPLOYMENT_CONFLICT',
+            `deployment '${spec.id}': device(s) ${shared.join(', ')} are in active deployment '${other.spec.id}' of ${spec.model}`,
+            { hint: 'wait for it to finish, or roll it back' },
+          );
       }
       const now = this.clock();
       const state = initialState(spec);
-      this.store.save(spec, state, [{ at: now, event: 'created', detail: { model: spec.model, from: spec.fromVersion, to: spec.toVersion, devices: spec.devices.length, strategy: spec.strategy.kind } }], now, true);
+      this.store.save(
+        spec,
+        state,
+        [
+          {
+            at: now,
+            event: 'created',
+            detail: { model: spec.model, from: spec.fromVersion, to: spec.toVersion, devices: spec.devices.length, strategy: spec.strategy.kind },
+          },
+        ],
+        now,
+        true,
+      );
       this.active.set(spec.id, { spec, state });
       await this.stepNow(spec.id);
       return this.get(spec.id)!;
@@ -192,12 +215,24 @@ export class DeploymentManager {
         serving.set(v, [...(serving.get(v) ?? []), d.id]);
       }
       if (serving.size !== 1 || serving.has('(none)')) {
-        throw new KilnError('DEPLOYMENT_CONFLICT', `cannot tell which version group '${req.group}' runs: ${[...serving].map(([v, ids]) => `${v}: ${ids.join(', ')}`).join('; ')}`, { hint: 'name the baseline with --from' });
+        throw new KilnError(
+          'DEPLOYMENT_CONFLICT',
+          `cannot tell which version group '${req.group}' runs: ${[...serving].map(([v, ids]) => `${v}: ${ids.join(', ')}`).join('; ')}`,
+          { hint: 'name the baseline with --from' },
+        );
       }
       from = [...serving.keys()][0];
     }
     const id = req.id ?? `${req.model}-${req.version}-${new Date(this.clock()).toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
-    return this.create({ id, model: req.model, fromVersion: from, toVersion: req.version, devices: devices.map((d) => d.id), strategy: req.strategy, guardrails: req.guardrails ?? {} });
+    return this.create({
+      id,
+      model: req.model,
+      fromVersion: from,
+      toVersion: req.version,
+      devices: devices.map((d) => d.id),
+      strategy: req.strategy,
+      guardrails: req.guardrails ?? {},
+    });
   }
 
   pause(id: string, reason?: string): Promise<DeploymentDetail> {
@@ -220,7 +255,12 @@ export class DeploymentManager {
       if (!this.store.has(id)) throw new KilnError('NOT_FOUND', `no deployment '${id}'`);
       if (!this.active.has(id)) {
         const d = this.store.get(id)!;
-        this.store.save(d.spec, d.state, [{ at: this.clock(), event: 'command-ignored', detail: { command: command.kind, phase: d.state.status.phase, why: 'the deployment is finished' } }], this.clock());
+        this.store.save(
+          d.spec,
+          d.state,
+          [{ at: this.clock(), event: 'command-ignored', detail: { command: command.kind, phase: d.state.status.phase, why: 'the deployment is finished' } }],
+          this.clock(),
+        );
       } else await this.stepNow(id, command);
       return this.get(id)!;
     });
@@ -313,7 +353,9 @@ export class DeploymentManager {
     const obs = this.observe(d.spec, records, now);
     if (command) obs.command = command;
     const { state, actions } = decide(d.spec, d.state, obs, now);
-    const events = actions.flatMap((a) => (a.type === 'record' ? [{ at: now, event: a.event, ...(a.detail ? { detail: a.detail } : {}), ...(a.metrics ? { metrics: a.metrics } : {}) }] : []));
+    const events = actions.flatMap((a) =>
+      a.type === 'record' ? [{ at: now, event: a.event, ...(a.detail ? { detail: a.detail } : {}), ...(a.metrics ? { metrics: a.metrics } : {}) }] : [],
+    );
     // Persist first: a crash before the desired states are written is repaired by `repair` below on the next step.
     // (A step that changed nothing is not written again: a fleet's state is megabytes.)
     const text = JSON.stringify(state);
@@ -359,7 +401,7 @@ export class DeploymentManager {
       lagging.push(deviceId);
     }
     if (!lagging.length) return;
-    this.log.info('deployment: reading lagging devices\' retained reports again', { id: spec.id, devices: lagging.length });
+    this.log.info("deployment: reading lagging devices' retained reports again", { id: spec.id, devices: lagging.length });
     this.gw.resyncReported(lagging).catch((err: Error) => this.log.warn('deployment: resync of reported states failed', { id: spec.id, error: err.message }));
   }
 
@@ -380,7 +422,11 @@ export class DeploymentManager {
    * Write the desired documents of a step: built per device (the registry's artifact entry for its
    * target, looked up once per version and target), stored in one transaction, published together.
    */
-  private async sendDesired(spec: DeploymentSpec, sends: readonly { deviceId: string; want: DesiredForDevice }[], records: ReadonlyMap<string, DeviceRecord | undefined>): Promise<void> {
+  private async sendDesired(
+    spec: DeploymentSpec,
+    sends: readonly { deviceId: string; want: DesiredForDevice }[],
+    records: ReadonlyMap<string, DeviceRecord | undefined>,
+  ): Promise<void> {
     if (!sends.length) return;
     const entries = new Map<string, Promise<DesiredModel>>();
     const entryFor = (version: string, target: string) => {
@@ -444,7 +490,11 @@ export class DeploymentManager {
     };
     for (const r of this.gw.registry.metricsWindow(spec.model, since)) {
       if (!records.has(r.deviceId)) continue;
-      Object.assign(windowOf(r.deviceId, r.version), { requests: r.invocations + r.errors, errors: r.errors, ...(r.maxP99Ms !== null ? { p99Ms: r.maxP99Ms } : {}) });
+      Object.assign(windowOf(r.deviceId, r.version), {
+        requests: r.invocations + r.errors,
+        errors: r.errors,
+        ...(r.maxP99Ms !== null ? { p99Ms: r.maxP99Ms } : {}),
+      });
     }
     // Only the output-shift alarm reads histograms (and they cost a scan of the window's records).
     if ((spec.guardrails.alarms ?? []).some((a) => a.metric === 'output-shift')) {
@@ -472,7 +522,11 @@ export class DeploymentManager {
         devices[id] = undefined;
         continue;
       }
-      devices[id] = { online: rec.online, models: { [spec.model]: modelReport(rec, spec.model) }, ...(telemetry.has(id) ? { telemetry: telemetry.get(id) } : {}) };
+      devices[id] = {
+        online: rec.online,
+        models: { [spec.model]: modelReport(rec, spec.model) },
+        ...(telemetry.has(id) ? { telemetry: telemetry.get(id) } : {}),
+      };
     }
     return { devices };
   }
@@ -488,7 +542,12 @@ function modelReport(rec: DeviceRecord, model: string): DeviceModelReport | unde
   const m = rep?.models[model];
   if (!rep || !m) return undefined;
   if (rec.desired && (rep.desiredVersion ?? -1) < rec.desired.version) return undefined;
-  return { version: m.version, status: m.status, ...(m.serving ? { serving: m.serving } : {}), ...(m.shadow ? { shadow: { version: m.shadow.version, status: m.shadow.status } } : {}) };
+  return {
+    version: m.version,
+    status: m.status,
+    ...(m.serving ? { serving: m.serving } : {}),
+    ...(m.shadow ? { shadow: { version: m.shadow.version, status: m.shadow.status } } : {}),
+  };
 }
 
 /** A lagging device's retained report is read again after this long without an answer, ms. */

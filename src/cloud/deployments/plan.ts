@@ -16,7 +16,18 @@ import { KilnError } from '../../errors.js';
 import { closest } from '../../suggest.js';
 import type { DeviceGateway, DeviceRecord } from '../gateway/index.js';
 import type { ModelRegistry } from '../registry/index.js';
-import { deviceOrder, devicesFor, isTerminal, planSteps, RolloutSpecError, validateSpec, type DeploymentSpec, type Guardrails, type Strategy, type StepMode } from '../rollout/index.js';
+import {
+  deviceOrder,
+  devicesFor,
+  isTerminal,
+  planSteps,
+  RolloutSpecError,
+  validateSpec,
+  type DeploymentSpec,
+  type Guardrails,
+  type Strategy,
+  type StepMode,
+} from '../rollout/index.js';
 import type { DeploymentDetail, DeploymentManager, DeploymentSummary } from './manager.js';
 import { checkDeployFile, DeployFileError, type DeployProblem, type NormalizedDeployment } from './declarative.js';
 
@@ -121,7 +132,9 @@ export async function computePlan(ctx: PlanContext, file: unknown): Promise<Plan
   const problems: DeployProblem[] = [];
   // (Awaited: the manager's queries may become asynchronous with its store.)
   const running = (await ctx.deployments.list()).filter((s: DeploymentSummary) => !['promoted', 'rolled-back', 'aborted'].includes(s.phase));
-  const active = (await Promise.all(running.map(async (s) => ctx.deployments.get(s.id)))).filter((d): d is DeploymentDetail => d !== undefined && !isTerminal(d.state));
+  const active = (await Promise.all(running.map(async (s) => ctx.deployments.get(s.id)))).filter(
+    (d): d is DeploymentDetail => d !== undefined && !isTerminal(d.state),
+  );
   const allDevices = ctx.gateway.devices();
   const planned: PlannedDeployment[] = [];
   for (const d of declared) planned.push(await planOne(ctx, d, active, allDevices, problems));
@@ -134,7 +147,11 @@ export async function computePlan(ctx: PlanContext, file: unknown): Promise<Plan
       if (a.action !== 'create' || b.action !== 'create' || a.model !== b.model) continue;
       const moves = (p: PlannedDeployment) => p.devices.filter((x) => x.change === 'update').map((x) => x.id);
       const shared = moves(a).filter((id) => moves(b).includes(id));
-      if (shared.length) problems.push({ path: a.path, message: `device(s) ${shared.join(', ')} are also in ${b.path} (${b.id}), which deploys ${b.model} too: one deployment per device and model` });
+      if (shared.length)
+        problems.push({
+          path: a.path,
+          message: `device(s) ${shared.join(', ')} are also in ${b.path} (${b.id}), which deploys ${b.model} too: one deployment per device and model`,
+        });
     }
   }
   const create = planned.filter((p) => p.action === 'create');
@@ -163,9 +180,18 @@ export interface ApplyResult {
  */
 export async function applyPlan(ctx: PlanContext, file: unknown, fingerprint: string): Promise<ApplyResult> {
   const plan = await computePlan(ctx, file);
-  if (plan.problems.length) throw new PlanRefusedError('problems', `the plan cannot be applied (${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'}): ${plan.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, plan);
+  if (plan.problems.length)
+    throw new PlanRefusedError(
+      'problems',
+      `the plan cannot be applied (${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'}): ${plan.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+      plan,
+    );
   if (!fingerprintMatches(fingerprint, plan.fingerprint)) {
-    throw new PlanRefusedError('plan-changed', `the fleet changed since the plan was shown: its fingerprint was ${fingerprint.slice(0, SHORT_FINGERPRINT)}, the plan now is ${plan.fingerprint.slice(0, SHORT_FINGERPRINT)}; nothing was applied`, plan);
+    throw new PlanRefusedError(
+      'plan-changed',
+      `the fleet changed since the plan was shown: its fingerprint was ${fingerprint.slice(0, SHORT_FINGERPRINT)}, the plan now is ${plan.fingerprint.slice(0, SHORT_FINGERPRINT)}; nothing was applied`,
+      plan,
+    );
   }
   const created: DeploymentDetail[] = [];
   for (const p of plan.deployments) {
@@ -175,18 +201,29 @@ export async function applyPlan(ctx: PlanContext, file: unknown, fingerprint: st
     } catch (err) {
       // Something changed between the plan and this create (the manager checks again): say what was done.
       if (!created.length || !(err instanceof KilnError)) throw err;
-      throw new KilnError(err.code, `applied in part: created ${created.map((c) => c.spec.id).join(', ')}; then ${p.path} (${p.id}) was refused: ${err.message}`, { cause: err });
+      throw new KilnError(
+        err.code,
+        `applied in part: created ${created.map((c) => c.spec.id).join(', ')}; then ${p.path} (${p.id}) was refused: ${err.message}`,
+        { cause: err },
+      );
     }
   }
   return { plan, created, unchanged: plan.deployments.filter((p) => p.action === 'unchanged').map((p) => ({ id: p.id, reason: p.reason })) };
 }
 
 /** Whether `given` (full, or a prefix of at least SHORT_FINGERPRINT hex characters) names `actual`. */
-export const fingerprintMatches = (given: string, actual: string): boolean => /^[0-9a-f]+$/.test(given) && given.length >= SHORT_FINGERPRINT && actual.startsWith(given);
+export const fingerprintMatches = (given: string, actual: string): boolean =>
+  /^[0-9a-f]+$/.test(given) && given.length >= SHORT_FINGERPRINT && actual.startsWith(given);
 
 // ───────────── one deployment ─────────────
 
-async function planOne(ctx: PlanContext, d: NormalizedDeployment, active: DeploymentDetail[], all: DeviceRecord[], problems: DeployProblem[]): Promise<PlannedDeployment> {
+async function planOne(
+  ctx: PlanContext,
+  d: NormalizedDeployment,
+  active: DeploymentDetail[],
+  all: DeviceRecord[],
+  problems: DeployProblem[],
+): Promise<PlannedDeployment> {
   const problem = (path: string, message: string) => void problems.push({ path, message });
   const scope = d.group !== undefined ? { group: d.group } : { devices: d.devices! };
   const base = { path: d.path, id: d.id, model: d.model, to: d.version, scope, strategy: d.strategy, guardrails: d.guardrails };
@@ -200,14 +237,20 @@ async function planOne(ctx: PlanContext, d: NormalizedDeployment, active: Deploy
     if (!records.length) {
       const groups = [...new Set(all.map((r) => r.group))].sort();
       const guess = closest(d.group, groups);
-      scopeProblem(`${d.path}.group`, `group '${d.group}' has no devices${guess ? ` (did you mean '${guess}'?)` : ''}; groups: ${groups.join(', ') || 'none (add devices with kiln cloud devices add NAME --group G)'}`);
+      scopeProblem(
+        `${d.path}.group`,
+        `group '${d.group}' has no devices${guess ? ` (did you mean '${guess}'?)` : ''}; groups: ${groups.join(', ') || 'none (add devices with kiln cloud devices add NAME --group G)'}`,
+      );
     }
   } else {
     records = [];
     d.devices!.forEach((id, j) => {
       const r = ctx.gateway.device(id);
       if (r) return void records.push(r);
-      const guess = closest(id, all.map((x) => x.id));
+      const guess = closest(
+        id,
+        all.map((x) => x.id),
+      );
       scopeProblem(`${d.path}.devices[${j}]`, `no device '${id}'${guess ? ` (did you mean '${guess}'?)` : ''}`);
     });
   }
@@ -236,7 +279,11 @@ async function planOne(ctx: PlanContext, d: NormalizedDeployment, active: Deploy
     if (s.toVersion !== d.version) differs.push(`version ${s.toVersion}`);
     if (d.from !== undefined && s.fromVersion !== d.from) differs.push(`from ${s.fromVersion}`);
     if (JSON.stringify(s.strategy) !== JSON.stringify(d.strategy)) differs.push(`strategy ${JSON.stringify(s.strategy)}`);
-    if (differs.length) problem(d.path, `deployment '${d.id}' exists already with another spec (${differs.join(', ')}): give this one a new id, or restore the file as it was applied`);
+    if (differs.length)
+      problem(
+        d.path,
+        `deployment '${d.id}' exists already with another spec (${differs.join(', ')}): give this one a new id, or restore the file as it was applied`,
+      );
     const phase = phaseOf(existing);
     const status = existing.state.status;
     const reason = !isTerminal(existing.state)
@@ -250,8 +297,19 @@ async function planOne(ctx: PlanContext, d: NormalizedDeployment, active: Deploy
       const r = seen.has(id) ? undefined : ctx.gateway.device(id);
       if (r) seen.set(id, r);
     }
-    const devices = [...seen.values()].map((r) => row(r, 'unchanged', inSpec.has(r.id) ? `in deployment ${d.id} (${phase})` : `not in deployment ${d.id} (joined since)`));
-    return { ...base, from: s.fromVersion, action: 'unchanged', reason, existing: { id: existing.spec.id, phase, toVersion: s.toVersion }, steps: [], devices, spec: null };
+    const devices = [...seen.values()].map((r) =>
+      row(r, 'unchanged', inSpec.has(r.id) ? `in deployment ${d.id} (${phase})` : `not in deployment ${d.id} (joined since)`),
+    );
+    return {
+      ...base,
+      from: s.fromVersion,
+      action: 'unchanged',
+      reason,
+      existing: { id: existing.spec.id, phase, toVersion: s.toVersion },
+      steps: [],
+      devices,
+      spec: null,
+    };
   }
 
   // Which devices change: those not on the version already.
@@ -274,9 +332,15 @@ async function planOne(ctx: PlanContext, d: NormalizedDeployment, active: Deploy
     }
   }
   const noTarget = moving.filter((r) => !(r.reported?.target ?? ctx.defaultTarget));
-  if (noTarget.length) problem(d.path, `no known target for device(s) ${noTarget.map((r) => r.id).join(', ')} (they have not reported one): wait until they have connected`);
-  const targeted = moving.filter((r) => r.reported?.target ?? ctx.defaultTarget).map((r) => ({ deviceId: r.id, target: (r.reported?.target ?? ctx.defaultTarget)! }));
-  for (const [key, v] of [['version', d.version], ['from', from]] as const) {
+  if (noTarget.length)
+    problem(d.path, `no known target for device(s) ${noTarget.map((r) => r.id).join(', ')} (they have not reported one): wait until they have connected`);
+  const targeted = moving
+    .filter((r) => r.reported?.target ?? ctx.defaultTarget)
+    .map((r) => ({ deviceId: r.id, target: (r.reported?.target ?? ctx.defaultTarget)! }));
+  for (const [key, v] of [
+    ['version', d.version],
+    ['from', from],
+  ] as const) {
     if (v === null || !targeted.length) continue;
     const missing = await ctx.registry.missingTargets(d.model, v, targeted);
     if (!missing.length) continue;
@@ -291,16 +355,37 @@ async function planOne(ctx: PlanContext, d: NormalizedDeployment, active: Deploy
   for (const other of active) {
     if (other.spec.model !== d.model) continue;
     const shared = moving.filter((r) => other.spec.devices.includes(r.id)).map((r) => r.id);
-    if (shared.length) problem(d.path, `device(s) ${shared.join(', ')} are in active deployment '${other.spec.id}' of ${d.model} (${phaseOf(other)}): wait for it to finish, or roll it back`);
+    if (shared.length)
+      problem(
+        d.path,
+        `device(s) ${shared.join(', ')} are in active deployment '${other.spec.id}' of ${d.model} (${phaseOf(other)}): wait for it to finish, or roll it back`,
+      );
   }
 
   const unchangedRows = already.map((r) => row(r, 'unchanged', `already on ${d.version}`));
   if (!moving.length) {
-    return { ...base, from, action: 'unchanged', reason: records.length ? `every device already runs ${d.model} ${d.version}` : 'no devices', existing: null, steps: [], devices: unchangedRows, spec: null };
+    return {
+      ...base,
+      from,
+      action: 'unchanged',
+      reason: records.length ? `every device already runs ${d.model} ${d.version}` : 'no devices',
+      existing: null,
+      steps: [],
+      devices: unchangedRows,
+      spec: null,
+    };
   }
   let spec: DeploymentSpec | null = null;
   try {
-    spec = validateSpec({ id: d.id, model: d.model, fromVersion: from ?? '\0unknown', toVersion: d.version, devices: moving.map((r) => r.id), strategy: d.strategy, guardrails: d.guardrails });
+    spec = validateSpec({
+      id: d.id,
+      model: d.model,
+      fromVersion: from ?? '\0unknown',
+      toVersion: d.version,
+      devices: moving.map((r) => r.id),
+      strategy: d.strategy,
+      guardrails: d.guardrails,
+    });
   } catch (err) {
     if (!(err instanceof RolloutSpecError)) throw err;
     for (const p of err.problems) problem(d.path, p);
@@ -355,15 +440,19 @@ function stepLabel(strategy: Strategy, steps: PlannedStep[], step: number): stri
  * progress does not change what apply does).
  */
 function fingerprintOf(planned: readonly PlannedDeployment[]): string {
-  const essence = planned.map((p) => p.action === 'unchanged' ? { id: p.id, action: p.action, existing: p.existing?.id ?? null } : ({
-    id: p.id,
-    action: p.action,
-    model: p.model,
-    from: p.from,
-    to: p.to,
-    strategy: p.strategy,
-    guardrails: p.guardrails,
-    devices: p.devices.map((x) => [x.id, x.target, x.serving, x.desired, x.change, x.to, x.step]),
-  }));
+  const essence = planned.map((p) =>
+    p.action === 'unchanged'
+      ? { id: p.id, action: p.action, existing: p.existing?.id ?? null }
+      : {
+          id: p.id,
+          action: p.action,
+          model: p.model,
+          from: p.from,
+          to: p.to,
+          strategy: p.strategy,
+          guardrails: p.guardrails,
+          devices: p.devices.map((x) => [x.id, x.target, x.serving, x.desired, x.change, x.to, x.step]),
+        },
+  );
   return createHash('sha256').update(JSON.stringify(essence)).digest('hex');
 }

@@ -6,7 +6,6 @@
 import type { AlarmResult, DeploymentSpec, DeploymentState } from '../rollout/index.js';
 import { openSharedDatabase, type SqliteDatabase } from '../../sqlite.js';
 
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS deployments (
   id TEXT PRIMARY KEY,
@@ -60,12 +59,17 @@ export class DeploymentStore {
   save(spec: DeploymentSpec, state: DeploymentState, events: Omit<DeploymentEventRecord, 'seq'>[], at: number, create = false): void {
     this.db.transaction(() => {
       if (create)
-        this.db.prepare(`INSERT INTO deployments (id, model, phase, spec, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(spec.id, spec.model, state.status.phase, JSON.stringify(spec), JSON.stringify(state), at, at);
-      else this.db.prepare(`UPDATE deployments SET phase = ?, state = ?, updated_at = ? WHERE id = ?`).run(state.status.phase, JSON.stringify(state), at, spec.id);
+        this.db
+          .prepare(`INSERT INTO deployments (id, model, phase, spec, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+          .run(spec.id, spec.model, state.status.phase, JSON.stringify(spec), JSON.stringify(state), at, at);
+      else
+        this.db.prepare(`UPDATE deployments SET phase = ?, state = ?, updated_at = ? WHERE id = ?`).run(state.status.phase, JSON.stringify(state), at, spec.id);
       if (events.length) {
         const last = (this.db.prepare(`SELECT COALESCE(MAX(seq), 0) AS n FROM deployment_events WHERE deployment_id = ?`).get(spec.id) as { n: number }).n;
         const ins = this.db.prepare(`INSERT INTO deployment_events (deployment_id, seq, at, event, detail, metrics) VALUES (?, ?, ?, ?, ?, ?)`);
-        events.forEach((e, i) => ins.run(spec.id, last + i + 1, e.at, e.event, e.detail ? JSON.stringify(e.detail) : null, e.metrics ? JSON.stringify(e.metrics) : null));
+        events.forEach((e, i) =>
+          ins.run(spec.id, last + i + 1, e.at, e.event, e.detail ? JSON.stringify(e.detail) : null, e.metrics ? JSON.stringify(e.metrics) : null),
+        );
       }
     })();
   }
@@ -81,7 +85,13 @@ export class DeploymentStore {
   }
 
   events(id: string): DeploymentEventRecord[] {
-    const rows = this.db.prepare(`SELECT seq, at, event, detail, metrics FROM deployment_events WHERE deployment_id = ? ORDER BY seq`).all(id) as { seq: number; at: number; event: string; detail: string | null; metrics: string | null }[];
+    const rows = this.db.prepare(`SELECT seq, at, event, detail, metrics FROM deployment_events WHERE deployment_id = ? ORDER BY seq`).all(id) as {
+      seq: number;
+      at: number;
+      event: string;
+      detail: string | null;
+      metrics: string | null;
+    }[];
     return rows.map((r) => ({
       seq: r.seq,
       at: r.at,
@@ -102,4 +112,9 @@ interface Row {
   created_at: number;
   updated_at: number;
 }
-const toStored = (r: Row): StoredDeployment => ({ spec: JSON.parse(r.spec) as DeploymentSpec, state: JSON.parse(r.state) as DeploymentState, createdAt: r.created_at, updatedAt: r.updated_at });
+const toStored = (r: Row): StoredDeployment => ({
+  spec: JSON.parse(r.spec) as DeploymentSpec,
+  state: JSON.parse(r.state) as DeploymentState,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});

@@ -118,7 +118,8 @@ export function indexRetained(store: RetainedStore): void {
     if (packet.payload.length === 0) byTopic.delete(packet.topic);
     else byTopic.set(packet.topic, { ...packet });
   };
-  store.createRetainedStreamCombi = (patterns) => (patterns.every(exact) ? Readable.from(patterns.flatMap((p) => (byTopic.has(p) ? [byTopic.get(p)!] : []))) : combi0(patterns));
+  store.createRetainedStreamCombi = (patterns) =>
+    patterns.every(exact) ? Readable.from(patterns.flatMap((p) => (byTopic.has(p) ? [byTopic.get(p)!] : []))) : combi0(patterns);
   store.createRetainedStream = (pattern) => (exact(pattern) ? Readable.from(byTopic.has(pattern) ? [byTopic.get(pattern)!] : []) : single0(pattern));
 }
 

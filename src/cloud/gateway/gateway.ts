@@ -124,7 +124,11 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
   /** Extra connections sharing the telemetry subscription (external broker). */
   private ingest: MqttClient[] = [];
   private url = '';
-  private readonly counts: Omit<GatewayStats, 'health'> = { dropped: {}, refused: { connect: 0, publish: 0, subscribe: 0 }, telemetry: { batches: 0, records: 0, duplicates: 0, failed: 0 } };
+  private readonly counts: Omit<GatewayStats, 'health'> = {
+    dropped: {},
+    refused: { connect: 0, publish: 0, subscribe: 0 },
+    telemetry: { batches: 0, records: 0, duplicates: 0, failed: 0 },
+  };
   private lastError: GatewayStats['health']['lastError'] = null;
   /** What devices sent and is not stored yet: stored together, in one transaction, every FLUSH_MS. */
   private pendingTelemetry: { deviceId: string; records: TelemetryRecord[] }[] = [];
@@ -194,7 +198,15 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
 
   private clientOptions(): mqtt.IClientOptions {
     const creds = this.options.brokerUrl ? { username: this.options.username, password: this.options.password } : this.cloudCreds;
-    return { protocolVersion: 4, clientId: `kiln-cloud-${randomBytes(6).toString('hex')}`, clean: true, keepalive: 10, reconnectPeriod: 500, connectTimeout: 10_000, ...creds };
+    return {
+      protocolVersion: 4,
+      clientId: `kiln-cloud-${randomBytes(6).toString('hex')}`,
+      clean: true,
+      keepalive: 10,
+      reconnectPeriod: 500,
+      connectTimeout: 10_000,
+      ...creds,
+    };
   }
 
   private async connect(): Promise<void> {
@@ -255,7 +267,9 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
   }
 
   private republishDesired(): void {
-    for (const d of this.registry.list()) if (d.desired) this.publishDesired(d.id, d.desired).catch((err: Error) => this.log.warn('republish desired failed', { deviceId: d.id, error: err.message }));
+    for (const d of this.registry.list())
+      if (d.desired)
+        this.publishDesired(d.id, d.desired).catch((err: Error) => this.log.warn('republish desired failed', { deviceId: d.id, error: err.message }));
   }
 
   private drop(reason: string, topic: string, error: string): void {
@@ -317,7 +331,11 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
     let results: { inserted: number; duplicates: number }[];
     try {
       // Reports and presence are whole states, in order per device: the newest of each is stored.
-      results = this.registry.writeMany({ telemetry: batches, reported: new Map(reported.map((r) => [r.deviceId, r.state])), online: new Map(online.map((o) => [o.deviceId, o.online])) });
+      results = this.registry.writeMany({
+        telemetry: batches,
+        reported: new Map(reported.map((r) => [r.deviceId, r.state])),
+        online: new Map(online.map((o) => [o.deviceId, o.online])),
+      });
     } catch (err) {
       this.counts.telemetry.failed += batches.length;
       this.fail('store', err as Error);
@@ -346,7 +364,11 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
     // Stored (committed): now the devices may delete them.
     for (const [deviceId, ids] of acks) {
       for (let i = 0; i < ids.length; i += MAX_TELEMETRY_BATCH) {
-        this.client?.publish(deviceTopics(deviceId).telemetryAck, encodeMessage('telemetry/ack', { v: SYNC_PROTOCOL_VERSION, ids: ids.slice(i, i + MAX_TELEMETRY_BATCH) }), { qos: 1 });
+        this.client?.publish(
+          deviceTopics(deviceId).telemetryAck,
+          encodeMessage('telemetry/ack', { v: SYNC_PROTOCOL_VERSION, ids: ids.slice(i, i + MAX_TELEMETRY_BATCH) }),
+          { qos: 1 },
+        );
       }
     }
   }
@@ -370,7 +392,12 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
    */
   async setDesiredState(deviceId: string, models: Readonly<Record<string, DesiredModel>>): Promise<DesiredState> {
     if (!this.registry.has(deviceId)) throw new RangeError(`setDesiredState: no device '${deviceId}' in the registry`);
-    const state: DesiredState = { v: SYNC_PROTOCOL_VERSION, version: this.registry.nextDesiredVersion(deviceId), models: { ...models }, updatedAt: new Date().toISOString() };
+    const state: DesiredState = {
+      v: SYNC_PROTOCOL_VERSION,
+      version: this.registry.nextDesiredVersion(deviceId),
+      models: { ...models },
+      updatedAt: new Date().toISOString(),
+    };
     encodeMessage('desired', state); // validates (TypeError on a bad document) before anything is stored
     this.registry.setDesired(deviceId, state);
     await this.publishDesired(deviceId, state);
@@ -383,12 +410,17 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
    * a device that is not in the registry or a publish that failed is an error there, not a throw
    * (the stored document is published again on the next reconnect).
    */
-  async setDesiredStates(writes: readonly { deviceId: string; models: Readonly<Record<string, DesiredModel>> }[]): Promise<Map<string, { state?: DesiredState; error?: Error }>> {
+  async setDesiredStates(
+    writes: readonly { deviceId: string; models: Readonly<Record<string, DesiredModel>> }[],
+  ): Promise<Map<string, { state?: DesiredState; error?: Error }>> {
     const updatedAt = new Date().toISOString();
     for (const w of writes) encodeMessage('desired', { v: SYNC_PROTOCOL_VERSION, version: 0, models: { ...w.models }, updatedAt }); // validates first
-    const stored = this.registry.setDesiredMany(writes.map((w) => ({ deviceId: w.deviceId, make: (version) => ({ v: SYNC_PROTOCOL_VERSION, version, models: { ...w.models }, updatedAt }) })));
+    const stored = this.registry.setDesiredMany(
+      writes.map((w) => ({ deviceId: w.deviceId, make: (version) => ({ v: SYNC_PROTOCOL_VERSION, version, models: { ...w.models }, updatedAt }) })),
+    );
     const out = new Map<string, { state?: DesiredState; error?: Error }>();
-    for (const w of writes) if (!stored.has(w.deviceId)) out.set(w.deviceId, { error: new RangeError(`setDesiredStates: no device '${w.deviceId}' in the registry`) });
+    for (const w of writes)
+      if (!stored.has(w.deviceId)) out.set(w.deviceId, { error: new RangeError(`setDesiredStates: no device '${w.deviceId}' in the registry`) });
     const list = [...stored];
     let next = 0;
     const worker = async () => {
@@ -409,11 +441,16 @@ export class DeviceGateway extends EventEmitter<GatewayEvents> {
   private publishDesired(deviceId: string, state: DesiredState): Promise<void> {
     const client = this.client;
     if (!client) return Promise.reject(new Error('the gateway is not connected'));
-    return new Promise((resolve, reject) => client.publish(deviceTopics(deviceId).desired, encodeMessage('desired', state), { qos: 1, retain: true }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      client.publish(deviceTopics(deviceId).desired, encodeMessage('desired', state), { qos: 1, retain: true }, (err) => (err ? reject(err) : resolve())),
+    );
   }
 
   stats(): GatewayStats {
-    return { ...structuredClone(this.counts), health: { connected: this.client?.connected === true, ingestConnections: 1 + this.ingest.length, lastError: this.lastError && { ...this.lastError } } };
+    return {
+      ...structuredClone(this.counts),
+      health: { connected: this.client?.connected === true, ingestConnections: 1 + this.ingest.length, lastError: this.lastError && { ...this.lastError } },
+    };
   }
 
   async close(): Promise<void> {

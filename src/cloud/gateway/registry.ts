@@ -8,7 +8,6 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { DesiredState, ReportedState, TelemetryRecord } from '../../protocol/sync.js';
 import { openSharedDatabase, type SqliteDatabase, type SqliteStatement } from '../../sqlite.js';
 
-
 export interface DeviceRecord {
   id: string;
   name: string;
@@ -131,7 +130,10 @@ export class DeviceRegistry {
   private records?: Map<string, DeviceRecord>;
 
   /** Parsed JSON documents by device, kept while the stored text is the same (a fleet's passes read 10,000 at a time). */
-  private readonly parsed = new Map<string, { reported: string | null; desired: string | null; record: { reported: ReportedState | null; desired: DesiredState | null } }>();
+  private readonly parsed = new Map<
+    string,
+    { reported: string | null; desired: string | null; record: { reported: ReportedState | null; desired: DesiredState | null } }
+  >();
 
   constructor(path: string) {
     this.db = openSharedDatabase(path, 'device registry', SCHEMA.replace(/CREATE TABLE IF NOT EXISTS telemetry_minutes[\s\S]*?WITHOUT ROWID;/, ''));
@@ -173,7 +175,10 @@ export class DeviceRegistry {
       p = {
         reported: r.reported,
         desired: r.desired,
-        record: { reported: r.reported ? deepFreeze(JSON.parse(r.reported) as ReportedState) : null, desired: r.desired ? deepFreeze(JSON.parse(r.desired) as DesiredState) : null },
+        record: {
+          reported: r.reported ? deepFreeze(JSON.parse(r.reported) as ReportedState) : null,
+          desired: r.desired ? deepFreeze(JSON.parse(r.desired) as DesiredState) : null,
+        },
       };
       this.parsed.set(r.id, p);
     }
@@ -201,7 +206,15 @@ export class DeviceRegistry {
     try {
       this.db
         .prepare(`INSERT INTO devices (id, name, grp, tags, secret_salt, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-        .run(id, name, options.group ?? 'default', JSON.stringify([...(options.tags ?? [])]), salt, hashSecret(salt, secret).toString('hex'), new Date().toISOString());
+        .run(
+          id,
+          name,
+          options.group ?? 'default',
+          JSON.stringify([...(options.tags ?? [])]),
+          salt,
+          hashSecret(salt, secret).toString('hex'),
+          new Date().toISOString(),
+        );
     } catch (err) {
       if (String((err as Error).message).includes('UNIQUE')) throw new RangeError(`addDevice: a device with id '${id}' exists already`);
       throw err;
@@ -229,7 +242,10 @@ export class DeviceRegistry {
    * What the gateway received in one turn, stored in one transaction (one commit instead of one per
    * message): telemetry batches (as `ingestMany`), each device's latest reported state and presence.
    */
-  writeMany(w: { telemetry: readonly TelemetryIngest[]; reported: ReadonlyMap<string, ReportedState>; online: ReadonlyMap<string, boolean> }, at = new Date().toISOString()): { inserted: number; duplicates: number }[] {
+  writeMany(
+    w: { telemetry: readonly TelemetryIngest[]; reported: ReadonlyMap<string, ReportedState>; online: ReadonlyMap<string, boolean> },
+    at = new Date().toISOString(),
+  ): { inserted: number; duplicates: number }[] {
     return this.tx(() => {
       for (const [id, state] of w.reported) this.setReported(id, state, at);
       for (const [id, online] of w.online) this.setOnline(id, online, at);
@@ -244,7 +260,9 @@ export class DeviceRegistry {
 
   list(filter: { group?: string; tag?: string } = {}): DeviceRecord[] {
     const rows = this.stmt(`SELECT * FROM devices ORDER BY id`).all() as Row[];
-    return rows.map((r) => this.toRecord(r)).filter((d) => (filter.group === undefined || d.group === filter.group) && (filter.tag === undefined || d.tags.includes(filter.tag)));
+    return rows
+      .map((r) => this.toRecord(r))
+      .filter((d) => (filter.group === undefined || d.group === filter.group) && (filter.tag === undefined || d.tags.includes(filter.tag)));
   }
 
   /** The records of these devices (one read of the table; ids not in the registry are absent). */
@@ -381,9 +399,14 @@ export class DeviceRegistry {
 
   /** Telemetry records of a device, in arrival order of their creation time. */
   telemetry(deviceId: string, kind?: string): { id: string; kind: string; createdAt: string; payload: unknown }[] {
-    const rows = (kind === undefined
-      ? this.stmt(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? ORDER BY created_at, record_id`).all(deviceId)
-      : this.stmt(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? AND kind = ? ORDER BY created_at, record_id`).all(deviceId, kind)) as {
+    const rows = (
+      kind === undefined
+        ? this.stmt(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? ORDER BY created_at, record_id`).all(deviceId)
+        : this.stmt(`SELECT record_id, kind, created_at, payload FROM telemetry WHERE device_id = ? AND kind = ? ORDER BY created_at, record_id`).all(
+            deviceId,
+            kind,
+          )
+    ) as {
       record_id: string;
       kind: string;
       created_at: string;
@@ -397,7 +420,10 @@ export class DeviceRegistry {
    * minute, inclusive) summed per device and version: for deployment gates. `maxP99Ms` is the largest
    * per-minute p99 latency bucket bound (agents before p99LeMs: their p95 bound).
    */
-  metricsWindow(model: string, sinceMinute: string): { deviceId: string; version: string; invocations: number; errors: number; maxP99Ms: number | null; minutes: number }[] {
+  metricsWindow(
+    model: string,
+    sinceMinute: string,
+  ): { deviceId: string; version: string; invocations: number; errors: number; maxP99Ms: number | null; minutes: number }[] {
     // From the per-minute aggregates (telemetry_minutes), not the records: a fleet's window holds millions.
     const rows = this.db
       .prepare(
@@ -405,7 +431,14 @@ export class DeviceRegistry {
            FROM telemetry_minutes WHERE model = ? AND minute >= ? GROUP BY device_id, version`,
       )
       .all(model, sinceMinute) as { device_id: string; version: string; inv: number; err: number; p99: number | null; minutes: number }[];
-    return rows.map((r) => ({ deviceId: r.device_id, version: r.version, invocations: Number(r.inv), errors: Number(r.err), maxP99Ms: r.p99 === null ? null : Number(r.p99), minutes: r.minutes }));
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      version: r.version,
+      invocations: Number(r.inv),
+      errors: Number(r.err),
+      maxP99Ms: r.p99 === null ? null : Number(r.p99),
+      minutes: r.minutes,
+    }));
   }
 
   // --- per-version time series (the dashboard's charts) ---
@@ -430,7 +463,16 @@ export class DeviceRegistry {
            FROM telemetry WHERE kind = 'metrics.minute' AND model = ? AND version IS NOT NULL AND minute IS NOT NULL AND minute >= ? AND minute < ?
            GROUP BY minute, version ORDER BY minute, version`,
       )
-      .all(model, sinceMinute, untilMinute ?? '9999') as { minute: string; version: string; devices: number; inv: number; err: number; p95: number | null; latSum: number | null; latN: number | null }[];
+      .all(model, sinceMinute, untilMinute ?? '9999') as {
+      minute: string;
+      version: string;
+      devices: number;
+      inv: number;
+      err: number;
+      p95: number | null;
+      latSum: number | null;
+      latN: number | null;
+    }[];
     return rows.map((r) => {
       const requests = Number(r.inv) + Number(r.err);
       return {
@@ -477,7 +519,10 @@ export class DeviceRegistry {
    * agents that do not report them), output rows compared and rows whose top-1 agreed, and the
    * shadow's largest per-minute p99 model latency bucket bound (p95 from older agents; null when not reported).
    */
-  shadowWindow(model: string, sinceMinute: string): { deviceId: string; version: string; shadow: string; comparisons: number; errors: number; rows: number; agreed: number; maxP99Ms: number | null }[] {
+  shadowWindow(
+    model: string,
+    sinceMinute: string,
+  ): { deviceId: string; version: string; shadow: string; comparisons: number; errors: number; rows: number; agreed: number; maxP99Ms: number | null }[] {
     const rows = this.db
       .prepare(
         `SELECT device_id, version, json_extract(payload, '$.shadow') AS shadow, COALESCE(SUM(json_extract(payload, '$.comparisons')), 0) AS n,
@@ -488,7 +533,16 @@ export class DeviceRegistry {
            FROM telemetry WHERE kind = 'shadow.minute' AND model = ? AND version IS NOT NULL AND minute >= ? AND json_type(payload, '$.shadow') = 'text'
           GROUP BY device_id, version, shadow`,
       )
-      .all(model, sinceMinute) as { device_id: string; version: string; shadow: string; n: number; errors: number; rows_: number; agreed: number; p99: number | null }[];
+      .all(model, sinceMinute) as {
+      device_id: string;
+      version: string;
+      shadow: string;
+      n: number;
+      errors: number;
+      rows_: number;
+      agreed: number;
+      p99: number | null;
+    }[];
     return rows.map((r) => ({
       deviceId: r.device_id,
       version: r.version,

@@ -19,7 +19,11 @@ export async function pushToRegistry(at: ModelRegistryOptions, artifactPath: str
 export interface ModelSummary {
   name: string;
   latest: string | null;
-  versions: { version: string; createdAt: string; artifacts: Pick<ArtifactRecord, 'target' | 'sha256' | 'sizeBytes' | 'quantization' | 'keyId' | 'verification'>[] }[];
+  versions: {
+    version: string;
+    createdAt: string;
+    artifacts: Pick<ArtifactRecord, 'target' | 'sha256' | 'sizeBytes' | 'quantization' | 'keyId' | 'verification'>[];
+  }[];
 }
 
 /** Every model with its versions and their artifacts (empty when the SQLite database does not exist: listing creates nothing). */
@@ -31,7 +35,14 @@ export async function listRegistryModels(at: ModelRegistryOptions): Promise<Mode
     for (const m of await registry.listModels()) {
       const versions: ModelSummary['versions'] = [];
       for (const v of await registry.listVersions(m.name)) {
-        const artifacts = (await registry.artifactsOf(m.name, v.version)).map((a) => ({ target: a.target, sha256: a.sha256, sizeBytes: a.sizeBytes, quantization: a.quantization, keyId: a.keyId, verification: a.verification }));
+        const artifacts = (await registry.artifactsOf(m.name, v.version)).map((a) => ({
+          target: a.target,
+          sha256: a.sha256,
+          sizeBytes: a.sizeBytes,
+          quantization: a.quantization,
+          keyId: a.keyId,
+          verification: a.verification,
+        }));
         versions.push({ version: v.version, createdAt: v.createdAt, artifacts });
       }
       out.push({ name: m.name, latest: m.latest, versions });

@@ -6,7 +6,6 @@ import type { InsertOutcome } from './store.js';
 import type { ArtifactRecord, ModelRecord, VersionRecord } from './types.js';
 import { openSharedDatabase, type SqliteDatabase } from '../../sqlite.js';
 
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS models (
   name TEXT PRIMARY KEY,
@@ -41,12 +40,15 @@ export class RegistryDb {
   }
 
   artifact(model: string, version: string, target: string): ArtifactRecord | undefined {
-    const row = this.db.prepare('SELECT record FROM model_artifacts WHERE model = ? AND version = ? AND target = ?').get(model, version, target) as { record: string } | undefined;
+    const row = this.db.prepare('SELECT record FROM model_artifacts WHERE model = ? AND version = ? AND target = ?').get(model, version, target) as
+      { record: string } | undefined;
     return row ? (JSON.parse(row.record) as ArtifactRecord) : undefined;
   }
 
   artifactsOf(model: string, version: string): ArtifactRecord[] {
-    return (this.db.prepare('SELECT record FROM model_artifacts WHERE model = ? AND version = ? ORDER BY target').all(model, version) as { record: string }[]).map((r) => JSON.parse(r.record) as ArtifactRecord);
+    return (
+      this.db.prepare('SELECT record FROM model_artifacts WHERE model = ? AND version = ? ORDER BY target').all(model, version) as { record: string }[]
+    ).map((r) => JSON.parse(r.record) as ArtifactRecord);
   }
 
   hasSha(sha256: string): boolean {
@@ -63,9 +65,13 @@ export class RegistryDb {
     const tx = this.db.transaction((): InsertOutcome => {
       this.db.prepare('INSERT INTO models (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING').run(record.model, record.pushedAt);
       const seq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM model_versions').get() as { n: number }).n;
-      this.db.prepare('INSERT INTO model_versions (model, version, created_at, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING').run(record.model, record.version, record.pushedAt, seq);
+      this.db
+        .prepare('INSERT INTO model_versions (model, version, created_at, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(record.model, record.version, record.pushedAt, seq);
       const inserted = this.db
-        .prepare('INSERT INTO model_artifacts (model, version, target, sha256, manifest_sha256, record, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .prepare(
+          'INSERT INTO model_artifacts (model, version, target, sha256, manifest_sha256, record, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        )
         .run(record.model, record.version, record.target, record.sha256, record.manifestSha256, JSON.stringify(record), record.pushedAt);
       if (inserted.changes === 1) return { kind: 'created', record };
       // Taken: the model and version rows existed already (the artifact references them), so nothing changed.
@@ -76,9 +82,17 @@ export class RegistryDb {
   }
 
   versions(model: string): VersionRecord[] {
-    const rows = this.db.prepare('SELECT version, created_at FROM model_versions WHERE model = ? ORDER BY seq').all(model) as { version: string; created_at: string }[];
+    const rows = this.db.prepare('SELECT version, created_at FROM model_versions WHERE model = ? ORDER BY seq').all(model) as {
+      version: string;
+      created_at: string;
+    }[];
     const targets = this.db.prepare('SELECT target FROM model_artifacts WHERE model = ? AND version = ? ORDER BY target');
-    return rows.map((r) => ({ model, version: r.version, createdAt: r.created_at, targets: (targets.all(model, r.version) as { target: string }[]).map((t) => t.target) }));
+    return rows.map((r) => ({
+      model,
+      version: r.version,
+      createdAt: r.created_at,
+      targets: (targets.all(model, r.version) as { target: string }[]).map((t) => t.target),
+    }));
   }
 
   models(): ModelRecord[] {

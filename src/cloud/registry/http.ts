@@ -38,7 +38,10 @@ export function parseRange(header: string | undefined, size: number): [number, n
  * lookup may be a database query), with a 503 when the store fails — its error goes to `onError`,
  * not to the device asking (it would show where the database is).
  */
-export function artifactHandler(source: ArtifactSource, onError: (err: unknown, sha256: string) => void = () => {}): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function artifactHandler(
+  source: ArtifactSource,
+  onError: (err: unknown, sha256: string) => void = () => {},
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     const m = ROUTE.exec(path);
@@ -51,7 +54,8 @@ export function artifactHandler(source: ArtifactSource, onError: (err: unknown, 
       (file) => send(req, res, m[1], file, onError),
       (err: unknown) => {
         onError(err, m[1]);
-        if (!res.headersSent) res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' }).end('the artifact store is unavailable, try again later\n');
+        if (!res.headersSent)
+          res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' }).end('the artifact store is unavailable, try again later\n');
         else res.destroy();
       },
     );
@@ -108,7 +112,10 @@ export interface ArtifactServer {
 }
 
 /** A plain HTTP server for artifacts alone (404 for every other path). @param port 0 for a free one @param onError told when the store fails a request */
-export async function startArtifactServer(source: ArtifactSource, options: { host?: string; port?: number; publicUrl?: string; onError?: (err: unknown, sha256: string) => void } = {}): Promise<ArtifactServer> {
+export async function startArtifactServer(
+  source: ArtifactSource,
+  options: { host?: string; port?: number; publicUrl?: string; onError?: (err: unknown, sha256: string) => void } = {},
+): Promise<ArtifactServer> {
   const handle = artifactHandler(source, options.onError);
   const server = createServer((req, res) => {
     if (!handle(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

@@ -47,13 +47,24 @@ export function databaseError(err: unknown, where: string, doing: string): KilnE
   const head = `cannot ${doing}: PostgreSQL at ${where}`;
   const net = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET'];
   if ((e.code && net.includes(e.code)) || /timeout|terminated unexpectedly/i.test(msg)) {
-    return new KilnError('DATABASE', `${head} cannot be reached (${msg})`, { cause: err, hint: 'check the host and port in the URL, and that PostgreSQL is running and accepts TCP connections there' });
+    return new KilnError('DATABASE', `${head} cannot be reached (${msg})`, {
+      cause: err,
+      hint: 'check the host and port in the URL, and that PostgreSQL is running and accepts TCP connections there',
+    });
   }
   if (e.code === '28P01' || e.code === '28000' || /password|SASL|authentication/i.test(msg)) {
-    return new KilnError('DATABASE', `${head} refused the login (${msg})`, { cause: err, hint: 'check the user and password in the URL (or PGPASSWORD), and pg_hba.conf on the server' });
+    return new KilnError('DATABASE', `${head} refused the login (${msg})`, {
+      cause: err,
+      hint: 'check the user and password in the URL (or PGPASSWORD), and pg_hba.conf on the server',
+    });
   }
-  if (e.code === '3D000') return new KilnError('DATABASE', `${head}: ${msg}`, { cause: err, hint: 'create it (createdb NAME) or name an existing database in the URL' });
-  if (e.code === '42501') return new KilnError('DATABASE', `${head}: ${msg}`, { cause: err, hint: "grant the URL's user CREATE on the database (or schema), or create the registry's tables once as a user that may" });
+  if (e.code === '3D000')
+    return new KilnError('DATABASE', `${head}: ${msg}`, { cause: err, hint: 'create it (createdb NAME) or name an existing database in the URL' });
+  if (e.code === '42501')
+    return new KilnError('DATABASE', `${head}: ${msg}`, {
+      cause: err,
+      hint: "grant the URL's user CREATE on the database (or schema), or create the registry's tables once as a user that may",
+    });
   return new KilnError('DATABASE', `${head} failed: ${msg}${e.code ? ` (SQLSTATE ${e.code})` : ''}`, { cause: err });
 }
 
@@ -63,9 +74,14 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const u = new URL(options.url);
   const schema = options.schema ?? u.searchParams.get('schema') ?? 'public';
   u.searchParams.delete('schema');
-  if (!SCHEMA_NAME.test(schema)) throw new KilnError('BAD_DATABASE_URL', `registry schema '${schema}': expected a lower-case SQL name (a-z, 0-9, _; at most 63 characters)`);
+  if (!SCHEMA_NAME.test(schema))
+    throw new KilnError('BAD_DATABASE_URL', `registry schema '${schema}': expected a lower-case SQL name (a-z, 0-9, _; at most 63 characters)`);
   const where = redactUrl(options.url)!;
-  const pool = new pg.Pool({ connectionString: u.toString(), connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000, application_name: 'kiln-cloud registry' });
+  const pool = new pg.Pool({
+    connectionString: u.toString(),
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    application_name: 'kiln-cloud registry',
+  });
   // An idle pooled connection that dies (server restart) emits 'error' on the pool, which would end the
   // process unhandled; the pool drops it, and the next query opens a new one or reports the failure.
   pool.on('error', () => {});
@@ -81,7 +97,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
 async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
   const s = pg.escapeIdentifier(schema);
   const ready = async (c: pg.PoolClient) =>
-    (await c.query<{ n: number }>(`SELECT count(to_regclass(t)) :: int AS n FROM unnest($1 :: text[]) AS t`, [TABLES.map((t) => `${s}.${t}`)])).rows[0].n === TABLES.length;
+    (await c.query<{ n: number }>(`SELECT count(to_regclass(t)) :: int AS n FROM unnest($1 :: text[]) AS t`, [TABLES.map((t) => `${s}.${t}`)])).rows[0].n ===
+    TABLES.length;
   const client = await pool.connect();
   try {
     if (await ready(client)) return; // the usual start: nothing to create, no lock to wait for
@@ -157,13 +174,21 @@ export class PostgresRegistryStore implements RegistryStore {
   }
 
   async artifact(model: string, version: string, target: string): Promise<ArtifactRecord | undefined> {
-    const rows = await this.query<{ record: string }>('read the model registry', `SELECT record FROM ${this.s}.model_artifacts WHERE model = $1 AND version = $2 AND target = $3`, [model, version, target]);
+    const rows = await this.query<{ record: string }>(
+      'read the model registry',
+      `SELECT record FROM ${this.s}.model_artifacts WHERE model = $1 AND version = $2 AND target = $3`,
+      [model, version, target],
+    );
     return rows.length ? (JSON.parse(rows[0].record) as ArtifactRecord) : undefined;
   }
 
   async artifactsOf(model: string, version: string): Promise<ArtifactRecord[]> {
     // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
-    const rows = await this.query<{ record: string }>('read the model registry', `SELECT record FROM ${this.s}.model_artifacts WHERE model = $1 AND version = $2 ORDER BY target COLLATE "C"`, [model, version]);
+    const rows = await this.query<{ record: string }>(
+      'read the model registry',
+      `SELECT record FROM ${this.s}.model_artifacts WHERE model = $1 AND version = $2 ORDER BY target COLLATE "C"`,
+      [model, version],
+    );
     return rows.map((r) => JSON.parse(r.record) as ArtifactRecord);
   }
 
@@ -202,19 +227,35 @@ export class PostgresRegistryStore implements RegistryStore {
       await client.query('BEGIN');
       // Always in this order (model, version, artifact, bytes), so two pushes that wait on each other's rows cannot deadlock.
       await client.query(`INSERT INTO ${s}.models (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [record.model, record.pushedAt]);
-      await client.query(`INSERT INTO ${s}.model_versions (model, version, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [record.model, record.version, record.pushedAt]);
+      await client.query(`INSERT INTO ${s}.model_versions (model, version, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
+        record.model,
+        record.version,
+        record.pushedAt,
+      ]);
       // A push racing this one for the same key waits here until this transaction ends, then sees its row.
       const inserted = await client.query(
         `INSERT INTO ${s}.model_artifacts (model, version, target, sha256, manifest_sha256, record, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
         [record.model, record.version, record.target, record.sha256, record.manifestSha256, JSON.stringify(record), record.pushedAt],
       );
       if (inserted.rowCount !== 1) {
-        const existing = JSON.parse((await client.query<{ record: string }>(`SELECT record FROM ${s}.model_artifacts WHERE model = $1 AND version = $2 AND target = $3`, [record.model, record.version, record.target])).rows[0].record) as ArtifactRecord;
+        const existing = JSON.parse(
+          (
+            await client.query<{ record: string }>(`SELECT record FROM ${s}.model_artifacts WHERE model = $1 AND version = $2 AND target = $3`, [
+              record.model,
+              record.version,
+              record.target,
+            ])
+          ).rows[0].record,
+        ) as ArtifactRecord;
         await client.query('ROLLBACK');
         return existing.manifestSha256 === record.manifestSha256 ? { kind: 'same', record: existing } : { kind: 'conflict', existing };
       }
       // The bytes go last: a push that loses the race above never sends them.
-      await client.query(`INSERT INTO ${s}.model_blobs (sha256, size_bytes, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [record.sha256, tgz.byteLength, Buffer.from(tgz.buffer, tgz.byteOffset, tgz.byteLength)]);
+      await client.query(`INSERT INTO ${s}.model_blobs (sha256, size_bytes, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
+        record.sha256,
+        tgz.byteLength,
+        Buffer.from(tgz.buffer, tgz.byteOffset, tgz.byteLength),
+      ]);
       await client.query('COMMIT');
       return { kind: 'created', record };
     } catch (err) {
@@ -234,12 +275,17 @@ export class PostgresRegistryStore implements RegistryStore {
 
   /** Bytes start..end (inclusive) of a blob, CHUNK at a time. */
   private async *chunks(sha256: string, start: number, end: number): AsyncGenerator<Buffer> {
-    for (let at = start; at <= end; ) {
+    for (let at = start; at <= end;) {
       const length = Math.min(CHUNK, end - at + 1);
       // substring counts from 1.
-      const rows = await this.query<{ chunk: Buffer | null }>('read an artifact', `SELECT substring(data FROM $2 FOR $3) AS chunk FROM ${this.s}.model_blobs WHERE sha256 = $1`, [sha256, at + 1, length]);
+      const rows = await this.query<{ chunk: Buffer | null }>(
+        'read an artifact',
+        `SELECT substring(data FROM $2 FOR $3) AS chunk FROM ${this.s}.model_blobs WHERE sha256 = $1`,
+        [sha256, at + 1, length],
+      );
       const chunk = rows[0]?.chunk;
-      if (!chunk || chunk.length !== length) throw new KilnError('DATABASE', `artifact ${sha256} in ${this.location} ended at byte ${at + (chunk?.length ?? 0)}, expected ${end + 1}`);
+      if (!chunk || chunk.length !== length)
+        throw new KilnError('DATABASE', `artifact ${sha256} in ${this.location} ended at byte ${at + (chunk?.length ?? 0)}, expected ${end + 1}`);
       yield chunk;
       at += length;
     }

@@ -16,7 +16,16 @@ import type { SignatureFile } from '../../protocol/signing.js';
 import { DesiredModelSchema, type DesiredModel } from '../../protocol/sync.js';
 import { SqliteRegistryStore } from './sqlite-store.js';
 import type { RegistryStore, StoredBlob } from './store.js';
-import type { ArtifactRecord, DeviceTarget, ModelRecord, ModelRegistryOptions, PushOptions, PushResult, SqliteRegistryOptions, VersionRecord } from './types.js';
+import type {
+  ArtifactRecord,
+  DeviceTarget,
+  ModelRecord,
+  ModelRegistryOptions,
+  PushOptions,
+  PushResult,
+  SqliteRegistryOptions,
+  VersionRecord,
+} from './types.js';
 
 const freeze = <T>(v: T): T => Object.freeze(v);
 const SHA = /^[0-9a-f]{64}$/;
@@ -31,7 +40,10 @@ export async function openModelRegistry(options: ModelRegistryOptions): Promise<
   if (!options || typeof options !== 'object') throw new TypeError('openModelRegistry: options must be { dbPath } or { databaseUrl }');
   const hasPath = options.dbPath !== undefined;
   const hasUrl = options.databaseUrl !== undefined;
-  if (hasPath === hasUrl) throw new TypeError(`openModelRegistry: give exactly one of options.dbPath (SQLite) and options.databaseUrl (PostgreSQL); got ${hasPath ? 'both' : 'neither'}`);
+  if (hasPath === hasUrl)
+    throw new TypeError(
+      `openModelRegistry: give exactly one of options.dbPath (SQLite) and options.databaseUrl (PostgreSQL); got ${hasPath ? 'both' : 'neither'}`,
+    );
   if (options.databaseUrl !== undefined) {
     const { openPostgresStore } = await import('./postgres-store.js');
     return new ModelRegistry(await openPostgresStore({ url: options.databaseUrl, schema: options.schema, connectTimeoutMs: options.connectTimeoutMs }));
@@ -70,14 +82,17 @@ export class ModelRegistry {
     const m = check.manifest;
     const mismatch: string[] = [];
     if (options.model !== undefined && options.model !== m.model.name) mismatch.push(`--model '${options.model}': the artifact is model '${m.model.name}'`);
-    if (options.version !== undefined && options.version !== m.model.version) mismatch.push(`--version '${options.version}': the artifact is version '${m.model.version}'`);
+    if (options.version !== undefined && options.version !== m.model.version)
+      mismatch.push(`--version '${options.version}': the artifact is version '${m.model.version}'`);
     if (mismatch.length) {
       throw new KilnError('ARTIFACT_MISMATCH', `${path}: ${mismatch.join('; ')} (the name and version are part of the signed manifest)`, {
         hint: 'recompile with `kiln compile --name NAME --model-version V`, or leave --model/--version out',
       });
     }
     // The stored form: only the checked files, packed deterministically (the same bytes `kiln compile` writes).
-    const entries = [...check.files].filter(([name]) => name === MANIFEST_FILE || name === SIGNATURE_FILE || name in m.files).map(([p, data]) => ({ path: p, data }));
+    const entries = [...check.files]
+      .filter(([name]) => name === MANIFEST_FILE || name === SIGNATURE_FILE || name in m.files)
+      .map(([p, data]) => ({ path: p, data }));
     const tgz = packEntries(entries);
     const sha256 = sha256Hex(tgz);
     const sig = JSON.parse(Buffer.from(check.files.get(SIGNATURE_FILE)!).toString('utf8')) as SignatureFile;
@@ -95,8 +110,23 @@ export class ModelRegistry {
       publicKey: sig.publicKey,
       quantization: m.quantization.mode,
       sizes: { sourceBytes: m.sizes.sourceBytes, artifactBytes: m.sizes.artifactBytes },
-      verification: { runtime: v.runtime, passed: v.passed, samples: v.samples, outputs: v.outputs.map((o) => ({ ...o })), ...(v.skippedReason ? { skippedReason: v.skippedReason } : {}) },
-      ...(m.performance ? { performance: { runtime: m.performance.runtime, floatMs: m.performance.floatMs, compiledMs: m.performance.compiledMs, speedup: m.performance.speedup } } : {}),
+      verification: {
+        runtime: v.runtime,
+        passed: v.passed,
+        samples: v.samples,
+        outputs: v.outputs.map((o) => ({ ...o })),
+        ...(v.skippedReason ? { skippedReason: v.skippedReason } : {}),
+      },
+      ...(m.performance
+        ? {
+            performance: {
+              runtime: m.performance.runtime,
+              floatMs: m.performance.floatMs,
+              compiledMs: m.performance.compiledMs,
+              speedup: m.performance.speedup,
+            },
+          }
+        : {}),
       kilnVersion: m.build.kilnVersion,
       builtAt: m.build.createdAt,
       pushedAt: new Date().toISOString(),
@@ -148,9 +178,13 @@ export class ModelRegistry {
     for (const d of missing) byTarget.set(d.target, [...(byTarget.get(d.target) ?? []), ...(d.deviceId ? [d.deviceId] : [])]);
     const lines = [...byTarget].map(([t, ids]) => `  - target '${t}'${ids.length ? `: ${ids.join(', ')}` : ''}`);
     const has = (await this.store.artifactsOf(model, version)).map((a) => a.target);
-    throw new KilnError('NO_ARTIFACT', `${model} ${version} has no artifact for ${byTarget.size === 1 ? 'a target' : 'targets'} that ${missing.length} device(s) need:\n${lines.join('\n')}\n  (it has: ${has.join(', ') || 'none'})`, {
-      hint: `compile it for ${[...byTarget.keys()].join(', ')} and push the artifacts, or leave those devices out`,
-    });
+    throw new KilnError(
+      'NO_ARTIFACT',
+      `${model} ${version} has no artifact for ${byTarget.size === 1 ? 'a target' : 'targets'} that ${missing.length} device(s) need:\n${lines.join('\n')}\n  (it has: ${has.join(', ') || 'none'})`,
+      {
+        hint: `compile it for ${[...byTarget.keys()].join(', ')} and push the artifacts, or leave those devices out`,
+      },
+    );
   }
 
   /**
@@ -169,7 +203,10 @@ export class ModelRegistry {
   async desiredEntryFor(model: string, version: string, target: string, baseUrl: string): Promise<DesiredModel> {
     const a = await this.store.artifact(model, version, target);
     if (!a) await this.requireTargets(model, version, [target]);
-    return DesiredModelSchema.parse({ version, artifact: { url: artifactUrl(baseUrl, a!.sha256), sha256: a!.sha256, sizeBytes: a!.sizeBytes, signature: { algorithm: 'ed25519', keyId: a!.keyId } } });
+    return DesiredModelSchema.parse({
+      version,
+      artifact: { url: artifactUrl(baseUrl, a!.sha256), sha256: a!.sha256, sizeBytes: a!.sizeBytes, signature: { algorithm: 'ed25519', keyId: a!.keyId } },
+    });
   }
 
   async close(): Promise<void> {

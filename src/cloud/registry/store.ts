@@ -13,7 +13,8 @@ import type { Readable } from 'node:stream';
 import type { ArtifactRecord, ModelRecord, VersionRecord } from './types.js';
 
 /** What insertArtifact did: stored it, found the same one, or found a different one in its place. */
-export type InsertOutcome = { kind: 'created'; record: ArtifactRecord } | { kind: 'same'; record: ArtifactRecord } | { kind: 'conflict'; existing: ArtifactRecord };
+export type InsertOutcome =
+  { kind: 'created'; record: ArtifactRecord } | { kind: 'same'; record: ArtifactRecord } | { kind: 'conflict'; existing: ArtifactRecord };
 
 /** A stored artifact's bytes: its size, and a stream of any byte range of it. */
 export interface StoredBlob {

@@ -44,7 +44,13 @@ function judge(spec: AlarmSpec, c: Aggregate, b: Aggregate | null, fromSnapshot:
   const minReq = spec.minRequests ?? 100;
   const minDev = spec.minDevices ?? 1;
   const samples = { candidateRequests: c.requests, candidateDevices: c.devices, baselineRequests: b?.requests ?? 0, baselineDevices: b?.devices ?? 0 };
-  const base: AlarmResult = { metric: spec.metric, outcome: 'no-data', threshold: spec.threshold, samples, ...(fromSnapshot ? { baselineFromSnapshot: true } : {}) };
+  const base: AlarmResult = {
+    metric: spec.metric,
+    outcome: 'no-data',
+    threshold: spec.threshold,
+    samples,
+    ...(fromSnapshot ? { baselineFromSnapshot: true } : {}),
+  };
   const enough = (x: Aggregate, n = x.requests) => n >= minReq && x.devices >= minDev;
   switch (spec.metric) {
     case 'failed-installs': {

@@ -73,7 +73,7 @@ function installOf(spec: DeploymentSpec, obs: FleetObservation, id: string, mode
       if (r.shadow?.version !== to) return 'pending';
       return r.shadow.status === 'current' ? 'current' : r.shadow.status === 'failed' ? 'failed' : 'pending';
     case 'baseline':
-      return (r.serving ?? (r.status === 'current' ? r.version : undefined)) === from && (r.shadow?.version !== to) ? 'current' : 'pending';
+      return (r.serving ?? (r.status === 'current' ? r.version : undefined)) === from && r.shadow?.version !== to ? 'current' : 'pending';
   }
 }
 
@@ -183,7 +183,17 @@ const finalMode = (spec: DeploymentSpec): StepMode => (spec.strategy.kind === 'b
 export function decide(spec: DeploymentSpec, state: DeploymentState, observation: FleetObservation, now: number, options: DecideOptions = {}): Decision {
   const s: DeploymentState = structuredClone(state);
   if (s.deploymentId !== spec.id) throw new RangeError(`decide: state is for deployment '${s.deploymentId}', spec is '${spec.id}'`);
-  const c: Ctx = { spec, obs: observation, now, s, actions: [], steps: planSteps(spec), order: deviceOrder(spec), evaluate: options.evaluate ?? evaluateAlarms, sent: new Set() };
+  const c: Ctx = {
+    spec,
+    obs: observation,
+    now,
+    s,
+    actions: [],
+    steps: planSteps(spec),
+    order: deviceOrder(spec),
+    evaluate: options.evaluate ?? evaluateAlarms,
+    sent: new Set(),
+  };
   s.dispatches = s.dispatches.filter((t) => t > now - MINUTE);
 
   if (isTerminal(s)) return { state: s, actions: [] };
@@ -231,7 +241,7 @@ export function decide(spec: DeploymentSpec, state: DeploymentState, observation
   }
 
   const cur = s.status;
-  if (cur.phase === 'paused' || cur.phase !== 'rolling' && cur.phase !== 'baking') return { state: s, actions: c.actions };
+  if (cur.phase === 'paused' || (cur.phase !== 'rolling' && cur.phase !== 'baking')) return { state: s, actions: c.actions };
 
   if (cur.phase === 'rolling') {
     const planned = c.steps[cur.step];
@@ -265,7 +275,12 @@ export function decide(spec: DeploymentSpec, state: DeploymentState, observation
   if (bake.until === null || now < bake.until) return { state: s, actions: c.actions };
   // A blue/green stage serves none of the candidate: nothing to judge yet, so "no data" does not hold it.
   if (v.outcome === 'no-data' && c.steps[bake.step].mode !== 'stage') {
-    setHold(c, v.results.filter((r) => r.outcome === 'no-data').map((r) => `${r.metric}: not enough data (${r.samples.candidateRequests} candidate / ${r.samples.baselineRequests} baseline requests)`));
+    setHold(
+      c,
+      v.results
+        .filter((r) => r.outcome === 'no-data')
+        .map((r) => `${r.metric}: not enough data (${r.samples.candidateRequests} candidate / ${r.samples.baselineRequests} baseline requests)`),
+    );
     return { state: s, actions: c.actions };
   }
   releaseHold(c);

@@ -55,7 +55,9 @@ export function describePhase(status: RolloutPhase): PhaseTextPart[] {
     case 'rolling':
       return [`rolling out step ${status.step + 1}${status.forced ? ' (promoted by hand)' : ''}`];
     case 'baking':
-      return status.until === null ? [`baking step ${status.step + 1} until a command`] : [`baking step ${status.step + 1} until `, { time: status.until, until: true }];
+      return status.until === null
+        ? [`baking step ${status.step + 1} until a command`]
+        : [`baking step ${status.step + 1} until `, { time: status.until, until: true }];
     case 'paused':
       return [`paused${status.reason ? `: ${status.reason}` : ''} (was `, ...describePhase(status.previous), ')'];
     case 'promoted':

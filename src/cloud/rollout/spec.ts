@@ -38,7 +38,8 @@ export function validateSpec(input: unknown): DeploymentSpec {
   }
   const s = input.strategy;
   if (!isObj(s)) p.push(`strategy must be an object with kind one of ${STRATEGY_KINDS.join(', ')}`);
-  else if (!(STRATEGY_KINDS as readonly unknown[]).includes(s.kind)) p.push(`strategy.kind '${String(s.kind)}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
+  else if (!(STRATEGY_KINDS as readonly unknown[]).includes(s.kind))
+    p.push(`strategy.kind '${String(s.kind)}' is unknown (valid: ${STRATEGY_KINDS.join(', ')})`);
   else if (s.kind === 'canary') {
     unknownKeys('strategy', s, ['kind', 'steps', 'bakeMs'], p);
     const steps = s.steps;
@@ -46,7 +47,8 @@ export function validateSpec(input: unknown): DeploymentSpec {
     else {
       steps.forEach((v, i) => {
         if (!num(v) || v <= 0 || v > 100) p.push(`strategy.steps[${i}] = ${JSON.stringify(v)} must be a percentage in (0, 100]`);
-        else if (i > 0 && num(steps[i - 1]) && v <= (steps[i - 1] as number)) p.push(`strategy.steps must be strictly increasing: steps[${i}] = ${v} follows ${steps[i - 1]}`);
+        else if (i > 0 && num(steps[i - 1]) && v <= (steps[i - 1] as number))
+          p.push(`strategy.steps must be strictly increasing: steps[${i}] = ${v} follows ${steps[i - 1]}`);
       });
       if (steps[steps.length - 1] !== 100) p.push(`strategy.steps must end at 100 (ends at ${JSON.stringify(steps[steps.length - 1])})`);
     }
@@ -60,14 +62,16 @@ export function validateSpec(input: unknown): DeploymentSpec {
     if (s.bakeMs !== undefined && (!num(s.bakeMs) || s.bakeMs < 0)) p.push('strategy.bakeMs must be a number ≥ 0');
   } else if (s.kind === 'ab') {
     unknownKeys('strategy', s, ['kind', 'percent'], p);
-    if (!num(s.percent) || s.percent <= 0 || s.percent >= 100) p.push(`strategy.percent = ${JSON.stringify(s.percent)} must be the candidate's share of requests, a percentage in (0, 100)`);
+    if (!num(s.percent) || s.percent <= 0 || s.percent >= 100)
+      p.push(`strategy.percent = ${JSON.stringify(s.percent)} must be the candidate's share of requests, a percentage in (0, 100)`);
   } else unknownKeys('strategy', s, ['kind'], p);
 
   const g = input.guardrails ?? {};
   if (!isObj(g)) p.push('guardrails must be an object');
   else {
     unknownKeys('guardrails', g, ['rateLimitPerMinute', 'abort', 'alarms'], p);
-    if (g.rateLimitPerMinute !== undefined && (!num(g.rateLimitPerMinute) || g.rateLimitPerMinute < 1)) p.push('guardrails.rateLimitPerMinute must be a number ≥ 1');
+    if (g.rateLimitPerMinute !== undefined && (!num(g.rateLimitPerMinute) || g.rateLimitPerMinute < 1))
+      p.push('guardrails.rateLimitPerMinute must be a number ≥ 1');
     if (g.abort !== undefined) {
       const a = g.abort;
       if (!isObj(a)) p.push('guardrails.abort must be {failedPercent, minDevices}');
@@ -84,9 +88,11 @@ export function validateSpec(input: unknown): DeploymentSpec {
           const w = `guardrails.alarms[${i}]`;
           if (!isObj(a)) return void p.push(`${w} must be an object`);
           unknownKeys(w, a, ['metric', 'threshold', 'minRequests', 'minDevices'], p);
-          if (!(ALARM_METRICS as readonly unknown[]).includes(a.metric)) p.push(`${w}.metric '${String(a.metric)}' is unknown (valid: ${ALARM_METRICS.join(', ')})`);
+          if (!(ALARM_METRICS as readonly unknown[]).includes(a.metric))
+            p.push(`${w}.metric '${String(a.metric)}' is unknown (valid: ${ALARM_METRICS.join(', ')})`);
           if (!num(a.threshold) || a.threshold < 0) p.push(`${w}.threshold must be a number ≥ 0`);
-          if (a.minRequests !== undefined && (!Number.isInteger(a.minRequests) || (a.minRequests as number) < 0)) p.push(`${w}.minRequests must be an integer ≥ 0`);
+          if (a.minRequests !== undefined && (!Number.isInteger(a.minRequests) || (a.minRequests as number) < 0))
+            p.push(`${w}.minRequests must be an integer ≥ 0`);
           if (a.minDevices !== undefined && (!Number.isInteger(a.minDevices) || (a.minDevices as number) < 1)) p.push(`${w}.minDevices must be an integer ≥ 1`);
         });
     }

@@ -109,11 +109,7 @@ export interface DeviceObservation {
   telemetry?: Record<string, TelemetryWindow | undefined>;
 }
 
-export type RolloutCommand =
-  | { kind: 'pause'; reason?: string }
-  | { kind: 'resume' }
-  | { kind: 'promote' }
-  | { kind: 'rollback'; reason?: string };
+export type RolloutCommand = { kind: 'pause'; reason?: string } | { kind: 'resume' } | { kind: 'promote' } | { kind: 'rollback'; reason?: string };
 
 export interface FleetObservation {
   devices: Record<string, DeviceObservation | undefined>;
@@ -227,7 +223,14 @@ export interface Decision {
 }
 
 /** The alarm policy: injectable; the default compares candidate vs baseline per AlarmSpec. */
-export type AlarmEvaluator = (input: { spec: DeploymentSpec; state: DeploymentState; candidate: Aggregate; baseline: Aggregate | null; baselineFromSnapshot: boolean; installs: { failed: number; finished: number } }) => Verdict;
+export type AlarmEvaluator = (input: {
+  spec: DeploymentSpec;
+  state: DeploymentState;
+  candidate: Aggregate;
+  baseline: Aggregate | null;
+  baselineFromSnapshot: boolean;
+  installs: { failed: number; finished: number };
+}) => Verdict;
 
 export interface DecideOptions {
   /** @default evaluateAlarms */

@@ -43,7 +43,14 @@ export const FLOAT16_MAX = 65504;
  * Ops kept in float32 unless the caller says otherwise: the random generators, which onnxruntime's CPU
  * provider has no float16 kernels for (a Cast after them costs nothing).
  */
-export const DEFAULT_KEEP_FLOAT32_OPS: readonly string[] = Object.freeze(['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Bernoulli', 'Multinomial']);
+export const DEFAULT_KEEP_FLOAT32_OPS: readonly string[] = Object.freeze([
+  'RandomNormal',
+  'RandomUniform',
+  'RandomNormalLike',
+  'RandomUniformLike',
+  'Bernoulli',
+  'Multinomial',
+]);
 
 export interface Fp16Options {
   /**
@@ -173,7 +180,15 @@ const exactCast = (from: number, to: number): boolean =>
   from === to || (from === FLOAT16 && (to === FLOAT || to === DataType.DOUBLE)) || (from === FLOAT && to === DataType.DOUBLE);
 
 const INTEGER_TYPES = new Set<number>([
-  DataType.BOOL, DataType.INT8, DataType.UINT8, DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32, DataType.INT64, DataType.UINT64,
+  DataType.BOOL,
+  DataType.INT8,
+  DataType.UINT8,
+  DataType.INT16,
+  DataType.UINT16,
+  DataType.INT32,
+  DataType.UINT32,
+  DataType.INT64,
+  DataType.UINT64,
 ]);
 
 /** Nodes without float arithmetic of their own: typed by their readers, or reading shapes only. */
@@ -226,7 +241,13 @@ export function convertToFp16(graph: Graph, options: Fp16Options = {}): Fp16Repo
       // A Cast from integers to float starts shape arithmetic (or a mask); its output type is decided
       // by its readers below.
       for (const o of floatOuts) shapeDerived.add(o);
-    } else if (!reason && node.opType !== 'Constant' && floatIns.length > 0 && floatIns.some((n) => shapeDerived.has(n)) && floatIns.every((n) => shapeDerived.has(n) || isSmallConstant(n))) {
+    } else if (
+      !reason &&
+      node.opType !== 'Constant' &&
+      floatIns.length > 0 &&
+      floatIns.some((n) => shapeDerived.has(n)) &&
+      floatIns.every((n) => shapeDerived.has(n) || isSmallConstant(n))
+    ) {
       reason = 'shape-arithmetic';
       for (const o of floatOuts) shapeDerived.add(o);
     }
@@ -406,10 +427,14 @@ export function convertToFp16(graph: Graph, options: Fp16Options = {}): Fp16Repo
     const out16 = floatOuts.some((o) => newType.get(o) === FLOAT16);
     if (!out16) continue;
     switch (node.opType) {
-      case 'RandomNormal': case 'RandomUniform':
+      case 'RandomNormal':
+      case 'RandomUniform':
         setAttr(node, attr.int('dtype', FLOAT16));
         break;
-      case 'RandomNormalLike': case 'RandomUniformLike': case 'EyeLike': case 'Bernoulli':
+      case 'RandomNormalLike':
+      case 'RandomUniformLike':
+      case 'EyeLike':
+      case 'Bernoulli':
         if (attrInt(node, 'dtype') !== undefined) setAttr(node, attr.int('dtype', FLOAT16));
         break;
       default:

@@ -67,7 +67,23 @@ export type UpgradeResult = UpgradeSuccess | UpgradeRefusal;
  * because the upgrade adds initializers that are not graph inputs (IR 3 did not allow those).
  */
 const MIN_IR_FOR_OPSET: Readonly<Record<number, number>> = {
-  7: 4, 8: 4, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11,
+  7: 4,
+  8: 4,
+  9: 4,
+  10: 5,
+  11: 6,
+  12: 7,
+  13: 7,
+  14: 7,
+  15: 8,
+  16: 8,
+  17: 8,
+  18: 8,
+  19: 9,
+  20: 9,
+  21: 10,
+  22: 10,
+  23: 11,
 };
 
 /**
@@ -77,20 +93,142 @@ const MIN_IR_FOR_OPSET: Readonly<Record<number, number>> = {
  * Keyed `Op@version` (the version that changed).
  */
 const COMPATIBLE = new Set([
-  'Abs@13', 'Add@13', 'ArgMax@11', 'ArgMax@12', 'ArgMax@13', 'ArgMin@11', 'ArgMin@12', 'ArgMin@13', 'AveragePool@10', 'AveragePool@11',
-  'Cast@9', 'Cast@13', 'Ceil@13', 'Clip@12', 'Clip@13', 'Compress@11', 'Concat@11', 'Concat@13', 'Constant@9', 'Constant@11', 'Constant@12',
-  'Constant@13', 'Conv@11', 'DepthToSpace@11', 'DepthToSpace@13', 'DequantizeLinear@13', 'Div@13', 'Dropout@13', 'Equal@11', 'Equal@13',
-  'Erf@13', 'Exp@13', 'Expand@13', 'Flatten@9', 'Flatten@11', 'Flatten@13', 'Floor@13', 'Gather@11', 'Gather@13', 'GatherElements@13',
-  'GatherND@12', 'GatherND@13', 'Gemm@9', 'Gemm@11', 'Gemm@13', 'Greater@9', 'Greater@13', 'Hardmax@11', 'Identity@13', 'If@11', 'If@13',
-  'IsNaN@13', 'LRN@13', 'Less@9', 'Less@13', 'Log@13', 'LogSoftmax@11', 'Loop@11', 'Loop@13', 'LpPool@11', 'MatMul@9', 'MatMul@13', 'Max@8',
-  'Max@12', 'Max@13', 'MaxPool@8', 'MaxPool@10', 'MaxPool@11', 'MaxPool@12', 'MaxUnpool@11', 'Mean@8', 'Mean@13', 'MeanVarianceNormalization@13',
-  'Min@8', 'Min@12', 'Min@13', 'Mod@13', 'Mul@13', 'Neg@13', 'NegativeLogLikelihoodLoss@13', 'NonMaxSuppression@11', 'NonZero@13', 'OneHot@11',
-  'PRelu@9', 'Pad@13', 'Pow@12', 'Pow@13', 'QuantizeLinear@13', 'Reciprocal@13', 'ReduceL1@11', 'ReduceL1@13', 'ReduceL2@11', 'ReduceL2@13',
-  'ReduceLogSum@11', 'ReduceLogSum@13', 'ReduceLogSumExp@11', 'ReduceLogSumExp@13', 'ReduceMax@11', 'ReduceMax@12', 'ReduceMax@13',
-  'ReduceMean@11', 'ReduceMean@13', 'ReduceMin@11', 'ReduceMin@12', 'ReduceMin@13', 'ReduceProd@11', 'ReduceProd@13', 'ReduceSum@11',
-  'ReduceSumSquare@11', 'ReduceSumSquare@13', 'Relu@13', 'Reshape@13', 'Resize@13', 'Scan@11', 'ScatterElements@13', 'ScatterND@13',
-  'Shape@13', 'Sigmoid@13', 'Sign@13', 'Size@13', 'Slice@11', 'Slice@13', 'Softmax@11', 'SoftmaxCrossEntropyLoss@13', 'SpaceToDepth@13',
-  'Split@11', 'Sqrt@13', 'Squeeze@11', 'Sub@13', 'Sum@8', 'Sum@13', 'Tanh@13', 'Tile@13', 'TopK@11', 'Transpose@13', 'Unsqueeze@11',
+  'Abs@13',
+  'Add@13',
+  'ArgMax@11',
+  'ArgMax@12',
+  'ArgMax@13',
+  'ArgMin@11',
+  'ArgMin@12',
+  'ArgMin@13',
+  'AveragePool@10',
+  'AveragePool@11',
+  'Cast@9',
+  'Cast@13',
+  'Ceil@13',
+  'Clip@12',
+  'Clip@13',
+  'Compress@11',
+  'Concat@11',
+  'Concat@13',
+  'Constant@9',
+  'Constant@11',
+  'Constant@12',
+  'Constant@13',
+  'Conv@11',
+  'DepthToSpace@11',
+  'DepthToSpace@13',
+  'DequantizeLinear@13',
+  'Div@13',
+  'Dropout@13',
+  'Equal@11',
+  'Equal@13',
+  'Erf@13',
+  'Exp@13',
+  'Expand@13',
+  'Flatten@9',
+  'Flatten@11',
+  'Flatten@13',
+  'Floor@13',
+  'Gather@11',
+  'Gather@13',
+  'GatherElements@13',
+  'GatherND@12',
+  'GatherND@13',
+  'Gemm@9',
+  'Gemm@11',
+  'Gemm@13',
+  'Greater@9',
+  'Greater@13',
+  'Hardmax@11',
+  'Identity@13',
+  'If@11',
+  'If@13',
+  'IsNaN@13',
+  'LRN@13',
+  'Less@9',
+  'Less@13',
+  'Log@13',
+  'LogSoftmax@11',
+  'Loop@11',
+  'Loop@13',
+  'LpPool@11',
+  'MatMul@9',
+  'MatMul@13',
+  'Max@8',
+  'Max@12',
+  'Max@13',
+  'MaxPool@8',
+  'MaxPool@10',
+  'MaxPool@11',
+  'MaxPool@12',
+  'MaxUnpool@11',
+  'Mean@8',
+  'Mean@13',
+  'MeanVarianceNormalization@13',
+  'Min@8',
+  'Min@12',
+  'Min@13',
+  'Mod@13',
+  'Mul@13',
+  'Neg@13',
+  'NegativeLogLikelihoodLoss@13',
+  'NonMaxSuppression@11',
+  'NonZero@13',
+  'OneHot@11',
+  'PRelu@9',
+  'Pad@13',
+  'Pow@12',
+  'Pow@13',
+  'QuantizeLinear@13',
+  'Reciprocal@13',
+  'ReduceL1@11',
+  'ReduceL1@13',
+  'ReduceL2@11',
+  'ReduceL2@13',
+  'ReduceLogSum@11',
+  'ReduceLogSum@13',
+  'ReduceLogSumExp@11',
+  'ReduceLogSumExp@13',
+  'ReduceMax@11',
+  'ReduceMax@12',
+  'ReduceMax@13',
+  'ReduceMean@11',
+  'ReduceMean@13',
+  'ReduceMin@11',
+  'ReduceMin@12',
+  'ReduceMin@13',
+  'ReduceProd@11',
+  'ReduceProd@13',
+  'ReduceSum@11',
+  'ReduceSumSquare@11',
+  'ReduceSumSquare@13',
+  'Relu@13',
+  'Reshape@13',
+  'Resize@13',
+  'Scan@11',
+  'ScatterElements@13',
+  'ScatterND@13',
+  'Shape@13',
+  'Sigmoid@13',
+  'Sign@13',
+  'Size@13',
+  'Slice@11',
+  'Slice@13',
+  'Softmax@11',
+  'SoftmaxCrossEntropyLoss@13',
+  'SpaceToDepth@13',
+  'Split@11',
+  'Sqrt@13',
+  'Squeeze@11',
+  'Sub@13',
+  'Sum@8',
+  'Sum@13',
+  'Tanh@13',
+  'Tile@13',
+  'TopK@11',
+  'Transpose@13',
+  'Unsqueeze@11',
 ]);
 
 /** Experimental operators of the early opsets that later opsets dropped: the last opset that has them. */
@@ -150,16 +288,22 @@ function constant(scope: Scope, hint: string, dataType: number, dims: number[], 
   return name;
 }
 
-const int64s = (scope: Scope, hint: string, values: readonly bigint[]): string => constant(scope, hint, DataType.INT64, [values.length], BigInt64Array.from(values));
+const int64s = (scope: Scope, hint: string, values: readonly bigint[]): string =>
+  constant(scope, hint, DataType.INT64, [values.length], BigInt64Array.from(values));
 
 /** A scalar of the element type of a float tensor; refuses for other types. */
 function floatScalar(scope: Scope, node: NodeProto, version: number, hint: string, dataType: number, value: number): string {
   switch (dataType) {
-    case DataType.FLOAT: return constant(scope, hint, dataType, [], Float32Array.of(value));
-    case DataType.DOUBLE: return constant(scope, hint, dataType, [], Float64Array.of(value));
-    case DataType.FLOAT16: return constant(scope, hint, dataType, [], Uint16Array.of(numberToFloat16(value)));
-    case DataType.BFLOAT16: return constant(scope, hint, dataType, [], Uint16Array.of(numberToBfloat16(value)));
-    default: return refuse(node, version, `its input is ${dtypeName(dataType)}, not a float type`);
+    case DataType.FLOAT:
+      return constant(scope, hint, dataType, [], Float32Array.of(value));
+    case DataType.DOUBLE:
+      return constant(scope, hint, dataType, [], Float64Array.of(value));
+    case DataType.FLOAT16:
+      return constant(scope, hint, dataType, [], Uint16Array.of(numberToFloat16(value)));
+    case DataType.BFLOAT16:
+      return constant(scope, hint, dataType, [], Uint16Array.of(numberToBfloat16(value)));
+    default:
+      return refuse(node, version, `its input is ${dtypeName(dataType)}, not a float type`);
   }
 }
 
@@ -341,7 +485,8 @@ const batchNormTo9: Adapter = (scope, node, version) => {
   const base = node.name || 'batchnorm';
   const t = (suffix: string): string => scope.root.uniqueName(`${base}_${suffix}`);
   const [centered, varEps, std, normalized, scaled] = ['centered', 'var_eps', 'std', 'normalized', 'scaled'].map(t);
-  const n = (op: string, inputs: string[], output: string): NodeProto => makeNode(op, inputs, [output], [], { name: scope.root.uniqueName(`${base}/${op.toLowerCase()}`) });
+  const n = (op: string, inputs: string[], output: string): NodeProto =>
+    makeNode(op, inputs, [output], [], { name: scope.root.uniqueName(`${base}/${op.toLowerCase()}`) });
   scope.graph.replaceNode(node, [
     n('Sub', [x, mean], centered),
     n('Add', [variance, eps], varEps),
@@ -414,7 +559,11 @@ const imageScalerTo10: Adapter = (scope, node, version) => {
   const rank = scope.tensors.get(node.input[0])?.shape?.length ?? 4;
   const base = node.name || 'image_scaler';
   const scaled = scope.root.uniqueName(`${base}_scaled`);
-  const nodes = [makeNode('Mul', [node.input[0], floatScalar(scope, node, version, 'image_scale', type, scale)], [scaled], [], { name: scope.root.uniqueName(`${base}/mul`) })];
+  const nodes = [
+    makeNode('Mul', [node.input[0], floatScalar(scope, node, version, 'image_scale', type, scale)], [scaled], [], {
+      name: scope.root.uniqueName(`${base}/mul`),
+    }),
+  ];
   const biasDims = [1, bias.length, ...Array.from({ length: Math.max(0, rank - 2) }, () => 1)];
   const biasName = constant(scope, `${base}_bias`, DataType.FLOAT, biasDims, Float32Array.from(bias));
   nodes.push(makeNode('Add', [scaled, biasName], [node.output[0]], [], { name: scope.root.uniqueName(`${base}/add`) }));
@@ -487,7 +636,11 @@ function checkExists(nodes: readonly NodeProto[], from: number): void {
       throw new Refusal(`op ${node.opType} (${nodeText(node)}) is not an operator of the default ONNX domain at opset ${from}`, node.opType, nodeId(node));
     }
     if (versions && versions[0] > from) {
-      throw new Refusal(`op ${node.opType} (${nodeText(node)}) does not exist before opset ${versions[0]}, yet the model declares opset ${from}`, node.opType, nodeId(node));
+      throw new Refusal(
+        `op ${node.opType} (${nodeText(node)}) does not exist before opset ${versions[0]}, yet the model declares opset ${from}`,
+        node.opType,
+        nodeId(node),
+      );
     }
   }
 }
@@ -622,7 +775,12 @@ export function upgradeOpset(graph: Graph, targetVersion = UPGRADE_MAX_OPSET): U
   const from = graph.opsetVersion('');
   if (from === undefined) return { upgraded: false, reason: 'the model imports no default ONNX opset (ai.onnx), so there is nothing to upgrade', to };
   if (from < UPGRADE_MIN_OPSET) {
-    return { upgraded: false, reason: `the model is at opset ${from}; kiln upgrades from opset ${UPGRADE_MIN_OPSET} (re-export the model with opset ≥ ${UPGRADE_MIN_OPSET})`, from, to };
+    return {
+      upgraded: false,
+      reason: `the model is at opset ${from}; kiln upgrades from opset ${UPGRADE_MIN_OPSET} (re-export the model with opset ≥ ${UPGRADE_MIN_OPSET})`,
+      from,
+      to,
+    };
   }
   // Already there (or newer: kiln upgrades, it never downgrades): nothing to convert.
   if (from >= to) return { upgraded: true, from, to: from, converted: 0, conversions: {}, minIrVersion: MIN_IR_FOR_OPSET[from] ?? MIN_IR_FOR_OPSET[23] };
@@ -638,7 +796,9 @@ export function upgradeOpset(graph: Graph, targetVersion = UPGRADE_MAX_OPSET): U
   try {
     counts = run(graph, from, to);
   } catch (err) {
-    throw new KilnError('INTERNAL', `upgradeOpset: the upgrade succeeded on a copy of the graph but failed on the graph itself (${(err as Error).message})`, { cause: err });
+    throw new KilnError('INTERNAL', `upgradeOpset: the upgrade succeeded on a copy of the graph but failed on the graph itself (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   graph.setOpset('', to);
   const conversions = Object.fromEntries([...counts.entries()].sort(([a], [b]) => a.localeCompare(b)));

@@ -31,8 +31,7 @@ export interface CalibrateOptions {
   threads?: number;
 }
 
-export const toOrtTensor = (t: TensorData): ort.Tensor =>
-  new ort.Tensor(t.type as 'float32', t.data as unknown as Float32Array, [...t.dims]);
+export const toOrtTensor = (t: TensorData): ort.Tensor => new ort.Tensor(t.type as 'float32', t.data as unknown as Float32Array, [...t.dims]);
 
 /** A copy of the model whose graph also outputs every intermediate tensor (types left for onnxruntime to infer). */
 export function withIntermediateOutputs(model: ModelProto, names?: readonly string[]): ModelProto {

@@ -92,7 +92,13 @@ export function judge(rounds: readonly (readonly number[])[], base: number, othe
 }
 
 /** Time `other` against `base`, with a copy of `base` in the same rounds as the noise gauge. */
-export async function compareInContext(runner: ModelRunner, base: Uint8Array, other: Uint8Array, sample: Sample, options: RoundsOptions = {}): Promise<Comparison> {
+export async function compareInContext(
+  runner: ModelRunner,
+  base: Uint8Array,
+  other: Uint8Array,
+  sample: Sample,
+  options: RoundsOptions = {},
+): Promise<Comparison> {
   return judge(await interleavedRounds(runner, [base, other, base], sample, options), 0, 1, [0, 2]);
 }
 
@@ -160,7 +166,10 @@ export async function decideInContext(input: DecideInput): Promise<{ bytes: Uint
       // Confirmed by a second, independent set of rounds: a borderline gain must not flip between compiles.
       const again = await compareInContext(input.runner, current, candidate, input.sample, input.rounds);
       const ratios = [...c.ratios, ...again.ratios];
-      c = again.verdict === 'faster' ? { ...again, ratios, baseMs: median([c.baseMs, again.baseMs]), otherMs: median([c.otherMs, again.otherMs]), noise: Math.max(c.noise, again.noise) } : { ...again, verdict: 'same', ratios };
+      c =
+        again.verdict === 'faster'
+          ? { ...again, ratios, baseMs: median([c.baseMs, again.baseMs]), otherMs: median([c.otherMs, again.otherMs]), noise: Math.max(c.noise, again.noise) }
+          : { ...again, verdict: 'same', ratios };
     }
     const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
     const figures = `whole model ${c.baseMs.toFixed(3)} ms in int8 vs ${c.otherMs.toFixed(3)} ms with it in float, median ratio per round ${median(c.ratios).toFixed(3)}; noise ${pct(c.noise)}, threshold ${pct(c.threshold)}`;
@@ -178,7 +187,16 @@ export async function decideInContext(input: DecideInput): Promise<{ bytes: Uint
       decision = 'undecided';
       why = `no difference beyond noise, int8 kept (${figures})`;
     }
-    decisions.push({ region: region.label, nodes: region.nodes, int8Ms: c.baseMs, floatMs: c.otherMs, ratios: c.ratios.map((r) => Math.round(r * 1e4) / 1e4), noise: Math.round(c.noise * 1e4) / 1e4, decision, why });
+    decisions.push({
+      region: region.label,
+      nodes: region.nodes,
+      int8Ms: c.baseMs,
+      floatMs: c.otherMs,
+      ratios: c.ratios.map((r) => Math.round(r * 1e4) / 1e4),
+      noise: Math.round(c.noise * 1e4) / 1e4,
+      decision,
+      why,
+    });
   }
   return { bytes: current, floatNodes, decisions };
 }

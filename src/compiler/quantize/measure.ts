@@ -64,7 +64,12 @@ export async function timeSideBySide(runner: ModelRunner, models: readonly Uint8
 }
 
 /** A one-node model (plus its folded activation) with the node's real input shape and weights. */
-function extract(model: ModelProto, graph: Graph, node: NodeProto, shapes: ReadonlyMap<string, readonly number[]>): { model: ModelProto; input: string; output: string } | undefined {
+function extract(
+  model: ModelProto,
+  graph: Graph,
+  node: NodeProto,
+  shapes: ReadonlyMap<string, readonly number[]>,
+): { model: ModelProto; input: string; output: string } | undefined {
   const x = node.input[0];
   const dims = shapes.get(x);
   if (!dims) return undefined;
@@ -120,7 +125,7 @@ export async function measureNodes(
     const n = dims.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     const r = ranges.get(probe.input);
-    for (let i = 0; i < n; i++) data[i] = r ? r.min + ((i * 7919) % 1000) / 1000 * (r.max - r.min) : 0.5;
+    for (let i = 0; i < n; i++) data[i] = r ? r.min + (((i * 7919) % 1000) / 1000) * (r.max - r.min) : 0.5;
     const sample: Sample = { [probe.input]: { type: 'float32', dims, data } };
     const [floatMs, int8Ms] = await timeSideBySide(runner, [floatBytes, serializeModel(g.toModel())], sample);
     out.push({ name: node.name, opType: node.opType, floatMs, int8Ms });

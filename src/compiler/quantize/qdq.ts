@@ -135,7 +135,7 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
       continue;
     }
     if (WEIGHTED.has(op)) {
-      if (op === 'Gemm' && (attrInt(node, 'transA', 0) !== 0)) {
+      if (op === 'Gemm' && attrInt(node, 'transA', 0) !== 0) {
         exclude(node, 'Gemm with transA is not fused by onnxruntime');
         continue;
       }
@@ -175,7 +175,10 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
     // A tensor read only by a quantized Concat takes the Concat's scale: with every input at the
     // output's scale, QLinearConcat copies bytes instead of requantizing each input.
     const readers = graph.consumers(name);
-    const concat = extended && readers.length === 1 && readers[0].opType === 'Concat' && selected.has(readers[0]) && !graph.outputs.some((o) => o.name === name) ? readers[0] : undefined;
+    const concat =
+      extended && readers.length === 1 && readers[0].opType === 'Concat' && selected.has(readers[0]) && !graph.outputs.some((o) => o.name === name)
+        ? readers[0]
+        : undefined;
     const qp = activationParams((concat && ranges.get(concat.output[0])) || range, options.activations);
     params.set(name, qp);
     return qp;
@@ -282,7 +285,11 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
         const qw = { scales: shared.scales };
         const base = wName;
         const dqName = graph.uniqueName(`${base}_dequantized`);
-        graph.addNode(makeNode('DequantizeLinear', [qName, sName, zName], [dqName], axis >= 0 ? [attr.int('axis', 0)] : [], { name: graph.uniqueName(`${base}_DequantizeLinear`) }));
+        graph.addNode(
+          makeNode('DequantizeLinear', [qName, sName, zName], [dqName], axis >= 0 ? [attr.int('axis', 0)] : [], {
+            name: graph.uniqueName(`${base}_DequantizeLinear`),
+          }),
+        );
         node.input[wIndex] = dqName;
         // Bias: int32 at scale x_scale · w_scale, so onnxruntime can fold it into the integer kernel.
         const bName = node.input[2];
@@ -305,7 +312,9 @@ export function quantizeQdq(graph: Graph, options: QdqOptions): QdqReport {
           graph.addInitializer(makeTensor(bs, DataType.FLOAT, bDims, axis >= 0 ? scales : [scales[0]]));
           graph.addInitializer(makeTensor(bz, DataType.INT32, bDims, new Int32Array(bDims.length ? n : 1)));
           const bdq = graph.uniqueName(`${bName}_dequantized`);
-          graph.addNode(makeNode('DequantizeLinear', [bq, bs, bz], [bdq], axis >= 0 ? [attr.int('axis', 0)] : [], { name: graph.uniqueName(`${bName}_DequantizeLinear`) }));
+          graph.addNode(
+            makeNode('DequantizeLinear', [bq, bs, bz], [bdq], axis >= 0 ? [attr.int('axis', 0)] : [], { name: graph.uniqueName(`${bName}_DequantizeLinear`) }),
+          );
           node.input[2] = bdq;
         }
         graph.invalidate();

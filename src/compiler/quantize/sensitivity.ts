@@ -28,11 +28,27 @@ export async function rankSensitivity(
   const observe = quantized.observe;
   if (!observe || observe.size === 0) {
     // Dynamic quantization: every quantized MatMul is a candidate, in graph order.
-    return quantized.model.graph!.node.filter((n) => n.opType === 'MatMulInteger').map((n, i) => ({ name: n.name.replace(/_MatMulInteger.*$/, ''), opType: 'MatMul', cosine: 0, added: -i }));
+    return quantized.model
+      .graph!.node.filter((n) => n.opType === 'MatMulInteger')
+      .map((n, i) => ({ name: n.name.replace(/_MatMulInteger.*$/, ''), opType: 'MatMul', cosine: 0, added: -i }));
   }
   const runner = ortNodeRunner({ optimization: 'all' });
-  const a = await runner.load(serializeModel(withIntermediateOutputs(float, [...observe.values()].map((o) => o.reference))));
-  const b = await runner.load(serializeModel(withIntermediateOutputs(quantized.model, [...observe.values()].map((o) => o.quantized))));
+  const a = await runner.load(
+    serializeModel(
+      withIntermediateOutputs(
+        float,
+        [...observe.values()].map((o) => o.reference),
+      ),
+    ),
+  );
+  const b = await runner.load(
+    serializeModel(
+      withIntermediateOutputs(
+        quantized.model,
+        [...observe.values()].map((o) => o.quantized),
+      ),
+    ),
+  );
   const cos = new Map<string, number[]>();
   let n = 0;
   try {
@@ -63,10 +79,10 @@ export async function rankSensitivity(
     let incoming = 1;
     for (const input of node.input) {
       const p = input ? g.producer(input) : undefined;
-      const pc = p ? nodeCos.get(p.name) ?? nodeCos.get(g.producer(p.input[0] ?? '')?.name ?? '') : undefined;
+      const pc = p ? (nodeCos.get(p.name) ?? nodeCos.get(g.producer(p.input[0] ?? '')?.name ?? '')) : undefined;
       if (pc !== undefined) incoming = Math.min(incoming, pc);
     }
-    result.push({ name, opType: node.opType, cosine: c, added: (1 - c) - (1 - incoming) });
+    result.push({ name, opType: node.opType, cosine: c, added: 1 - c - (1 - incoming) });
   }
   return result.sort((x, y) => y.added - x.added);
 }

@@ -55,7 +55,11 @@ export function cacheKeyOf(
     modelName: options.modelName,
     modelVersion: options.modelVersion,
     // What verifies it: an arm64 compile verified under emulation is not the one verified on the x86 stand-in.
-    verifiedOn: { label: runner.label, note: runner.note, maxEmulatedSamples: runner.emulated ? (options.maxEmulatedSamples ?? defaultEmulatedSamples) : undefined },
+    verifiedOn: {
+      label: runner.label,
+      note: runner.note,
+      maxEmulatedSamples: runner.emulated ? (options.maxEmulatedSamples ?? defaultEmulatedSamples) : undefined,
+    },
     // Content, not paths: a changed pipeline.json or labels file is a changed artifact.
     pipeline: pipeline ? pipelineCacheKey(pipeline) : undefined,
     // The CPU it is tuned on: an artifact tuned on a VNNI host is not the one tuned on an AVX2 host.

@@ -22,7 +22,11 @@ const INT_TYPES = new Set<number>([DataType.INT64, DataType.INT32]);
 /** Inputs with only a dynamic leading dimension: what this pass can vary. */
 function batchInputs(model: ModelProto) {
   const specs = inputSpecs(model);
-  if (!specs.length || specs.some((s) => s.shape.length === 0 || typeof s.shape[0] === 'number' || s.shape.slice(1).some((d) => typeof d !== 'number') || s.dtype !== 'float32')) return undefined;
+  if (
+    !specs.length ||
+    specs.some((s) => s.shape.length === 0 || typeof s.shape[0] === 'number' || s.shape.slice(1).some((d) => typeof d !== 'number') || s.dtype !== 'float32')
+  )
+    return undefined;
   return specs;
 }
 

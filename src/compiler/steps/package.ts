@@ -50,8 +50,18 @@ function quantizationOf({ best, plan, ranges, calibrationSet }: PackInput): Arti
   return {
     mode: best.plan.mode,
     reason: best.plan.reason,
-    ...(best.plan.mode === 'int8' && plan.mode === 'int8' ? { activations: plan.activations, weights: plan.weights, reduceRange: plan.reduceRange, perChannel: plan.perChannel, calibration: { method: plan.calibration, samples: ranges?.samples ?? 0, source: calibrationSet!.label } } : {}),
-    ...(best.plan.mode === 'int8-dynamic' && plan.mode === 'int8-dynamic' ? { weights: 'int8' as const, reduceRange: plan.reduceRange, perChannel: plan.perChannel } : {}),
+    ...(best.plan.mode === 'int8' && plan.mode === 'int8'
+      ? {
+          activations: plan.activations,
+          weights: plan.weights,
+          reduceRange: plan.reduceRange,
+          perChannel: plan.perChannel,
+          calibration: { method: plan.calibration, samples: ranges?.samples ?? 0, source: calibrationSet!.label },
+        }
+      : {}),
+    ...(best.plan.mode === 'int8-dynamic' && plan.mode === 'int8-dynamic'
+      ? { weights: 'int8' as const, reduceRange: plan.reduceRange, perChannel: plan.perChannel }
+      : {}),
     quantizedNodes: best.quantizedNodes,
     excludedNodes: best.excluded,
     ...(plan.mode !== 'none' && plan.mode !== 'fp16' && plan.tuning ? { tuning: plan.tuning } : {}),
@@ -63,7 +73,11 @@ function verificationOf({ runner, emulatedSamples, best, verifyLabel, budget }: 
   const capped = emulatedSamples && emulatedSamples.verified < emulatedSamples.of;
   return {
     runtime: runner.native || runner.emulated ? runner.label : `${runner.label} (stand-in: ${runner.note})`,
-    ...(runner.emulated ? { note: `${runner.note}${capped ? `; ${emulatedSamples.verified} of ${emulatedSamples.of} evaluation samples verified (emulation is slow; maxEmulatedSamples / --emulated-samples raise it)` : ''}` } : {}),
+    ...(runner.emulated
+      ? {
+          note: `${runner.note}${capped ? `; ${emulatedSamples.verified} of ${emulatedSamples.of} evaluation samples verified (emulation is slow; maxEmulatedSamples / --emulated-samples raise it)` : ''}`,
+        }
+      : {}),
     samples: best.verify.samples,
     inputs: verifyLabel,
     outputs: best.verify.outputs,
@@ -78,7 +92,13 @@ export function buildManifest(input: PackInput): Omit<ArtifactManifest, 'files'>
     schemaVersion: MANIFEST_SCHEMA_VERSION,
     kind: 'kiln-artifact',
     model: { name: input.modelName, version: input.modelVersion ?? sourceSha.slice(0, 12) },
-    source: { file: basename(input.sourcePath), sha256: sourceSha, sizeBytes: sourceBytes.byteLength, irVersion: source.irVersion, opsets: Object.fromEntries(source.opsetImport.map((o) => [o.domain || 'ai.onnx', o.version])) },
+    source: {
+      file: basename(input.sourcePath),
+      sha256: sourceSha,
+      sizeBytes: sourceBytes.byteLength,
+      irVersion: source.irVersion,
+      opsets: Object.fromEntries(source.opsetImport.map((o) => [o.domain || 'ai.onnx', o.version])),
+    },
     target: {
       name: profile.name,
       arch: profile.arch,

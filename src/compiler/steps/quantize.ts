@@ -94,13 +94,24 @@ function buildCandidate(input: QuantizeInput, ranges: CalibrationResult | undefi
     return { model: g.toModel(), quantizedNodes: rep.quantized.length, excluded: rep.excluded, observe: rep.observe };
   }
   if (plan.mode === 'int8-dynamic') {
-    const rep = quantizeDynamic(g, { perChannel: plan.perChannel, reduceRange: plan.reduceRange, includeOps: sets(plan.includeOps), excludeOps: sets(plan.excludeOps), includeNodes: sets(plan.includeNodes), excludeNodes });
+    const rep = quantizeDynamic(g, {
+      perChannel: plan.perChannel,
+      reduceRange: plan.reduceRange,
+      includeOps: sets(plan.includeOps),
+      excludeOps: sets(plan.excludeOps),
+      includeNodes: sets(plan.includeNodes),
+      excludeNodes,
+    });
     return { model: g.toModel(), quantizedNodes: rep.quantized.length, excluded: rep.excluded };
   }
   if (plan.mode === 'fp16') {
     const keepNodes = [...excludeNodes].filter((n) => g.nodes.some((node) => node.name === n));
     const rep = convertToFp16(g, { keepFloat32Ops: [...DEFAULT_KEEP_FLOAT32_OPS, ...plan.keepFloat32Ops], keepNodes });
-    return { model: g.toModel(), quantizedNodes: rep.float16Nodes, excluded: rep.keptNodes.map((k) => ({ name: k.name, opType: k.opType, reason: `kept in float32: ${k.reason}` })) };
+    return {
+      model: g.toModel(),
+      quantizedNodes: rep.float16Nodes,
+      excluded: rep.keptNodes.map((k) => ({ name: k.name, opType: k.opType, reason: `kept in float32: ${k.reason}` })),
+    };
   }
   return { model: g.toModel(), quantizedNodes: 0, excluded: [] };
 }
@@ -119,7 +130,10 @@ export async function quantizeStep(input: QuantizeInput): Promise<Quantized> {
   }
   let warnedPerTensor = false;
   const onPerTensor = () => {
-    if (!warnedPerTensor) warn(`opset ${input.optimized.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version} < 13: weights quantized per tensor (per-channel needs opset 13)`);
+    if (!warnedPerTensor)
+      warn(
+        `opset ${input.optimized.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version} < 13: weights quantized per tensor (per-channel needs opset 13)`,
+      );
     warnedPerTensor = true;
   };
 
@@ -151,7 +165,9 @@ async function speedDecisions(
 ): Promise<Candidate> {
   const { runner } = input;
   if (!runner.native) {
-    input.warn(`speed decisions skipped: ${runner.label} ${runner.emulated ? 'is emulated' : 'is a stand-in'}, its timings are not the target's (every node the plan allows stays int8)`);
+    input.warn(
+      `speed decisions skipped: ${runner.label} ${runner.emulated ? 'is emulated' : 'is a stand-in'}, its timings are not the target's (every node the plan allows stays int8)`,
+    );
     return best;
   }
   const sample = await firstSample(input.evaluationSet);
@@ -200,7 +216,10 @@ async function accuracySearch(
     const glue = ['Add', 'Mul', 'Concat', 'Sigmoid', 'LeakyRelu', 'AveragePool', 'GlobalAveragePool'];
     step('search', 'glue ops in float, convolutions in int8');
     const attempt = build({ extraExcludeOps: glue });
-    const c = await candidateOf(attempt, attempt.excluded.map((e) => (glue.includes(e.opType) && /excluded/.test(e.reason) ? { ...e, reason: 'kept in float: glue op (accuracy search)' } : e)));
+    const c = await candidateOf(
+      attempt,
+      attempt.excluded.map((e) => (glue.includes(e.opType) && /excluded/.test(e.reason) ? { ...e, reason: 'kept in float: glue op (accuracy search)' } : e)),
+    );
     if (c.margin > best.margin) {
       best = c;
       searchExcludeOps = glue;
@@ -212,12 +231,16 @@ async function accuracySearch(
     const keep = ranking.slice(0, k);
     step('search', `keeping ${k} most sensitive node(s) in float`);
     // Dynamic int8 has no tensors to isolate: its nodes are simply left in float.
-    const tried: BuildChoice = plan.mode === 'int8' ? { isolate: keep.map((r) => r.name), extraExcludeOps: searchExcludeOps } : { extraExcluded: keep.map((r) => r.name) };
+    const tried: BuildChoice =
+      plan.mode === 'int8' ? { isolate: keep.map((r) => r.name), extraExcludeOps: searchExcludeOps } : { extraExcluded: keep.map((r) => r.name) };
     const attempt = build(tried);
     // Keeping a node in float also keeps its neighbours' tensors in float: stop once that leaves
     // fewer than half of the quantized nodes, where quantization has lost its point.
     if (attempt.quantizedNodes < Math.ceil(first.quantizedNodes / 2)) break;
-    const excluded = [...attempt.excluded.filter((e) => !keep.some((r) => r.name === e.name)), ...keep.map((r) => ({ name: r.name, opType: r.opType, reason: `kept in float: output cosine ${r.cosine.toFixed(4)} (accuracy search)` }))];
+    const excluded = [
+      ...attempt.excluded.filter((e) => !keep.some((r) => r.name === e.name)),
+      ...keep.map((r) => ({ name: r.name, opType: r.opType, reason: `kept in float: output cosine ${r.cosine.toFixed(4)} (accuracy search)` })),
+    ];
     const c = await candidateOf(attempt, excluded);
     if (c.margin > best.margin) {
       best = c;
@@ -225,6 +248,7 @@ async function accuracySearch(
     }
     k = k < maxFloat && k * 2 > maxFloat ? maxFloat : k * 2;
   }
-  if (best.margin < 0) input.warn(`the artifact misses the accuracy budget (worst margin ${best.margin.toFixed(4)}); the best model found is saved, see the manifest`);
+  if (best.margin < 0)
+    input.warn(`the artifact misses the accuracy budget (worst margin ${best.margin.toFixed(4)}); the best model found is saved, see the manifest`);
   return { best, choice };
 }

@@ -63,7 +63,16 @@ export async function speedStep(input: SpeedInput): Promise<{ best: Candidate; p
       // The target's own choice, and it does not pay here: ship the optimized float model.
       warn(`${why}; keeping the model in float (pass --quantize ${mode} to force it)`);
       const verifyFloat = await input.evaluate(input.optimizedBytes);
-      best = { model: input.optimized, bytes: input.optimizedBytes, verify: verifyFloat, margin: budgetMargin(verifyFloat.outputs, input.budget), plan: { mode: 'none', reason: why, excludeOps: [], excludeNodes: [] }, quantizedNodes: 0, excluded: [], decisions: best.decisions };
+      best = {
+        model: input.optimized,
+        bytes: input.optimizedBytes,
+        verify: verifyFloat,
+        margin: budgetMargin(verifyFloat.outputs, input.budget),
+        plan: { mode: 'none', reason: why, excludeOps: [], excludeNodes: [] },
+        quantizedNodes: 0,
+        excluded: [],
+        decisions: best.decisions,
+      };
       shipped = 'float';
       shippedIndex = 1;
       note = `${note}; ${why}, so the float model was kept`;

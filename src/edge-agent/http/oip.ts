@@ -11,7 +11,18 @@
 import type { TensorSpec } from '../../protocol/manifest.js';
 import type { NamedTensors, TensorData } from '../../runtime/backend.js';
 import { badRequest, RequestError } from '../errors.js';
-import { elementBytes, elementCount, flattenJson, OIP_DATATYPE, oipShape, shapeProblem, tensorBytes, tensorToJson, typedFromBytes, typedFromJson } from '../tensors.js';
+import {
+  elementBytes,
+  elementCount,
+  flattenJson,
+  OIP_DATATYPE,
+  oipShape,
+  shapeProblem,
+  tensorBytes,
+  tensorToJson,
+  typedFromBytes,
+  typedFromJson,
+} from '../tensors.js';
 
 export interface ModelSignature {
   name: string;
@@ -91,7 +102,9 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | undef
       if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0) throw badRequest(`input '${name}': binary_data_size must be a non-negative integer`);
       const n = binarySize as number;
       if (n !== count * size) {
-        throw badRequest(`input '${name}' has ${n} bytes of binary data, but shape [${dims.join(', ')}] of ${want} needs ${count * size} (${count} elements × ${size} bytes)`);
+        throw badRequest(
+          `input '${name}' has ${n} bytes of binary data, but shape [${dims.join(', ')}] of ${want} needs ${count * size} (${count} elements × ${size} bytes)`,
+        );
       }
       if (offset + n > body.byteLength) throw badRequest(`input '${name}': the body ends ${offset + n - body.byteLength} bytes before its binary data does`);
       tensor = { type: spec.dtype, dims, data: typedFromBytes(spec.dtype, body.subarray(offset, offset + n)) };
@@ -120,7 +133,8 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | undef
     if (!Array.isArray(outputs)) throw badRequest('"outputs" must be an array');
     requested = outputs.map((o, i) => {
       if (!isObject(o) || typeof o.name !== 'string') throw badRequest(`outputs[${i}] must be an object with a "name"`);
-      if (!model.outputs.some((s) => s.name === o.name)) throw badRequest(`model '${model.name}' has no output '${o.name}'; its outputs are ${list(model.outputs)}`);
+      if (!model.outputs.some((s) => s.name === o.name))
+        throw badRequest(`model '${model.name}' has no output '${o.name}'; its outputs are ${list(model.outputs)}`);
       if (o.parameters !== undefined && !isObject(o.parameters)) throw badRequest(`outputs[${i}].parameters must be an object`);
       const b = o.parameters?.binary_data;
       if (b !== undefined && typeof b !== 'boolean') throw badRequest(`outputs[${i}].parameters.binary_data must be true or false`);
@@ -205,7 +219,10 @@ export function encodeBinaryRequest(
 }
 
 /** Decode a binary-extension response body into named tensors (client side). */
-export function decodeBinaryResponse(body: Uint8Array, headerLength: number | undefined): { doc: Record<string, unknown>; outputs: Record<string, TensorData> } {
+export function decodeBinaryResponse(
+  body: Uint8Array,
+  headerLength: number | undefined,
+): { doc: Record<string, unknown>; outputs: Record<string, TensorData> } {
   const end = headerLength ?? body.byteLength;
   const doc = JSON.parse(Buffer.from(body.buffer, body.byteOffset, end).toString('utf8')) as Record<string, unknown>;
   const out: Record<string, TensorData> = {};

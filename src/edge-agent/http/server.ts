@@ -139,7 +139,15 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
       // views of it) — unless a shadow run still reads the inputs; then the collector takes it.
       if (shadowCopy) setImmediate(shadowCopy);
       else if (body) bodies.give(body.buffer as ArrayBuffer);
-      agent.recordRequest(model, servedVersion, { ok, status, modelSeconds, overheadSeconds: Math.max(0, requestSeconds - modelSeconds), requestSeconds, batch, ...(top1 ? { top1 } : {}) });
+      agent.recordRequest(model, servedVersion, {
+        ok,
+        status,
+        modelSeconds,
+        overheadSeconds: Math.max(0, requestSeconds - modelSeconds),
+        requestSeconds,
+        batch,
+        ...(top1 ? { top1 } : {}),
+      });
     });
     try {
       const key = req.headers['kiln-routing-key'];
@@ -147,7 +155,8 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
       model = served.record.model;
       servedVersion = served.record.version;
       const pipeline = served.pipeline;
-      if (predict && !pipeline) throw new RequestError(400, `model '${name}' declares no pipeline (pipeline.json in its artifact); use /v2/models/${name}/infer`);
+      if (predict && !pipeline)
+        throw new RequestError(400, `model '${name}' declares no pipeline (pipeline.json in its artifact); use /v2/models/${name}/infer`);
       // Leased before the body is read: a swap that starts now waits for this request.
       leaseP = agent.lease(served);
       leaseP.catch(() => {});
@@ -155,7 +164,8 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
       let headerLength: number | undefined;
       if (hlHeader !== undefined) {
         headerLength = Number(hlHeader);
-        if (!Number.isSafeInteger(headerLength) || headerLength < 0) throw new RequestError(400, `Inference-Header-Content-Length must be a byte count (got '${hlHeader}')`);
+        if (!Number.isSafeInteger(headerLength) || headerLength < 0)
+          throw new RequestError(400, `Inference-Header-Content-Length must be a byte count (got '${hlHeader}')`);
       }
       body = await readBody(req, limit, headerLength ?? 0, bodies);
       const contentType = String(req.headers['content-type'] ?? '');
@@ -169,7 +179,9 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
       const first = Object.values(request.inputs)[0];
       batch = first?.dims.length ? first.dims[0] : 1;
       const lease = await leaseP.catch((err: unknown) => {
-        throw err instanceof RequestError ? err : new RequestError(503, `model '${name}' version '${servedVersion}' could not be loaded: ${(err as Error).message}`);
+        throw err instanceof RequestError
+          ? err
+          : new RequestError(503, `model '${name}' version '${servedVersion}' could not be loaded: ${(err as Error).message}`);
       });
       let outputs;
       try {
@@ -208,7 +220,10 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
         res.uncork();
       }
     } catch (err) {
-      leaseP?.then((l) => l.release(), () => {});
+      leaseP?.then(
+        (l) => l.release(),
+        () => {},
+      );
       status = err instanceof RequestError ? err.status : 500;
       await fail(req, res, err);
     }
@@ -226,9 +241,11 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
     if (declared > jobs.maxJobBytes) throw new PayloadTooLarge(jobs.maxJobBytes, false, 'the job payload', 'maxJobBytes');
     const hl = req.headers['inference-header-content-length'];
     const contentType = String(req.headers['content-type'] ?? '');
-    const format = contentType.startsWith('application/x-ndjson') || contentType.startsWith('application/jsonl') ? 'ndjson' : hl !== undefined ? 'binary' : 'json';
+    const format =
+      contentType.startsWith('application/x-ndjson') || contentType.startsWith('application/jsonl') ? 'ndjson' : hl !== undefined ? 'binary' : 'json';
     const headerLength = hl === undefined ? undefined : Number(hl);
-    if (headerLength !== undefined && (!Number.isSafeInteger(headerLength) || headerLength < 0)) throw new RequestError(400, `Inference-Header-Content-Length must be a byte count (got '${hl}')`);
+    if (headerLength !== undefined && (!Number.isSafeInteger(headerLength) || headerLength < 0))
+      throw new RequestError(400, `Inference-Header-Content-Length must be a byte count (got '${hl}')`);
     const job = await jobs.submit(served, version, req, format, headerLength);
     sendJson(res, 202, jobs.describe(job), { Location: `/v2/jobs/${job.id}` });
   }
@@ -248,7 +265,10 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
     if (method !== 'GET') throw new RequestError(405, `${req.url} takes GET${result ? '' : ' or DELETE'}`);
     if (!result) return sendJson(res, 200, jobs.describe(job));
     if (job.status !== 'succeeded') {
-      throw new RequestError(409, job.status === 'failed' ? `job ${id} failed: ${job.error}` : `job ${id} is ${job.status}; poll /v2/jobs/${id} until it has succeeded`);
+      throw new RequestError(
+        409,
+        job.status === 'failed' ? `job ${id} failed: ${job.error}` : `job ${id} is ${job.status}; poll /v2/jobs/${id} until it has succeeded`,
+      );
     }
     const file = jobs.resultPath(id);
     res.writeHead(200, { 'Content-Type': job.format === 'ndjson' ? 'application/x-ndjson' : 'application/json', 'Content-Length': statSync(file).size });
@@ -286,7 +306,12 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
         return sendJson(res, 200, {
           models: agent.modelNames().map((name) => {
             const versions = agent.versions(name);
-            return { name, version: versions[0]?.version, versions: versions.map((v) => v.version), loaded: versions.filter((v) => agent.pool.isLoaded(v.id)).map((v) => v.version) };
+            return {
+              name,
+              version: versions[0]?.version,
+              versions: versions.map((v) => v.version),
+              loaded: versions.filter((v) => agent.pool.isLoaded(v.id)).map((v) => v.version),
+            };
           }),
         });
       }
@@ -326,7 +351,8 @@ export async function serveAgent(agent: Agent, options: ServeOptions = {}): Prom
     });
   });
   server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"error":"malformed HTTP request"}');
+    if (socket.writable)
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"error":"malformed HTTP request"}');
     else socket.destroy(err);
   });
   await new Promise<void>((resolve, reject) => {

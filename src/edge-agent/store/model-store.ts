@@ -42,8 +42,7 @@ export interface ModelStoreOptions {
 
 /** What `stage` did: a new version waiting for probation, or the same content already installed. */
 export type Staged =
-  | { state: 'staged'; record: InstallRecord; manifest: ArtifactManifest }
-  | { state: 'present'; record: InstallRecord; manifest: ArtifactManifest };
+  { state: 'staged'; record: InstallRecord; manifest: ArtifactManifest } | { state: 'present'; record: InstallRecord; manifest: ArtifactManifest };
 
 export interface RecoveryReport {
   /** Staging folders deleted. */
@@ -145,10 +144,14 @@ export class ModelStore {
       const { checkArtifact } = await import('../../protocol/artifact.js');
       check = checkArtifact(path, this.options.trustedKeys);
     } catch (err) {
-      throw new KilnError('AGENT_INSTALL', `${path}: refused: ${err instanceof KilnError && err.hint ? err.message.slice(0, -(err.hint.length + 3)) : (err as Error).message}`, {
-        hint: 'pass an artifact folder or its .tgz, as kiln compile writes them',
-        cause: err,
-      });
+      throw new KilnError(
+        'AGENT_INSTALL',
+        `${path}: refused: ${err instanceof KilnError && err.hint ? err.message.slice(0, -(err.hint.length + 3)) : (err as Error).message}`,
+        {
+          hint: 'pass an artifact folder or its .tgz, as kiln compile writes them',
+          cause: err,
+        },
+      );
     }
     if (!check.ok || !check.manifest) {
       throw new KilnError('AGENT_INSTALL', `${path}: refused: ${check.problems.join('; ')}`, {

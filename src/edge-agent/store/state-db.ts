@@ -39,7 +39,6 @@ export interface OutboxRow {
   payload: unknown;
 }
 
-
 export type JobFormat = 'json' | 'binary' | 'ndjson';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -182,7 +181,10 @@ export class StateDb {
   private readonly db: SqliteDatabase;
   private readonly now: () => string;
 
-  constructor(readonly path: string, options: StateDbOptions = {}) {
+  constructor(
+    readonly path: string,
+    options: StateDbOptions = {},
+  ) {
     const clock = options.now ?? (() => new Date());
     this.now = () => clock().toISOString();
     try {
@@ -229,7 +231,9 @@ export class StateDb {
   addInstall(r: Omit<InstallRecord, 'id' | 'state' | 'reason' | 'createdAt' | 'updatedAt'>): InstallRecord {
     const now = this.now();
     const info = this.db
-      .prepare(`INSERT INTO installs (model, version, manifest_sha256, dir, size_bytes, source, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'staged', ?, ?)`)
+      .prepare(
+        `INSERT INTO installs (model, version, manifest_sha256, dir, size_bytes, source, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'staged', ?, ?)`,
+      )
       .run(r.model, r.version, r.manifestSha256, r.dir, r.sizeBytes, r.source, now, now);
     return this.install(Number(info.lastInsertRowid))!;
   }
@@ -274,7 +278,9 @@ export class StateDb {
       const before = this.current(rec.model);
       this.setInstallState(id, 'good');
       this.db
-        .prepare(`INSERT INTO current (model, install_id, since) VALUES (?, ?, ?) ON CONFLICT (model) DO UPDATE SET install_id = excluded.install_id, since = excluded.since`)
+        .prepare(
+          `INSERT INTO current (model, install_id, since) VALUES (?, ?, ?) ON CONFLICT (model) DO UPDATE SET install_id = excluded.install_id, since = excluded.since`,
+        )
         .run(rec.model, id, this.now());
       return before?.id === id ? undefined : before;
     });
@@ -294,7 +300,9 @@ export class StateDb {
     if (id === undefined) this.db.prepare(`DELETE FROM current WHERE model = ?`).run(model);
     else {
       this.db
-        .prepare(`INSERT INTO current (model, install_id, since) VALUES (?, ?, ?) ON CONFLICT (model) DO UPDATE SET install_id = excluded.install_id, since = excluded.since`)
+        .prepare(
+          `INSERT INTO current (model, install_id, since) VALUES (?, ?, ?) ON CONFLICT (model) DO UPDATE SET install_id = excluded.install_id, since = excluded.since`,
+        )
         .run(model, id, this.now());
     }
   }
@@ -302,21 +310,28 @@ export class StateDb {
   // ───────────── outbox ─────────────
 
   outboxAdd(id: string, kind: string, payload: unknown, createdAt = this.now()): number {
-    return Number(this.db.prepare(`INSERT INTO outbox (id, kind, created_at, payload) VALUES (?, ?, ?, ?)`).run(id, kind, createdAt, JSON.stringify(payload)).lastInsertRowid);
+    return Number(
+      this.db.prepare(`INSERT INTO outbox (id, kind, created_at, payload) VALUES (?, ?, ?, ?)`).run(id, kind, createdAt, JSON.stringify(payload))
+        .lastInsertRowid,
+    );
   }
 
   outboxCount(kind?: string): number {
-    const row = (kind === undefined
-      ? this.db.prepare(`SELECT count(*) AS n FROM outbox`).get()
-      : this.db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = ?`).get(kind)) as { n: number };
+    const row = (
+      kind === undefined
+        ? this.db.prepare(`SELECT count(*) AS n FROM outbox`).get()
+        : this.db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = ?`).get(kind)
+    ) as { n: number };
     return row.n;
   }
 
   /** Oldest first. */
   outboxPeek(limit: number, kind?: string): OutboxRow[] {
-    const rows = (kind === undefined
-      ? this.db.prepare(`SELECT * FROM outbox ORDER BY seq LIMIT ?`).all(limit)
-      : this.db.prepare(`SELECT * FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?`).all(kind, limit)) as { seq: number; id: string; kind: string; created_at: string; payload: string }[];
+    const rows = (
+      kind === undefined
+        ? this.db.prepare(`SELECT * FROM outbox ORDER BY seq LIMIT ?`).all(limit)
+        : this.db.prepare(`SELECT * FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?`).all(kind, limit)
+    ) as { seq: number; id: string; kind: string; created_at: string; payload: string }[];
     return rows.map((r) => ({ seq: r.seq, id: r.id, kind: r.kind, createdAt: r.created_at, payload: JSON.parse(r.payload) }));
   }
 
@@ -328,9 +343,11 @@ export class StateDb {
   /** Delete the `count` oldest rows of `kind` (or of any kind); returns how many went, by kind. */
   outboxDropOldest(count: number, kind?: string): Record<string, number> {
     if (count <= 0) return {};
-    const rows = (kind === undefined
-      ? this.db.prepare(`SELECT seq, kind FROM outbox ORDER BY seq LIMIT ?`).all(count)
-      : this.db.prepare(`SELECT seq, kind FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?`).all(kind, count)) as { seq: number; kind: string }[];
+    const rows = (
+      kind === undefined
+        ? this.db.prepare(`SELECT seq, kind FROM outbox ORDER BY seq LIMIT ?`).all(count)
+        : this.db.prepare(`SELECT seq, kind FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?`).all(kind, count)
+    ) as { seq: number; kind: string }[];
     const del = this.db.prepare(`DELETE FROM outbox WHERE seq = ?`);
     const dropped: Record<string, number> = {};
     for (const r of rows) {
@@ -343,7 +360,7 @@ export class StateDb {
   // ───────────── async jobs ─────────────
 
   addJob(j: { id: string; model: string; version: string | null; format: JobFormat; headerLength: number | null; inputBytes: number }): JobRecord {
-    const seq = ((this.db.prepare(`SELECT coalesce(max(seq), 0) + 1 AS n FROM jobs`).get() as { n: number }).n);
+    const seq = (this.db.prepare(`SELECT coalesce(max(seq), 0) + 1 AS n FROM jobs`).get() as { n: number }).n;
     this.db
       .prepare(`INSERT INTO jobs (id, seq, model, version, format, header_length, input_bytes, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`)
       .run(j.id, seq, j.model, j.version, j.format, j.headerLength, j.inputBytes, this.now());
@@ -366,7 +383,9 @@ export class StateDb {
   }
 
   startJob(id: string, version: string): void {
-    this.db.prepare(`UPDATE jobs SET status = 'running', version = ?, started_at = ?, items = 0, item_errors = 0, error = NULL WHERE id = ?`).run(version, this.now(), id);
+    this.db
+      .prepare(`UPDATE jobs SET status = 'running', version = ?, started_at = ?, items = 0, item_errors = 0, error = NULL WHERE id = ?`)
+      .run(version, this.now(), id);
   }
 
   jobProgress(id: string, items: number, itemErrors: number): void {
@@ -385,7 +404,8 @@ export class StateDb {
   /** Jobs by status. */
   jobCounts(): Record<JobStatus, number> {
     const counts: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0 };
-    for (const r of this.db.prepare(`SELECT status, count(*) AS n FROM jobs GROUP BY status`).all() as { status: JobStatus; n: number }[]) counts[r.status] = r.n;
+    for (const r of this.db.prepare(`SELECT status, count(*) AS n FROM jobs GROUP BY status`).all() as { status: JobStatus; n: number }[])
+      counts[r.status] = r.n;
     return counts;
   }
 
@@ -400,7 +420,7 @@ export class StateDb {
   }
 
   counter(name: string): number {
-    return ((this.db.prepare(`SELECT value FROM counters WHERE name = ?`).get(name) as { value: number } | undefined)?.value) ?? 0;
+    return (this.db.prepare(`SELECT value FROM counters WHERE name = ?`).get(name) as { value: number } | undefined)?.value ?? 0;
   }
 
   counters(prefix = ''): Record<string, number> {

@@ -187,9 +187,13 @@ export class SyncClient {
       this.log.info('sync connected', { url: this.options.url, deviceId: this.options.deviceId, sessionPresent: connack.sessionPresent });
       client.subscribe({ [this.topics.desired]: { qos: 1 }, [this.topics.telemetryAck]: { qos: 1 } }, (err, granted) => {
         if (err) this.log.error('sync subscribe failed', { error: err.message });
-        else if (granted?.some((g) => g.qos === 128)) this.log.error('sync subscribe refused by the broker', { topics: granted.filter((g) => g.qos === 128).map((g) => g.topic) });
+        else if (granted?.some((g) => g.qos === 128))
+          this.log.error('sync subscribe refused by the broker', { topics: granted.filter((g) => g.qos === 128).map((g) => g.topic) });
       });
-      client.publish(this.topics.presence, encodeMessage('presence', { v: SYNC_PROTOCOL_VERSION, state: 'online', at: new Date().toISOString() }), { qos: 1, retain: true });
+      client.publish(this.topics.presence, encodeMessage('presence', { v: SYNC_PROTOCOL_VERSION, state: 'online', at: new Date().toISOString() }), {
+        qos: 1,
+        retain: true,
+      });
       // What it serves before any desired state names it (preloaded models): the cloud needs a baseline.
       for (const [model, r] of Object.entries(this.reconciler.servingReport())) this.reportedModels[model] ??= r;
       this.publishReported();
@@ -233,7 +237,13 @@ export class SyncClient {
 
   /** The reported state as last published. */
   reported(): ReportedState {
-    return { v: SYNC_PROTOCOL_VERSION, desiredVersion: this.desiredVersion, models: { ...this.reportedModels }, ...(this.options.target ? { target: this.options.target } : {}), at: new Date().toISOString() };
+    return {
+      v: SYNC_PROTOCOL_VERSION,
+      desiredVersion: this.desiredVersion,
+      models: { ...this.reportedModels },
+      ...(this.options.target ? { target: this.options.target } : {}),
+      at: new Date().toISOString(),
+    };
   }
 
   /** Resolve when `cond()` holds (checked on every sync event), or reject after `timeoutMs`. */
@@ -412,7 +422,16 @@ export class SyncClient {
     // Each step is bounded: a broker that stopped answering must not hold the agent's shutdown.
     const bounded = (p: Promise<void>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
     if (options.graceful !== false && c.connected) {
-      await bounded(new Promise<void>((resolve) => c.publish(this.topics.presence, encodeMessage('presence', { v: SYNC_PROTOCOL_VERSION, state: 'offline', at: new Date().toISOString() }), { qos: 1, retain: true }, () => resolve())));
+      await bounded(
+        new Promise<void>((resolve) =>
+          c.publish(
+            this.topics.presence,
+            encodeMessage('presence', { v: SYNC_PROTOCOL_VERSION, state: 'offline', at: new Date().toISOString() }),
+            { qos: 1, retain: true },
+            () => resolve(),
+          ),
+        ),
+      );
     }
     // Not connected (or not graceful): close now; waiting for in-flight acks would wait for the broker.
     await bounded(new Promise<void>((resolve) => c.end(options.graceful === false || !c.connected, {}, () => resolve())));

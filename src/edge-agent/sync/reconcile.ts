@@ -40,7 +40,7 @@ export interface ReconcileAgent {
   install(path: string, options?: { serve?: boolean }): Promise<unknown>;
   setVariants(model: string, config: VariantConfig | undefined): void;
   /** A model's variants now (for `serving`: where unkeyed requests go). @default none known */
-  variantsOf?(model: string): VariantConfig | undefined;  /** Names of the models served (reported on connect, before any desired state). @default none known */
+  variantsOf?(model: string): VariantConfig | undefined; /** Names of the models served (reported on connect, before any desired state). @default none known */
   modelNames?(): string[];
 }
 
@@ -87,7 +87,13 @@ export class Reconciler {
   private async one(name: string, want: DesiredModel): Promise<void> {
     let shadow: ReportedModel['shadow'];
     const report = (status: ReportedModel['status'], extra: Partial<ReportedModel> = {}) =>
-      this.options.onStatus(name, { status, version: want.version, ...(this.serving(name) ? { serving: this.serving(name) } : {}), ...(shadow ? { shadow } : {}), ...extra });
+      this.options.onStatus(name, {
+        status,
+        version: want.version,
+        ...(this.serving(name) ? { serving: this.serving(name) } : {}),
+        ...(shadow ? { shadow } : {}),
+        ...extra,
+      });
     const key = this.key(name, want.version, want.artifact);
     const earlier = this.failed.get(key);
     if (earlier !== undefined) return report('failed', { reason: earlier });
@@ -118,7 +124,13 @@ export class Reconciler {
   }
 
   /** Download, verify and install one version (`serve` false: kept beside, serving nothing). */
-  private async fetchAndInstall(name: string, version: string, artifact: ArtifactRef, report: (s: ReportedModel['status'], e?: Partial<ReportedModel>) => void, serve: boolean): Promise<void> {
+  private async fetchAndInstall(
+    name: string,
+    version: string,
+    artifact: ArtifactRef,
+    report: (s: ReportedModel['status'], e?: Partial<ReportedModel>) => void,
+    serve: boolean,
+  ): Promise<void> {
     const file = await this.download(name, artifact, report);
     report('verifying');
     this.verify(file, name, version, artifact);
@@ -134,10 +146,15 @@ export class Reconciler {
    * The shadow variant's version: kept already, or installed from `shadowArtifact` beside the serving
    * version (serving nothing). Its failure is reported on its own and never fails the model.
    */
-  private async installShadow(name: string, want: DesiredModel, progress: (s: NonNullable<ReportedModel['shadow']>) => void): Promise<NonNullable<ReportedModel['shadow']>> {
+  private async installShadow(
+    name: string,
+    want: DesiredModel,
+    progress: (s: NonNullable<ReportedModel['shadow']>) => void,
+  ): Promise<NonNullable<ReportedModel['shadow']>> {
     const version = want.shadowVersion!;
     if (this.agent.versions(name).some((r) => r.version === version)) return { version, status: 'current' };
-    if (!want.shadowArtifact) return { version, status: 'failed', reason: `shadow version '${version}' is not kept on this device and the desired state gives no shadowArtifact` };
+    if (!want.shadowArtifact)
+      return { version, status: 'failed', reason: `shadow version '${version}' is not kept on this device and the desired state gives no shadowArtifact` };
     const key = this.key(name, version, want.shadowArtifact);
     const earlier = this.failed.get(key);
     if (earlier !== undefined) return { version, status: 'failed', reason: earlier };
@@ -174,7 +191,8 @@ export class Reconciler {
         });
       } catch (err) {
         const retryable = !(err instanceof DownloadError) || err.retryable;
-        if (!retryable || i >= attempts || !this.options.alive()) throw new KilnError('AGENT_INSTALL', `download failed after ${i} attempt${i > 1 ? 's' : ''}: ${(err as Error).message}`);
+        if (!retryable || i >= attempts || !this.options.alive())
+          throw new KilnError('AGENT_INSTALL', `download failed after ${i} attempt${i > 1 ? 's' : ''}: ${(err as Error).message}`);
         const delay = Math.min(30_000, base * 2 ** (i - 1)) * (0.5 + Math.random() / 2);
         this.options.logger.warn('artifact download failed; retrying', { model: name, attempt: i, delayMs: Math.round(delay), error: (err as Error).message });
         await sleep(delay);
@@ -192,9 +210,11 @@ export class Reconciler {
       throw new KilnError('BAD_ARTIFACT', `the artifact is not readable: ${(err as Error).message}`);
     }
     const problems = [...check.problems];
-    if (check.ok && check.signer !== artifact.signature.keyId) problems.push(`signed by key ${check.signer}, the desired state names ${artifact.signature.keyId}`);
+    if (check.ok && check.signer !== artifact.signature.keyId)
+      problems.push(`signed by key ${check.signer}, the desired state names ${artifact.signature.keyId}`);
     if (check.manifest && check.manifest.model.name !== name) problems.push(`the artifact is model '${check.manifest.model.name}', not '${name}'`);
-    if (check.manifest && check.manifest.model.version !== version) problems.push(`the artifact is version '${check.manifest.model.version}', not '${version}'`);
+    if (check.manifest && check.manifest.model.version !== version)
+      problems.push(`the artifact is version '${check.manifest.model.version}', not '${version}'`);
     if (problems.length) {
       rmSync(file, { force: true });
       throw new KilnError('BAD_ARTIFACT', `verification failed: ${problems.join('; ')}`);

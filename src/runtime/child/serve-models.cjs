@@ -18,8 +18,18 @@
 console.log = console.info = console.warn = console.error;
 
 const ARRAYS = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
-  int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
 };
 
 function send(header, payloads) {
@@ -114,4 +124,10 @@ process.stdin.on('data', (chunk) => {
 });
 process.stdin.on('end', () => process.exit(0));
 
-send({ ok: true, ready: true, arch: process.arch, node: process.version, version: (ort.env.versions && (ort.env.versions.node || ort.env.versions.common)) || 'unknown' });
+send({
+  ok: true,
+  ready: true,
+  arch: process.arch,
+  node: process.version,
+  version: (ort.env.versions && (ort.env.versions.node || ort.env.versions.common)) || 'unknown',
+});

@@ -7,7 +7,13 @@ import { mulberry32 } from '../../onnx/random.js';
 export type SyntheticSignal = 'silence' | 'tone' | 'noise' | 'voiced';
 
 /** F1..F3 in Hz of the vowels /a/, /i/, /u/, /e/, /o/. */
-const VOWELS: readonly (readonly [number, number, number])[] = [[700, 1220, 2600], [300, 2300, 3000], [300, 870, 2240], [530, 1840, 2480], [570, 840, 2410]];
+const VOWELS: readonly (readonly [number, number, number])[] = [
+  [700, 1220, 2600],
+  [300, 2300, 3000],
+  [300, 870, 2240],
+  [530, 1840, 2480],
+  [570, 840, 2410],
+];
 const FORMANT_GAIN = [1, 0.5, 0.25] as const;
 const FORMANT_WIDTH = [90, 110, 170] as const;
 
@@ -79,7 +85,8 @@ export function synthesize(kind: SyntheticSignal, samples: number, options: Synt
  */
 export function frameStream(audio: Float32Array, frameSamples: number, context: number): Float32Array[] {
   if (!Number.isInteger(frameSamples) || frameSamples <= 0) throw new RangeError(`frameStream: frameSamples must be a positive integer (got ${frameSamples})`);
-  if (!Number.isInteger(context) || context < 0 || context > frameSamples) throw new RangeError(`frameStream: context must be an integer in [0, frameSamples] (got ${context})`);
+  if (!Number.isInteger(context) || context < 0 || context > frameSamples)
+    throw new RangeError(`frameStream: context must be an integer in [0, frameSamples] (got ${context})`);
   const frames: Float32Array[] = [];
   for (let start = 0; start + frameSamples <= audio.length; start += frameSamples) {
     const frame = new Float32Array(context + frameSamples);

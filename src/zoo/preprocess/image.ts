@@ -163,7 +163,11 @@ export function padBox(box: Box, margin: number, width: number, height: number):
  *   to [minWidth, maxWidth]; a narrower image is padded on the right, a wider one squeezed.
  * - fixed: exactly width × height.
  */
-export function resizeTarget(rule: ImageFeed['resize'], width: number, height: number): { resized: { width: number; height: number }; tensor: { width: number; height: number } } {
+export function resizeTarget(
+  rule: ImageFeed['resize'],
+  width: number,
+  height: number,
+): { resized: { width: number; height: number }; tensor: { width: number; height: number } } {
   switch (rule.mode) {
     case 'limit-max-side': {
       const m = rule.multipleOf;
@@ -207,7 +211,18 @@ export function imageToTensor(img: RgbImage, feed: ImageFeedRule): ImageTensor {
   const nchw = feed.layout === 'NCHW';
   const pixels = channels === 1 ? luma(src) : src.data;
   const normalisation = { scale: feed.scale, mean: feed.mean, std: feed.std, reverse: feed.channels === 'BGR', layout: nchw ? 'NCHW' : 'NHWC' } as const;
-  normalizePixels(pixels, resized.width, resized.height, channels, normalisation, (i, v) => { data[i] = v; }, 0, tensor);
+  normalizePixels(
+    pixels,
+    resized.width,
+    resized.height,
+    channels,
+    normalisation,
+    (i, v) => {
+      data[i] = v;
+    },
+    0,
+    tensor,
+  );
   return {
     data,
     dims: nchw ? [1, channels, H, W] : feed.layout === 'flat' ? [1, H * W * channels] : [1, H, W, channels],

@@ -21,7 +21,8 @@
   const ago = (iso) => {
     if (!iso) return '<span class="muted">never</span>';
     const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-    const text = s < 60 ? `${s} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : s < 86400 ? `${Math.round(s / 3600)} h ago` : new Date(iso).toLocaleDateString();
+    const text =
+      s < 60 ? `${s} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : s < 86400 ? `${Math.round(s / 3600)} h ago` : new Date(iso).toLocaleDateString();
     return `<span title="${esc(iso)}">${text}</span>`;
   };
   /** Set an element's HTML unless it is unchanged (an unchanged DOM keeps its scroll position and an open tooltip). */
@@ -35,9 +36,10 @@
 
   /** GET `path` (or POST `json`) with the operator token; a refusal throws with the server's message and `status`. */
   async function api(path, json) {
-    const init = json === undefined
-      ? { headers: { authorization: `Bearer ${token}` } }
-      : { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(json) };
+    const init =
+      json === undefined
+        ? { headers: { authorization: `Bearer ${token}` } }
+        : { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(json) };
     const res = await fetch(path, init);
     const body = res.ok ? await res.json() : await res.json().catch(() => null);
     if (res.status === 401) throw Object.assign(new Error(body?.message || 'unauthorized'), { unauthorized: true, status: 401 });
@@ -57,14 +59,20 @@
 
   function renderFleet(devices) {
     const rows = devices.map((d) => {
-      const models = Object.entries(d.models)
-        .map(([m, r]) => {
-          const want = d.desired?.models[m];
-          const serving = r.serving && r.serving !== r.version ? ` <span class="muted">serving ${esc(r.serving)}</span>` : '';
-          const pending = want && want !== r.version ? ` <span class="muted">→ ${esc(want)}</span>` : '';
-          return `<div class="model"><span class="mono">${esc(m)} ${esc(r.version)}</span> <span class="pill ${STATUS[r.status] || 'off'}">${esc(r.status)}</span>${serving}${pending}</div>`;
-        })
-        .join('') || (d.desired ? Object.entries(d.desired.models).map(([m, v]) => `<div class="model muted mono">${esc(m)} → ${esc(v)}</div>`).join('') : '<span class="muted">–</span>');
+      const models =
+        Object.entries(d.models)
+          .map(([m, r]) => {
+            const want = d.desired?.models[m];
+            const serving = r.serving && r.serving !== r.version ? ` <span class="muted">serving ${esc(r.serving)}</span>` : '';
+            const pending = want && want !== r.version ? ` <span class="muted">→ ${esc(want)}</span>` : '';
+            return `<div class="model"><span class="mono">${esc(m)} ${esc(r.version)}</span> <span class="pill ${STATUS[r.status] || 'off'}">${esc(r.status)}</span>${serving}${pending}</div>`;
+          })
+          .join('') ||
+        (d.desired
+          ? Object.entries(d.desired.models)
+              .map(([m, v]) => `<div class="model muted mono">${esc(m)} → ${esc(v)}</div>`)
+              .join('')
+          : '<span class="muted">–</span>');
       const [label, cls] = deviceStatus(d);
       return `<tr data-device="${esc(d.id)}">
         <td><strong>${esc(d.name)}</strong><div class="mono muted">${esc(d.id)}</div></td>
@@ -84,15 +92,19 @@
       for (const v of [...versions].reverse()) {
         const arts = v.artifacts.length ? v.artifacts : [null];
         arts.forEach((a, i) => {
-          const head = i === 0 ? `<td rowspan="${arts.length}"><strong>${esc(model)}</strong></td><td rowspan="${arts.length}" class="mono">${esc(v.version)}</td>` : '';
+          const head =
+            i === 0 ? `<td rowspan="${arts.length}"><strong>${esc(model)}</strong></td><td rowspan="${arts.length}" class="mono">${esc(v.version)}</td>` : '';
           if (!a) return rows.push(`<tr>${head}<td colspan="6" class="muted">no artifacts</td></tr>`);
           const ver = a.verification;
           const worst = ver.outputs.length ? Math.min(...ver.outputs.map((o) => o.cosine)) : null;
           const top1 = ver.outputs.find((o) => o.top1Agreement !== undefined)?.top1Agreement;
-          const verText = ver.runtime === null
-            ? `<span class="pill off">skipped</span> <span class="muted">${esc(ver.skippedReason || '')}</span>`
-            : `<span class="pill ${ver.passed ? 'ok' : 'bad'}">${ver.passed ? 'passed' : 'failed'}</span> <span class="mono">cos ${worst === null ? '–' : worst.toFixed(5)}${top1 !== undefined ? ` · top-1 ${(top1 * 100).toFixed(1)}%` : ''} · ${ver.samples} samples</span>`;
-          const perf = a.performance ? `<span class="mono">${a.performance.compiledMs.toFixed(2)} ms (${a.performance.speedup.toFixed(2)}×)</span>` : '<span class="muted">–</span>';
+          const verText =
+            ver.runtime === null
+              ? `<span class="pill off">skipped</span> <span class="muted">${esc(ver.skippedReason || '')}</span>`
+              : `<span class="pill ${ver.passed ? 'ok' : 'bad'}">${ver.passed ? 'passed' : 'failed'}</span> <span class="mono">cos ${worst === null ? '–' : worst.toFixed(5)}${top1 !== undefined ? ` · top-1 ${(top1 * 100).toFixed(1)}%` : ''} · ${ver.samples} samples</span>`;
+          const perf = a.performance
+            ? `<span class="mono">${a.performance.compiledMs.toFixed(2)} ms (${a.performance.speedup.toFixed(2)}×)</span>`
+            : '<span class="muted">–</span>';
           rows.push(`<tr>${head}<td class="mono">${esc(a.target)}</td><td>${esc(a.quantization)}</td>
             <td class="mono">${bytes(a.sizeBytes)} <span class="muted">(model ${bytes(a.sizes.artifactBytes)} of ${bytes(a.sizes.sourceBytes)})</span></td>
             <td>${verText}</td><td>${perf}</td><td>${ago(a.pushedAt)}</td></tr>`);
@@ -104,10 +116,29 @@
 
   // --- deployments ----------------------------------------------------------------------------------
 
-  const PHASE = { pending: 'off', rolling: 'info', baking: 'info', paused: 'warn', promoted: 'ok', 'rolling-back': 'bad', 'rolled-back': 'bad', aborted: 'bad' };
-  const num = (v) => (v === undefined || v === null ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3));
+  const PHASE = {
+    pending: 'off',
+    rolling: 'info',
+    baking: 'info',
+    paused: 'warn',
+    promoted: 'ok',
+    'rolling-back': 'bad',
+    'rolled-back': 'bad',
+    aborted: 'bad',
+  };
+  const num = (v) =>
+    v === undefined || v === null ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
   const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
-  const dur = (ms) => (ms === null ? 'until a command' : ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${+(ms / 1000).toFixed(1)} s` : ms < 3_600_000 ? `${+(ms / 60_000).toFixed(1)} min` : `${+(ms / 3_600_000).toFixed(1)} h`);
+  const dur = (ms) =>
+    ms === null
+      ? 'until a command'
+      : ms < 1000
+        ? `${ms} ms`
+        : ms < 60_000
+          ? `${+(ms / 1000).toFixed(1)} s`
+          : ms < 3_600_000
+            ? `${+(ms / 60_000).toFixed(1)} min`
+            : `${+(ms / 3_600_000).toFixed(1)} h`;
   const inTime = (ms) => (ms <= Date.now() ? 'now' : `in ${dur(Math.ceil((ms - Date.now()) / 1000) * 1000)}`);
 
   /** An alarm's candidate or baseline value: the rates (0..1) with 3 decimals, p99 in ms. */
@@ -121,45 +152,88 @@
     if (r.outcome === 'not-applicable') return `${r.metric}: not applicable (no baseline)`;
     const fire = r.outcome === 'fire';
     switch (r.metric) {
-      case 'error-rate': return `error-rate ${val(r.candidate)} vs baseline ${val(r.baseline)}: Δ ${val(r.candidate - r.baseline)} ${fire ? '>' : '≤'} ${r.threshold}`;
-      case 'p99-latency': return `p99-latency ${val(r.candidate)} vs baseline ${val(r.baseline)}: ${num(r.candidate / r.baseline)}× ${fire ? '>' : '≤'} ${r.threshold}×`;
-      case 'agreement': return `agreement ${val(r.candidate)} ${fire ? '<' : '≥'} ${r.threshold}`;
-      default: return `${r.metric} ${val(r.candidate)} ${fire ? '>' : '≤'} ${r.threshold}`;
+      case 'error-rate':
+        return `error-rate ${val(r.candidate)} vs baseline ${val(r.baseline)}: Δ ${val(r.candidate - r.baseline)} ${fire ? '>' : '≤'} ${r.threshold}`;
+      case 'p99-latency':
+        return `p99-latency ${val(r.candidate)} vs baseline ${val(r.baseline)}: ${num(r.candidate / r.baseline)}× ${fire ? '>' : '≤'} ${r.threshold}×`;
+      case 'agreement':
+        return `agreement ${val(r.candidate)} ${fire ? '<' : '≥'} ${r.threshold}`;
+      default:
+        return `${r.metric} ${val(r.candidate)} ${fire ? '>' : '≤'} ${r.threshold}`;
     }
   }
-  const firedText = (metrics) => (metrics || []).filter((m) => m.outcome === 'fire').map(alarmText).join('; ');
+  const firedText = (metrics) =>
+    (metrics || [])
+      .filter((m) => m.outcome === 'fire')
+      .map(alarmText)
+      .join('; ');
 
   function eventText(e) {
     const d = e.detail || {};
     const fired = firedText(e.metrics);
     switch (e.event) {
-      case 'created': return `${d.model} ${d.from} → ${d.to}, ${d.strategy}, ${d.devices} device(s)`;
-      case 'started': return `${d.strategy} over ${d.devices} device(s)`;
-      case 'step-started': return `step ${d.step + 1} (${d.percent}% of the group)`;
-      case 'step-installed': return `step ${d.step + 1}: ${d.devices} device(s) at ${d.percent}%${d.finished !== undefined ? `, ${d.failed} of ${d.finished} finished installs failed` : ''}`;
-      case 'step-passed': return `step ${d.step + 1} passed${e.metrics?.length ? `: ${e.metrics.map(alarmText).join('; ')}` : ' (no alarms)'}`;
-      case 'hold': return `held: ${(d.why || []).join('; ')}`;
-      case 'hold-released': return `hold released after ${dur(d.heldMs)}`;
-      case 'alarm': return `rolling back: ${fired || d.reason}${d.devices ? ` (devices: ${d.devices.join(', ') || 'none'})` : ''}`;
-      case 'rollback-requested': return `rolling back: ${d.reason}${d.devices ? ` (devices: ${d.devices.join(', ') || 'none'})` : ''}`;
-      case 'rolled-back': return `rolled back: ${fired || d.reason}`;
-      case 'aborted': return `aborted: ${d.reason}`;
-      case 'promoted': return `promoted: ${d.version} on ${d.devices} device(s)`;
-      case 'paused': return `paused${d.reason ? `: ${d.reason}` : ''}`;
-      case 'command-ignored': return `${d.command} ignored: ${d.why}`;
-      default: return Object.entries(d).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ');
+      case 'created':
+        return `${d.model} ${d.from} → ${d.to}, ${d.strategy}, ${d.devices} device(s)`;
+      case 'started':
+        return `${d.strategy} over ${d.devices} device(s)`;
+      case 'step-started':
+        return `step ${d.step + 1} (${d.percent}% of the group)`;
+      case 'step-installed':
+        return `step ${d.step + 1}: ${d.devices} device(s) at ${d.percent}%${d.finished !== undefined ? `, ${d.failed} of ${d.finished} finished installs failed` : ''}`;
+      case 'step-passed':
+        return `step ${d.step + 1} passed${e.metrics?.length ? `: ${e.metrics.map(alarmText).join('; ')}` : ' (no alarms)'}`;
+      case 'hold':
+        return `held: ${(d.why || []).join('; ')}`;
+      case 'hold-released':
+        return `hold released after ${dur(d.heldMs)}`;
+      case 'alarm':
+        return `rolling back: ${fired || d.reason}${d.devices ? ` (devices: ${d.devices.join(', ') || 'none'})` : ''}`;
+      case 'rollback-requested':
+        return `rolling back: ${d.reason}${d.devices ? ` (devices: ${d.devices.join(', ') || 'none'})` : ''}`;
+      case 'rolled-back':
+        return `rolled back: ${fired || d.reason}`;
+      case 'aborted':
+        return `aborted: ${d.reason}`;
+      case 'promoted':
+        return `promoted: ${d.version} on ${d.devices} device(s)`;
+      case 'paused':
+        return `paused${d.reason ? `: ${d.reason}` : ''}`;
+      case 'command-ignored':
+        return `${d.command} ignored: ${d.why}`;
+      default:
+        return Object.entries(d)
+          .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+          .join(', ');
     }
   }
-  const EVENT_CLASS = { 'step-passed': 'ok', promoted: 'ok', alarm: 'bad', 'rolled-back': 'bad', aborted: 'bad', 'rollback-requested': 'bad', hold: 'warn', paused: 'warn', 'desired-failed': 'bad', 'command-ignored': 'off' };
+  const EVENT_CLASS = {
+    'step-passed': 'ok',
+    promoted: 'ok',
+    alarm: 'bad',
+    'rolled-back': 'bad',
+    aborted: 'bad',
+    'rollback-requested': 'bad',
+    hold: 'warn',
+    paused: 'warn',
+    'desired-failed': 'bad',
+    'command-ignored': 'off',
+  };
 
   /** The phase in words: the rollout engine's description (the API's `phase.text`), with times and alarms formatted here. */
-  const phaseText = (parts) => parts.map((p) => (typeof p === 'string' ? p : 'time' in p ? (p.until ? `${clock(p.time)} (${inTime(p.time)})` : clock(p.time)) : p.alarms.map(alarmText).join('; '))).join('');
+  const phaseText = (parts) =>
+    parts
+      .map((p) =>
+        typeof p === 'string' ? p : 'time' in p ? (p.until ? `${clock(p.time)} (${inTime(p.time)})` : clock(p.time)) : p.alarms.map(alarmText).join('; '),
+      )
+      .join('');
 
   function renderDeploymentList(list, empty = 'no deployments yet: kiln deploy --model M --version V --group G') {
-    const rows = list.map((s) => `<tr data-deployment="${esc(s.id)}" class="${s.id === selected ? 'selected' : ''}" tabindex="0">
+    const rows = list.map(
+      (s) => `<tr data-deployment="${esc(s.id)}" class="${s.id === selected ? 'selected' : ''}" tabindex="0">
       <td class="mono"><strong>${esc(s.id)}</strong></td><td>${esc(s.model)}</td><td class="mono">${esc(s.fromVersion)} → ${esc(s.toVersion)}</td>
       <td>${esc(s.strategy)}</td><td><span class="pill ${PHASE[s.phase] || 'off'}">${esc(s.phase)}</span></td>
-      <td>${s.tookNew} / ${s.devices}</td><td>${ago(new Date(s.updatedAt).toISOString())}</td></tr>`);
+      <td>${s.tookNew} / ${s.devices}</td><td>${ago(new Date(s.updatedAt).toISOString())}</td></tr>`,
+    );
     setHtml($('deployments').tBodies[0], rows.join('') || `<tr><td colspan="7" class="empty">${esc(empty)}</td></tr>`);
   }
 
@@ -173,7 +247,8 @@
     const names = new Map(devices.map((x) => [x.id, x]));
     const label = (id) => `<span class="dot ${names.get(id)?.online ? 'on' : ''}"></span>${esc(names.get(id)?.name ?? id)}`;
     const chip = (id, a) => {
-      if (a.mode === 'baseline') return `<span class="chip off" data-device="${esc(id)}" data-install="rolled-back">${label(id)} ${a.tookNew ? `took <span class="mono">${esc(spec.toVersion)}</span>, back on` : 'kept'} <span class="mono">${esc(a.desired.version)}</span></span>`;
+      if (a.mode === 'baseline')
+        return `<span class="chip off" data-device="${esc(id)}" data-install="rolled-back">${label(id)} ${a.tookNew ? `took <span class="mono">${esc(spec.toVersion)}</span>, back on` : 'kept'} <span class="mono">${esc(a.desired.version)}</span></span>`;
       const [text, cls] = a.install === 'current' ? ['installed', 'ok'] : a.install === 'failed' ? ['failed', 'bad'] : ['pending', 'warn'];
       const shadow = a.desired.shadowVersion ? ` shadow ${esc(a.desired.shadowVersion)}` : '';
       return `<span class="chip ${cls}" data-device="${esc(id)}" data-install="${esc(a.install)}">${label(id)} <span class="mono">${esc(a.desired.version)}${shadow}</span> ${text}</span>`;
@@ -185,15 +260,20 @@
       const planned = plan.order.slice(from, p.cohort).filter((id) => !assigned.some(([a]) => a === id));
       let status;
       let cls;
-      if (passed.has(i) || (state.status.phase === 'promoted' && i <= current)) [status, cls] = [`passed${passed.has(i) ? ` at ${clock(passed.get(i).at)}` : ''}`, 'ok'];
+      if (passed.has(i) || (state.status.phase === 'promoted' && i <= current))
+        [status, cls] = [`passed${passed.has(i) ? ` at ${clock(passed.get(i).at)}` : ''}`, 'ok'];
       else if (state.status.phase === 'promoted') [status, cls] = ['skipped (promoted by hand)', 'off'];
       else if (i === current && finished) [status, cls] = [state.status.phase === 'rolling-back' ? 'rolling back' : 'stopped here', 'bad'];
-      else if (i === current && st.phase === 'baking') [status, cls] = [st.until === null ? 'baking until a command' : `baking until ${clock(st.until)} (${inTime(st.until)})`, 'info'];
-      else if (i === current && st.phase === 'rolling') [status, cls] = [`installing: ${assigned.filter(([, a]) => a.install === 'current').length} of ${p.cohort - from} installed`, 'info'];
+      else if (i === current && st.phase === 'baking')
+        [status, cls] = [st.until === null ? 'baking until a command' : `baking until ${clock(st.until)} (${inTime(st.until)})`, 'info'];
+      else if (i === current && st.phase === 'rolling')
+        [status, cls] = [`installing: ${assigned.filter(([, a]) => a.install === 'current').length} of ${p.cohort - from} installed`, 'info'];
       else if (finished) [status, cls] = ['not run', 'off'];
       else [status, cls] = ['waiting', 'off'];
       if (i === current && state.status.phase === 'paused') [status, cls] = [`paused (${status})`, 'warn'];
-      const waiting = planned.length ? `<span class="chip off" data-planned="${planned.length}">${planned.map(label).join(', ')} <span class="muted">${finished ? 'never sent' : 'not sent yet'}</span></span>` : '';
+      const waiting = planned.length
+        ? `<span class="chip off" data-planned="${planned.length}">${planned.map(label).join(', ')} <span class="muted">${finished ? 'never sent' : 'not sent yet'}</span></span>`
+        : '';
       return `<li class="step ${i === current && !finished && state.status.phase !== 'promoted' ? 'current' : ''}" data-step="${i + 1}" data-state="${esc(cls)}">
         <div class="step-head"><strong>Step ${i + 1}</strong> <span class="muted">${p.percent}% (${p.cohort} of ${spec.devices.length}) · ${esc(p.mode)} · bake ${esc(dur(p.bakeMs))}</span> <span class="pill ${cls}">${esc(status)}</span></div>
         <div class="chips">${assigned.map(([id, a]) => chip(id, a)).join('')}${waiting}</div></li>`;
@@ -205,18 +285,22 @@
     const { spec, state, events } = d;
     const alarms = spec.guardrails.alarms || [];
     const rails = [
-      ...alarms.map((a) => `${a.metric} ${a.metric === 'p99-latency' ? `> ${a.threshold}× baseline` : a.metric === 'agreement' ? `< ${a.threshold}` : a.metric === 'error-rate' ? `> baseline + ${a.threshold}` : `> ${a.threshold}`} (min ${a.minRequests ?? 100} requests)`),
+      ...alarms.map(
+        (a) =>
+          `${a.metric} ${a.metric === 'p99-latency' ? `> ${a.threshold}× baseline` : a.metric === 'agreement' ? `< ${a.threshold}` : a.metric === 'error-rate' ? `> baseline + ${a.threshold}` : `> ${a.threshold}`} (min ${a.minRequests ?? 100} requests)`,
+      ),
       ...(spec.guardrails.abort ? [`abort at ${spec.guardrails.abort.failedPercent}% failed installs (min ${spec.guardrails.abort.minDevices})`] : []),
       ...(spec.guardrails.rateLimitPerMinute ? [`${spec.guardrails.rateLimitPerMinute} devices/min`] : []),
     ];
     const head = `<p class="small"><strong>Guardrails:</strong> ${rails.length ? rails.map(esc).join(' · ') : '<span class="muted">none: steps pass on their bake time alone</span>'}</p>`;
     const st = state.status;
-    const source = (st.phase === 'rolling-back' || st.phase === 'rolled-back') && st.metrics.length
-      ? { metrics: st.metrics, when: st.phase === 'rolled-back' ? `the rollback at ${clock(st.at)}` : 'the rollback' }
-      : (() => {
-        const e = [...events].reverse().find((x) => x.metrics?.length);
-        return e ? { metrics: e.metrics, when: `${e.event}${e.detail?.step !== undefined ? ` (step ${e.detail.step + 1})` : ''} at ${clock(e.at)}` } : null;
-      })();
+    const source =
+      (st.phase === 'rolling-back' || st.phase === 'rolled-back') && st.metrics.length
+        ? { metrics: st.metrics, when: st.phase === 'rolled-back' ? `the rollback at ${clock(st.at)}` : 'the rollback' }
+        : (() => {
+            const e = [...events].reverse().find((x) => x.metrics?.length);
+            return e ? { metrics: e.metrics, when: `${e.event}${e.detail?.step !== undefined ? ` (step ${e.detail.step + 1})` : ''} at ${clock(e.at)}` } : null;
+          })();
     if (!alarms.length) return head;
     if (!source) return `${head}<p class="muted small">no gate evaluated yet: the gates are recorded at the end of each bake</p>`;
     const rows = source.metrics.map((r) => {
@@ -240,9 +324,17 @@
     }
     const { spec, state, events } = d;
     const hold = state.hold ? `<div class="hold">held since ${clock(state.hold.since)}: ${state.hold.why.map(esc).join('; ')}</div>` : '';
-    const timeline = events.slice(-200).map((e) => `<li data-event="${esc(e.event)}"><span class="mono muted">${clock(e.at)}</span> <span class="pill ${EVENT_CLASS[e.event] || 'info'}">${esc(e.event)}</span> ${esc(eventText(e))}</li>`);
-    setHtml($('deployment-head'), `<div class="detail-head" data-id="${esc(spec.id)}"><strong class="mono">${esc(spec.id)}</strong> <span class="mono">${esc(spec.model)} ${esc(spec.fromVersion)} → ${esc(spec.toVersion)}</span>
-        <span class="pill ${PHASE[state.status.phase] || 'off'}" id="deployment-phase">${esc(state.status.phase)}</span> <span id="deployment-status">${esc(phaseText(d.phase.text))}</span></div>`);
+    const timeline = events
+      .slice(-200)
+      .map(
+        (e) =>
+          `<li data-event="${esc(e.event)}"><span class="mono muted">${clock(e.at)}</span> <span class="pill ${EVENT_CLASS[e.event] || 'info'}">${esc(e.event)}</span> ${esc(eventText(e))}</li>`,
+      );
+    setHtml(
+      $('deployment-head'),
+      `<div class="detail-head" data-id="${esc(spec.id)}"><strong class="mono">${esc(spec.id)}</strong> <span class="mono">${esc(spec.model)} ${esc(spec.fromVersion)} → ${esc(spec.toVersion)}</span>
+        <span class="pill ${PHASE[state.status.phase] || 'off'}" id="deployment-phase">${esc(state.status.phase)}</span> <span id="deployment-status">${esc(phaseText(d.phase.text))}</span></div>`,
+    );
     // Redraw only what changed, and keep the events list scrolled where the reader left it (at the newest by default).
     const box = body.querySelector('ol.timeline');
     const follow = !box || body.dataset.id !== spec.id || box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
@@ -268,7 +360,12 @@
   const ACTION_ING = { pause: 'pausing', resume: 'resuming', promote: 'promoting', rollback: 'rolling back' };
   /** The event a command records when the deployment takes it (else it records 'command-ignored'). */
   const ACTION_EVENT = { pause: 'paused', resume: 'resumed', promote: 'promote-requested', rollback: 'rollback-requested' };
-  const ACTION_DONE = { pause: 'paused', resume: 'resumed', promote: 'promote requested: the remaining devices install it now', rollback: 'rollback requested: the devices go back' };
+  const ACTION_DONE = {
+    pause: 'paused',
+    resume: 'resumed',
+    promote: 'promote requested: the remaining devices install it now',
+    rollback: 'rollback requested: the devices go back',
+  };
   /** What the UI shows about the actions of one deployment (reset when another one is selected). */
   const act = { id: null, detail: null, busy: null, confirming: null, error: '', done: '' };
 
@@ -297,9 +394,10 @@
     if (act.confirming) {
       const { spec, summary } = d;
       const n = spec.devices.length;
-      $('confirm-text').textContent = act.confirming === 'promote'
-        ? `Promote ${spec.model} ${spec.toVersion} to all ${n} device(s) now? The remaining steps, bakes and gates are skipped.`
-        : `Roll back ${spec.id}? The ${summary.tookNew} device(s) that took ${spec.toVersion} go back to ${spec.fromVersion}, and the deployment ends.`;
+      $('confirm-text').textContent =
+        act.confirming === 'promote'
+          ? `Promote ${spec.model} ${spec.toVersion} to all ${n} device(s) now? The remaining steps, bakes and gates are skipped.`
+          : `Roll back ${spec.id}? The ${summary.tookNew} device(s) that took ${spec.toVersion} go back to ${spec.fromVersion}, and the deployment ends.`;
       $('confirm-reason-label').hidden = act.confirming !== 'rollback';
       $('confirm-ok').textContent = act.confirming === 'promote' ? 'Promote now' : 'Roll back';
       $('confirm-ok').classList.toggle('danger', act.confirming === 'rollback');
@@ -341,7 +439,10 @@
     act.busy = null;
     renderActions(act.detail);
     // Keep the keyboard where it was: on the button used, or the first one still enabled.
-    if (!act.confirming) (ACTIONS.map((a) => $(`act-${a}`)).find((b) => b.dataset.action === action && !b.disabled) ?? ACTIONS.map((a) => $(`act-${a}`)).find((b) => !b.disabled))?.focus();
+    if (!act.confirming)
+      (
+        ACTIONS.map((a) => $(`act-${a}`)).find((b) => b.dataset.action === action && !b.disabled) ?? ACTIONS.map((a) => $(`act-${a}`)).find((b) => !b.disabled)
+      )?.focus();
   }
 
   $('deployment-actions').addEventListener('click', (e) => {
@@ -382,7 +483,11 @@
 
   function renderTelemetry(m, deployment) {
     const el = $('telemetry');
-    if (!m.versions.length) return setHtml(el, `<p class="empty">no telemetry yet for ${esc(m.model)} in the last ${m.minutes} min: agents send per-minute metrics once they serve requests</p>`);
+    if (!m.versions.length)
+      return setHtml(
+        el,
+        `<p class="empty">no telemetry yet for ${esc(m.model)} in the last ${m.minutes} min: agents send per-minute metrics once they serve requests</p>`,
+      );
     // The x axis spans the data (at least 5 minutes), not the whole window: a fresh fleet's few minutes stay readable.
     const xMax = Date.parse(m.until);
     const first = Math.min(...m.versions.map((v) => Date.parse(v.points[0].minute)));
@@ -390,15 +495,38 @@
     const versions = m.versions.map((v) => v.version).sort(byVersion);
     const color = (v) => COLORS[versions.indexOf(v) % COLORS.length];
     const at = (p) => Date.parse(p.minute) + 30_000;
-    const tip = (v, p) => `${v} at ${clock(Date.parse(p.minute))}: ${p.requests} req, ${p.errors} errors (${p.errorRate === null ? '–' : (p.errorRate * 100).toFixed(1)}%), p95 ≤ ${p.p95LeMs ?? '–'} ms, mean ${p.meanMs === null ? '–' : msText(p.meanMs)} ms, ${p.devices} device(s)`;
-    const markers = deployment && deployment.spec.model === m.model
-      ? deployment.events.filter((e) => ['started', 'promoted', 'rolled-back', 'aborted'].includes(e.event)).map((e) => ({ x: e.at, label: e.event === 'started' ? `${deployment.spec.id} start` : e.event, color: EVENT_CLASS[e.event] === 'bad' ? '#b91c1c' : e.event === 'promoted' ? '#15803d' : '#6b7280' }))
-      : [];
+    const tip = (v, p) =>
+      `${v} at ${clock(Date.parse(p.minute))}: ${p.requests} req, ${p.errors} errors (${p.errorRate === null ? '–' : (p.errorRate * 100).toFixed(1)}%), p95 ≤ ${p.p95LeMs ?? '–'} ms, mean ${p.meanMs === null ? '–' : msText(p.meanMs)} ms, ${p.devices} device(s)`;
+    const markers =
+      deployment && deployment.spec.model === m.model
+        ? deployment.events
+            .filter((e) => ['started', 'promoted', 'rolled-back', 'aborted'].includes(e.event))
+            .map((e) => ({
+              x: e.at,
+              label: e.event === 'started' ? `${deployment.spec.id} start` : e.event,
+              color: EVENT_CLASS[e.event] === 'bad' ? '#b91c1c' : e.event === 'promoted' ? '#15803d' : '#6b7280',
+            }))
+        : [];
     const dx = (v) => (versions.indexOf(v) - (versions.length - 1) / 2) * 3;
-    const series = (f, dashed) => m.versions.map((v) => ({ key: `${v.version}${dashed ? ' mean' : ''}`, color: color(v.version), dashed, dx: dx(v.version), points: v.points.filter((p) => f(p) !== null).map((p) => ({ x: at(p), y: f(p), title: tip(v.version, p) })) }));
-    const chart = (id, title, opts) => `<figure class="chart-box" id="${id}"><figcaption>${title}</figcaption>${kilnCharts.lineChart({ xMin, xMax, markers, label: title, ...opts })}</figure>`;
-    const legend = m.versions.slice().sort((a, b) => byVersion(a.version, b.version)).map((v) => `<tr data-version="${esc(v.version)}"><td><span class="swatch" style="background:${color(v.version)}"></span><span class="mono">${esc(v.version)}</span></td>
-      <td>${v.requests}</td><td>${v.errors}</td><td>${v.errorRate === null ? '–' : `${(v.errorRate * 100).toFixed(1)}%`}</td><td>${v.maxP95LeMs === null ? '–' : `≤ ${msText(v.maxP95LeMs)} ms`}</td><td>${v.devices}</td><td>${v.points.length}</td></tr>`);
+    const series = (f, dashed) =>
+      m.versions.map((v) => ({
+        key: `${v.version}${dashed ? ' mean' : ''}`,
+        color: color(v.version),
+        dashed,
+        dx: dx(v.version),
+        points: v.points.filter((p) => f(p) !== null).map((p) => ({ x: at(p), y: f(p), title: tip(v.version, p) })),
+      }));
+    const chart = (id, title, opts) =>
+      `<figure class="chart-box" id="${id}"><figcaption>${title}</figcaption>${kilnCharts.lineChart({ xMin, xMax, markers, label: title, ...opts })}</figure>`;
+    const legend = m.versions
+      .slice()
+      .sort((a, b) => byVersion(a.version, b.version))
+      .map(
+        (
+          v,
+        ) => `<tr data-version="${esc(v.version)}"><td><span class="swatch" style="background:${color(v.version)}"></span><span class="mono">${esc(v.version)}</span></td>
+      <td>${v.requests}</td><td>${v.errors}</td><td>${v.errorRate === null ? '–' : `${(v.errorRate * 100).toFixed(1)}%`}</td><td>${v.maxP95LeMs === null ? '–' : `≤ ${msText(v.maxP95LeMs)} ms`}</td><td>${v.devices}</td><td>${v.points.length}</td></tr>`,
+      );
     const span = `${hhmmOf(xMin)}–${hhmmOf(xMax)}${xMin > Date.parse(m.from) ? `, the span with data in the last ${m.minutes} min` : ''}`;
     const html = `<p class="muted small chart-note">${esc(m.model)}, ${esc(span)}: one point per minute and version (hover a point for its numbers)</p><div class="charts">
         ${chart('chart-latency', 'Latency, ms <span class="muted">(p95 bucket bound —, mean - -)</span>', { series: [...series((p) => p.p95LeMs, false), ...series((p) => p.meanMs, true)], yFormat: (v) => `${+v.toFixed(2)}` })}

@@ -38,7 +38,10 @@
     for (let i = 0; i <= 4; i++) {
       const v = (yMax * i) / 4;
       const y = sy(v).toFixed(1);
-      out.push(`<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}"/>`, `<text class="tick" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(yFormat(v))}</text>`);
+      out.push(
+        `<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}"/>`,
+        `<text class="tick" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(yFormat(v))}</text>`,
+      );
     }
     // x ticks: whole minutes at a step giving at most 6 labels.
     const spanMin = (xMax - xMin) / MINUTE;
@@ -46,7 +49,10 @@
     for (let t = Math.ceil(xMin / step) * step; t <= xMax; t += step) {
       const x = sx(t).toFixed(1);
       const anchor = sx(t) > W - M.right - 14 ? 'end' : 'middle';
-      out.push(`<line class="axis" x1="${x}" x2="${x}" y1="${M.top + ph}" y2="${M.top + ph + 4}"/>`, `<text class="tick" x="${x}" y="${H - 6}" text-anchor="${anchor}">${hhmm(t)}</text>`);
+      out.push(
+        `<line class="axis" x1="${x}" x2="${x}" y1="${M.top + ph}" y2="${M.top + ph + 4}"/>`,
+        `<text class="tick" x="${x}" y="${H - 6}" text-anchor="${anchor}">${hhmm(t)}</text>`,
+      );
     }
     out.push(`<line class="axis" x1="${M.left}" x2="${W - M.right}" y1="${M.top + ph}" y2="${M.top + ph}"/>`);
     // Markers (deployment events).
@@ -55,7 +61,9 @@
       const x = sx(m.x).toFixed(1);
       // Labels right of the line, or left of it near the right edge; alternate rows so close ones stay legible.
       const left = sx(m.x) > M.left + pw * 0.7;
-      out.push(`<g class="marker"><line x1="${x}" x2="${x}" y1="${M.top}" y2="${M.top + ph}" stroke="${esc(m.color || '#6b7280')}"/><text x="${x}" y="${M.top + 9 + (i % 2) * 11}" dx="${left ? -3 : 3}" text-anchor="${left ? 'end' : 'start'}" fill="${esc(m.color || '#6b7280')}">${esc(m.label)}</text></g>`);
+      out.push(
+        `<g class="marker"><line x1="${x}" x2="${x}" y1="${M.top}" y2="${M.top + ph}" stroke="${esc(m.color || '#6b7280')}"/><text x="${x}" y="${M.top + 9 + (i % 2) * 11}" dx="${left ? -3 : 3}" text-anchor="${left ? 'end' : 'start'}" fill="${esc(m.color || '#6b7280')}">${esc(m.label)}</text></g>`,
+      );
     });
     // Series: a path broken at gaps, and a circle per point.
     for (const s of series) {
@@ -69,7 +77,10 @@
       });
       out.push(`<g class="series${s.dashed ? ' dashed' : ''}" data-series="${esc(s.key)}">`);
       if (d) out.push(`<path d="${d}" stroke="${esc(s.color)}"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`);
-      for (const p of pts) out.push(`<circle class="pt" cx="${px(p)}" cy="${sy(p.y).toFixed(1)}" r="${s.dashed ? 2 : 3}" fill="${s.dashed ? '#fff' : esc(s.color)}" stroke="${esc(s.color)}"><title>${esc(p.title)}</title></circle>`);
+      for (const p of pts)
+        out.push(
+          `<circle class="pt" cx="${px(p)}" cy="${sy(p.y).toFixed(1)}" r="${s.dashed ? 2 : 3}" fill="${s.dashed ? '#fff' : esc(s.color)}" stroke="${esc(s.color)}"><title>${esc(p.title)}</title></circle>`,
+        );
       out.push('</g>');
     }
     out.push('</svg>');

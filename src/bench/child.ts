@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
 import type { NamedTensors, TensorData } from '../runtime/backend.js';
+import { typedArrayFor } from '../numerics/tensor.js';
 import { hostNode, type ChildLauncher } from '../runtime/launcher.js';
 
 export { hostNode, type ChildLauncher };
@@ -50,21 +51,6 @@ export interface ChildResult {
   models: ChildModelResult[];
 }
 
-const ARRAYS: Record<string, new (buffer: ArrayBuffer) => TensorData['data']> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  bool: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-};
-
 /** Run a job in a child process and return what it measured. KilnError('INTERNAL') when it crashes. */
 export async function runChild(job: ChildJob, feeds: NamedTensors, launcher: ChildLauncher = hostNode()): Promise<ChildResult> {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-child-'));
@@ -95,7 +81,7 @@ export async function runChild(job: ChildJob, feeds: NamedTensors, launcher: Chi
           const bytes = readFileSync(o.file);
           const copy = new Uint8Array(bytes.byteLength);
           copy.set(bytes);
-          const Ctor = ARRAYS[o.type] ?? Float32Array;
+          const Ctor = typedArrayFor(o.type) ?? Float32Array;
           return [o.name, { type: o.type, dims: o.dims, data: new Ctor(copy.buffer) }];
         }),
       );

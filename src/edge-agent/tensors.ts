@@ -6,6 +6,7 @@
 import { numberToFloat16, float16ToNumber } from '../onnx/dtypes.js';
 import type { TensorSpec } from '../protocol/manifest.js';
 import type { TensorData } from '../runtime/backend.js';
+import { typedArrayFor } from '../numerics/tensor.js';
 
 /** onnxruntime dtype name → OIP datatype. */
 export const OIP_DATATYPE: Readonly<Record<string, string>> = Object.freeze({
@@ -42,23 +43,6 @@ const ELEMENT_BYTES: Readonly<Record<string, number>> = Object.freeze({
   bool: 1,
 });
 
-type TypedCtor = { new (length: number): TensorData['data']; new (buffer: ArrayBufferLike, byteOffset: number, length: number): TensorData['data'] };
-
-const CTOR: Readonly<Record<string, TypedCtor>> = Object.freeze({
-  float32: Float32Array as unknown as TypedCtor,
-  float16: Uint16Array as unknown as TypedCtor,
-  float64: Float64Array as unknown as TypedCtor,
-  int8: Int8Array as unknown as TypedCtor,
-  int16: Int16Array as unknown as TypedCtor,
-  int32: Int32Array as unknown as TypedCtor,
-  int64: BigInt64Array as unknown as TypedCtor,
-  uint8: Uint8Array as unknown as TypedCtor,
-  uint16: Uint16Array as unknown as TypedCtor,
-  uint32: Uint32Array as unknown as TypedCtor,
-  uint64: BigUint64Array as unknown as TypedCtor,
-  bool: Uint8Array as unknown as TypedCtor,
-});
-
 /** Bytes per element, or undefined for dtypes the agent does not carry as raw bytes (string). */
 export const elementBytes = (dtype: string): number | undefined => ELEMENT_BYTES[dtype];
 
@@ -88,7 +72,7 @@ export function shapeProblem(spec: TensorSpec['shape'], shape: readonly number[]
  */
 export function typedFromBytes(dtype: string, bytes: Uint8Array): TensorData['data'] {
   const size = ELEMENT_BYTES[dtype];
-  const Ctor = CTOR[dtype];
+  const Ctor = typedArrayFor(dtype);
   if (!size || !Ctor) throw new TypeError(`typedFromBytes: unsupported dtype '${dtype}'`);
   const count = bytes.byteLength / size;
   if (bytes.byteOffset % size === 0) return new Ctor(bytes.buffer, bytes.byteOffset, count);
@@ -121,7 +105,7 @@ export function flattenJson(value: unknown): unknown[] {
  * (wrong JSON type, non-integer for an integer dtype, out of range).
  */
 export function typedFromJson(dtype: string, values: readonly unknown[], where: string): TensorData['data'] {
-  const Ctor = CTOR[dtype];
+  const Ctor = typedArrayFor(dtype);
   if (!Ctor) throw new TypeError(`${where}: dtype '${dtype}' cannot be sent as JSON here`);
   const n = values.length;
   const out = new Ctor(n);
@@ -210,7 +194,7 @@ export function tensorToJson(t: TensorData): unknown[] {
 /** A zero-filled tensor for a spec, symbolic dims set to 1 (for warm-up inference). */
 export function zeroTensor(spec: TensorSpec): TensorData {
   const dims = spec.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
-  const Ctor = CTOR[spec.dtype];
+  const Ctor = typedArrayFor(spec.dtype);
   if (!Ctor) throw new TypeError(`zeroTensor: input '${spec.name}' has dtype '${spec.dtype}', which the agent cannot feed`);
   return { type: spec.dtype, dims, data: new Ctor(elementCount(dims)) };
 }

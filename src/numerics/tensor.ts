@@ -14,6 +14,31 @@ export interface TensorData {
   data: ArrayBufferView & ArrayLike<number | bigint>;
 }
 
+/** A typed-array class, as `new` takes it: a length, or a buffer with an offset and length. */
+export type TypedArrayClass = {
+  new (length: number): TensorData['data'];
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): TensorData['data'];
+};
+
+/** The array class that holds each element type (float16 as its IEEE binary16 bits; bool as bytes). */
+export const TYPED_ARRAYS: Readonly<Record<TensorType, TypedArrayClass>> = Object.freeze({
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+} as Record<TensorType, TypedArrayClass>);
+
+/** The array class for a type name, or undefined for a type kiln does not carry as raw numbers (string). */
+export const typedArrayFor = (type: string): TypedArrayClass | undefined => (TYPED_ARRAYS as Record<string, TypedArrayClass>)[type];
+
 /** Tensors by name: a model's feeds or its outputs. */
 export type NamedTensors = Record<string, TensorData>;
 

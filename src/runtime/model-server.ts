@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
 import type { NamedTensors, TensorData, TensorType } from './backend.js';
+import { typedArrayFor } from '../numerics/tensor.js';
 import type { ChildLauncher } from './launcher.js';
 
 export const MODEL_SERVER_SCRIPT = fileURLToPath(new URL('./child/serve-models.cjs', import.meta.url));
@@ -48,21 +49,6 @@ export interface ModelServer {
   /** End the child (models still loaded are dropped). Safe to call twice. */
   close(): Promise<void>;
 }
-
-const ARRAYS: Record<string, new (buffer: ArrayBuffer) => TensorData['data']> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  bool: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-};
 
 /** What a signal means for an emulated runtime, in words. */
 const SIGNALS: Record<string, string> = {
@@ -252,7 +238,7 @@ export async function startModelServer(launcher: ChildLauncher, options: ModelSe
             const copy = new Uint8Array(o.byteLength);
             copy.set(payload.subarray(offset, offset + o.byteLength));
             offset += o.byteLength;
-            out[o.name] = { type: o.type, dims: o.dims, data: new (ARRAYS[o.type] ?? Float32Array)(copy.buffer) };
+            out[o.name] = { type: o.type, dims: o.dims, data: new (typedArrayFor(o.type) ?? Float32Array)(copy.buffer) };
           }
           return out;
         },

@@ -8,7 +8,8 @@ import { saveModel } from '../../src/onnx/model.js';
 import { compileModel } from '../../src/compiler/compile.js';
 import { memorySource } from '../../src/compiler/io-spec.js';
 import { calibrate } from '../../src/compiler/quantize/calibrate.js';
-import { candidateRegions, judge } from '../../src/compiler/quantize/in-context.js';
+import { candidateRegions, interleavedRounds, judge } from '../../src/compiler/quantize/in-context.js';
+import type { ModelRunner } from '../../src/compiler/verify.js';
 import { KilnError } from '../../src/errors.js';
 import type { SpeedDecision } from '../../src/protocol/manifest.js';
 import { randomData, randomSamples, tempDir } from './helpers.js';
@@ -107,6 +108,48 @@ describe('judge: a region goes to float only beyond the noise of its own rounds'
         [0, 2],
       ).verdict,
     ).toBe('slower');
+  });
+});
+
+describe('interleavedRounds: equal models time equal whichever model runs before them', () => {
+  /**
+   * A stand-in runner (no onnxruntime: the effect must be exact) whose model 0 is "big": a run right
+   * after a run of model 0 costs 1 ms more, as an int8 model pays for a float model's weights
+   * leaving the caches. Each run busy-waits its cost, so the fastest run per round is that cost.
+   */
+  function standInRunner(order: number[]): ModelRunner {
+    let last = -1;
+    return {
+      label: 'stand-in runner (busy-waits)',
+      native: true,
+      async load(bytes) {
+        const id = bytes[0];
+        return {
+          async run() {
+            const cost = 2 + (last === 0 && id !== 0 ? 1 : 0);
+            last = id;
+            order.push(id);
+            const end = performance.now() + cost;
+            while (performance.now() < end);
+            return {};
+          },
+          async release() {},
+        };
+      },
+    };
+  }
+  it("two identical models after a big one: the same latency, not the big one's successor paying for it", async () => {
+    const order: number[] = [];
+    const rounds = await interleavedRounds(standInRunner(order), [Uint8Array.of(0), Uint8Array.of(1), Uint8Array.of(2)], {}, { rounds: 3, iterations: 7 });
+    expect(rounds).toHaveLength(3);
+    for (const [, a, copy] of rounds) {
+      expect(a).toBeLessThan(2.5);
+      expect(copy).toBeLessThan(2.5);
+    }
+    // 3 warm-up runs each, then per round and model 7 bursts of 1 timed run (at least 4 cycles), each after an untimed run.
+    expect(order).toHaveLength(3 * 3 + 3 * 3 * (7 + 7));
+    // The order reverses every other cycle: model 1 runs after model 2 as well as after model 0.
+    expect(order.some((id, i) => id === 1 && order[i - 1] === 2)).toBe(true);
   });
 });
 

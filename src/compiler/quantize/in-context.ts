@@ -28,10 +28,17 @@ export const median = (xs: readonly number[]): number => {
 /** The fastest run: on a shared machine other processes only ever add time, so the low end is the model's own cost. */
 const fastest = (xs: readonly number[]): number => Math.min(...xs);
 
+/** Timed runs of one model in a row (at most), after one untimed run of it. */
+const BURST = 5;
+
 /**
  * Per round, each model's latency (ms; the fastest of its runs in that round). Models run
- * interleaved (A, B, C, A, B, C, …), the order rotated each round, so load from other processes
- * hits them alike.
+ * interleaved in bursts (A×5, B×5, C×5, C×5, B×5, A×5, …: the order rotated each round and reversed
+ * every other cycle), so load from other processes hits them alike. A model run right after another
+ * one pays for it (measured: an int8 model timed right after the fp32 one was 1–4 % slower than a
+ * byte-identical copy of itself, and an untimed run first did not cure it), and rotation alone
+ * never changes which model runs after which. So each burst starts with an untimed run, and each
+ * model has cycles after each of its neighbours: its fastest run is its own cost.
  */
 export async function interleavedRounds(runner: ModelRunner, models: readonly Uint8Array[], sample: Sample, options: RoundsOptions = {}): Promise<number[][]> {
   const loaded = [];
@@ -41,15 +48,21 @@ export async function interleavedRounds(runner: ModelRunner, models: readonly Ui
     for (let i = 0; i < 3; i++) for (const m of loaded) await m.run(sample);
     const perRun = (performance.now() - warm) / (3 * loaded.length);
     const iterations = options.iterations ?? Math.max(5, Math.min(30, Math.round(120 / Math.max(perRun, 0.1))));
+    // At least four cycles per round, so that each model has cycles after each of its neighbours.
+    const burst = Math.max(1, Math.min(BURST, Math.floor(iterations / 4)));
     const rounds: number[][] = [];
     for (let r = 0; r < (options.rounds ?? 5); r++) {
       const times = loaded.map(() => [] as number[]);
-      for (let i = 0; i < iterations; i++) {
+      for (let done = 0, cycle = 0; done < iterations; done += burst, cycle++) {
         for (let j = 0; j < loaded.length; j++) {
-          const k = (j + r) % loaded.length;
-          const t = performance.now();
+          // Every other cycle in reverse, so no model always follows the same one.
+          const k = (cycle % 2 ? loaded.length - 1 - j + r : j + r) % loaded.length;
           await loaded[k].run(sample);
-          times[k].push(performance.now() - t);
+          for (let i = 0; i < Math.min(burst, iterations - done); i++) {
+            const t = performance.now();
+            await loaded[k].run(sample);
+            times[k].push(performance.now() - t);
+          }
         }
       }
       rounds.push(times.map(fastest));

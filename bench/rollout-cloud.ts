@@ -15,13 +15,25 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { ReportedState } from '../src/protocol/sync.js';
-
-type Req = { id: number; cmd: string; args: Record<string, unknown> };
+import { serveParent, type Handlers } from './child-ipc.js';
 
 const MODEL = 'mlp';
 const TARGET = 'x86_64';
 
 /** Cloud process memory and CPU, sampled every 100 ms; peaks per phase. */
+/** What the cloud process used in one phase of the bench (memory in MiB, CPU and wall in seconds). */
+export interface PhaseFigures {
+  rssMiB: number;
+  heapMiB: number;
+  peakRssMiB: number;
+  peakHeapMiB: number;
+  cpuS: number;
+  wallS: number;
+  eventLoopUtilization: number;
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+}
+
 class Meter {
   private timer?: NodeJS.Timeout;
   private peakRss = 0;
@@ -40,17 +52,7 @@ class Meter {
     this.peakHeap = Math.max(this.peakHeap, m.heapUsed);
   }
   /** The phase since the last call: peak RSS/heap, CPU seconds, event-loop utilization; then reset. */
-  phase(): {
-    rssMiB: number;
-    heapMiB: number;
-    peakRssMiB: number;
-    peakHeapMiB: number;
-    cpuS: number;
-    wallS: number;
-    eventLoopUtilization: number;
-    eventLoopDelayP99Ms: number;
-    eventLoopDelayMaxMs: number;
-  } {
+  phase(): PhaseFigures {
     this.sample();
     const m = process.memoryUsage();
     const cpu = process.cpuUsage(this.cpu);
@@ -111,7 +113,7 @@ async function main(): Promise<void> {
   const msgDelta = (a: typeof messages) =>
     Object.fromEntries(Object.entries(messages).map(([k, v]) => [k, v - a[k as keyof typeof messages]])) as typeof messages;
 
-  const handlers: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
+  const handlers: Handlers = {
     async setup(a) {
       mkdirSync(dirname(a.dbPath as string), { recursive: true });
       const before = meter.phase();
@@ -314,20 +316,7 @@ async function main(): Promise<void> {
     },
   };
 
-  process.on('message', (msg: Req) => {
-    const h = handlers[msg.cmd];
-    const reply = (r: Record<string, unknown>) => process.send!({ id: msg.id, ...r });
-    if (!h) return reply({ ok: false, error: `unknown command ${msg.cmd}` });
-    h(msg.args).then(
-      (result) => {
-        reply({ ok: true, result });
-        if (msg.cmd === 'close') setTimeout(() => process.exit(0), 50);
-      },
-      (err: Error) => reply({ ok: false, error: err.stack ?? String(err) }),
-    );
-  });
-  process.on('disconnect', () => process.exit(0));
-  process.send!({ id: 0, ok: true, result: 'ready' });
+  serveParent(handlers, 'close');
 }
 
 main().catch((err) => {

@@ -13,8 +13,7 @@
 import { join } from 'node:path';
 import { SyncClient } from '../src/edge-agent/sync/index.js';
 import { StandInAgent } from './standin-agent.js';
-
-type Req = { id: number; cmd: string; args: Record<string, unknown> };
+import { serveParent, type Handlers } from './child-ipc.js';
 
 const agents: StandInAgent[] = [];
 const clients: SyncClient[] = [];
@@ -22,7 +21,7 @@ const errors: string[] = [];
 let traffic: NodeJS.Timeout | undefined;
 const cpu0 = process.cpuUsage();
 
-const handlers: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
+const handlers: Handlers = {
   async start(a) {
     const logger = {
       debug() {},
@@ -88,17 +87,4 @@ const handlers: Record<string, (a: Record<string, unknown>) => Promise<unknown>>
   },
 };
 
-process.on('message', (msg: Req) => {
-  const h = handlers[msg.cmd];
-  const reply = (r: Record<string, unknown>) => process.send!({ id: msg.id, ...r });
-  if (!h) return reply({ ok: false, error: `unknown command ${msg.cmd}` });
-  h(msg.args).then(
-    (result) => {
-      reply({ ok: true, result });
-      if (msg.cmd === 'stop') setTimeout(() => process.exit(0), 50);
-    },
-    (err: Error) => reply({ ok: false, error: err.stack ?? String(err) }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
-process.send!({ id: 0, ok: true, result: 'ready' });
+serveParent(handlers, 'stop');

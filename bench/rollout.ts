@@ -33,6 +33,7 @@ import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { PhaseFigures } from './rollout-cloud.js';
 
 const WORK = join(tmpdir(), `kiln-bench-rollout-${process.pid}`);
 process.env.KILN_HOME = join(WORK, 'home');
@@ -153,17 +154,7 @@ class Child {
   }
 }
 
-type Mem = {
-  rssMiB: number;
-  heapMiB: number;
-  peakRssMiB: number;
-  peakHeapMiB: number;
-  cpuS: number;
-  wallS: number;
-  eventLoopUtilization: number;
-  eventLoopDelayP99Ms: number;
-  eventLoopDelayMaxMs: number;
-};
+type Mem = PhaseFigures;
 type Msgs = { reported: number; telemetryBatches: number; telemetryRecords: number; presence: number; desired: number };
 interface RolloutResult {
   phase: string;

@@ -6,6 +6,7 @@
 import { numberToFloat16, float16ToNumber } from '../onnx/dtypes.js';
 import type { TensorSpec } from '../protocol/manifest.js';
 import type { TensorData } from '../runtime/backend.js';
+import { INT_RANGE } from '../numerics/input-tensors.js';
 import { typedArrayFor } from '../numerics/tensor.js';
 
 /** onnxruntime dtype name → OIP datatype. */
@@ -138,15 +139,7 @@ export function typedFromJson(dtype: string, values: readonly unknown[], where: 
   }
   const isFloat = dtype === 'float32' || dtype === 'float64' || dtype === 'float16';
   const o = out as unknown as { [i: number]: number };
-  const limits: Record<string, [number, number]> = {
-    int8: [-128, 127],
-    uint8: [0, 255],
-    int16: [-32768, 32767],
-    uint16: [0, 65535],
-    int32: [-(2 ** 31), 2 ** 31 - 1],
-    uint32: [0, 2 ** 32 - 1],
-  };
-  const range = limits[dtype];
+  const range = INT_RANGE[dtype];
   for (let i = 0; i < n; i++) {
     let v = values[i];
     if (typeof v !== 'number') {

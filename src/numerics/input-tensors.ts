@@ -226,7 +226,8 @@ export function toCalibrationTensor(value: unknown, spec: ResolvedInputSpec, whe
   return makeCalibrationTensor(spec.dtype, dims, out);
 }
 
-const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = {
+/** The values each integer element type holds, [min, max]. */
+export const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = {
   int8: [-128, 127],
   uint8: [0, 255],
   int16: [-32768, 32767],

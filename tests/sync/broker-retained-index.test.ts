@@ -4,26 +4,18 @@
  * fleet connecting). Same answers as before: the retained message of an exact topic, none once it
  * is cleared, and wildcard filters still go to the persistence.
  */
-import { Aedes } from 'aedes';
-import { createServer, type AddressInfo } from 'node:net';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexRetained, type RetainedStore } from '../../src/cloud/gateway/broker.js';
+import { bareAedes } from './helpers.js';
 
-let broker: Aedes;
-let server: ReturnType<typeof createServer>;
+let broker: Awaited<ReturnType<typeof bareAedes>>;
 let url: string;
 beforeAll(async () => {
-  broker = await Aedes.createBroker();
-  indexRetained((broker as unknown as { persistence: RetainedStore }).persistence);
-  server = createServer(broker.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  broker = await bareAedes((b) => indexRetained((b as unknown as { persistence: RetainedStore }).persistence));
+  url = broker.url;
 });
-afterAll(async () => {
-  await new Promise<void>((r) => broker.close(() => r()));
-  await new Promise<void>((r) => server.close(() => r()));
-});
+afterAll(() => broker.close());
 
 /** Subscribe a fresh client to `filters` and collect what arrives within 300 ms (the retained messages). */
 async function retainedFor(filters: string[]): Promise<Record<string, string>> {

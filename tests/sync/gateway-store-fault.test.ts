@@ -11,23 +11,12 @@ import { startGateway, type DeviceGateway } from '../../src/cloud/gateway/index.
 import { SyncClient } from '../../src/edge-agent/sync/index.js';
 import { StandInOutbox } from '../../bench/standin-agent.js';
 import { tempDir } from '../edge-agent/helpers.js';
-import { uniqueId, waitUntil } from './helpers.js';
+import { standInSyncAgent, uniqueId, waitUntil } from './helpers.js';
 
 const dir = tempDir('kiln-gw-fault-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const agentWith = (outbox: StandInOutbox) => ({
-  outbox,
-  dataDir: join(dir, 'agent'),
-  versions: () => [],
-  rollback: () => {
-    throw new Error('no');
-  },
-  modelNames: () => [],
-  variantsOf: () => undefined,
-  install: () => Promise.reject(new Error('no')),
-  setVariants: () => {},
-});
+const agentWith = (outbox: StandInOutbox) => standInSyncAgent(outbox, join(dir, 'agent'));
 
 describe('gateway: the store fails for a while (stand-in fault)', () => {
   it('keeps serving, says what is wrong, acknowledges nothing unstored, and loses nothing', async () => {

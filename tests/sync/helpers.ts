@@ -8,9 +8,11 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startGateway, type DeviceGateway } from '../../src/cloud/gateway/index.js';
 import { sha256Hex } from '../../src/protocol/artifact.js';
+import type { StandInOutbox } from '../../bench/standin-agent.js';
 
 export interface BrokerCase {
   name: 'aedes' | 'mosquitto';
@@ -24,6 +26,39 @@ export const BROKERS: BrokerCase[] = [
 
 /** A device id no earlier run used (Mosquitto keeps retained messages and sessions between runs). */
 export const uniqueId = (prefix = 't'): string => `${prefix}-${process.pid}-${randomBytes(5).toString('hex')}`;
+
+/**
+ * A bare aedes broker on a free loopback port, without kiln's gateway around it (for tests of the
+ * broker itself or of a device talking to a hand-driven cloud). `prepare` sees it before it listens.
+ */
+export async function bareAedes(prepare?: (broker: Aedes) => void): Promise<{ broker: Aedes; url: string; close(): Promise<void> }> {
+  const broker = await Aedes.createBroker();
+  prepare?.(broker);
+  const server = createServer(broker.handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    broker,
+    url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      await new Promise<void>((r) => broker.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** What SyncClient needs of an agent (a stand-in): an in-memory outbox, no versions, nothing to install or reconcile. */
+export const standInSyncAgent = (outbox: StandInOutbox, dataDir: string) => ({
+  outbox,
+  dataDir,
+  versions: () => [],
+  rollback: () => {
+    throw new Error('no');
+  },
+  modelNames: () => [],
+  variantsOf: () => undefined,
+  install: () => Promise.reject(new Error('no')),
+  setVariants: () => {},
+});
 
 export function gatewayFor(b: BrokerCase, dir: string): Promise<DeviceGateway> {
   return startGateway({ dbPath: join(dir, 'cloud.db'), brokerUrl: b.url });

@@ -4,42 +4,22 @@
  * the outbox in at most maxInflightBatches batches, then re-sends whose waits double; once acks come
  * the wait is short again and everything drains.
  */
-import { Aedes } from 'aedes';
-import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { SyncClient } from '../../src/edge-agent/sync/index.js';
 import { deviceTopics, encodeMessage, SYNC_PROTOCOL_VERSION, type TelemetryBatch } from '../../src/protocol/sync.js';
 import { StandInOutbox } from '../../bench/standin-agent.js';
-import { uniqueId, waitUntil } from './helpers.js';
+import { bareAedes, standInSyncAgent, uniqueId, waitUntil } from './helpers.js';
 
-let broker: Aedes;
-let server: ReturnType<typeof createServer>;
+let broker: Awaited<ReturnType<typeof bareAedes>>;
 let url: string;
 beforeAll(async () => {
-  broker = await Aedes.createBroker();
-  server = createServer(broker.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  broker = await bareAedes();
+  url = broker.url;
 });
-afterAll(async () => {
-  await new Promise<void>((r) => broker.close(() => r()));
-  await new Promise<void>((r) => server.close(() => r()));
-});
+afterAll(() => broker.close());
 
-/** What SyncClient needs of an agent, with an in-memory outbox and nothing to reconcile. */
-const agentWith = (outbox: StandInOutbox) => ({
-  outbox,
-  dataDir: '/nonexistent',
-  versions: () => [],
-  rollback: () => {
-    throw new Error('no');
-  },
-  modelNames: () => [],
-  variantsOf: () => undefined,
-  install: () => Promise.reject(new Error('no')),
-  setVariants: () => {},
-});
+const agentWith = (outbox: StandInOutbox) => standInSyncAgent(outbox, '/nonexistent');
 
 describe('sync: telemetry re-sends back off, in-flight is bounded', () => {
   it('bounded batches, doubling re-send waits without acks, a short wait again once acked, and the outbox drains', async () => {

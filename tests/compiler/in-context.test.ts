@@ -16,6 +16,8 @@ import { randomData, randomSamples, tempDir } from './helpers.js';
 
 /** Rounds of [base, other, copy of base] latencies. */
 const rounds = (pairs: [number, number, number][]) => pairs;
+/** The judge's verdict on rounds of [current, candidate, copy of current] times. */
+const verdictOf = (pairs: [number, number, number][]) => judge(rounds(pairs), 0, 1, [0, 2]).verdict;
 
 describe('judge: a region goes to float only beyond the noise of its own rounds', () => {
   it('faster in every round, beyond 2 × the copy-vs-base noise → faster', () => {
@@ -53,60 +55,40 @@ describe('judge: a region goes to float only beyond the noise of its own rounds'
   });
   it('a gain below 3 % → same, however quiet; one contrary round of five is allowed, two are not', () => {
     expect(
-      judge(
-        rounds([
-          [10, 9.9, 10],
-          [10, 9.9, 10],
-          [10, 9.9, 10],
-          [10, 9.9, 10],
-          [10, 9.9, 10],
-        ]),
-        0,
-        1,
-        [0, 2],
-      ).verdict,
+      verdictOf([
+        [10, 9.9, 10],
+        [10, 9.9, 10],
+        [10, 9.9, 10],
+        [10, 9.9, 10],
+        [10, 9.9, 10],
+      ]),
     ).toBe('same');
     expect(
-      judge(
-        rounds([
-          [10, 9, 10],
-          [10, 9, 10],
-          [10, 9, 10],
-          [10, 9, 10],
-          [10, 10.5, 10],
-        ]),
-        0,
-        1,
-        [0, 2],
-      ).verdict,
+      verdictOf([
+        [10, 9, 10],
+        [10, 9, 10],
+        [10, 9, 10],
+        [10, 9, 10],
+        [10, 10.5, 10],
+      ]),
     ).toBe('faster');
     expect(
-      judge(
-        rounds([
-          [10, 9, 10],
-          [10, 9, 10],
-          [10, 9, 10],
-          [10, 10.5, 10],
-          [10, 10.5, 10],
-        ]),
-        0,
-        1,
-        [0, 2],
-      ).verdict,
+      verdictOf([
+        [10, 9, 10],
+        [10, 9, 10],
+        [10, 9, 10],
+        [10, 10.5, 10],
+        [10, 10.5, 10],
+      ]),
     ).toBe('same');
     expect(
-      judge(
-        rounds([
-          [10, 12, 10],
-          [10, 12, 10],
-          [10, 12, 10],
-          [10, 12, 10],
-          [10, 12, 10],
-        ]),
-        0,
-        1,
-        [0, 2],
-      ).verdict,
+      verdictOf([
+        [10, 12, 10],
+        [10, 12, 10],
+        [10, 12, 10],
+        [10, 12, 10],
+        [10, 12, 10],
+      ]),
     ).toBe('slower');
   });
 });
